@@ -1,0 +1,66 @@
+package notifications
+
+import (
+	"errors"
+	"strings"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrInvalid marks bad input: a send or settings request that breaks a
+	// rule. Nothing was written. The error is usually a *ValidationError.
+	ErrInvalid = errors.New("notifications: invalid request")
+	// ErrNotFound means the notification does not exist or the caller
+	// cannot see it; the two are indistinguishable on purpose.
+	ErrNotFound = errors.New("notifications: not found")
+	// ErrClosed is returned by Send after Close.
+	ErrClosed = errors.New("notifications: service closed")
+)
+
+// FieldError is one broken rule.
+type FieldError struct {
+	// Field is the JSON path of the bad value, like "payload.title" or
+	// "recipients.entityRef[1]".
+	Field string
+	// Message says what is wrong, for a person.
+	Message string
+}
+
+func (f FieldError) String() string { return f.Field + ": " + f.Message }
+
+// ValidationError lists every bad field of a request, so a caller can fix
+// them all at once. errors.Is(err, ErrInvalid) holds for it.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error joins the field messages: "invalid request: payload.title: is
+// required; payload.link: ...".
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("notifications: invalid request")
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrInvalid.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func (e *ValidationError) add(field, message string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: message})
+}
+
+// errOrNil returns e when it holds a field, nil otherwise.
+func (e *ValidationError) errOrNil() error {
+	if e == nil || len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}

@@ -1,0 +1,249 @@
+package notifications
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// MetadataMarkdownBody is the well-known metadata key whose string value is
+// a Markdown body that processors (email) render in place of the
+// description.
+const MetadataMarkdownBody = "backstage.io/body.markdown"
+
+// Payload is what a notification says. Only Title is required.
+type Payload struct {
+	// Title is required, at most 255 characters.
+	Title string
+	// Description is free text shown under the title.
+	Description string
+	// Link is a relative path ("/catalog") or an absolute http or https
+	// URL; it is stored as given.
+	Link string
+	// Severity defaults to SeverityNormal.
+	Severity Severity
+	// Topic groups notifications; users can turn topics off per origin.
+	Topic string
+	// Scope de-duplicates: a send with the same origin and scope as an
+	// earlier one, to the same user, updates that notification instead of
+	// adding one, and makes it unread again.
+	Scope string
+	// Icon names an icon for the UI.
+	Icon string
+	// Metadata is any JSON object, stored and returned as is; at most 64
+	// KiB once encoded.
+	Metadata map[string]any
+}
+
+// Notification is one stored notification as one user sees it. For a
+// broadcast, User is empty and Read and Saved are that user's own state.
+type Notification struct {
+	ID string
+	// User is the recipient's canonical user ref; "" for a broadcast,
+	// which encodes as JSON null.
+	User   string
+	Origin string
+	// Created is when it was sent, to the millisecond; one value for every
+	// recipient of one send. A scoped re-send keeps it.
+	Created time.Time
+	// Updated is set when a scoped re-send replaced the content.
+	Updated *time.Time
+	// Read and Saved are nil while the notification is unread / unsaved.
+	Read, Saved *time.Time
+	Payload     Payload
+}
+
+// IsBroadcast reports whether n is a broadcast.
+func (n Notification) IsBroadcast() bool { return n.User == "" }
+
+// SendOptions is one send request as processors see it.
+type SendOptions struct {
+	// Origin is who sent it: "plugin:catalog", or the subject of an
+	// external service's token. Set by Sender, never by the request body.
+	Origin     string     `json:"-"`
+	Recipients Recipients `json:"recipients"`
+	Payload    Payload    `json:"payload"`
+}
+
+// timeLayout is JavaScript's Date.toISOString: UTC, milliseconds, "Z".
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+type jsonTime time.Time
+
+func (t jsonTime) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(timeLayout)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, timeLayout)
+	return append(b, '"'), nil
+}
+
+func (t *jsonTime) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = jsonTime(parsed.UTC())
+	return nil
+}
+
+func optTime(t *time.Time) *jsonTime { return (*jsonTime)(t) }
+
+func fromOptTime(t *jsonTime) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := time.Time(*t)
+	return &v
+}
+
+// wirePayload is the payload as sent and as a fresh send returns it: unset
+// optional fields are absent.
+type wirePayload struct {
+	Title       string         `json:"title"`
+	Description string         `json:"description,omitempty"`
+	Link        string         `json:"link,omitempty"`
+	Severity    Severity       `json:"severity,omitempty"`
+	Topic       string         `json:"topic,omitempty"`
+	Scope       string         `json:"scope,omitempty"`
+	Icon        string         `json:"icon,omitempty"`
+	Metadata    map[string]any `json:"metadata,omitempty"`
+}
+
+// storedPayload is the payload as reads return it: unset optional strings
+// are null, metadata is absent when unset.
+type storedPayload struct {
+	Title       string         `json:"title"`
+	Description *string        `json:"description"`
+	Link        *string        `json:"link"`
+	Severity    Severity       `json:"severity"`
+	Topic       *string        `json:"topic"`
+	Scope       *string        `json:"scope"`
+	Icon        *string        `json:"icon"`
+	Metadata    map[string]any `json:"metadata,omitempty"`
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// MarshalJSON encodes the payload as a request carries it: unset fields are
+// left out.
+func (p Payload) MarshalJSON() ([]byte, error) {
+	return json.Marshal(wirePayload(p))
+}
+
+// UnmarshalJSON decodes a payload, with absent or null fields left empty.
+// It refuses wrong JSON types (a number for title) rather than coercing
+// them, as Backstage's request validator does.
+func (p *Payload) UnmarshalJSON(data []byte) error {
+	var w storedPayload
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*p = Payload{
+		Title: w.Title, Description: deref(w.Description), Link: deref(w.Link),
+		Severity: w.Severity, Topic: deref(w.Topic), Scope: deref(w.Scope),
+		Icon: deref(w.Icon), Metadata: w.Metadata,
+	}
+	return nil
+}
+
+type storedNotification struct {
+	ID      string        `json:"id"`
+	User    *string       `json:"user"`
+	Created jsonTime      `json:"created"`
+	Saved   *jsonTime     `json:"saved"`
+	Read    *jsonTime     `json:"read"`
+	Updated *jsonTime     `json:"updated"`
+	Origin  string        `json:"origin"`
+	Payload storedPayload `json:"payload"`
+}
+
+type sentNotification struct {
+	ID      string      `json:"id"`
+	User    *string     `json:"user"`
+	Created jsonTime    `json:"created"`
+	Saved   *jsonTime   `json:"saved,omitempty"`
+	Read    *jsonTime   `json:"read,omitempty"`
+	Updated *jsonTime   `json:"updated,omitempty"`
+	Origin  string      `json:"origin"`
+	Payload wirePayload `json:"payload"`
+}
+
+// MarshalJSON encodes n as Backstage's reads return it (list, get, update):
+// read, saved and updated are present and null when unset, unset payload
+// strings are null, metadata is absent when unset, user is null for a
+// broadcast, and times are ISO 8601 UTC with milliseconds.
+func (n Notification) MarshalJSON() ([]byte, error) {
+	p := n.Payload
+	return json.Marshal(storedNotification{
+		ID: n.ID, User: nullable(n.User), Created: jsonTime(n.Created),
+		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
+		Origin: n.Origin,
+		Payload: storedPayload{
+			Title: p.Title, Description: nullable(p.Description), Link: nullable(p.Link),
+			Severity: p.Severity.OrDefault(), Topic: nullable(p.Topic), Scope: nullable(p.Scope),
+			Icon: nullable(p.Icon), Metadata: p.Metadata,
+		},
+	})
+}
+
+// Compact returns n in the form Backstage's send response uses for a
+// freshly stored notification: fields never set are absent rather than
+// null. (A scoped re-send answers with the stored form, MarshalJSON's.)
+func (n Notification) Compact() json.Marshaler { return compactNotification(n) }
+
+type compactNotification Notification
+
+func (c compactNotification) MarshalJSON() ([]byte, error) {
+	n := Notification(c)
+	p := wirePayload(n.Payload)
+	p.Severity = p.Severity.OrDefault()
+	return json.Marshal(sentNotification{
+		ID: n.ID, User: nullable(n.User), Created: jsonTime(n.Created),
+		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
+		Origin: n.Origin, Payload: p,
+	})
+}
+
+// UnmarshalJSON decodes either form.
+func (n *Notification) UnmarshalJSON(data []byte) error {
+	var w struct {
+		ID      string          `json:"id"`
+		User    *string         `json:"user"`
+		Created jsonTime        `json:"created"`
+		Saved   *jsonTime       `json:"saved"`
+		Read    *jsonTime       `json:"read"`
+		Updated *jsonTime       `json:"updated"`
+		Origin  string          `json:"origin"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*n = Notification{
+		ID: w.ID, User: deref(w.User), Created: time.Time(w.Created), Origin: w.Origin,
+		Saved: fromOptTime(w.Saved), Read: fromOptTime(w.Read), Updated: fromOptTime(w.Updated),
+	}
+	if len(w.Payload) > 0 && !bytes.Equal(w.Payload, []byte("null")) {
+		if err := json.Unmarshal(w.Payload, &n.Payload); err != nil {
+			return fmt.Errorf("payload: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package notifications
+
+import "fmt"
+
+// Severity ranks how urgent a notification is. The zero value means
+// SeverityNormal wherever a severity is read.
+type Severity string
+
+// The four severities, most severe first.
+const (
+	SeverityCritical Severity = "critical"
+	SeverityHigh     Severity = "high"
+	SeverityNormal   Severity = "normal"
+	SeverityLow      Severity = "low"
+)
+
+// Severities lists every severity, most severe first.
+var Severities = [...]Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}
+
+// ParseSeverity returns the severity named s exactly (lower case, as on the
+// wire); anything else is an error wrapping ErrInvalid.
+func ParseSeverity(s string) (Severity, error) {
+	if sev := Severity(s); sev.Valid() {
+		return sev, nil
+	}
+	return "", fmt.Errorf("%w: severity %q is not one of critical, high, normal, low", ErrInvalid, s)
+}
+
+// Valid reports whether s is one of the four severities. The empty severity
+// is not valid here; use OrDefault first where empty means normal.
+func (s Severity) Valid() bool {
+	switch s {
+	case SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow:
+		return true
+	}
+	return false
+}
+
+// OrDefault returns s, or SeverityNormal when s is empty.
+func (s Severity) OrDefault() Severity {
+	if s == "" {
+		return SeverityNormal
+	}
+	return s
+}
+
+// Rank orders severities: 0 for critical up to 3 for low, as Backstage
+// indexes them. The empty severity ranks as normal; an unknown one ranks
+// after low.
+func (s Severity) Rank() int {
+	switch s.OrDefault() {
+	case SeverityCritical:
+		return 0
+	case SeverityHigh:
+		return 1
+	case SeverityNormal:
+		return 2
+	case SeverityLow:
+		return 3
+	}
+	return len(Severities)
+}
+
+// AtLeast reports whether s is as severe as min or more.
+func (s Severity) AtLeast(min Severity) bool { return s.Rank() <= min.Rank() }
+
+// AtMost reports whether s is as severe as max or less.
+func (s Severity) AtMost(max Severity) bool { return s.Rank() >= max.Rank() }
+
+// AndAbove returns s and every more severe severity, most severe first: the
+// set a minimumSeverity filter selects.
+func (s Severity) AndAbove() []Severity {
+	r := s.Rank()
+	if r >= len(Severities) {
+		return nil
+	}
+	return Severities[:r+1]
+}

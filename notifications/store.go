@@ -1,0 +1,179 @@
+package notifications
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists notifications, broadcasts with each user's state, and user
+// settings. Package store implements it on bun (SQLite and PostgreSQL);
+// package store/storetest is the conformance suite every implementation
+// must pass. Only the Service calls a Store; hosts call the Service.
+//
+// Every read and write is scoped to one user: a user's notifications plus
+// all broadcasts, with that user's read and saved state for each broadcast.
+// An id that is not a well-formed UUID never matches (it is not an error).
+// Implementations are safe for concurrent use.
+type Store interface {
+	// SaveNotifications stores the user notifications of one send in one
+	// transaction: all or nothing. A notification with a Scope whose
+	// (User, Origin, Scope) is already stored updates that row instead
+	// (title, description, link, topic, severity and metadata replaced,
+	// metadata cleared when the new one is nil, Updated set to the new
+	// notification's Created, Read cleared; id, created, icon and saved
+	// kept), atomically even under concurrent sends. It returns the stored
+	// state of each, in input order.
+	SaveNotifications(ctx context.Context, ns []Notification) ([]Notification, error)
+	// SaveBroadcast stores a broadcast (User is ""). A Scope whose
+	// (Origin, Scope) is already stored updates that broadcast as above,
+	// leaving every user's read and saved state alone. It returns the
+	// stored state, with the stored id.
+	SaveBroadcast(ctx context.Context, n Notification) (Notification, error)
+
+	// List returns the user's notifications and the broadcasts that match
+	// q, ordered as q says with a deterministic tie-break.
+	List(ctx context.Context, q Query) ([]Notification, error)
+	// Count returns how many notifications List would return for the same
+	// user and filter without paging.
+	Count(ctx context.Context, user string, f Filter) (int, error)
+	// Get returns one notification or broadcast as user sees it, or an
+	// error wrapping ErrNotFound.
+	Get(ctx context.Context, user, id string) (Notification, error)
+	// Status counts the user's unread and read notifications and
+	// broadcasts.
+	Status(ctx context.Context, user string) (Status, error)
+	// Topics returns the distinct non-empty topics among what List would
+	// return for f, sorted ascending.
+	Topics(ctx context.Context, user string, f Filter) ([]string, error)
+	// OriginTopics returns the distinct (origin, topic) pairs of the
+	// user's own notifications (broadcasts excluded); Topic is "" for
+	// notifications without one.
+	OriginTopics(ctx context.Context, user string) ([]OriginTopic, error)
+
+	// SetRead sets (at non-nil) or clears (nil) the read time of the
+	// listed notifications and broadcasts for user, touching nothing else.
+	// Ids the user cannot see are ignored.
+	SetRead(ctx context.Context, user string, ids []string, at *time.Time) error
+	// SetSaved is SetRead for the saved time.
+	SetSaved(ctx context.Context, user string, ids []string, at *time.Time) error
+	// MarkAllRead sets the read time of every unread notification and
+	// broadcast of user that matches f, in one statement per table, and
+	// returns their ids.
+	MarkAllRead(ctx context.Context, user string, f Filter, at time.Time) ([]string, error)
+
+	// SettingRows returns the stored settings rows of each user, in the
+	// order they were saved. Users without rows are absent from the map.
+	SettingRows(ctx context.Context, users []string) (map[string][]SettingRow, error)
+	// ReplaceSettings replaces all of user's rows with rows, in one
+	// transaction.
+	ReplaceSettings(ctx context.Context, user string, rows []SettingRow) error
+
+	// DeleteOlderThan deletes notifications and broadcasts last changed
+	// (Updated, or Created when never updated) at or before cutoff, in
+	// batches of at most batchSize rows per statement so a large purge
+	// never holds a long lock. It returns how many it deleted.
+	DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
+}
+
+// Filter selects notifications. The zero Filter selects everything.
+type Filter struct {
+	// IDs, when non-nil, keeps only these ids.
+	IDs []string
+	// Search keeps notifications whose title or description contains it,
+	// case-insensitively and literally ('%' and '_' are not wildcards).
+	Search string
+	// Read keeps read (true) or unread (false) ones; nil keeps both.
+	Read *bool
+	// Saved keeps saved (true) or unsaved (false) ones; nil keeps both.
+	Saved *bool
+	// CreatedAfter keeps notifications created at or after it, when set.
+	CreatedAfter time.Time
+	// CreatedBefore keeps notifications created at or before it, when set.
+	CreatedBefore time.Time
+	// MinimumSeverity keeps this severity and more severe ones, when set.
+	MinimumSeverity Severity
+	// Topic keeps one topic exactly, when set.
+	Topic string
+}
+
+// OrderField is a field notifications can be sorted by.
+type OrderField string
+
+// The sortable fields.
+const (
+	OrderCreated  OrderField = "created"
+	OrderUpdated  OrderField = "updated"
+	OrderTitle    OrderField = "title"
+	OrderTopic    OrderField = "topic"
+	OrderOrigin   OrderField = "origin"
+	OrderSeverity OrderField = "severity"
+	OrderRead     OrderField = "read"
+	OrderSaved    OrderField = "saved"
+)
+
+// OrderFields lists the sortable fields.
+var OrderFields = [...]OrderField{OrderCreated, OrderUpdated, OrderTitle, OrderTopic, OrderOrigin, OrderSeverity, OrderRead, OrderSaved}
+
+// Valid reports whether f is one of OrderFields.
+func (f OrderField) Valid() bool {
+	for _, known := range OrderFields {
+		if f == known {
+			return true
+		}
+	}
+	return false
+}
+
+// Order is one sort key.
+type Order struct {
+	Field OrderField
+	Desc  bool
+}
+
+// Query is what Store.List reads. Stores sort by Order, then by a fixed
+// tie-break: user notifications before broadcasts, then id ascending.
+// Severity sorts by rank (critical first when ascending); null values sort
+// first when ascending.
+type Query struct {
+	User   string
+	Filter Filter
+	// Order is the sort; nil means created descending.
+	Order []Order
+	// Offset skips rows.
+	Offset int
+	// Limit caps the rows returned; 0 means no limit.
+	Limit int
+	// After, when set, returns only rows after this position in the sort
+	// (keyset pagination). It is only valid with Order nil or a single
+	// created key.
+	After *Position
+}
+
+// Position is a row's place in a created-ordered list: what a cursor
+// carries.
+type Position struct {
+	Created   time.Time
+	Broadcast bool
+	ID        string
+}
+
+// Status is a user's unread and read counts, broadcasts included.
+type Status struct {
+	Unread int `json:"unread"`
+	Read   int `json:"read"`
+}
+
+// OriginTopic is an (origin, topic) pair seen in a user's notifications.
+type OriginTopic struct {
+	Origin string
+	Topic  string // "" when the notification had no topic
+}
+
+// SettingRow is one stored settings row: whether user gets notifications
+// from Origin (Topic "") or from one topic of it on Channel.
+type SettingRow struct {
+	Channel string
+	Origin  string
+	Topic   string
+	Enabled bool
+}
