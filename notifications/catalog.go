@@ -2,6 +2,7 @@ package notifications
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -163,7 +164,7 @@ func (r catalogResolver) ResolveRecipients(ctx context.Context, o ResolveOptions
 			}
 			switch {
 			case parsed.Kind == "":
-				return nil, fmt.Errorf("entity ref %q has no kind, so it cannot be resolved", ref)
+				return nil, fmt.Errorf("%w: entity ref %q names no kind", errNoKind, ref)
 			case parsed.IsUser():
 				addUser(ref)
 			case !excluded[ref]:
@@ -218,3 +219,7 @@ func (r catalogResolver) ResolveRecipients(ctx context.Context, o ResolveOptions
 	}
 	return users, nil
 }
+
+// errNoKind marks a ref the default resolver cannot place: without a kind
+// it is neither a user nor something to look up.
+var errNoKind = errors.New("cannot resolve an entity ref without a kind")

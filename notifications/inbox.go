@@ -1,0 +1,251 @@
+package notifications
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/internal/entityref"
+)
+
+// ListOptions select, sort and page a user's inbox. The zero value lists
+// everything, newest first.
+type ListOptions struct {
+	Filter
+	// Order sorts the page; nil means created descending. Ties are broken
+	// deterministically (user notifications before broadcasts, then id).
+	Order []Order
+	// Offset skips that many notifications.
+	Offset int
+	// Limit caps the page; nil means no limit and new(0) returns an empty
+	// page with only TotalCount, as Backstage's limit=0 does.
+	Limit *int
+	// Cursor continues after the page that returned it as NextCursor. It
+	// is stable under concurrent inserts (keyset pagination) and works with
+	// the default order or a single created order; Offset is applied after
+	// it.
+	Cursor string
+}
+
+// ListResult is one page of an inbox.
+type ListResult struct {
+	Notifications []Notification `json:"notifications"`
+	// TotalCount counts every notification the filter selects, ignoring
+	// paging.
+	TotalCount int `json:"totalCount"`
+	// NextCursor continues after this page; "" when the page was not full
+	// or the order does not support cursors.
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// List returns a page of user's notifications together with all
+// broadcasts, each with that user's read and saved state.
+func (s *Service) List(ctx context.Context, user string, o ListOptions) (ListResult, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return ListResult{}, err
+	}
+	if err := validateListOptions(o); err != nil {
+		return ListResult{}, err
+	}
+	q := Query{User: user, Filter: o.Filter, Order: o.Order, Offset: o.Offset}
+	if o.Cursor != "" {
+		pos, err := decodeCursor(o.Cursor)
+		if err != nil {
+			return ListResult{}, err
+		}
+		q.After = &pos
+	}
+	total, err := s.store.Count(ctx, user, o.Filter)
+	if err != nil {
+		return ListResult{}, fmt.Errorf("notifications: count: %w", err)
+	}
+	result := ListResult{TotalCount: total, Notifications: []Notification{}}
+	if o.Limit != nil {
+		if *o.Limit == 0 {
+			return result, nil
+		}
+		q.Limit = *o.Limit
+	}
+	ns, err := s.store.List(ctx, q)
+	if err != nil {
+		return ListResult{}, fmt.Errorf("notifications: list: %w", err)
+	}
+	result.Notifications = ns
+	if q.Limit > 0 && len(ns) == q.Limit && cursorOrder(o.Order) {
+		result.NextCursor = encodeCursor(ns[len(ns)-1])
+	}
+	return result, nil
+}
+
+func validateListOptions(o ListOptions) error {
+	var verr ValidationError
+	for i, ord := range o.Order {
+		if !ord.Field.Valid() {
+			verr.add(fmt.Sprintf("orderField[%d]", i), fmt.Sprintf("unknown field %q", ord.Field))
+		}
+	}
+	if o.Offset < 0 {
+		verr.add("offset", "must be >= 0")
+	}
+	if o.Limit != nil && *o.Limit < 0 {
+		verr.add("limit", "must be >= 0")
+	}
+	if o.MinimumSeverity != "" && !o.MinimumSeverity.Valid() {
+		verr.add("minimumSeverity", fmt.Sprintf("%q is not one of critical, high, normal, low", o.MinimumSeverity))
+	}
+	if o.Cursor != "" && !cursorOrder(o.Order) {
+		verr.add("cursor", "only works with the default order or a single created order")
+	}
+	return verr.errOrNil()
+}
+
+// cursorOrder reports whether a cursor can continue a list in this order.
+func cursorOrder(order []Order) bool {
+	return order == nil || len(order) == 1 && order[0].Field == OrderCreated
+}
+
+type cursorJSON struct {
+	Created   int64  `json:"c"`
+	Broadcast bool   `json:"b,omitempty"`
+	ID        string `json:"i"`
+}
+
+func encodeCursor(n Notification) string {
+	b, _ := json.Marshal(cursorJSON{Created: n.Created.UnixMilli(), Broadcast: n.IsBroadcast(), ID: n.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (Position, error) {
+	bad := &ValidationError{Fields: []FieldError{{Field: "cursor", Message: "malformed cursor"}}}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Position{}, bad
+	}
+	var c cursorJSON
+	if err := json.Unmarshal(raw, &c); err != nil || c.ID == "" {
+		return Position{}, bad
+	}
+	return Position{Created: time.UnixMilli(c.Created).UTC(), Broadcast: c.Broadcast, ID: c.ID}, nil
+}
+
+// Get returns one notification or broadcast as user sees it. Another
+// user's notification, an unknown id and a malformed id are all
+// ErrNotFound.
+func (s *Service) Get(ctx context.Context, user, id string) (Notification, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return Notification{}, err
+	}
+	return s.store.Get(ctx, user, id)
+}
+
+// Status counts user's unread and read notifications, broadcasts included.
+func (s *Service) Status(ctx context.Context, user string) (Status, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return Status{}, err
+	}
+	return s.store.Status(ctx, user)
+}
+
+// Topics returns the distinct topics among user's notifications and
+// broadcasts that f selects, sorted.
+func (s *Service) Topics(ctx context.Context, user string, f Filter) ([]string, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return nil, err
+	}
+	topics, err := s.store.Topics(ctx, user, f)
+	if topics == nil && err == nil {
+		topics = []string{}
+	}
+	return topics, err
+}
+
+// UpdateOptions change the state of some notifications. Read and Saved are
+// independent; nil leaves that state alone.
+type UpdateOptions struct {
+	IDs   []string
+	Read  *bool
+	Saved *bool
+}
+
+// Update marks the listed notifications and broadcasts read or unread and
+// saved or unsaved for user, and returns them as they are now, newest
+// first. Ids the user cannot see are ignored. Marking read or unread
+// publishes notification_read or notification_unread to the user with the
+// ids as given.
+func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]Notification, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return nil, err
+	}
+	if o.IDs == nil {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "ids", Message: "is required"}}}
+	}
+	now := s.now()
+	at := func(on bool) *time.Time {
+		if on {
+			return &now
+		}
+		return nil
+	}
+	if o.Read != nil {
+		if err := s.store.SetRead(ctx, user, o.IDs, at(*o.Read)); err != nil {
+			return nil, fmt.Errorf("notifications: mark read: %w", err)
+		}
+		action := ActionNotificationRead
+		if !*o.Read {
+			action = ActionNotificationUnread
+		}
+		s.publishToUser(ctx, user, stateMessage{Action: action, IDs: o.IDs})
+	}
+	if o.Saved != nil {
+		if err := s.store.SetSaved(ctx, user, o.IDs, at(*o.Saved)); err != nil {
+			return nil, fmt.Errorf("notifications: mark saved: %w", err)
+		}
+	}
+	if len(o.IDs) == 0 {
+		return []Notification{}, nil
+	}
+	ns, err := s.store.List(ctx, Query{User: user, Filter: Filter{IDs: o.IDs}})
+	if err != nil {
+		return nil, fmt.Errorf("notifications: list updated: %w", err)
+	}
+	return ns, nil
+}
+
+// MarkAllRead marks every unread notification and broadcast of user that
+// f selects as read (set f.CreatedBefore to stop at a point in time), in
+// one statement per table, publishes notification_read with their ids, and
+// returns the ids.
+func (s *Service) MarkAllRead(ctx context.Context, user string, f Filter) ([]string, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.store.MarkAllRead(ctx, user, f, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("notifications: mark all read: %w", err)
+	}
+	if len(ids) > 0 {
+		s.publishToUser(ctx, user, stateMessage{Action: ActionNotificationRead, IDs: ids})
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
+
+// canonicalUser checks that ref is a user ref and returns its canonical
+// form, so "user:jane" and "user:default/jane" read the same inbox.
+func canonicalUser(ref string) (string, error) {
+	r, err := entityref.Parse(ref)
+	if err != nil || !r.IsUser() {
+		return "", &ValidationError{Fields: []FieldError{{Field: "user", Message: fmt.Sprintf("%q is not a user entity ref", ref)}}}
+	}
+	return r.String(), nil
+}

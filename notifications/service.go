@@ -1,0 +1,512 @@
+package notifications
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/entityref"
+	"github.com/heraldhq/herald/internal/uuid"
+	"github.com/heraldhq/herald/signals"
+)
+
+// Config configures a Service. Only Store is required.
+type Config struct {
+	// Store persists notifications and settings. Required.
+	Store Store
+	// Signals receives a signal after every committed send and every
+	// read/unread change, for live updates in browsers. Defaults to none.
+	Signals signals.Publisher
+	// Processors extend the send pipeline, in this order; each name must be
+	// unique. Defaults to none.
+	Processors []Processor
+	// Catalog expands groups and owners into users for the default
+	// resolver. Defaults to none: only user refs can then be sent to.
+	Catalog Catalog
+	// Resolver replaces the default catalog-based recipient resolution.
+	// Defaults to the catalog walk.
+	Resolver RecipientResolver
+	// DefaultSettings are the administrator's defaults per channel, origin
+	// and topic; a channel with Enabled false is opt-in. Defaults to
+	// everything enabled.
+	DefaultSettings Settings
+	// PostProcessWorkers bounds how many sends are post-processed at once.
+	// Defaults to 4.
+	PostProcessWorkers int
+	// PostProcessQueue bounds how many committed sends may wait for
+	// post-processing; when it is full, Send waits for room (or for its
+	// context) before returning. Defaults to 1024.
+	PostProcessQueue int
+	// Logger receives processor, signal and retention logs. Defaults to
+	// discarding them.
+	Logger *slog.Logger
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// NewID generates notification ids, which must be UUIDs. Defaults to
+	// random version 4 UUIDs.
+	NewID func() string
+}
+
+// Service is Herald's notification service: the send pipeline and every
+// user's inbox. It is safe for concurrent use. Close it to drain
+// background post-processing.
+type Service struct {
+	store      Store
+	publisher  signals.Publisher
+	processors []Processor
+	resolver   RecipientResolver
+	defaults   defaultSettings
+	channels   []string
+	log        *slog.Logger
+	clock      func() time.Time
+	newID      func() string
+
+	hasPost bool
+	jobs    chan postJob
+	workers sync.WaitGroup
+	mu      sync.RWMutex // guards closed against sends racing Close
+	closed  bool
+}
+
+// New validates cfg and returns a running Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("notifications: Config.Store is required")
+	}
+	s := &Service{
+		store:      cfg.Store,
+		publisher:  cfg.Signals,
+		processors: cfg.Processors,
+		resolver:   cfg.Resolver,
+		log:        cfg.Logger,
+		clock:      cfg.Now,
+		newID:      cfg.NewID,
+	}
+	if s.resolver == nil {
+		s.resolver = catalogResolver{catalog: cfg.Catalog}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.newID == nil {
+		s.newID = uuid.New
+	}
+	names := map[string]bool{WebChannel: true}
+	s.channels = []string{WebChannel}
+	for i, p := range cfg.Processors {
+		if p == nil || p.Name() == "" {
+			return nil, fmt.Errorf("notifications: Config.Processors[%d] has no name", i)
+		}
+		if names[p.Name()] {
+			return nil, fmt.Errorf("notifications: processor name %q is used twice (or is the reserved %q)", p.Name(), WebChannel)
+		}
+		names[p.Name()] = true
+		s.channels = append(s.channels, p.Name())
+		if fp, ok := p.(FilteredProcessor); ok {
+			if err := fp.Filters().Validate(); err != nil {
+				return nil, fmt.Errorf("notifications: processor %q: %w", p.Name(), err)
+			}
+		}
+		if _, ok := p.(PostProcessor); ok {
+			s.hasPost = true
+		}
+	}
+	if err := validateDefaultSettings(cfg.DefaultSettings); err != nil {
+		return nil, err
+	}
+	s.defaults = newDefaultSettings(cfg.DefaultSettings)
+	for _, c := range cfg.DefaultSettings.Channels {
+		if !containsFold(s.channels, c.ID) {
+			s.channels = append(s.channels, c.ID)
+		}
+	}
+	workers, queue := cfg.PostProcessWorkers, cfg.PostProcessQueue
+	if workers <= 0 {
+		workers = 4
+	}
+	if queue <= 0 {
+		queue = 1024
+	}
+	s.jobs = make(chan postJob, queue)
+	for range workers {
+		s.workers.Go(s.postProcessLoop)
+	}
+	return s, nil
+}
+
+// Channels returns the settings channel ids: WebChannel, each processor's
+// name, then channels that only the default settings name.
+func (s *Service) Channels() []string { return append([]string(nil), s.channels...) }
+
+// Close stops accepting sends and waits until every committed send has
+// been post-processed, or until ctx is done.
+func (s *Service) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.jobs)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("notifications: close: post-processing still running: %w", ctx.Err())
+	}
+}
+
+// now is the send time: UTC and truncated to milliseconds, the precision
+// of the wire format, so what Send returns equals what a later read does.
+func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Millisecond) }
+
+// Sender is what a plugin or service depends on to send notifications.
+type Sender interface {
+	// Send validates the request, resolves recipients, runs processors,
+	// stores one notification per recipient (or one broadcast) in one
+	// transaction and signals them. It returns what was stored for each
+	// delivered recipient, in resolution order: recipients who turned the
+	// in-app channel off for this origin or topic are left out. Bad input
+	// is an error wrapping ErrInvalid (usually a *ValidationError), and
+	// nothing is written. Signal and post-processing failures are logged,
+	// never returned: once Send returns the notifications, they are stored.
+	Send(ctx context.Context, r Recipients, p Payload) ([]Notification, error)
+}
+
+// Sender returns a Sender whose notifications come from origin, like
+// "plugin:catalog" or the subject of an external service's token.
+func (s *Service) Sender(origin string) Sender { return originSender{s: s, origin: origin} }
+
+type originSender struct {
+	s      *Service
+	origin string
+}
+
+func (o originSender) Send(ctx context.Context, r Recipients, p Payload) ([]Notification, error) {
+	return o.s.Send(ctx, SendOptions{Origin: o.origin, Recipients: r, Payload: p})
+}
+
+// ResolveError reports that the recipients of a send could not be
+// resolved: an unresolvable ref (which also matches ErrInvalid) or a
+// catalog or resolver failure.
+type ResolveError struct {
+	Err     error
+	invalid bool
+}
+
+func (e *ResolveError) Error() string {
+	return "notifications: failed to send user notifications: " + e.Err.Error()
+}
+
+// Unwrap returns the cause, and ErrInvalid when the cause is bad input.
+func (e *ResolveError) Unwrap() []error {
+	if e.invalid {
+		return []error{e.Err, ErrInvalid}
+	}
+	return []error{e.Err}
+}
+
+// Send is Sender.Send with the origin given in o.
+func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = s.processOptions(ctx, o)
+	o.Payload.Severity = o.Payload.Severity.OrDefault()
+	o.Recipients = canonicalRecipients(o.Recipients)
+	base := Notification{Origin: o.Origin, Created: s.now(), Payload: o.Payload}
+	if o.Recipients.IsBroadcast() {
+		return s.sendBroadcast(ctx, o, base)
+	}
+	return s.sendToUsers(ctx, o, base)
+}
+
+func (s *Service) processOptions(ctx context.Context, o SendOptions) SendOptions {
+	ran := false
+	for _, p := range s.processors {
+		op, ok := p.(OptionsProcessor)
+		if !ok || !passesFilters(p, o.Payload) {
+			continue
+		}
+		next, err := callPhase(p, "processOptions", func() (SendOptions, error) { return op.ProcessOptions(ctx, o) })
+		if err != nil {
+			s.log.ErrorContext(ctx, "Error while processing notification options", "processor", p.Name(), "error", err)
+			continue
+		}
+		o, ran = next, true
+	}
+	if ran {
+		// A processor may have broken the request; re-check rather than
+		// store something the request rules forbid.
+		if err := o.Validate(); err != nil {
+			s.log.ErrorContext(ctx, "Processors produced an invalid request; using it would break the rules, so it is refused", "error", err)
+			return o
+		}
+	}
+	return o
+}
+
+func canonicalRecipients(r Recipients) Recipients {
+	canon := func(refs []string) []string {
+		out := make([]string, len(refs))
+		for i, ref := range refs {
+			out[i] = ref
+			if p, err := entityref.Parse(ref); err == nil && p.Kind != "" {
+				out[i] = p.String()
+			}
+		}
+		return out
+	}
+	r.EntityRefs = canon(r.EntityRefs)
+	r.ExcludeEntityRefs = canon(r.ExcludeEntityRefs)
+	return r
+}
+
+func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification) ([]Notification, error) {
+	if err := o.Validate(); err != nil { // options processors may have broken it
+		return nil, err
+	}
+	n.ID = s.newID()
+	n = s.preProcess(ctx, n, o, nil)
+	stored, err := s.store.SaveBroadcast(ctx, n)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: save broadcast: %w", err)
+	}
+	s.publish(ctx, signals.Signal{
+		Recipients: signals.ToEveryone(), Channel: SignalChannel,
+		Message: NewNotificationMessage{Action: ActionNewNotification, NotificationID: stored.ID, Notification: &stored},
+	})
+	s.enqueuePost(ctx, postJob{opts: o, notifications: []Notification{stored}})
+	return []Notification{stored}, nil
+}
+
+func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notification) ([]Notification, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	users, err := s.resolveUsers(ctx, o.Recipients)
+	if err != nil {
+		return nil, err
+	}
+	if len(users) == 0 {
+		return []Notification{}, nil
+	}
+	settings, err := s.store.SettingRows(ctx, users)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: load settings: %w", err)
+	}
+	topic := o.Payload.Topic
+	deliver := make([]Notification, 0, len(users))
+	var suppressed []Notification
+	for _, user := range users {
+		n := base
+		n.ID, n.User = s.newID(), user
+		n = s.preProcess(ctx, n, o, settings[user])
+		// The in-app check uses the request's origin and topic, not what a
+		// pre-processor made of them, as Backstage does.
+		if !s.defaults.enabled(settings[user], WebChannel, o.Origin, topic) {
+			suppressed = append(suppressed, n)
+			continue
+		}
+		deliver = append(deliver, n)
+	}
+	stored := []Notification{}
+	if len(deliver) > 0 {
+		stored, err = s.store.SaveNotifications(ctx, deliver)
+		if err != nil {
+			return nil, fmt.Errorf("notifications: save notifications: %w", err)
+		}
+	}
+	for i := range stored {
+		s.publish(ctx, signals.Signal{
+			Recipients: signals.ToUsers(stored[i].User), Channel: SignalChannel,
+			Message: NewNotificationMessage{Action: ActionNewNotification, NotificationID: stored[i].ID, Notification: &stored[i]},
+		})
+	}
+	if s.hasPost {
+		all := append(append(make([]Notification, 0, len(stored)+len(suppressed)), stored...), suppressed...)
+		s.enqueuePost(ctx, postJob{opts: o, notifications: all, settings: settings})
+	}
+	return stored, nil
+}
+
+// resolveUsers turns recipients into unique canonical user refs, in order.
+func (s *Service) resolveUsers(ctx context.Context, r Recipients) ([]string, error) {
+	refs, err := s.resolver.ResolveRecipients(ctx, ResolveOptions{EntityRefs: r.EntityRefs, ExcludedEntityRefs: r.ExcludeEntityRefs})
+	if err != nil {
+		var verr *ValidationError
+		invalid := errors.As(err, &verr) || errors.Is(err, entityref.ErrSyntax) || errors.Is(err, errNoKind)
+		return nil, &ResolveError{Err: err, invalid: invalid}
+	}
+	seen := make(map[string]bool, len(refs))
+	users := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		p, err := entityref.Parse(ref)
+		if err != nil || !p.IsUser() {
+			continue // resolvers may return other kinds; only users receive
+		}
+		if c := p.String(); !seen[c] {
+			seen[c] = true
+			users = append(users, c)
+		}
+	}
+	return users, nil
+}
+
+func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions, settings []SettingRow) Notification {
+	for _, p := range s.processors {
+		pp, ok := p.(PreProcessor)
+		if !ok || !s.processorAllowed(p, n, settings) {
+			continue
+		}
+		next, err := callPhase(p, "preProcess", func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
+		if err != nil {
+			s.log.ErrorContext(ctx, "Error while pre processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
+			continue
+		}
+		n = next
+	}
+	return n
+}
+
+// processorAllowed is Backstage's filterProcessors for one processor: the
+// recipient has not turned its channel off, and its filters pass.
+func (s *Service) processorAllowed(p Processor, n Notification, settings []SettingRow) bool {
+	if n.User != "" && !s.defaults.enabled(settings, p.Name(), n.Origin, n.Payload.Topic) {
+		return false
+	}
+	return passesFilters(p, n.Payload)
+}
+
+func passesFilters(p Processor, payload Payload) bool {
+	fp, ok := p.(FilteredProcessor)
+	return !ok || fp.Filters().Allow(payload.Severity.OrDefault(), payload.Topic)
+}
+
+// callPhase runs one processor phase, turning a panic into an error so a
+// broken processor cannot take the send down with it.
+func callPhase[T any](p Processor, phase string, fn func() (T, error)) (result T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("processor %q panicked in %s: %v\n%s", p.Name(), phase, r, debug.Stack())
+		}
+	}()
+	return fn()
+}
+
+// postJob is one committed send waiting for post-processing.
+type postJob struct {
+	ctx           context.Context
+	opts          SendOptions
+	notifications []Notification
+	settings      map[string][]SettingRow
+}
+
+func (s *Service) enqueuePost(ctx context.Context, job postJob) {
+	if !s.hasPost || len(job.notifications) == 0 {
+		return
+	}
+	job.ctx = context.WithoutCancel(ctx)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
+		return
+	}
+	select {
+	case s.jobs <- job:
+	case <-ctx.Done():
+		s.log.ErrorContext(ctx, "Post-processing queue full and the sender gave up: post-processing skipped for a committed send",
+			"notifications", len(job.notifications), "error", ctx.Err())
+	}
+}
+
+func (s *Service) postProcessLoop() {
+	for job := range s.jobs {
+		s.postProcess(job)
+	}
+}
+
+// postProcess runs each post-processor over the job's notifications, each
+// processor in its own goroutine so a slow one never holds up the others.
+func (s *Service) postProcess(job postJob) {
+	var wg sync.WaitGroup
+	for _, p := range s.processors {
+		pp, ok := p.(PostProcessor)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			for _, n := range job.notifications {
+				if !s.processorAllowed(p, n, job.settings[n.User]) {
+					continue
+				}
+				_, err := callPhase(p, "postProcess", func() (struct{}, error) {
+					return struct{}{}, pp.PostProcess(job.ctx, n, job.opts)
+				})
+				if err != nil {
+					s.log.ErrorContext(job.ctx, "Error while post processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// SignalChannel is the signals channel Herald publishes on, the one
+// Backstage's notifications UI subscribes to.
+const SignalChannel = "notifications"
+
+// Signal message actions.
+const (
+	ActionNewNotification    = "new_notification"
+	ActionNotificationRead   = "notification_read"
+	ActionNotificationUnread = "notification_unread"
+)
+
+// NewNotificationMessage is the message of a new_notification signal.
+// Backstage sends only the id; Herald adds the notification so a client
+// need not fetch it.
+type NewNotificationMessage struct {
+	Action         string        `json:"action"`
+	NotificationID string        `json:"notification_id"`
+	Notification   *Notification `json:"notification,omitempty"`
+}
+
+type stateMessage struct {
+	Action string   `json:"action"`
+	IDs    []string `json:"notification_ids"`
+}
+
+func (s *Service) publishToUser(ctx context.Context, user string, msg stateMessage) {
+	s.publish(ctx, signals.Signal{Recipients: signals.ToUsers(user), Channel: SignalChannel, Message: msg})
+}
+
+// publish hands a signal over after a commit; a failure is logged, never
+// returned, because the notification is already stored.
+func (s *Service) publish(ctx context.Context, sig signals.Signal) {
+	if s.publisher == nil {
+		return
+	}
+	if err := s.publisher.Publish(context.WithoutCancel(ctx), sig); err != nil {
+		s.log.ErrorContext(ctx, "Failed to publish signal", "channel", sig.Channel, "error", err)
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
