@@ -1,0 +1,85 @@
+package signals_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/heraldhq/herald/signals"
+)
+
+// A subscriber, here standing in for a browser connection, receives the
+// signals of its channels that are addressed to it or to everyone.
+func ExampleHub() {
+	hub := signals.NewHub(signals.HubConfig{})
+	defer hub.Close()
+
+	sub := hub.Subscribe(signals.SubscribeOptions{
+		User:          "user:default/jane",
+		OwnershipRefs: []string{"user:default/jane", "group:default/team-a"},
+		Channels:      []string{"notifications"},
+	})
+	defer sub.Close()
+
+	ctx := context.Background()
+	// Addressed to Jane's group: delivered.
+	_ = hub.Publish(ctx, signals.Signal{
+		Recipients: signals.ToUsers("group:default/team-a"),
+		Channel:    "notifications",
+		Message:    map[string]string{"action": "new_notification", "notification_id": "n1"},
+	})
+	// Addressed to someone else: not delivered.
+	_ = hub.Publish(ctx, signals.Signal{
+		Recipients: signals.ToUsers("user:default/john"),
+		Channel:    "notifications",
+		Message:    map[string]string{"action": "new_notification", "notification_id": "n2"},
+	})
+	// A broadcast on a channel Jane is not subscribed to: not delivered.
+	_ = hub.Publish(ctx, signals.Signal{
+		Recipients: signals.ToEveryone(),
+		Channel:    "catalog",
+		Message:    map[string]string{"action": "refresh"},
+	})
+
+	d := <-sub.C()
+	fmt.Println(string(d.Frame()))
+	fmt.Println("buffered:", len(sub.C()))
+	// Output:
+	// {"channel":"notifications","message":{"action":"new_notification","notification_id":"n1"}}
+	// buffered: 0
+}
+
+// A reader that falls BufferSize deliveries behind is dropped: it still
+// gets what it had buffered, then learns why it ended.
+func ExampleSubscriber_Err() {
+	hub := signals.NewHub(signals.HubConfig{BufferSize: 1})
+	defer hub.Close()
+	sub := hub.Subscribe(signals.SubscribeOptions{Channels: []string{"ticks"}})
+
+	for i := range 3 {
+		_ = hub.Publish(context.Background(), signals.Signal{
+			Recipients: signals.ToEveryone(),
+			Channel:    "ticks",
+			Message:    map[string]int{"n": i},
+		})
+	}
+
+	for d := range sub.C() {
+		fmt.Println(string(d.Frame()))
+	}
+	fmt.Println(errors.Is(sub.Err(), signals.ErrSlowSubscriber))
+	// Output:
+	// {"channel":"ticks","message":{"n":0}}
+	// true
+}
+
+// Publish refuses a signal Backstage would ignore.
+func ExampleHub_Publish_invalid() {
+	hub := signals.NewHub(signals.HubConfig{})
+	defer hub.Close()
+
+	err := hub.Publish(context.Background(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "notifications"})
+	fmt.Println(errors.Is(err, signals.ErrInvalidSignal), err)
+	// Output:
+	// true signals: invalid signal: message is required
+}

@@ -1,0 +1,479 @@
+package signals
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+)
+
+// DefaultBufferSize is the number of deliveries a Subscriber holds when
+// HubConfig.BufferSize is zero.
+const DefaultBufferSize = 64
+
+var (
+	// ErrSlowSubscriber is the Err of a Subscriber that the Hub dropped
+	// because its buffer was full when a signal arrived: its reader fell
+	// BufferSize deliveries behind. The subscriber should reconnect (and,
+	// if it matters, catch up by other means); it has missed signals.
+	ErrSlowSubscriber = errors.New("signals: subscriber too slow, dropped")
+
+	// ErrHubClosed is returned by Publish after Hub.Close, and is the Err
+	// of every Subscriber that the close ended.
+	ErrHubClosed = errors.New("signals: hub closed")
+
+	// ErrSubscriberClosed is the Err of a Subscriber ended by its own
+	// Close.
+	ErrSubscriberClosed = errors.New("signals: subscription closed")
+)
+
+// HubConfig configures a Hub. The zero value is ready to use.
+type HubConfig struct {
+	// BufferSize is the number of deliveries each Subscriber may hold
+	// before its reader takes them. A subscription whose buffer is full when
+	// a signal arrives is dropped with ErrSlowSubscriber rather than
+	// slowing the publisher. Zero or negative means the default.
+	// Defaults to DefaultBufferSize (64).
+	BufferSize int
+
+	// Logger receives a warning for every subscriber dropped for being
+	// slow. Defaults to nil, which discards.
+	Logger *slog.Logger
+}
+
+// Hub is the in-process fan-out of signals: the part of Backstage's
+// signals-backend that forwards each event to the connections it concerns.
+//
+// Publish delivers a signal to every Subscriber subscribed to the
+// signal's channel when the signal is a broadcast, or when one of the
+// subscription's ownership refs equals one of the signal's entity refs
+// (exact string comparison: Herald canonicalises refs before they get
+// here). A Subscriber receives a signal at most once, however many of its
+// refs match.
+//
+// Subscriptions are indexed by channel and ownership ref, so the cost of a
+// user signal is proportional to the subscriptions it reaches, not to all
+// subscriptions; a broadcast walks the subscribers of its channel. Publish
+// never blocks on a subscriber: one whose buffer is full is dropped and told
+// why (see Subscriber.Err).
+//
+// A Hub is safe for concurrent use. The zero Hub is not usable; call NewHub.
+type Hub struct {
+	bufferSize int
+	logger     *slog.Logger
+
+	mu       sync.RWMutex
+	closed   bool
+	subs     map[*Subscriber]struct{}
+	channels map[string]*channelIndex
+}
+
+var _ Publisher = (*Hub)(nil)
+
+// channelIndex holds the subscriptions of one channel, all of them (for
+// broadcasts) and by ownership ref (for user signals).
+type channelIndex struct {
+	all   map[*Subscriber]struct{}
+	byRef map[string]map[*Subscriber]struct{}
+}
+
+// NewHub returns an empty Hub configured by cfg.
+func NewHub(cfg HubConfig) *Hub {
+	size := cfg.BufferSize
+	if size <= 0 {
+		size = DefaultBufferSize
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{
+		bufferSize: size,
+		logger:     logger,
+		subs:       make(map[*Subscriber]struct{}),
+		channels:   make(map[string]*channelIndex),
+	}
+}
+
+// Publish delivers s to the matching subscriptions and returns without
+// waiting for any of them to read it. It returns an error wrapping
+// ErrInvalidSignal when s fails Validate or its message does not encode to
+// a JSON object, and ErrHubClosed after Close; otherwise nil, whether or
+// not any subscription matched.
+//
+// The client frame {"channel":...,"message":...} is encoded once, here, and
+// shared by every Delivery. Publish does not watch ctx: it never blocks, so
+// there is nothing to cancel.
+func (h *Hub) Publish(_ context.Context, s Signal) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	frame, err := encodeFrame(s)
+	if err != nil {
+		return err
+	}
+	d := &Delivery{signal: s, frame: frame}
+
+	var slow []*Subscriber
+	offer := func(sub *Subscriber) {
+		if !sub.offer(d) {
+			slow = append(slow, sub)
+		}
+	}
+
+	h.mu.RLock()
+	if h.closed {
+		h.mu.RUnlock()
+		return ErrHubClosed
+	}
+	if ci := h.channels[s.Channel]; ci != nil {
+		if s.Recipients.IsBroadcast() {
+			for sub := range ci.all {
+				offer(sub)
+			}
+		} else {
+			forEachOwner(ci, s.Recipients.EntityRefs, offer)
+		}
+	}
+	h.mu.RUnlock()
+
+	for _, sub := range slow {
+		h.remove(sub)
+		h.logger.Warn("signals: dropped a slow subscriber",
+			"user", sub.user, "channel", s.Channel, "buffer_size", h.bufferSize)
+	}
+	return nil
+}
+
+// forEachOwner calls f once for each subscription of ci that owns one of
+// refs. The common cases (one ref, or only one ref with subscribers) need no
+// de-duplication; otherwise a set keeps a subscription that owns several of
+// the refs from receiving the signal twice.
+func forEachOwner(ci *channelIndex, refs []string, f func(*Subscriber)) {
+	var sets []map[*Subscriber]struct{}
+	total := 0
+	for _, ref := range refs {
+		if set := ci.byRef[ref]; len(set) > 0 {
+			sets = append(sets, set) // a repeated ref goes through seen below
+			total += len(set)
+		}
+	}
+	switch len(sets) {
+	case 0:
+		return
+	case 1:
+		for sub := range sets[0] {
+			f(sub)
+		}
+		return
+	}
+	seen := make(map[*Subscriber]struct{}, total)
+	for _, set := range sets {
+		for sub := range set {
+			if _, dup := seen[sub]; !dup {
+				seen[sub] = struct{}{}
+				f(sub)
+			}
+		}
+	}
+}
+
+// Subscribe registers a new Subscriber for the given identity, subscribed
+// to opts.Channels. After Close it returns a Subscriber that has already
+// ended with ErrHubClosed.
+func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
+	refs := make([]string, 0, len(opts.OwnershipRefs)+1)
+	for _, ref := range append([]string{opts.User}, opts.OwnershipRefs...) {
+		if ref != "" && !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	sub := &Subscriber{
+		hub:      h,
+		user:     opts.User,
+		refs:     refs,
+		ch:       make(chan *Delivery, h.bufferSize),
+		done:     make(chan struct{}),
+		channels: make(map[string]struct{}),
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		sub.end(ErrHubClosed)
+		return sub
+	}
+	h.subs[sub] = struct{}{}
+	for _, c := range opts.Channels {
+		h.addLocked(sub, c)
+	}
+	return sub
+}
+
+// Len reports the number of live subscriptions, for metrics and tests.
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.subs)
+}
+
+// Close ends every subscription with ErrHubClosed and makes later calls to
+// Publish fail. It is idempotent.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for sub := range h.subs {
+		sub.end(ErrHubClosed)
+	}
+	clear(h.subs)
+	clear(h.channels)
+}
+
+// addLocked subscribes sub to channel c. h.mu must be held for writing.
+func (h *Hub) addLocked(sub *Subscriber, c string) {
+	if c == "" {
+		return // no valid signal has an empty channel
+	}
+	if _, ok := sub.channels[c]; ok {
+		return
+	}
+	if _, live := h.subs[sub]; !live {
+		return
+	}
+	sub.channels[c] = struct{}{}
+	ci := h.channels[c]
+	if ci == nil {
+		ci = &channelIndex{
+			all:   make(map[*Subscriber]struct{}),
+			byRef: make(map[string]map[*Subscriber]struct{}),
+		}
+		h.channels[c] = ci
+	}
+	ci.all[sub] = struct{}{}
+	for _, ref := range sub.refs {
+		set := ci.byRef[ref]
+		if set == nil {
+			set = make(map[*Subscriber]struct{})
+			ci.byRef[ref] = set
+		}
+		set[sub] = struct{}{}
+	}
+}
+
+// removeLocked unsubscribes sub from channel c, dropping index entries that
+// become empty. h.mu must be held for writing.
+func (h *Hub) removeLocked(sub *Subscriber, c string) {
+	if _, ok := sub.channels[c]; !ok {
+		return
+	}
+	delete(sub.channels, c)
+	ci := h.channels[c]
+	if ci == nil {
+		return
+	}
+	delete(ci.all, sub)
+	for _, ref := range sub.refs {
+		if set := ci.byRef[ref]; set != nil {
+			delete(set, sub)
+			if len(set) == 0 {
+				delete(ci.byRef, ref)
+			}
+		}
+	}
+	if len(ci.all) == 0 {
+		delete(h.channels, c)
+	}
+}
+
+// remove takes an ended subscription out of every index.
+func (h *Hub) remove(sub *Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, live := h.subs[sub]; !live {
+		return
+	}
+	for c := range sub.channels {
+		h.removeLocked(sub, c)
+	}
+	delete(h.subs, sub)
+}
+
+// SubscribeOptions describes a subscriber: the identity whose signals it
+// receives and the channels it starts with.
+type SubscribeOptions struct {
+	// User is the subscriber's user entity ref, like "user:default/jane".
+	// It always counts as one of the ownership refs. Optional for
+	// subscribers that only want broadcasts.
+	User string
+
+	// OwnershipRefs are the refs the subscriber owns: in Backstage's terms
+	// the user's ownershipEntityRefs, their own ref plus their groups. A
+	// user signal reaches the subscription when one of these equals one of
+	// its entity refs exactly. Duplicates are ignored.
+	OwnershipRefs []string
+
+	// Channels are the channels subscribed from the start; more can be
+	// added with Subscriber.Subscribe.
+	Channels []string
+}
+
+// Subscriber is one subscriber of a Hub: a browser connection, an SSE
+// stream or a test. Deliveries arrive on C in publish order.
+//
+// A subscription ends when it is closed, when its Hub closes, or when the
+// Hub drops it for being slow; then Done and C are closed (C after yielding
+// what it still buffers) and Err says why. Its methods are safe for
+// concurrent use.
+type Subscriber struct {
+	hub  *Hub
+	user string
+	refs []string
+	ch   chan *Delivery
+	done chan struct{}
+
+	mu  sync.Mutex // guards err and the closing of ch and done
+	err error
+
+	channels map[string]struct{} // guarded by hub.mu
+}
+
+// C returns the channel on which deliveries arrive. It is closed when the
+// subscription ends; read until then, or until Done, and then check Err.
+func (s *Subscriber) C() <-chan *Delivery { return s.ch }
+
+// Done returns a channel closed when the subscription ends.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// Err returns nil while the subscription is live and, once it has ended,
+// the reason: ErrSlowSubscriber, ErrHubClosed or ErrSubscriberClosed.
+func (s *Subscriber) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// User returns the SubscribeOptions.User the subscription was made with.
+func (s *Subscriber) User() string { return s.user }
+
+// Subscribe adds channels to the subscription. Channels already subscribed,
+// empty names and calls on an ended subscription are no-ops. Signals
+// published after Subscribe returns are delivered.
+func (s *Subscriber) Subscribe(channels ...string) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	for _, c := range channels {
+		s.hub.addLocked(s, c)
+	}
+}
+
+// Unsubscribe removes channels from the subscription. Signals published
+// after Unsubscribe returns are not delivered; ones already buffered on C
+// still are. Channels not subscribed are ignored.
+func (s *Subscriber) Unsubscribe(channels ...string) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	for _, c := range channels {
+		s.hub.removeLocked(s, c)
+	}
+}
+
+// Channels returns the subscribed channels, sorted.
+func (s *Subscriber) Channels() []string {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	out := make([]string, 0, len(s.channels))
+	for c := range s.channels {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close ends the subscription with ErrSubscriberClosed, unless it has
+// already ended, and removes it from the Hub. It is idempotent.
+func (s *Subscriber) Close() {
+	s.end(ErrSubscriberClosed)
+	s.hub.remove(s)
+}
+
+// offer hands d to the subscription without blocking. It reports false when
+// the buffer is full, in which case the subscription has been ended with
+// ErrSlowSubscriber and the caller must remove it from the Hub.
+func (s *Subscriber) offer(d *Delivery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return true // ended; being removed
+	}
+	select {
+	case s.ch <- d:
+		return true
+	default:
+		s.endLocked(ErrSlowSubscriber)
+		return false
+	}
+}
+
+func (s *Subscriber) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(err)
+}
+
+func (s *Subscriber) endLocked(err error) {
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	close(s.ch)
+	close(s.done)
+}
+
+// Delivery is one signal as it reaches a Subscriber. A Delivery, and the
+// Signal and frame bytes it holds, are shared by every subscription the
+// signal reached: treat them as read-only.
+type Delivery struct {
+	signal Signal
+	frame  []byte
+}
+
+// Signal returns the published signal, unchanged.
+func (d *Delivery) Signal() Signal { return d.signal }
+
+// Frame returns the text a client receives:
+// {"channel":"<channel>","message":<message>}, compact JSON without HTML
+// escaping (like JavaScript's JSON.stringify). The bytes are shared; do not
+// modify them.
+func (d *Delivery) Frame() []byte { return d.frame }
+
+// encodeFrame builds the client frame of s, which has passed Validate.
+func encodeFrame(s Signal) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+
+	buf.WriteString(`{"channel":`)
+	if err := enc.Encode(s.Channel); err != nil {
+		return nil, fmt.Errorf("%w: channel: %w", ErrInvalidSignal, err)
+	}
+	buf.Truncate(buf.Len() - 1) // Encode's newline
+	buf.WriteString(`,"message":`)
+	start := buf.Len()
+	if err := enc.Encode(s.Message); err != nil {
+		return nil, fmt.Errorf("%w: message does not encode to JSON: %w", ErrInvalidSignal, err)
+	}
+	buf.Truncate(buf.Len() - 1)
+	if buf.Bytes()[start] != '{' {
+		return nil, fmt.Errorf("%w: message must be a JSON object", ErrInvalidSignal)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
