@@ -1,0 +1,67 @@
+package notifications
+
+import "testing"
+
+func TestFiltersAllow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		filters  Filters
+		severity Severity
+		topic    string
+		want     bool
+	}{
+		{"no filters", Filters{}, SeverityLow, "", true},
+		{"min high skips normal (105)", Filters{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
+		{"min high runs high (105)", Filters{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
+		{"min high runs critical (105)", Filters{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
+		{"min high treats empty as normal", Filters{MinSeverity: SeverityHigh}, "", "", false},
+		{"max normal skips critical (106)", Filters{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
+		{"max normal runs low (106)", Filters{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
+		{"max normal runs normal", Filters{MaxSeverity: SeverityNormal}, SeverityNormal, "", true},
+		{"excluded topic skipped (107)", Filters{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
+		{"excluded topic, none given (107)", Filters{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
+		{"included topic runs (108)", Filters{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
+		{"other topic skipped (108)", Filters{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
+		{"no topic skipped (108)", Filters{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
+		{"min and max together", Filters{MinSeverity: SeverityHigh, MaxSeverity: SeverityHigh}, SeverityCritical, "", false},
+	}
+	for _, tt := range tests {
+		if got := tt.filters.Allow(tt.severity, tt.topic); got != tt.want {
+			t.Errorf("%s: Allow(%q, %q) = %v, want %v", tt.name, tt.severity, tt.topic, got, tt.want)
+		}
+	}
+}
+
+func TestFiltersValidate(t *testing.T) {
+	t.Parallel()
+	if err := (Filters{MinSeverity: SeverityLow, MaxSeverity: SeverityCritical}).Validate(); err != nil {
+		t.Fatalf("valid filters: %v", err)
+	}
+	err := (Filters{MinSeverity: "urgent", MaxSeverity: "x"}).Validate()
+	verr, ok := err.(*ValidationError)
+	if !ok || len(verr.Fields) != 2 || verr.Fields[0].Message != "Invalid minSeverity: urgent" || verr.Fields[1].Message != "Invalid maxSeverity: x" {
+		t.Fatalf("Validate = %#v", err)
+	}
+}
+
+func TestSeverityOrder(t *testing.T) {
+	t.Parallel()
+	for i, s := range Severities {
+		if s.Rank() != i {
+			t.Errorf("%s.Rank() = %d, want %d", s, s.Rank(), i)
+		}
+	}
+	if got := SeverityHigh.AndAbove(); len(got) != 2 || got[0] != SeverityCritical || got[1] != SeverityHigh {
+		t.Errorf("high.AndAbove() = %v", got)
+	}
+	if got := SeverityLow.AndAbove(); len(got) != 4 {
+		t.Errorf("low.AndAbove() = %v", got)
+	}
+	if Severity("").OrDefault() != SeverityNormal || Severity("").Rank() != 2 {
+		t.Error("the empty severity must act as normal")
+	}
+	if _, err := ParseSeverity("HIGH"); err == nil {
+		t.Error("ParseSeverity accepts upper case")
+	}
+}
