@@ -217,6 +217,12 @@ func (e *ResolveError) Unwrap() []error {
 
 // Send is Sender.Send with the origin given in o.
 func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -482,12 +488,14 @@ type NewNotificationMessage struct {
 	Notification   *Notification `json:"notification,omitempty"`
 }
 
-type stateMessage struct {
-	Action string   `json:"action"`
-	IDs    []string `json:"notification_ids"`
+// StateMessage is the message of a notification_read or
+// notification_unread signal, sent to the user whose state changed.
+type StateMessage struct {
+	Action          string   `json:"action"`
+	NotificationIDs []string `json:"notification_ids"`
 }
 
-func (s *Service) publishToUser(ctx context.Context, user string, msg stateMessage) {
+func (s *Service) publishToUser(ctx context.Context, user string, msg StateMessage) {
 	s.publish(ctx, signals.Signal{Recipients: signals.ToUsers(user), Channel: SignalChannel, Message: msg})
 }
 
