@@ -1,0 +1,550 @@
+package email_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/email"
+)
+
+var testCatalog = notifications.NewMemoryCatalog(
+	notifications.CatalogEntity{Ref: "user:default/jane", Profile: notifications.Profile{Email: "jane@example.com"}},
+	notifications.CatalogEntity{Ref: "user:default/bob", Profile: notifications.Profile{Email: " Bob@Y.com "}},
+	notifications.CatalogEntity{Ref: "user:default/nomail"},
+	notifications.CatalogEntity{Ref: "user:default/bad", Profile: notifications.Profile{Email: "not an address"}},
+	notifications.CatalogEntity{Ref: "group:default/team", Profile: notifications.Profile{Email: "team@example.com"}},
+)
+
+// noWait is a Retry that does not wait between attempts.
+var noWait = processors.Retry{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+
+// setup returns a processor mailing srv in plain text, with cfg's
+// non-zero fields layered over test defaults.
+func setup(t *testing.T, srv *smtpServer, cfg email.Config) *email.Processor {
+	t.Helper()
+	cfg.Host, cfg.Port = srv.Host, srv.Port
+	if cfg.TLS == "" {
+		cfg.TLS = email.TLSNone
+	}
+	if cfg.From == "" {
+		cfg.From = "Backstage <noreply@example.com>"
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://localhost"
+	}
+	if cfg.Catalog == nil && cfg.Lookup == nil {
+		cfg.Catalog = testCatalog
+	}
+	if cfg.Retry.Sleep == nil {
+		cfg.Retry.Sleep = noWait.Sleep
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.ThrottleInterval == 0 {
+		cfg.ThrottleInterval = time.Nanosecond
+	}
+	p, err := email.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func note(user string, p notifications.Payload) notifications.Notification {
+	return notifications.Notification{ID: "n-1", User: user, Origin: "plugin:test", Created: time.Now(), Payload: p}
+}
+
+func TestUserEmail(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{ReplyTo: "help@example.com", Metrics: m})
+	if p.Name() != "Email" {
+		t.Fatalf("Name() = %q", p.Name())
+	}
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{
+		Title: "Build ✓ finished", Description: "D", Link: "/catalog",
+	}), notifications.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	if got.From != "noreply@example.com" || !slices.Equal(got.To, []string{"jane@example.com"}) {
+		t.Fatalf("envelope from %q to %v", got.From, got.To)
+	}
+	if got.Subject != "Build ✓ finished" {
+		t.Errorf("Subject = %q", got.Subject)
+	}
+	if to := got.Header.Get("To"); !strings.Contains(to, "jane@example.com") {
+		t.Errorf("To header = %q", to)
+	}
+	if rt := got.Header.Get("Reply-To"); !strings.Contains(rt, "help@example.com") {
+		t.Errorf("Reply-To header = %q", rt)
+	}
+	// Spec case 114.
+	if got.Text != "D\n\nhttp://localhost/catalog" {
+		t.Errorf("text part = %q", got.Text)
+	}
+	if want := `<p>D</p><p><a href="http://localhost/catalog">http://localhost/catalog</a></p>`; got.HTML != want {
+		t.Errorf("HTML part = %q, want %q", got.HTML, want)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1}) {
+		t.Errorf("metrics = %+v", s)
+	}
+	srv.none()
+}
+
+func TestNoLinkPointsToInbox(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{BaseURL: "http://localhost/"})
+	if err := p.PostProcess(t.Context(), note("user:jane", notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	if got.Text != "\n\nhttp://localhost/notifications" {
+		t.Errorf("text part = %q", got.Text)
+	}
+	if want := `<p><a href="http://localhost/notifications">http://localhost/notifications</a></p>`; got.HTML != want {
+		t.Errorf("HTML part = %q, want %q", got.HTML, want)
+	}
+}
+
+func TestHTMLIsEscaped(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{})
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{
+		Title: "T", Description: `<script>alert("x")</script> & <b>bold</b>`, Link: `/a?b=1&c="2"`,
+	}), notifications.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	if strings.Contains(got.HTML, "<script>") || strings.Contains(got.HTML, "<b>") {
+		t.Fatalf("raw HTML passed through: %q", got.HTML)
+	}
+	for _, want := range []string{"&lt;script&gt;", "&amp; &lt;b&gt;bold&lt;/b&gt;", `href="http://localhost/a?b=1&amp;c=&#34;2&#34;"`} {
+		if !strings.Contains(got.HTML, want) {
+			t.Errorf("HTML %q lacks %q", got.HTML, want)
+		}
+	}
+	if !strings.HasPrefix(got.Text, `<script>alert("x")</script> & <b>bold</b>`) {
+		t.Errorf("text part should carry the description as written: %q", got.Text)
+	}
+}
+
+func TestMarkdownBody(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{})
+	md := "# Release 1.2\n\nIt is **out**. <script>alert(1)</script>\n\n<div onclick=\"x()\">raw block</div>\n\n[docs](/docs) [bad](javascript:alert(1))\n\n- one\n- two\n"
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{
+		Title: "T", Description: "plain description", Link: "/release",
+		Metadata: map[string]any{notifications.MetadataMarkdownBody: md},
+	}), notifications.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	for _, want := range []string{"<h1>Release 1.2</h1>", "<strong>out</strong>", `<a href="/docs">docs</a>`, "<li>one</li>", `<a href="http://localhost/release">`} {
+		if !strings.Contains(got.HTML, want) {
+			t.Errorf("HTML lacks %q:\n%s", want, got.HTML)
+		}
+	}
+	for _, bad := range []string{"<script", "onclick", "<div", "javascript:", "plain description"} {
+		if strings.Contains(got.HTML, bad) {
+			t.Errorf("HTML contains %q:\n%s", bad, got.HTML)
+		}
+	}
+	if want := md + "\n\nhttp://localhost/release"; got.Text != want {
+		t.Errorf("text part = %q, want the markdown source then the link %q", got.Text, want)
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{Template: email.TemplateFunc(func(_ context.Context, n notifications.Notification, m email.Message) (email.Message, error) {
+		m.Subject = "[" + n.Origin + "] " + m.Subject
+		m.HTML = "<h1>" + n.Payload.Title + "</h1>" + m.HTML
+		return m, nil
+	})})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "T", Description: "D"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	if got.Subject != "[plugin:test] T" || !strings.HasPrefix(got.HTML, "<h1>T</h1><p>D</p>") || got.Text != "D\n\nhttp://localhost/notifications" {
+		t.Fatalf("subject %q HTML %q text %q", got.Subject, got.HTML, got.Text)
+	}
+
+	// An empty subject falls back to the title; an error sends nothing.
+	m := &processors.Metrics{}
+	p = setup(t, srv, email.Config{Metrics: m, Template: email.TemplateFunc(func(_ context.Context, n notifications.Notification, msg email.Message) (email.Message, error) {
+		if n.Payload.Topic == "fail" {
+			return email.Message{}, errors.New("template broke")
+		}
+		return email.Message{Text: "only text"}, nil
+	})})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "Fallback"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got = srv.next()
+	if got.Subject != "Fallback" || got.Text != "only text" || got.HTML != "" {
+		t.Fatalf("subject %q HTML %q text %q", got.Subject, got.HTML, got.Text)
+	}
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x", Topic: "fail"}), notifications.SendOptions{})
+	if err == nil || !strings.Contains(err.Error(), "template broke") {
+		t.Fatalf("err = %v", err)
+	}
+	srv.none()
+	if s := m.Snapshot(); s.Sent != 1 || s.Failed != 1 {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+// Spec case 112, end to end: the allow and deny rules over a broadcast list.
+func TestAllowDenyDelivery(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{
+		BroadcastReceiver:  email.ReceiverConfig,
+		BroadcastAddresses: []string{"A@x.com", "b@y.com", "c@z.com", "bad address", "d@Y.COM", "a@X.com"},
+		Allowlist:          []string{" a@x.com "},
+		AllowedDomains:     []string{"Y.com"},
+		Denylist:           []string{"D@y.com"},
+	})
+	if err := p.PostProcess(t.Context(), note("", notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var to []string
+	for _, r := range srv.drain() {
+		if len(r.To) != 1 {
+			t.Fatalf("one email per address, got envelope to %v", r.To)
+		}
+		to = append(to, r.To[0])
+	}
+	slices.Sort(to)
+	if want := []string{"A@x.com", "b@y.com"}; !slices.Equal(to, want) {
+		t.Fatalf("delivered to %v, want %v", to, want)
+	}
+}
+
+// Spec case 113.
+func TestBroadcastReceivers(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	broadcast := note("", notifications.Payload{Title: "Maintenance"})
+
+	for _, cfg := range []email.Config{{}, {BroadcastReceiver: email.ReceiverNone, BroadcastAddresses: []string{"x@example.com"}}} {
+		p := setup(t, srv, cfg)
+		if err := p.PostProcess(t.Context(), broadcast, notifications.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		srv.none()
+	}
+
+	p := setup(t, srv, email.Config{BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"ops@example.com", "dev@example.com"}})
+	if err := p.PostProcess(t.Context(), broadcast, notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.drain()
+	if len(got) != 2 || len(got[0].To) != 1 || len(got[1].To) != 1 {
+		t.Fatalf("want two emails with one recipient each, got %+v", got)
+	}
+
+	p = setup(t, srv, email.Config{BroadcastReceiver: email.ReceiverUsers})
+	if err := p.PostProcess(t.Context(), broadcast, notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var to []string
+	for _, r := range srv.drain() {
+		to = append(to, r.To...)
+	}
+	slices.Sort(to)
+	// Every catalog user with a valid address; groups are not users.
+	if want := []string{"Bob@Y.com", "jane@example.com"}; !slices.Equal(to, want) {
+		t.Fatalf("users broadcast went to %v, want %v", to, want)
+	}
+}
+
+func TestNoAddress(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Metrics: m})
+	for _, user := range []string{"user:default/nomail", "user:default/ghost", "user:default/bad"} {
+		if err := p.PostProcess(t.Context(), note(user, notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+	}
+	srv.none()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+func TestStartTLSWithAuth(t *testing.T) {
+	t.Parallel()
+	serverTLS, clientTLS := selfSigned(t)
+	srv := startSMTP(t, serverOptions{startTLS: serverTLS, auth: true})
+	p := setup(t, srv, email.Config{TLS: email.TLSStartTLS, TLSConfig: clientTLS, Username: "u", Password: "p"})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "secure"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	if !got.TLS || got.User != "u" || got.Subject != "secure" {
+		t.Fatalf("TLS=%v user=%q subject=%q", got.TLS, got.User, got.Subject)
+	}
+
+	// Opportunistic (the default) upgrades too.
+	p = setup(t, srv, email.Config{TLS: email.TLSOpportunistic, TLSConfig: clientTLS, Username: "u", Password: "p"})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "opportunistic"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.next(); !got.TLS {
+		t.Fatal("opportunistic mode did not use STARTTLS")
+	}
+
+	// Without trusting the certificate, delivery fails rather than going
+	// out unverified.
+	p = setup(t, srv, email.Config{TLS: email.TLSStartTLS, Username: "u", Password: "p", Retry: processors.Retry{MaxAttempts: 1}})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); err == nil {
+		t.Fatal("untrusted certificate accepted")
+	}
+	srv.none()
+}
+
+func TestImplicitTLS(t *testing.T) {
+	t.Parallel()
+	serverTLS, clientTLS := selfSigned(t)
+	srv := startSMTP(t, serverOptions{implicit: serverTLS})
+	p := setup(t, srv, email.Config{TLS: email.TLSImplicit, TLSConfig: clientTLS})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "smtps"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.next(); got.Subject != "smtps" {
+		t.Fatalf("subject %q", got.Subject)
+	}
+}
+
+func TestStartTLSRequiredButNotOffered(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	m := &processors.Metrics{}
+	var logs bytes.Buffer
+	p := setup(t, srv, email.Config{TLS: email.TLSStartTLS, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
+	if err == nil || !strings.Contains(err.Error(), "STARTTLS") || !strings.Contains(err.Error(), "n-1") {
+		t.Fatalf("err = %v", err)
+	}
+	srv.none()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+	if l := logs.String(); !strings.Contains(l, "notification_id=n-1") || !strings.Contains(l, "STARTTLS") || !strings.Contains(l, "level=ERROR") {
+		t.Fatalf("log lacks the id or the cause: %s", l)
+	}
+}
+
+func TestTemporaryFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	srv.mu.Lock()
+	srv.tempFails = 2
+	srv.mu.Unlock()
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Metrics: m})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.next()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+
+	// The attempts are bounded.
+	srv.mu.Lock()
+	srv.tempFails = 100
+	srv.mu.Unlock()
+	p = setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}})
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
+	if !errors.Is(err, processors.ErrGaveUp) {
+		t.Fatalf("err = %v, want ErrGaveUp", err)
+	}
+	srv.mu.Lock()
+	left := srv.tempFails
+	srv.mu.Unlock()
+	if left != 97 {
+		t.Fatalf("%d attempts, want 3", 100-left)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 4, Failed: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	srv.Port = 1 // nothing listens there
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 2}})
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
+	if !errors.Is(err, processors.ErrGaveUp) {
+		t.Fatalf("err = %v", err)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1, Retried: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	m := &processors.Metrics{}
+	// Two emails per hour: the third must wait, so cancelling the context
+	// once two have arrived fails it, without the test waiting on a clock.
+	p := setup(t, srv, email.Config{
+		Metrics: m, ConcurrencyLimit: 2, ThrottleInterval: time.Hour,
+		BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"a@example.com", "b@example.com", "c@example.com"},
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.PostProcess(ctx, note("", notifications.Payload{Title: "T"}), notifications.SendOptions{})
+	}()
+	srv.next()
+	srv.next()
+	select {
+	case err := <-done:
+		t.Fatalf("PostProcess returned before the throttle let the third email go: %v", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "c@example.com") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("PostProcess did not return after cancel")
+	}
+	srv.none()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 2, Failed: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+// countingCatalog counts lookups.
+type countingCatalog struct {
+	notifications.Catalog
+	calls atomic.Int64
+}
+
+func (c *countingCatalog) GetEntitiesByRefs(ctx context.Context, refs []string) ([]notifications.CatalogEntity, error) {
+	c.calls.Add(1)
+	return c.Catalog.GetEntitiesByRefs(ctx, refs)
+}
+
+func TestLookupIsCached(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	cat := &countingCatalog{Catalog: testCatalog}
+	p := setup(t, srv, email.Config{Catalog: cat})
+	for _, user := range []string{"user:default/jane", "user:jane", "user:default/nomail", "user:default/nomail"} {
+		if err := p.PostProcess(t.Context(), note(user, notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.drain()); n != 2 {
+		t.Fatalf("%d emails, want 2", n)
+	}
+	if n := cat.calls.Load(); n != 2 {
+		t.Fatalf("%d catalog calls, want 2 (one per distinct user, misses cached too)", n)
+	}
+}
+
+func TestConcurrentPostProcess(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Metrics: m, ConcurrencyLimit: 100})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			n := note("user:default/jane", notifications.Payload{Title: "T", Metadata: map[string]any{notifications.MetadataMarkdownBody: "**n**"}})
+			n.ID = string(rune('a' + i))
+			if err := p.PostProcess(t.Context(), n, notifications.SendOptions{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for range 20 {
+		if got := srv.next(); !strings.Contains(got.HTML, "<strong>n</strong>") {
+			t.Fatalf("HTML %q", got.HTML)
+		}
+	}
+	if s := m.Snapshot(); s.Sent != 20 {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+func TestFilters(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{Filter: notifications.Filters{MinSeverity: notifications.SeverityHigh, ExcludedTopics: []string{"noise"}}})
+	f := p.Filters()
+	if f.Allow(notifications.SeverityNormal, "") || !f.Allow(notifications.SeverityCritical, "") || f.Allow(notifications.SeverityCritical, "noise") {
+		t.Fatalf("Filters() = %+v", f)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	good := email.Config{Host: "smtp.example.com", From: "a@example.com", BaseURL: "https://b.example.com", Catalog: testCatalog}
+	if _, err := email.New(good); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]func(*email.Config){
+		"no host":         func(c *email.Config) { c.Host = "" },
+		"no from":         func(c *email.Config) { c.From = "" },
+		"bad from":        func(c *email.Config) { c.From = "not an address" },
+		"bad reply-to":    func(c *email.Config) { c.ReplyTo = "<" },
+		"no base url":     func(c *email.Config) { c.BaseURL = "" },
+		"relative base":   func(c *email.Config) { c.BaseURL = "/portal" },
+		"no lookup":       func(c *email.Config) { c.Catalog = nil },
+		"bad tls":         func(c *email.Config) { c.TLS = "ssl" },
+		"bad port":        func(c *email.Config) { c.Port = 70000 },
+		"bad receiver":    func(c *email.Config) { c.BroadcastReceiver = "all" },
+		"bad severity":    func(c *email.Config) { c.Filter.MinSeverity = "urgent" },
+		"bad retry":       func(c *email.Config) { c.Retry.MaxAttempts = -1 },
+		"negative limit":  func(c *email.Config) { c.ConcurrencyLimit = -1 },
+		"users no lister": func(c *email.Config) { c.BroadcastReceiver = email.ReceiverUsers; c.Catalog = plainCatalog{} },
+	}
+	for name, mutate := range tests {
+		cfg := good
+		mutate(&cfg)
+		if _, err := email.New(cfg); !errors.Is(err, email.ErrConfig) {
+			t.Errorf("%s: err = %v, want ErrConfig", name, err)
+		}
+	}
+}
+
+// plainCatalog cannot list users.
+type plainCatalog struct{}
+
+func (plainCatalog) GetEntitiesByRefs(context.Context, []string) ([]notifications.CatalogEntity, error) {
+	return nil, nil
+}
