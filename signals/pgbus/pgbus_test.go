@@ -1,0 +1,441 @@
+package pgbus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/pgbus"
+	"github.com/heraldhq/herald/signals/signalstest"
+)
+
+const (
+	dsnEnv = "HERALD_TEST_POSTGRES_DSN"
+	wait   = 15 * time.Second
+)
+
+// testDSN returns the test database, skipping when there is none.
+func testDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		tb.Skip(dsnEnv + " is not set; skipping the PostgreSQL tests")
+	}
+	return dsn
+}
+
+// uniqueChannel keeps parallel tests apart.
+func uniqueChannel() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "herald_test_" + hex.EncodeToString(b[:])
+}
+
+func open(tb testing.TB, cfg pgbus.Config) *pgbus.Transport {
+	tb.Helper()
+	if cfg.DSN == "" && cfg.ConnConfig == nil {
+		cfg.DSN = testDSN(tb)
+	}
+	if cfg.ReconnectDelay == 0 {
+		cfg.ReconnectDelay = 10 * time.Millisecond
+	}
+	tr, err := pgbus.New(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("pgbus.New: %v", err)
+	}
+	tb.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// admin is a connection of the test's own, to look at and break the
+// transport's connections.
+func admin(tb testing.TB) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(context.Background(), testDSN(tb))
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// terminate kills the connections whose application_name is LIKE pattern
+// and returns how many there were.
+func terminate(t *testing.T, conn *pgx.Conn, pattern string) int {
+	t.Helper()
+	var n int
+	err := conn.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`, pattern).Scan(&n)
+	if err != nil {
+		t.Fatalf("pg_terminate_backend: %v", err)
+	}
+	return n
+}
+
+func listenerPIDs(t *testing.T, conn *pgx.Conn, channel string) []int {
+	t.Helper()
+	rows, _ := conn.Query(t.Context(), `SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid`,
+		"herald-pgbus listen "+channel)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatalf("listener pids: %v", err)
+	}
+	return pids
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	testDSN(t)
+	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
+		channel := uniqueChannel()
+		return signalstest.Backend{
+			Open: func(t *testing.T) signals.Transport { return open(t, pgbus.Config{Channel: channel}) },
+			Interrupt: func(t *testing.T) {
+				// Both the listening and the sending connections.
+				if n := terminate(t, admin(t), "herald-pgbus % "+channel); n == 0 {
+					t.Fatal("no connection to terminate")
+				}
+			},
+		}
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  pgbus.Config
+		want string
+	}{
+		{"no DSN", pgbus.Config{}, "DSN is required"},
+		{"bad DSN", pgbus.Config{DSN: "postgres://%zz"}, "parse DSN"},
+		{"long channel", pgbus.Config{DSN: "postgres://localhost/db", Channel: strings.Repeat("c", 64)}, "at most 63"},
+		{"negative size", pgbus.Config{DSN: "postgres://localhost/db", MaxMessageSize: -1}, "MaxMessageSize"},
+		{"negative delay", pgbus.Config{DSN: "postgres://localhost/db", ReconnectDelay: -time.Second}, "ReconnectDelay"},
+		{"no server", pgbus.Config{DSN: "postgres://u@127.0.0.1:1/db?connect_timeout=1"}, "connect"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr, err := pgbus.New(t.Context(), tc.cfg)
+			if err == nil {
+				tr.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	tr := open(t, pgbus.Config{})
+	if got := tr.MaxMessageSize(); got != pgbus.DefaultMaxMessageSize {
+		t.Errorf("MaxMessageSize() = %d, want %d", got, pgbus.DefaultMaxMessageSize)
+	}
+	var n int
+	err := admin(t).QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`,
+		"herald-pgbus send "+pgbus.DefaultChannel).Scan(&n)
+	if err != nil || n == 0 {
+		t.Errorf("no sending connection on the default channel %q (err %v)", pgbus.DefaultChannel, err)
+	}
+}
+
+// node is one instance: a Bus on a pgbus transport, recording what reaches
+// its local Publisher and its OnGap.
+type node struct {
+	bus  *signals.Bus
+	got  chan signals.Signal
+	gaps chan signals.Gap
+}
+
+func newNode(t *testing.T, cfg pgbus.Config) *node {
+	t.Helper()
+	n := &node{got: make(chan signals.Signal, 100), gaps: make(chan signals.Gap, 100)}
+	bus, err := signals.NewBus(t.Context(), signals.BusConfig{
+		Transport: open(t, cfg),
+		Local: signals.PublisherFunc(func(_ context.Context, s signals.Signal) error {
+			n.got <- s
+			return nil
+		}),
+		OnGap: func(_ context.Context, g signals.Gap) { n.gaps <- g },
+	})
+	if err != nil {
+		t.Fatalf("NewBus: %v", err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	n.bus = bus
+	return n
+}
+
+func (n *node) publish(t *testing.T, i int) {
+	t.Helper()
+	err := n.bus.Publish(t.Context(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "c", Message: map[string]int{"n": i}})
+	if err != nil {
+		t.Fatalf("Publish %d: %v", i, err)
+	}
+}
+
+func next[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func number(t *testing.T, s signals.Signal) string {
+	t.Helper()
+	raw, ok := s.Message.(json.RawMessage)
+	if !ok {
+		t.Fatalf("remote message is %T, want json.RawMessage", s.Message)
+	}
+	return string(raw)
+}
+
+// logRecorder is a slog.Handler that forwards messages to a channel.
+type logRecorder chan string
+
+func (l logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l logRecorder) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l <- r.Message:
+	default:
+	}
+	return nil
+}
+func (l logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// TestReconnectAfterTerminate kills the listening connection while the
+// network is down, publishes into the outage, and checks that the listener
+// comes back on a new connection, reports the gap once, and receives again.
+func TestReconnectAfterTerminate(t *testing.T) {
+	t.Parallel()
+	dsn, channel := testDSN(t), uniqueChannel()
+	conf, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	conf.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if down.Load() {
+			return nil, errors.New("test: network down")
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	logs := make(logRecorder, 100)
+	a := newNode(t, pgbus.Config{DSN: dsn, Channel: channel})
+	b := newNode(t, pgbus.Config{ConnConfig: conf, Channel: channel, Logger: slog.New(logs)})
+	db := admin(t)
+
+	a.publish(t, 1)
+	if got := number(t, next(t, b.got, "signal 1")); got != `{"n":1}` {
+		t.Fatalf("got %s, want signal 1", got)
+	}
+	before := listenerPIDs(t, db, channel)
+	if len(before) != 2 {
+		t.Fatalf("listener pids = %v, want a's and b's", before)
+	}
+
+	down.Store(true)
+	if n := terminate(t, db, "herald-pgbus listen "+channel); n != 2 {
+		t.Fatalf("terminated %d listeners, want 2", n)
+	}
+	for msg := ""; msg != "pgbus: reconnect failed"; {
+		msg = next(t, (<-chan string)(logs), "b's failed reconnection attempt")
+	}
+	next(t, a.gaps, "a's gap report") // a reconnects at once: its network is up
+	a.publish(t, 2)                   // b is away: lost to it
+	down.Store(false)
+
+	g := next(t, b.gaps, "b's gap report")
+	if g.Err == nil || g.Since.IsZero() || !g.Until.After(g.Since) || g.Origin != "" {
+		t.Errorf("gap = %+v, want a lost connection with its cause and times", g)
+	}
+	after := listenerPIDs(t, db, channel)
+	if len(after) != 2 || slices.ContainsFunc(after, func(p int) bool { return slices.Contains(before, p) }) {
+		t.Errorf("listener pids after reconnection = %v, before %v: want two new ones", after, before)
+	}
+	a.publish(t, 3)
+	if got := number(t, next(t, b.got, "signal 3")); got != `{"n":3}` {
+		t.Errorf("after reconnection got %s, want signal 3 (signal 2 was sent during the outage)", got)
+	}
+	select {
+	case g := <-b.gaps:
+		t.Errorf("a second gap report for one outage: %+v", g)
+	default:
+	}
+}
+
+// TestHealthCheck lets a listener idle past its health check interval many
+// times and checks it still receives: a timed-out wait must not spoil the
+// connection.
+func TestHealthCheck(t *testing.T) {
+	t.Parallel()
+	channel := uniqueChannel()
+	a := newNode(t, pgbus.Config{Channel: channel})
+	b := newNode(t, pgbus.Config{Channel: channel, HealthCheckInterval: 5 * time.Millisecond})
+	db := admin(t)
+	// Wait until b's listener has pinged at least once (pgx pings with an
+	// empty statement), polling on a ticker with a deadline.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(wait)
+	for pinged := false; !pinged; {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("timed out waiting for the listener's health check")
+		}
+		err := db.QueryRow(t.Context(), `SELECT count(*) > 0 FROM pg_stat_activity
+			WHERE application_name = $1 AND query = '-- ping'`, "herald-pgbus listen "+channel).Scan(&pinged)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.publish(t, 1)
+	if got := number(t, next(t, b.got, "signal after health checks")); got != `{"n":1}` {
+		t.Errorf("got %s", got)
+	}
+	select {
+	case g := <-b.gaps:
+		t.Errorf("health checks caused a gap: %+v", g)
+	default:
+	}
+}
+
+type handler struct {
+	msgs chan string
+	gaps chan signals.Gap
+}
+
+func (h handler) HandleMessage(m []byte)  { h.msgs <- string(m) }
+func (h handler) HandleGap(g signals.Gap) { h.gaps <- g }
+
+// TestForeignNotifications checks what a listener does with notifications
+// it did not write: garbage is ignored, a reference to a deleted message
+// is reported as a gap.
+func TestForeignNotifications(t *testing.T) {
+	t.Parallel()
+	channel := uniqueChannel()
+	tr := open(t, pgbus.Config{Channel: channel})
+	h := handler{msgs: make(chan string, 10), gaps: make(chan signals.Gap, 10)}
+	sub, err := tr.Subscribe(t.Context(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	db := admin(t)
+	for _, p := range []string{"", "x-unknown", "rnot-a-number", "r-1", "ihello"} {
+		if _, err := db.Exec(t.Context(), "SELECT pg_notify($1, $2)", channel, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g := next(t, h.gaps, "the gap for the missing reference"); g.Err == nil || !strings.Contains(g.Err.Error(), "deleted") {
+		t.Errorf("gap = %+v, want a deleted message", g)
+	}
+	if m := next(t, h.msgs, "the valid notification"); m != "hello" {
+		t.Errorf("got %q, want only \"hello\"", m)
+	}
+}
+
+// TestPayloadCleanup checks that a large send deletes payload rows older
+// than the retention and keeps its own.
+func TestPayloadCleanup(t *testing.T) {
+	t.Parallel()
+	tr := open(t, pgbus.Config{Channel: uniqueChannel()})
+	db := admin(t)
+	var old int64
+	err := db.QueryRow(t.Context(), `INSERT INTO `+pgbus.PayloadTable+` (created_at, body)
+		VALUES (now() - interval '2 minutes', 'stale') RETURNING id`).Scan(&old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Send(t.Context(), make([]byte, 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	var stale, fresh int
+	err = db.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE id = $1), count(*) FILTER (WHERE id > $1)
+		FROM `+pgbus.PayloadTable, old).Scan(&stale, &fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stale != 0 || fresh == 0 {
+		t.Errorf("after a large send: %d stale rows (want 0), %d newer rows (want the send's own)", stale, fresh)
+	}
+}
+
+// BenchmarkLatency measures the time from Publish on one instance to the
+// delivery to another instance's local Publisher, one signal at a time.
+func BenchmarkLatency(b *testing.B) {
+	testDSN(b)
+	for _, size := range []int{100, 20_000} {
+		name := fmt.Sprintf("message=%dB", size)
+		if size > 7998 {
+			name += "/by-reference"
+		}
+		b.Run(name, func(b *testing.B) {
+			channel := uniqueChannel()
+			pad := strings.Repeat("x", size)
+			got := make(chan struct{}, 1)
+			newBus := func(local signals.Publisher) *signals.Bus {
+				bus, err := signals.NewBus(context.Background(), signals.BusConfig{
+					Transport: open(b, pgbus.Config{Channel: channel}), Local: local,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { bus.Close() })
+				return bus
+			}
+			sender := newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error { return nil }))
+			newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error {
+				got <- struct{}{}
+				return nil
+			}))
+			s := signals.Signal{Recipients: signals.ToEveryone(), Channel: "c", Message: map[string]string{"pad": pad}}
+			var latencies []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if err := sender.Publish(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-got:
+				case <-time.After(wait):
+					b.Fatal("timed out waiting for delivery")
+				}
+				latencies = append(latencies, time.Since(start))
+			}
+			reportLatencies(b, latencies)
+		})
+	}
+}
+
+func reportLatencies(b *testing.B, l []time.Duration) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(l[(len(l)*99)/100].Microseconds()), "p99-µs")
+}
