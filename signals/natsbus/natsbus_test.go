@@ -1,0 +1,328 @@
+package natsbus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/natsbus"
+	"github.com/heraldhq/herald/signals/signalstest"
+)
+
+const (
+	urlEnv = "HERALD_TEST_NATS_URL"
+	wait   = 15 * time.Second
+)
+
+// testServer is an in-process NATS server that can be restarted on its
+// port.
+type testServer struct {
+	tb        testing.TB
+	opts      server.Options
+	clientURL string
+
+	mu sync.Mutex
+	s  *server.Server
+}
+
+func startServer(tb testing.TB, configure ...func(*server.Options)) *testServer {
+	tb.Helper()
+	ts := &testServer{tb: tb, opts: server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true}}
+	for _, c := range configure {
+		c(&ts.opts)
+	}
+	ts.start()
+	ts.opts.Port = ts.s.Addr().(*net.TCPAddr).Port // restarts reuse it
+	ts.clientURL = ts.s.ClientURL()
+	tb.Cleanup(ts.shutdown)
+	return ts
+}
+
+func (ts *testServer) start() {
+	ts.tb.Helper()
+	opts := ts.opts
+	s, err := server.NewServer(&opts)
+	if err != nil {
+		ts.tb.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(wait) {
+		ts.tb.Fatal("nats server did not start")
+	}
+	ts.mu.Lock()
+	ts.s = s
+	ts.mu.Unlock()
+}
+
+func (ts *testServer) shutdown() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.s.Shutdown()
+	ts.s.WaitForShutdown()
+}
+
+// restart shuts the server down and starts a new one on the same port.
+func (ts *testServer) restart() {
+	ts.tb.Helper()
+	ts.shutdown()
+	ts.start()
+}
+
+func (ts *testServer) url() string { return ts.clientURL }
+
+func open(tb testing.TB, cfg natsbus.Config) *natsbus.Transport {
+	tb.Helper()
+	// Reconnect quickly to the restarted test server.
+	cfg.Options = append([]nats.Option{nats.ReconnectWait(10 * time.Millisecond), nats.ReconnectJitter(0, 0)}, cfg.Options...)
+	tr, err := natsbus.New(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("natsbus.New: %v", err)
+	}
+	tb.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func uniqueSubject() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "herald.test." + hex.EncodeToString(b[:])
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
+		ts := startServer(t)
+		return signalstest.Backend{
+			Open:      func(t *testing.T) signals.Transport { return open(t, natsbus.Config{URL: ts.url()}) },
+			Interrupt: func(t *testing.T) { ts.restart() },
+		}
+	})
+}
+
+func TestConformanceRealServer(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv(urlEnv)
+	if url == "" {
+		t.Skip(urlEnv + " is not set; skipping the tests against a real NATS server")
+	}
+	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
+		subject := uniqueSubject()
+		return signalstest.Backend{
+			Open: func(t *testing.T) signals.Transport { return open(t, natsbus.Config{URL: url, Subject: subject}) },
+		}
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  natsbus.Config
+		want string
+	}{
+		{"no URL", natsbus.Config{}, "URL is required"},
+		{"wildcard subject", natsbus.Config{URL: "nats://127.0.0.1:1", Subject: "herald.*"}, "not a literal"},
+		{"empty token", natsbus.Config{URL: "nats://127.0.0.1:1", Subject: "herald..signals"}, "not a literal"},
+		{"space", natsbus.Config{URL: "nats://127.0.0.1:1", Subject: "herald signals"}, "not a literal"},
+		{"no server", natsbus.Config{URL: "nats://127.0.0.1:1"}, "connect"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr, err := natsbus.New(t.Context(), tc.cfg)
+			if err == nil {
+				tr.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSizeLimitFollowsServer checks that the limit is the server's
+// max_payload, with a clear error above it, and that the connection
+// survives the refusal.
+func TestSizeLimitFollowsServer(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, func(o *server.Options) { o.MaxPayload = 16 << 10 })
+	tr := open(t, natsbus.Config{URL: ts.url()})
+	if got := tr.MaxMessageSize(); got != 16<<10 {
+		t.Fatalf("MaxMessageSize() = %d, want the server's 16384", got)
+	}
+	err := tr.Send(t.Context(), make([]byte, 16<<10+1))
+	if !errors.Is(err, signals.ErrTooLarge) || !strings.Contains(err.Error(), "max_payload is 16384") {
+		t.Errorf("Send(16385 bytes) = %v, want ErrTooLarge naming the limit", err)
+	}
+	if err := tr.Send(t.Context(), make([]byte, 16<<10)); err != nil {
+		t.Errorf("Send(16384 bytes) after the refusal: %v", err)
+	}
+}
+
+// TestOptionsHandlersStillRun checks that handlers a host sets through
+// Config.Options are chained, not replaced.
+func TestOptionsHandlersStillRun(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	disconnected, reconnected := make(chan struct{}, 1), make(chan struct{}, 1)
+	open(t, natsbus.Config{URL: ts.url(), Options: []nats.Option{
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { disconnected <- struct{}{} }),
+		nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }),
+	}})
+	ts.restart()
+	for name, c := range map[string]chan struct{}{"disconnect": disconnected, "reconnect": reconnected} {
+		select {
+		case <-c:
+		case <-time.After(wait):
+			t.Errorf("the host's %s handler did not run", name)
+		}
+	}
+}
+
+type node struct {
+	bus  *signals.Bus
+	got  chan signals.Signal
+	gaps chan signals.Gap
+}
+
+func newNode(t *testing.T, url string) *node {
+	t.Helper()
+	n := &node{got: make(chan signals.Signal, 100), gaps: make(chan signals.Gap, 100)}
+	bus, err := signals.NewBus(t.Context(), signals.BusConfig{
+		Transport: open(t, natsbus.Config{URL: url}),
+		Local: signals.PublisherFunc(func(_ context.Context, s signals.Signal) error {
+			n.got <- s
+			return nil
+		}),
+		OnGap: func(_ context.Context, g signals.Gap) { n.gaps <- g },
+	})
+	if err != nil {
+		t.Fatalf("NewBus: %v", err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	n.bus = bus
+	return n
+}
+
+func (n *node) publish(t *testing.T, i int) {
+	t.Helper()
+	err := n.bus.Publish(t.Context(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "c", Message: map[string]int{"n": i}})
+	if err != nil {
+		t.Fatalf("Publish %d: %v", i, err)
+	}
+}
+
+func next[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// TestReconnect restarts the server under two instances: each reports the
+// gap once, with the disconnection's time and cause, and signals flow
+// again.
+func TestReconnect(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	a, b := newNode(t, ts.url()), newNode(t, ts.url())
+	a.publish(t, 1)
+	next(t, b.got, "signal 1 on b")
+	next(t, a.got, "signal 1 on a")
+
+	restarted := time.Now()
+	ts.restart()
+	for name, n := range map[string]*node{"a": a, "b": b} {
+		g := next(t, n.gaps, "the gap report on "+name)
+		if g.Err == nil || g.Since.IsZero() || g.Since.After(g.Until) || g.Until.Before(restarted) || g.Origin != "" {
+			t.Errorf("%s: gap = %+v, want a lost connection with its cause and times", name, g)
+		}
+	}
+	a.publish(t, 2)
+	b.publish(t, 3)
+	for name, n := range map[string]*node{"a": a, "b": b} {
+		var got []string
+		for len(got) < 2 {
+			raw, _ := json.Marshal(next(t, n.got, "signals after the restart on "+name).Message)
+			got = append(got, string(raw))
+		}
+		slices.Sort(got)
+		if fmt.Sprint(got) != `[{"n":2} {"n":3}]` {
+			t.Errorf("%s got %v after the restart, want signals 2 and 3", name, got)
+		}
+		select {
+		case g := <-n.gaps:
+			t.Errorf("%s: a second gap report for one restart: %+v", name, g)
+		default:
+		}
+	}
+}
+
+// BenchmarkLatency measures the time from Publish on one instance to the
+// delivery to another instance's local Publisher, one signal at a time, on
+// an in-process server and, when HERALD_TEST_NATS_URL is set, a real one.
+func BenchmarkLatency(b *testing.B) {
+	servers := map[string]string{"in-process": startServer(b).url()}
+	if url := os.Getenv(urlEnv); url != "" {
+		servers["real"] = url
+	}
+	for name, url := range servers {
+		for _, size := range []int{100, 20_000} {
+			b.Run(fmt.Sprintf("server=%s/message=%dB", name, size), func(b *testing.B) {
+				subject := uniqueSubject()
+				got := make(chan struct{}, 1)
+				newBus := func(local signals.Publisher) *signals.Bus {
+					bus, err := signals.NewBus(context.Background(), signals.BusConfig{
+						Transport: open(b, natsbus.Config{URL: url, Subject: subject}), Local: local,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { bus.Close() })
+					return bus
+				}
+				sender := newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error { return nil }))
+				newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error {
+					got <- struct{}{}
+					return nil
+				}))
+				s := signals.Signal{Recipients: signals.ToEveryone(), Channel: "c",
+					Message: map[string]string{"pad": strings.Repeat("x", size)}}
+				var latencies []time.Duration
+				for b.Loop() {
+					start := time.Now()
+					if err := sender.Publish(context.Background(), s); err != nil {
+						b.Fatal(err)
+					}
+					select {
+					case <-got:
+					case <-time.After(wait):
+						b.Fatal("timed out waiting for delivery")
+					}
+					latencies = append(latencies, time.Since(start))
+				}
+				slices.Sort(latencies)
+				b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds()), "p99-µs")
+			})
+		}
+	}
+}
