@@ -1,0 +1,78 @@
+package socket_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/socket"
+)
+
+// Mount the endpoint at /api/signals, where the Backstage frontend looks
+// for it, and talk to it as the browser client does: the token as the
+// WebSocket sub-protocol, then a subscribe frame.
+func Example() {
+	hub := signals.NewHub(signals.HubConfig{})
+	defer hub.Close()
+
+	h, err := socket.New(socket.Config{
+		Hub: hub,
+		Authenticate: func(r *http.Request, token string) (socket.Identity, error) {
+			if token != "jane-secret" { // verify a real token here
+				return socket.Identity{}, socket.ErrUnauthenticated
+			}
+			return socket.Identity{
+				UserRef:       "user:default/jane",
+				OwnershipRefs: []string{"user:default/jane", "group:default/team-a"},
+			}, nil
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/signals", http.StripPrefix("/api/signals", h))
+	mux.Handle("/api/signals/", http.StripPrefix("/api/signals", h))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	ctx := context.Background()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/signals"
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"jane-secret"}})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.CloseNow()
+
+	frames := make(chan string)
+	go func() {
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				close(frames)
+				return
+			}
+			frames <- string(data)
+		}
+	}()
+	_ = conn.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","channel":"notifications"}`))
+	// The server handles a connection's frames in order, so once the ping
+	// is answered the subscription is in place.
+	_ = conn.Ping(ctx)
+
+	_ = hub.Publish(ctx, signals.Signal{
+		Recipients: signals.ToUsers("group:default/team-a"),
+		Channel:    "notifications",
+		Message:    map[string]string{"action": "new_notification", "notification_id": "n1"},
+	})
+	fmt.Println(<-frames)
+	// Output:
+	// {"channel":"notifications","message":{"action":"new_notification","notification_id":"n1"}}
+}

@@ -1,0 +1,437 @@
+// Package socket serves signals to browsers: a WebSocket endpoint speaking
+// the Backstage signals protocol (what @backstage/plugin-signals connects
+// to), and a Server-Sent Events stream for clients that cannot use
+// WebSockets. Both feed from a signals.Hub.
+//
+// # Routes
+//
+// A Handler answers, relative to where it is mounted:
+//
+//	GET /          WebSocket upgrade (ServeWebSocket)
+//	GET /health    200 {"status":"ok"}, unauthenticated
+//	GET /events    Server-Sent Events stream (ServeSSE)
+//
+// Mount it behind http.StripPrefix, registering the prefix both with and
+// without the trailing slash, because the Backstage client connects to the
+// bare prefix and a WebSocket client does not follow ServeMux's redirect:
+//
+//	h, err := socket.New(socket.Config{Hub: hub, Authenticate: auth})
+//	mux.Handle("/api/signals", http.StripPrefix("/api/signals", h))
+//	mux.Handle("/api/signals/", http.StripPrefix("/api/signals", h))
+//
+// ServeWebSocket and ServeSSE can also be mounted on their own.
+//
+// # WebSocket protocol
+//
+// The client authenticates in the handshake, either the browser's way, with
+// its token offered as a WebSocket sub-protocol (Sec-WebSocket-Protocol;
+// the value that authenticates is echoed as the selected protocol), or with
+// an Authorization: Bearer header. A request that does not authenticate is
+// answered with a plain 401 Unauthorized, or 403 Forbidden for credentials
+// that are valid but may not connect (a service token), with Connection:
+// close and Content-Length: 0.
+//
+// The client then sends text frames {"action":"subscribe","channel":"x"} and
+// {"action":"unsubscribe","channel":"x"}; there is no acknowledgement, other
+// actions, binary frames and invalid JSON are ignored, and frames over
+// 32 KiB close the connection (1009). The server sends a text frame
+// {"channel":"x","message":{...}} for each signal of a subscribed channel
+// addressed to everyone or to one of the identity's ownership refs.
+//
+// The server pings every Config.PingInterval and drops a peer that has not
+// answered by the next ping. A connection that cannot keep up (its Hub
+// subscriber is dropped as slow) is closed with 1013 (try again later), and
+// Shutdown closes connections with 1012 (service restart); the Backstage
+// client reconnects after both.
+//
+// # Server-Sent Events
+//
+// ServeSSE streams the same frames as SSE events:
+//
+//	GET /events?channel=notifications&channel=catalog
+//	Authorization: Bearer <token>
+//
+// The channels are fixed for the life of the stream (at least one, at most
+// Config.MaxChannels). Each signal is an unnamed event whose data is the
+// frame, "data: {"channel":...,"message":...}", so EventSource's onmessage
+// receives it; a comment line ": keep-alive" is written every
+// Config.PingInterval so proxies keep the stream open, and the stream starts
+// with "retry: 5000" (the Backstage client's reconnect delay). A slow stream
+// is ended, and the client reconnects.
+//
+// Reserved: the "since" query parameter and the Last-Event-ID header will
+// carry a catch-up cursor on reconnect. Signals carry no ids yet, so both
+// are ignored today and no "id:" fields are sent.
+//
+// # Lifecycle
+//
+// WebSocket connections are hijacked and live outside http.Server's
+// bookkeeping, and SSE streams would hold up its Shutdown, so close the
+// Handler along with the server:
+//
+//	srv.RegisterOnShutdown(func() { _ = h.Shutdown(ctx) })
+package socket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/signals"
+)
+
+// Defaults of Config.
+const (
+	DefaultPingInterval = 30 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxChannels  = 100
+)
+
+// maxProtocolTokens bounds how many offered sub-protocol values are tried as
+// tokens, so one handshake cannot make the server verify hundreds.
+const maxProtocolTokens = 8
+
+var (
+	// ErrUnauthenticated is wrapped by an AuthenticateFunc error for missing,
+	// malformed, expired or unknown credentials; the client gets 401.
+	ErrUnauthenticated = errors.New("socket: unauthenticated")
+
+	// ErrForbidden is wrapped by an AuthenticateFunc error for credentials
+	// that are valid but may not open a connection, such as a service
+	// principal's token; the client gets 403.
+	ErrForbidden = errors.New("socket: forbidden")
+)
+
+// errShutdown ends connections closed by Handler.Shutdown.
+var errShutdown = errors.New("socket: server shutting down")
+
+// Identity is who a connection belongs to: the user and the refs whose
+// signals they receive.
+type Identity struct {
+	// UserRef is the user's entity ref, like "user:default/jane". Required.
+	UserRef string
+	// OwnershipRefs are the refs the user owns, in Backstage's terms their
+	// ownershipEntityRefs: usually their own ref and their groups'. A
+	// signal addressed to any of them reaches the connection. UserRef
+	// always counts, listed or not.
+	OwnershipRefs []string
+}
+
+// AuthenticateFunc turns the token a client presented into an Identity. It
+// is called once per offered token before the connection is accepted, with
+// the handshake request (whose context it may use); it must be safe for
+// concurrent use.
+//
+// Return an error wrapping ErrUnauthenticated when the token is not a valid
+// user's (401), or ErrForbidden when it is valid but may not connect (403).
+// Any other error is taken as a failure to decide, such as an identity
+// provider being down, and answered with 500.
+type AuthenticateFunc func(r *http.Request, token string) (Identity, error)
+
+// Config configures a Handler.
+type Config struct {
+	// Hub is where connections subscribe. The Handler does not close it.
+	// Required.
+	Hub *signals.Hub
+
+	// Authenticate verifies the tokens of connecting clients. Required.
+	Authenticate AuthenticateFunc
+
+	// PingInterval is how often a WebSocket peer is pinged; one that has
+	// not answered by the next ping is dropped. SSE streams write a
+	// keep-alive comment at the same interval. Defaults to
+	// DefaultPingInterval (30s).
+	PingInterval time.Duration
+
+	// WriteTimeout bounds the write of one frame or event; a client that
+	// takes longer is disconnected. Defaults to DefaultWriteTimeout (10s).
+	WriteTimeout time.Duration
+
+	// MaxChannels is how many channels one connection or stream may
+	// subscribe; WebSocket subscribes beyond it are ignored, SSE requests
+	// asking for more are refused with 400. Defaults to DefaultMaxChannels
+	// (100).
+	MaxChannels int
+
+	// OriginPatterns lists the browser origins, besides the request's own
+	// host, allowed to open a WebSocket, as host patterns matched with
+	// path.Match (for example "backstage.example.com" or "localhost:3000"
+	// for a development frontend). Defaults to none: cross-origin upgrades
+	// are refused with 403. Clients that send no Origin are not affected.
+	OriginPatterns []string
+
+	// Logger receives connection events at debug level and failures above
+	// it. Defaults to nil, which discards.
+	Logger *slog.Logger
+}
+
+// Handler serves the signals endpoints. It is safe for concurrent use.
+type Handler struct {
+	hub          *signals.Hub
+	authenticate AuthenticateFunc
+	pingInterval time.Duration
+	writeTimeout time.Duration
+	maxChannels  int
+	origins      []string
+	logger       *slog.Logger
+
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[stream]struct{}
+	wg      sync.WaitGroup
+
+	// onEnd, when set by tests, is called as each connection or stream
+	// has ended and released its Hub subscriber.
+	onEnd func(reason error)
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// stream is one open WebSocket connection or SSE stream.
+type stream interface {
+	// shutdown asks the stream to end gracefully; it does not wait.
+	shutdown()
+	// kill ends the stream at once; it does not wait.
+	kill()
+}
+
+// New validates cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	switch {
+	case cfg.Hub == nil:
+		return nil, errors.New("socket: Config.Hub is required")
+	case cfg.Authenticate == nil:
+		return nil, errors.New("socket: Config.Authenticate is required")
+	case cfg.PingInterval < 0:
+		return nil, fmt.Errorf("socket: Config.PingInterval %v is negative", cfg.PingInterval)
+	case cfg.WriteTimeout < 0:
+		return nil, fmt.Errorf("socket: Config.WriteTimeout %v is negative", cfg.WriteTimeout)
+	case cfg.MaxChannels < 0:
+		return nil, fmt.Errorf("socket: Config.MaxChannels %d is negative", cfg.MaxChannels)
+	}
+	h := &Handler{
+		hub:          cfg.Hub,
+		authenticate: cfg.Authenticate,
+		pingInterval: orDefault(cfg.PingInterval, DefaultPingInterval),
+		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		maxChannels:  orDefault(cfg.MaxChannels, DefaultMaxChannels),
+		origins:      cfg.OriginPatterns,
+		logger:       cfg.Logger,
+		streams:      make(map[stream]struct{}),
+	}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	return h, nil
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// ServeHTTP routes a request relative to the Handler's mount point: "/" (or
+// "") to ServeWebSocket, "/health" to the health check and "/events" to
+// ServeSSE. Other paths get 404.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "", "/":
+		h.ServeWebSocket(w, r)
+	case "/health":
+		serveHealth(w, r)
+	case "/events":
+		h.ServeSSE(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveHealth answers Backstage's unauthenticated health check.
+func serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}
+
+// Shutdown stops accepting connections, asks every WebSocket connection to
+// close (1012, service restart) and every SSE stream to end, and waits for
+// them until ctx is done; then it drops the rest at once and returns
+// ctx.Err(). Clients reconnect, to another instance if there is one.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	for _, s := range h.stop() {
+		s.shutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, s := range h.snapshot() {
+			s.kill()
+		}
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting connections, drops every WebSocket connection
+// without a close handshake (clients see 1006 and reconnect), ends every
+// SSE stream and waits for them to finish. It returns nil; it implements
+// io.Closer.
+func (h *Handler) Close() error {
+	for _, s := range h.stop() {
+		s.kill()
+	}
+	h.wg.Wait()
+	return nil
+}
+
+// stop marks the Handler closed and returns the open streams.
+func (h *Handler) stop() []stream {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	return h.snapshot()
+}
+
+func (h *Handler) snapshot() []stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]stream, 0, len(h.streams))
+	for s := range h.streams {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *Handler) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// track registers an open stream; it reports false once the Handler is
+// closed, and the caller must then end the stream.
+func (h *Handler) track(s stream) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.streams[s] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+// untrack removes an ended stream; reason is why it ended.
+func (h *Handler) untrack(s stream, reason error) {
+	h.mu.Lock()
+	delete(h.streams, s)
+	h.mu.Unlock()
+	if h.onEnd != nil {
+		h.onEnd(reason)
+	}
+	h.wg.Done()
+}
+
+// authenticateRequest finds the identity of a request from its offered
+// sub-protocols (when fromProtocols is set) and then its bearer token. On
+// success it returns the identity and, when a sub-protocol value
+// authenticated, that value; on failure the HTTP status to answer.
+func (h *Handler) authenticateRequest(r *http.Request, fromProtocols bool) (Identity, string, int) {
+	var forbidden, failed bool
+	try := func(token string) (Identity, bool) {
+		id, err := h.authenticate(r, token)
+		switch {
+		case err == nil && id.UserRef == "":
+			h.logger.Error("socket: Authenticate returned an identity without a user ref")
+			failed = true
+		case err == nil:
+			return id, true
+		case errors.Is(err, ErrForbidden):
+			forbidden = true
+		case errors.Is(err, ErrUnauthenticated):
+		default:
+			h.logger.Error("socket: authentication failed", "err", err)
+			failed = true
+		}
+		return Identity{}, false
+	}
+
+	if fromProtocols {
+		for _, token := range protocolTokens(r) {
+			if id, ok := try(token); ok {
+				return id, token, 0
+			}
+		}
+	}
+	if token, ok := bearerToken(r); ok {
+		if id, ok := try(token); ok {
+			return id, "", 0
+		}
+	}
+	switch {
+	case failed:
+		return Identity{}, "", http.StatusInternalServerError
+	case forbidden:
+		return Identity{}, "", http.StatusForbidden
+	default:
+		return Identity{}, "", http.StatusUnauthorized
+	}
+}
+
+// protocolTokens returns the offered Sec-WebSocket-Protocol values, at most
+// maxProtocolTokens of them.
+func protocolTokens(r *http.Request) []string {
+	var out []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && len(out) < maxProtocolTokens {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// refuse answers a request that gets no connection with an empty response
+// that closes the TCP connection, as Backstage's signals backend does.
+func refuse(w http.ResponseWriter, status int) {
+	hdr := w.Header()
+	if status == http.StatusUnauthorized {
+		hdr.Set("WWW-Authenticate", "Bearer")
+	}
+	hdr.Set("Connection", "close")
+	hdr.Set("Content-Length", "0")
+	w.WriteHeader(status)
+}

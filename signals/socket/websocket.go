@@ -1,0 +1,210 @@
+package socket
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldhq/herald/signals"
+)
+
+// ServeWebSocket authenticates the request, upgrades it and serves the
+// Backstage signals protocol on it until the peer leaves, misses a pong,
+// falls behind, or the Handler or its Hub closes. See the package
+// documentation for the protocol.
+func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
+	if h.isClosed() {
+		refuse(w, http.StatusServiceUnavailable)
+		return
+	}
+	id, protocol, status := h.authenticateRequest(r, true)
+	if status != 0 {
+		h.logger.Debug("socket: refused connection", "status", status, "remote", r.RemoteAddr)
+		refuse(w, status)
+		return
+	}
+
+	// http.Server's read and write timeouts stay on a hijacked connection
+	// and would cut it; liveness is the pings' job from here on.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+
+	opts := &websocket.AcceptOptions{OriginPatterns: h.origins}
+	if protocol != "" {
+		opts.Subprotocols = []string{protocol}
+	}
+	ws, err := websocket.Accept(w, r, opts) // answers the request itself on failure
+	if err != nil {
+		h.logger.Debug("socket: upgrade failed", "err", err, "remote", r.RemoteAddr)
+		return
+	}
+
+	c := &wsConn{
+		h:    h,
+		ws:   ws,
+		id:   id,
+		log:  h.logger.With("conn", h.nextID.Add(1), "user", id.UserRef),
+		stop: make(chan struct{}),
+	}
+	if !h.track(c) {
+		_ = ws.Close(websocket.StatusServiceRestart, "server shutting down")
+		return
+	}
+	reason := c.serve()
+	h.untrack(c, reason)
+}
+
+// wsConn is one WebSocket connection.
+type wsConn struct {
+	h    *Handler
+	ws   *websocket.Conn
+	id   Identity
+	log  *slog.Logger
+	stop chan struct{} // closed by shutdown
+
+	stopOnce sync.Once
+}
+
+func (c *wsConn) shutdown() { c.stopOnce.Do(func() { close(c.stop) }) }
+
+func (c *wsConn) kill() {
+	c.shutdown()
+	_ = c.ws.CloseNow()
+}
+
+// clientFrame is what a client sends.
+type clientFrame struct {
+	Action  string `json:"action"`
+	Channel string `json:"channel"`
+}
+
+// serve runs the connection: this goroutine writes, one reads the client's
+// frames, one pings. It returns why the connection ended, once all three
+// are done and the connection is closed.
+func (c *wsConn) serve() error {
+	sub := c.h.hub.Subscribe(signals.SubscribeOptions{User: c.id.UserRef, OwnershipRefs: c.id.OwnershipRefs})
+	defer sub.Close()
+	c.log.Debug("socket: connected")
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() { cancel(c.readLoop(ctx, sub)) })
+	wg.Go(func() { cancel(c.pingLoop(ctx)) })
+
+	reason := c.writeLoop(ctx, sub)
+	// Close before cancelling: a cancelled read would drop the connection
+	// before the close handshake.
+	c.close(reason)
+	cancel(reason)
+	wg.Wait()
+	return reason
+}
+
+// writeLoop sends deliveries until the connection must end, and says why.
+func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber) error {
+	for {
+		select {
+		case <-c.stop:
+			return errShutdown
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case d, ok := <-sub.C():
+			select {
+			case <-sub.Done(): // dropped: what is left is stale
+				return sub.Err()
+			default:
+			}
+			if !ok {
+				return sub.Err()
+			}
+			wctx, cancelWrite := context.WithTimeout(ctx, c.h.writeTimeout)
+			err := c.ws.Write(wctx, websocket.MessageText, d.Frame())
+			cancelWrite()
+			if err != nil {
+				return fmt.Errorf("socket: write: %w", err)
+			}
+		}
+	}
+}
+
+// close ends the connection in the way its reason calls for.
+func (c *wsConn) close(reason error) {
+	switch {
+	case errors.Is(reason, errShutdown), errors.Is(reason, signals.ErrHubClosed):
+		_ = c.ws.Close(websocket.StatusServiceRestart, "server shutting down")
+	case errors.Is(reason, signals.ErrSlowSubscriber):
+		c.log.Warn("socket: closing a connection too slow to keep up")
+		_ = c.ws.Close(websocket.StatusTryAgainLater, "too slow")
+	default:
+		// The peer left, broke the protocol, missed a pong or a write
+		// timed out: the library has already closed the connection.
+		_ = c.ws.CloseNow()
+	}
+	c.log.Debug("socket: disconnected", "reason", reason)
+}
+
+// readLoop applies the client's subscribe and unsubscribe frames in order;
+// each is applied before the next frame (and so the next pong) is read.
+func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
+	channels := make(map[string]struct{})
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("socket: read: %w", err)
+		}
+		if typ != websocket.MessageText {
+			c.log.Debug("socket: ignored a binary frame")
+			continue
+		}
+		var f clientFrame
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.log.Debug("socket: ignored a frame that is not JSON", "err", err)
+			continue
+		}
+		switch {
+		case f.Channel == "":
+			c.log.Debug("socket: ignored a frame without a channel", "action", f.Action)
+		case f.Action == "subscribe":
+			if _, ok := channels[f.Channel]; !ok && len(channels) >= c.h.maxChannels {
+				c.log.Debug("socket: ignored a subscribe beyond the channel limit", "channel", f.Channel, "limit", c.h.maxChannels)
+				continue
+			}
+			channels[f.Channel] = struct{}{}
+			sub.Subscribe(f.Channel)
+		case f.Action == "unsubscribe":
+			delete(channels, f.Channel)
+			sub.Unsubscribe(f.Channel)
+		default:
+			c.log.Debug("socket: ignored an unknown action", "action", f.Action)
+		}
+	}
+}
+
+// pingLoop pings the peer every interval; a pong must arrive before the
+// next ping is due.
+func (c *wsConn) pingLoop(ctx context.Context) error {
+	t := time.NewTicker(c.h.pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+		pctx, cancelPing := context.WithTimeout(ctx, c.h.pingInterval)
+		err := c.ws.Ping(pctx)
+		cancelPing()
+		if err != nil {
+			return fmt.Errorf("socket: no pong within %v: %w", c.h.pingInterval, err)
+		}
+	}
+}
