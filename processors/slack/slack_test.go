@@ -1,0 +1,508 @@
+package slack_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/slack"
+)
+
+var testCatalog = notifications.NewMemoryCatalog(
+	notifications.CatalogEntity{Ref: "group:default/g", Annotations: map[string]string{slack.AnnotationBotNotify: "C123"},
+		Relations: []notifications.Relation{{Type: notifications.RelationHasMember, TargetRef: "user:default/member"}}},
+	notifications.CatalogEntity{Ref: "group:default/plain"},
+	notifications.CatalogEntity{Ref: "component:default/api", Annotations: map[string]string{slack.AnnotationBotNotify: "C123"}},
+	notifications.CatalogEntity{Ref: "user:default/jane", Annotations: map[string]string{slack.AnnotationBotNotify: "U111"}},
+	notifications.CatalogEntity{Ref: "user:default/bob", Profile: notifications.Profile{Email: "Bob@Example.com"}},
+	notifications.CatalogEntity{Ref: "user:default/member", Annotations: map[string]string{slack.AnnotationBotNotify: "U333"}},
+	notifications.CatalogEntity{Ref: "user:default/nobody", Profile: notifications.Profile{Email: "nobody@example.com"}},
+)
+
+type recordedSleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (r *recordedSleeps) sleep(ctx context.Context, d time.Duration) error {
+	r.mu.Lock()
+	r.d = append(r.d, d)
+	r.mu.Unlock()
+	return ctx.Err()
+}
+
+func (r *recordedSleeps) all() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.d)
+}
+
+// setup returns a processor talking to a fresh fake Slack, with cfg's
+// non-zero fields over test defaults (no throttling, retries recorded
+// instead of waited).
+func setup(t *testing.T, cfg slack.Config) (*slack.Processor, *fakeSlack, *recordedSleeps) {
+	t.Helper()
+	f := newFakeSlack(t)
+	f.users["bob@example.com"] = "U222"
+	sleeps := &recordedSleeps{}
+	if cfg.Token == "" {
+		cfg.Token = "xoxb-test"
+	}
+	cfg.APIURL = f.URL
+	if cfg.Catalog == nil {
+		cfg.Catalog = testCatalog
+	}
+	if cfg.ThrottleInterval == 0 {
+		cfg.ThrottleInterval = time.Nanosecond
+	}
+	if cfg.Retry.Sleep == nil {
+		cfg.Retry.Sleep = sleeps.sleep
+	}
+	p, err := slack.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, f, sleeps
+}
+
+func entitySend(p notifications.Payload, refs ...string) notifications.SendOptions {
+	return notifications.SendOptions{Origin: "plugin:test", Recipients: notifications.Entity(refs...), Payload: p}
+}
+
+func userNote(user string, o notifications.SendOptions) notifications.Notification {
+	return notifications.Notification{ID: "n-1", User: user, Origin: o.Origin, Created: time.Now(), Payload: o.Payload}
+}
+
+func TestMessageLayout(t *testing.T) {
+	t.Parallel()
+	p, f, _ := setup(t, slack.Config{Username: "Backstage", BaseURL: "https://backstage.example.com"})
+	if p.Name() != "SlackNotificationProcessor" {
+		t.Fatalf("Name() = %q", p.Name())
+	}
+	o := entitySend(notifications.Payload{Title: "Deploy failed", Description: "*prod* is down", Link: "/catalog/x", Severity: notifications.SeverityCritical}, "group:default/g")
+	got, err := p.ProcessOptions(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Payload.Title != o.Payload.Title || len(got.Recipients.EntityRefs) != 1 {
+		t.Fatalf("options changed: %+v", got)
+	}
+	calls := f.recorded()
+	if len(calls) != 1 || calls[0].Method != "chat.postMessage" {
+		t.Fatalf("calls = %+v", calls)
+	}
+	c := calls[0]
+	if (c.Auth != "Bearer xoxb-test" && c.Form.Get("token") != "xoxb-test") || c.Form.Get("channel") != "C123" || c.Form.Get("text") != "Deploy failed" || c.Form.Get("username") != "Backstage" {
+		t.Fatalf("auth %q form %v", c.Auth, c.Form)
+	}
+	att := c.attachments(t)
+	if len(att) != 1 || att[0]["color"] != "#FF0000" || att[0]["fallback"] != "Deploy failed" {
+		t.Fatalf("attachments = %v", att)
+	}
+	blocks := att[0]["blocks"].([]any)
+	section := blocks[0].(map[string]any)
+	text := section["text"].(map[string]any)
+	button := section["accessory"].(map[string]any)
+	if section["type"] != "section" || text["type"] != "mrkdwn" || text["text"] != "*prod* is down" {
+		t.Fatalf("section = %v", section)
+	}
+	if button["type"] != "button" || button["url"] != "https://backstage.example.com/catalog/x" || button["text"].(map[string]any)["text"] != "View More" {
+		t.Fatalf("button = %v", button)
+	}
+	ctxBlock := blocks[1].(map[string]any)
+	elems := ctxBlock["elements"].([]any)
+	if ctxBlock["type"] != "context" || elems[0].(map[string]any)["text"] != "Severity: critical" || elems[1].(map[string]any)["text"] != "Topic: N/A" {
+		t.Fatalf("context = %v", ctxBlock)
+	}
+}
+
+func TestMessageDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		severity notifications.Severity
+		color    string
+	}{{notifications.SeverityHigh, "#FFA500"}, {notifications.SeverityNormal, "#00A699"}, {"", "#00A699"}, {notifications.SeverityLow, "#00A699"}}
+	for _, tt := range tests {
+		p, f, _ := setup(t, slack.Config{}) // no BaseURL: a relative link gets no button
+		o := entitySend(notifications.Payload{Title: "T", Severity: tt.severity, Topic: "builds", Link: "/relative"}, "group:default/g")
+		if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		att := f.recorded()[0].attachments(t)[0]
+		blocks := att["blocks"].([]any)
+		section := blocks[0].(map[string]any)
+		elems := blocks[1].(map[string]any)["elements"].([]any)
+		if att["color"] != tt.color || section["text"].(map[string]any)["text"] != "No description provided" || section["accessory"] != nil ||
+			elems[0].(map[string]any)["text"] != "Severity: "+string(tt.severity.OrDefault()) || elems[1].(map[string]any)["text"] != "Topic: builds" {
+			t.Fatalf("severity %q: attachment = %v", tt.severity, att)
+		}
+	}
+}
+
+// Spec case 116.
+func TestGroupSendPostsToChannelOnly(t *testing.T) {
+	t.Parallel()
+	m := &processors.Metrics{}
+	p, f, _ := setup(t, slack.Config{Metrics: m})
+	o := entitySend(notifications.Payload{Title: "T"}, "group:default/g", "component:default/api", "group:default/plain", "group:default/missing")
+	if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	// The member the group resolved to gets no DM.
+	if err := p.PostProcess(t.Context(), userNote("user:default/member", o), o); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.recorded()
+	if len(calls) != 1 || calls[0].Form.Get("channel") != "C123" {
+		t.Fatalf("want one post to C123 (the group and the component share it), got %+v", calls)
+	}
+
+	p, f, _ = setup(t, slack.Config{})
+	o = entitySend(notifications.Payload{Title: "T", Metadata: map[string]any{"slackChannel": "C999"}}, "group:default/g")
+	if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.recorded(); len(calls) != 1 || calls[0].Form.Get("channel") != "C999" {
+		t.Fatalf("want one post to C999, got %+v", calls)
+	}
+	if s := m.Snapshot(); s.Sent != 1 || s.Failed != 0 {
+		t.Fatalf("metrics = %+v", s)
+	}
+
+	// Broadcasts and user-only sends post nothing in the options phase.
+	p, f, _ = setup(t, slack.Config{BroadcastChannels: []string{"C1"}})
+	for _, o := range []notifications.SendOptions{
+		{Origin: "o", Recipients: notifications.Broadcast(), Payload: notifications.Payload{Title: "T"}},
+		entitySend(notifications.Payload{Title: "T"}, "user:default/jane"),
+	} {
+		if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls := f.recorded(); len(calls) != 0 {
+		t.Fatalf("calls = %+v", calls)
+	}
+}
+
+func TestDirectMessages(t *testing.T) {
+	t.Parallel()
+	m := &processors.Metrics{}
+	p, f, _ := setup(t, slack.Config{Metrics: m})
+	// Named as "user:jane", delivered as the canonical ref.
+	o := entitySend(notifications.Payload{Title: "Hi"}, "user:jane", "user:default/bob", "user:default/nobody", "group:default/plain")
+	if err := p.PostProcess(t.Context(), userNote("user:default/jane", o), o); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PostProcess(t.Context(), userNote("user:default/bob", o), o); err != nil {
+		t.Fatal(err)
+	}
+	err := p.PostProcess(t.Context(), userNote("user:default/nobody", o), o)
+	if err == nil || !strings.Contains(err.Error(), "no Slack user") {
+		t.Fatalf("nobody: err = %v", err)
+	}
+	var posted []string
+	lookups := 0
+	for _, c := range f.recorded() {
+		switch c.Method {
+		case "chat.postMessage":
+			posted = append(posted, c.Form.Get("channel"))
+		case "users.lookupByEmail":
+			lookups++
+			if e := c.Form.Get("email"); e != "bob@example.com" && e != "nobody@example.com" {
+				t.Errorf("looked up %q", e)
+			}
+		}
+	}
+	if !slices.Equal(posted, []string{"U111", "U222"}) || lookups != 2 {
+		t.Fatalf("posted to %v after %d lookups", posted, lookups)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 2, Failed: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+
+	// Lookups are cached, misses too.
+	_ = p.PostProcess(t.Context(), userNote("user:default/bob", o), o)
+	_ = p.PostProcess(t.Context(), userNote("user:default/nobody", o), o)
+	lookups = 0
+	for _, c := range f.recorded() {
+		if c.Method == "users.lookupByEmail" {
+			lookups++
+		}
+	}
+	if lookups != 2 {
+		t.Fatalf("%d lookups, want the 2 cached ones", lookups)
+	}
+}
+
+func TestMentions(t *testing.T) {
+	t.Parallel()
+	p, f, _ := setup(t, slack.Config{})
+	o := entitySend(notifications.Payload{Title: "T", Description: "ping <@user:default/jane>, <@user:bob> and <@user:default/ghost>"}, "group:default/g")
+	if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for _, c := range f.recorded() {
+		if c.Method == "chat.postMessage" {
+			text = c.attachments(t)[0]["blocks"].([]any)[0].(map[string]any)["text"].(map[string]any)["text"].(string)
+		}
+	}
+	if want := "ping <@U111>, <@U222> and <@user:default/ghost>"; text != want {
+		t.Fatalf("description = %q, want %q", text, want)
+	}
+}
+
+// Spec case 115.
+func TestBroadcastRoutes(t *testing.T) {
+	t.Parallel()
+	routes := []slack.Route{
+		{Origin: "o", Channels: []string{"c1"}},
+		{Origin: "o", Topic: "t", Channels: []string{"c2", "c3"}},
+		{Topic: "t", Channels: []string{"c4"}},
+	}
+	tests := []struct {
+		origin, topic string
+		fallback      []string
+		want          []string
+	}{
+		{"o", "t", nil, []string{"c2", "c3"}},
+		{"o", "u", nil, []string{"c1"}},
+		{"o", "", nil, []string{"c1"}},
+		{"p", "t", nil, []string{"c4"}},
+		{"p", "", nil, nil},
+		{"p", "", []string{"fallback"}, []string{"fallback"}},
+		{"p", "u", []string{"fallback"}, []string{"fallback"}},
+	}
+	for _, tt := range tests {
+		p, f, _ := setup(t, slack.Config{BroadcastRoutes: routes, BroadcastChannels: tt.fallback})
+		if got := p.RouteChannels(tt.origin, tt.topic); !slices.Equal(got, tt.want) {
+			t.Errorf("RouteChannels(%q, %q) = %v, want %v", tt.origin, tt.topic, got, tt.want)
+		}
+		n := notifications.Notification{ID: "b", Origin: tt.origin, Payload: notifications.Payload{Title: "T", Topic: tt.topic}}
+		if err := p.PostProcess(t.Context(), n, notifications.SendOptions{Origin: tt.origin, Recipients: notifications.Broadcast(), Payload: n.Payload}); err != nil {
+			t.Fatal(err)
+		}
+		var posted []string
+		for _, c := range f.recorded() {
+			posted = append(posted, c.Form.Get("channel"))
+		}
+		if !slices.Equal(posted, tt.want) {
+			t.Errorf("origin %q topic %q posted to %v, want %v", tt.origin, tt.topic, posted, tt.want)
+		}
+	}
+}
+
+func TestScopedUpdate(t *testing.T) {
+	t.Parallel()
+	store := slack.NewMemoryTimestamps()
+	now := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
+	p, f, _ := setup(t, slack.Config{Timestamps: store, BroadcastChannels: []string{"C1"}, Now: func() time.Time { return now }})
+
+	o := entitySend(notifications.Payload{Title: "Build 1 running", Scope: "build-1"}, "user:default/jane")
+	first := userNote("user:default/jane", o)
+	if err := p.PostProcess(t.Context(), first, o); err != nil {
+		t.Fatal(err)
+	}
+	ts, ok, err := store.SlackTimestamp(t.Context(), "plugin:test", "build-1", "U111")
+	if err != nil || !ok {
+		t.Fatalf("no stored timestamp: %v", err)
+	}
+	postedTS := strings.TrimPrefix(ts, "D111/")
+	if ts == postedTS {
+		t.Fatalf("stored %q: the DM channel should be kept for chat.update", ts)
+	}
+
+	o.Payload.Title = "Build 1 passed"
+	second := userNote("user:default/jane", o)
+	updated := now.Add(time.Minute)
+	second.Updated = &updated
+	if err := p.PostProcess(t.Context(), second, o); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.recorded()
+	if len(calls) != 2 || calls[1].Method != "chat.update" {
+		t.Fatalf("calls = %+v", calls)
+	}
+	if c := calls[1]; c.Form.Get("channel") != "D111" || c.Form.Get("ts") != postedTS || c.Form.Get("text") != "Build 1 passed" {
+		t.Fatalf("chat.update form = %v", c.Form)
+	}
+
+	// An edit Slack refuses falls back to a new post, whose ts is stored.
+	f.failNext("chat.update", slackError("message_not_found"))
+	if err := p.PostProcess(t.Context(), second, o); err != nil {
+		t.Fatal(err)
+	}
+	calls = f.recorded()
+	if len(calls) != 4 || calls[2].Method != "chat.update" || calls[3].Method != "chat.postMessage" {
+		t.Fatalf("calls = %+v", calls)
+	}
+	if ts2, _, _ := store.SlackTimestamp(t.Context(), "plugin:test", "build-1", "U111"); ts2 == ts {
+		t.Fatal("timestamp not replaced after the fallback post")
+	}
+
+	// A re-send without a stored timestamp (another scope) posts.
+	o.Payload.Scope = "build-2"
+	third := userNote("user:default/jane", o)
+	third.Updated = &updated
+	if err := p.PostProcess(t.Context(), third, o); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.recorded(); calls[len(calls)-1].Method != "chat.postMessage" {
+		t.Fatalf("last call %s", calls[len(calls)-1].Method)
+	}
+
+	// Channel messages of a scoped entity send are edited from the options
+	// phase: the scope alone marks a re-send there.
+	g := entitySend(notifications.Payload{Title: "v1", Scope: "deploy"}, "group:default/g")
+	if _, err := p.ProcessOptions(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	g.Payload.Title = "v2"
+	if _, err := p.ProcessOptions(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	calls = f.recorded()
+	last := calls[len(calls)-1]
+	if last.Method != "chat.update" || last.Form.Get("channel") != "C123" || last.Form.Get("text") != "v2" {
+		t.Fatalf("last call %s %v", last.Method, last.Form)
+	}
+}
+
+func TestRateLimitRetryAfter(t *testing.T) {
+	t.Parallel()
+	m := &processors.Metrics{}
+	p, f, sleeps := setup(t, slack.Config{Metrics: m})
+	f.failNext("chat.postMessage", status(http.StatusTooManyRequests, "1"))
+	f.failNext("chat.postMessage", status(http.StatusServiceUnavailable, ""))
+	o := entitySend(notifications.Payload{Title: "T"}, "user:default/jane")
+	if err := p.PostProcess(t.Context(), userNote("user:default/jane", o), o); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.recorded()); n != 3 {
+		t.Fatalf("%d requests, want 3", n)
+	}
+	d := sleeps.all()
+	if len(d) != 2 || d[0] != time.Second {
+		t.Fatalf("waits = %v, want Retry-After's 1s first", d)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+func TestPermanentErrorsAndBounds(t *testing.T) {
+	t.Parallel()
+	m := &processors.Metrics{}
+	p, f, _ := setup(t, slack.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}})
+	f.failNext("chat.postMessage", slackError("channel_not_found"))
+	o := entitySend(notifications.Payload{Title: "T"}, "user:default/jane")
+	err := p.PostProcess(t.Context(), userNote("user:default/jane", o), o)
+	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "n-1") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(f.recorded()); n != 1 {
+		t.Fatalf("%d requests: a Slack error must not be retried", n)
+	}
+	for range 5 {
+		f.failNext("chat.postMessage", status(http.StatusTooManyRequests, "2"))
+	}
+	err = p.PostProcess(t.Context(), userNote("user:default/jane", o), o)
+	if !errors.Is(err, processors.ErrGaveUp) {
+		t.Fatalf("err = %v, want ErrGaveUp", err)
+	}
+	if n := len(f.recorded()); n != 4 {
+		t.Fatalf("%d requests, want 1 + 3 attempts", n)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 2, Retried: 2}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	m := &processors.Metrics{}
+	p, f, _ := setup(t, slack.Config{Metrics: m, ConcurrencyLimit: 1000, BroadcastChannels: []string{"C1", "C2"}})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			o := entitySend(notifications.Payload{Title: "T", Scope: "s", Description: "<@user:bob>"}, "user:default/bob", "group:default/g")
+			if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+				t.Error(err)
+			}
+			if err := p.PostProcess(t.Context(), userNote("user:default/bob", o), o); err != nil {
+				t.Error(err)
+			}
+			b := notifications.Notification{ID: "b", Origin: "o", Payload: notifications.Payload{Title: "B"}}
+			if err := p.PostProcess(t.Context(), b, notifications.SendOptions{Recipients: notifications.Broadcast()}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if s := m.Snapshot(); s.Sent != 80 || s.Failed != 0 {
+		t.Fatalf("metrics = %+v (%d calls)", s, len(f.recorded()))
+	}
+}
+
+func TestTimestampCleaner(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := slack.NewMemoryTimestamps()
+		p, err := slack.New(slack.Config{Token: "x", Timestamps: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		_ = store.PutSlackTimestamp(ctx, "o", "old", "C1", "1.1", time.Now())
+		time.Sleep(23 * time.Hour)
+		_ = store.PutSlackTimestamp(ctx, "o", "new", "C1", "1.2", time.Now())
+		time.Sleep(2 * time.Hour) // "old" is now 25 h old, "new" 2 h
+
+		if n, err := p.CleanTimestamps(ctx); err != nil || n != 1 {
+			t.Fatalf("CleanTimestamps = %d, %v; want 1", n, err)
+		}
+		if _, ok, _ := store.SlackTimestamp(ctx, "o", "new", "C1"); !ok {
+			t.Fatal("fresh timestamp removed")
+		}
+
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- p.RunTimestampCleaner(runCtx, time.Hour) }()
+		time.Sleep(23*time.Hour + time.Second) // "new" passes 24 h; the next hourly tick removes it
+		synctest.Wait()
+		if _, ok, _ := store.SlackTimestamp(ctx, "o", "new", "C1"); ok {
+			t.Fatal("the periodic cleaner did not remove an expired timestamp")
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("RunTimestampCleaner = %v", err)
+		}
+	})
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	tests := map[string]slack.Config{
+		"no token":          {},
+		"route no channel":  {Token: "x", BroadcastRoutes: []slack.Route{{Origin: "o"}}},
+		"route no matcher":  {Token: "x", BroadcastRoutes: []slack.Route{{Channels: []string{"c"}}}},
+		"bad base url":      {Token: "x", BaseURL: "/relative"},
+		"bad api url":       {Token: "x", APIURL: "nope"},
+		"bad filter":        {Token: "x", Filter: notifications.Filters{MaxSeverity: "huge"}},
+		"bad retry":         {Token: "x", Retry: processors.Retry{MaxAttempts: 1000}},
+		"negative throttle": {Token: "x", ThrottleInterval: -time.Second},
+	}
+	for name, cfg := range tests {
+		if _, err := slack.New(cfg); !errors.Is(err, slack.ErrConfig) {
+			t.Errorf("%s: err = %v, want ErrConfig", name, err)
+		}
+	}
+}
