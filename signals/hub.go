@@ -12,7 +12,7 @@ import (
 )
 
 // DefaultBufferSize is the number of deliveries a Subscriber holds when
-// HubConfig.BufferSize is zero.
+// HubConfig.BufferSize is not set.
 const DefaultBufferSize = 64
 
 var (
@@ -28,7 +28,7 @@ var (
 
 	// ErrSubscriberClosed is the Err of a Subscriber ended by its own
 	// Close.
-	ErrSubscriberClosed = errors.New("signals: subscription closed")
+	ErrSubscriberClosed = errors.New("signals: subscriber closed")
 )
 
 // HubConfig configures a Hub. The zero value is ready to use.
@@ -50,7 +50,7 @@ type HubConfig struct {
 //
 // Publish delivers a signal to every Subscriber subscribed to the
 // signal's channel when the signal is a broadcast, or when one of the
-// subscription's ownership refs equals one of the signal's entity refs
+// subscriber's ownership refs equals one of the signal's entity refs
 // (exact string comparison: Herald canonicalises refs before they get
 // here). A Subscriber receives a signal at most once, however many of its
 // refs match.

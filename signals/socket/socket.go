@@ -32,11 +32,11 @@
 // close and Content-Length: 0.
 //
 // The client then sends text frames {"action":"subscribe","channel":"x"} and
-// {"action":"unsubscribe","channel":"x"}; there is no acknowledgement, other
-// actions, binary frames and invalid JSON are ignored, and frames over
-// 32 KiB close the connection (1009). The server sends a text frame
-// {"channel":"x","message":{...}} for each signal of a subscribed channel
-// addressed to everyone or to one of the identity's ownership refs.
+// {"action":"unsubscribe","channel":"x"}, applied in order and not
+// acknowledged. Other actions, binary frames and invalid JSON are ignored;
+// a frame over 32 KiB closes the connection (1009). The server sends a text
+// frame {"channel":"x","message":{...}} for each signal of a subscribed
+// channel addressed to everyone or to one of the identity's ownership refs.
 //
 // The server pings every Config.PingInterval and drops a peer that has not
 // answered by the next ping. A connection that cannot keep up (its Hub
@@ -52,12 +52,15 @@
 //	Authorization: Bearer <token>
 //
 // The channels are fixed for the life of the stream (at least one, at most
-// Config.MaxChannels). Each signal is an unnamed event whose data is the
-// frame, "data: {"channel":...,"message":...}", so EventSource's onmessage
-// receives it; a comment line ": keep-alive" is written every
-// Config.PingInterval so proxies keep the stream open, and the stream starts
-// with "retry: 5000" (the Backstage client's reconnect delay). A slow stream
-// is ended, and the client reconnects.
+// Config.MaxChannels). Each signal is an unnamed event, so EventSource's
+// onmessage receives it, with the frame as its one data line:
+//
+//	data: {"channel":"notifications","message":{...}}
+//
+// The stream starts with "retry: 5000" (the Backstage client's reconnect
+// delay) and carries a ": keep-alive" comment every Config.PingInterval so
+// proxies keep it open. A stream that falls behind is ended; the client
+// reconnects.
 //
 // Reserved: the "since" query parameter and the Last-Event-ID header will
 // carry a catch-up cursor on reconnect. Signals carry no ids yet, so both
@@ -66,10 +69,14 @@
 // # Lifecycle
 //
 // WebSocket connections are hijacked and live outside http.Server's
-// bookkeeping, and SSE streams would hold up its Shutdown, so close the
-// Handler along with the server:
+// bookkeeping, and SSE streams would hold up its Shutdown, so shut the
+// Handler down along with the server:
 //
-//	srv.RegisterOnShutdown(func() { _ = h.Shutdown(ctx) })
+//	srv.RegisterOnShutdown(func() {
+//		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//		defer cancel()
+//		_ = h.Shutdown(ctx)
+//	})
 package socket
 
 import (
@@ -295,8 +302,10 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 }
 
 // Close stops accepting connections, drops every WebSocket connection
-// without a close handshake (clients see 1006 and reconnect), ends every
-// SSE stream and waits for them to finish. It returns nil; it implements
+// without a close handshake (clients see 1006 and reconnect, as after
+// Backstage's terminate), ends every SSE stream and waits for them to
+// finish: at once, except for an SSE write already blocked on a stalled
+// client, which gives up within WriteTimeout. It returns nil; it implements
 // io.Closer.
 func (h *Handler) Close() error {
 	for _, s := range h.stop() {
