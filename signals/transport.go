@@ -425,12 +425,14 @@ func (b *Bus) Close() error {
 // set so hosts do not mistake it for API.
 type busReceiver Bus
 
+// envelope is the wire form, decoded in one pass: the message stays raw
+// JSON, handed to Local as a json.RawMessage.
 type envelope struct {
-	V      int             `json:"v"`
-	Origin string          `json:"origin"`
-	Run    string          `json:"run"`
-	Seq    uint64          `json:"seq"`
-	Signal json.RawMessage `json:"signal"`
+	V      int        `json:"v"`
+	Origin string     `json:"origin"`
+	Run    string     `json:"run"`
+	Seq    uint64     `json:"seq"`
+	Signal wireSignal `json:"signal"`
 }
 
 type wireSignal struct {
@@ -453,20 +455,15 @@ func (r *busReceiver) HandleMessage(msg []byte) {
 	if env.Origin == b.origin && env.Run == b.run {
 		return // delivered locally by Publish
 	}
-	var w wireSignal
-	if err := json.Unmarshal(env.Signal, &w); err != nil {
-		b.log.Warn("signals: dropping undecodable signal", "error", err, "origin", env.Origin)
-		return
-	}
-	s := Signal{Recipients: w.Recipients, Channel: w.Channel}
-	if len(w.Message) > 0 && string(w.Message) != "null" {
-		s.Message = w.Message
+	s := Signal{Recipients: env.Signal.Recipients, Channel: env.Signal.Channel}
+	if m := env.Signal.Message; len(m) > 0 && string(m) != "null" {
+		s.Message = m
 	}
 	if err := s.Validate(); err != nil {
 		b.log.Warn("signals: dropping invalid signal", "error", err, "origin", env.Origin)
 		return
 	}
-	if !b.track(env) {
+	if !b.track(env.Origin, env.Run, env.Seq) {
 		return
 	}
 	if err := b.local.Publish(b.ctx, s); err != nil {
@@ -474,27 +471,27 @@ func (r *busReceiver) HandleMessage(msg []byte) {
 	}
 }
 
-// track updates the sequence state of env's sender, reports a hole in it,
-// and reports whether env is new.
-func (b *Bus) track(env envelope) bool {
+// track updates the sequence state of an envelope's sender, reports a
+// hole in it, and reports whether the envelope is new.
+func (b *Bus) track(origin, run string, seq uint64) bool {
 	b.recvMu.Lock()
 	defer b.recvMu.Unlock()
 	now := time.Now()
-	key := peerKey{env.Origin, env.Run}
+	key := peerKey{origin, run}
 	p := b.peers[key]
 	switch {
 	case p == nil:
 		p = &peer{}
 		b.peers[key] = p
-	case env.Seq <= p.seq:
-		b.log.Debug("signals: dropping duplicate envelope", "origin", env.Origin, "seq", env.Seq)
+	case seq <= p.seq:
+		b.log.Debug("signals: dropping duplicate envelope", "origin", origin, "seq", seq)
 		return false
-	case env.Seq > p.seq+1 && p.gen == b.gen:
+	case seq > p.seq+1 && p.gen == b.gen:
 		// After a transport gap the first envelope only re-synchronises:
 		// the gap was already reported.
-		b.reportGap(Gap{Origin: env.Origin, Missed: env.Seq - p.seq - 1, Since: p.seen, Until: now})
+		b.reportGap(Gap{Origin: origin, Missed: seq - p.seq - 1, Since: p.seen, Until: now})
 	}
-	p.seq, p.gen, p.seen = env.Seq, b.gen, now
+	p.seq, p.gen, p.seen = seq, b.gen, now
 	if b.handled++; b.handled%1024 == 0 {
 		for k, q := range b.peers {
 			if now.Sub(q.seen) > peerIdleTTL {
