@@ -116,7 +116,11 @@ func TestConformance(t *testing.T) {
 func TestConformanceRealServer(t *testing.T) {
 	t.Parallel()
 	url := os.Getenv(urlEnv)
-	if url == "" {
+	switch {
+	case url != "":
+	case os.Getenv("HERALD_REQUIRE_SERVICES") != "":
+		t.Fatal(urlEnv + " is not set but HERALD_REQUIRE_SERVICES is: the real NATS tests must run")
+	default:
 		t.Skip(urlEnv + " is not set; skipping the tests against a real NATS server")
 	}
 	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {

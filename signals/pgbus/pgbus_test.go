@@ -32,7 +32,11 @@ const (
 func testDSN(tb testing.TB) string {
 	tb.Helper()
 	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
+	switch {
+	case dsn != "":
+	case os.Getenv("HERALD_REQUIRE_SERVICES") != "":
+		tb.Fatal(dsnEnv + " is not set but HERALD_REQUIRE_SERVICES is: PostgreSQL tests must run")
+	default:
 		tb.Skip(dsnEnv + " is not set; skipping the PostgreSQL tests")
 	}
 	return dsn
