@@ -193,8 +193,8 @@ const (
 // # Size limit
 //
 // The envelope must fit the transport's limit (see SizeLimiter): about 1 MB
-// for both pgbus and natsbus by default. The envelope adds the instance and
-// run ids and about 40 bytes to the signal's JSON. A larger signal fails
+// for both pgbus and natsbus by default. The envelope adds about 80 bytes
+// and the instance id to the signal's JSON. A larger signal fails
 // Publish with an error wrapping ErrTooLarge; it is still delivered locally.
 //
 // A Bus is safe for concurrent use.
@@ -424,6 +424,8 @@ func (b *Bus) Close() error {
 // busReceiver is the Bus seen as a TransportHandler, kept off Bus's method
 // set so hosts do not mistake it for API.
 type busReceiver Bus
+
+var _ TransportHandler = (*busReceiver)(nil)
 
 // envelope is the wire form, decoded in one pass: the message stays raw
 // JSON, handed to Local as a json.RawMessage.
