@@ -1,0 +1,394 @@
+package webhook_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/webhook"
+)
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// hit is one request a receiver got.
+type hit struct {
+	Header http.Header
+	Body   []byte
+}
+
+// receiver is an httptest server answering with the queued status codes
+// (then 204), recording every request.
+type receiver struct {
+	URL string
+
+	mu      sync.Mutex
+	hits    []hit
+	answers []func(w http.ResponseWriter)
+}
+
+func newReceiver(t *testing.T, answers ...func(w http.ResponseWriter)) *receiver {
+	t.Helper()
+	r := &receiver{answers: answers}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.hits = append(r.hits, hit{Header: req.Header.Clone(), Body: body})
+		var answer func(http.ResponseWriter)
+		if len(r.answers) > 0 {
+			answer, r.answers = r.answers[0], r.answers[1:]
+		}
+		r.mu.Unlock()
+		if answer != nil {
+			answer(w)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL + "/hook?key=k"
+	return r
+}
+
+func (r *receiver) recorded() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+func code(c int, retryAfter string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.WriteHeader(c)
+	}
+}
+
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func setup(t *testing.T, cfg webhook.Config) (*webhook.Processor, *sleeps) {
+	t.Helper()
+	s := &sleeps{}
+	if cfg.Retry.Sleep == nil {
+		cfg.Retry.Sleep = s.sleep
+	}
+	p, err := webhook.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, s
+}
+
+var created = time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
+
+func note() notifications.Notification {
+	return notifications.Notification{
+		ID: "6f1c2a9e-1111-4222-8333-944455556666", User: "user:default/jane", Origin: "plugin:ci", Created: created,
+		Payload: notifications.Payload{Title: "Build failed", Link: "/ci/42", Severity: notifications.SeverityHigh, Metadata: map[string]any{"run": 42.0}},
+	}
+}
+
+func TestDeliverySigned(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	m := &processors.Metrics{}
+	p, _ := setup(t, webhook.Config{URL: r.URL, Secret: secret, Metrics: m})
+	if p.Name() != "Webhook" {
+		t.Fatalf("Name() = %q", p.Name())
+	}
+	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hits := r.recorded()
+	if len(hits) != 1 {
+		t.Fatalf("%d calls", len(hits))
+	}
+	h := hits[0]
+	if ct := h.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	// The envelope and the notification's own JSON form.
+	var env struct {
+		Type      string          `json:"type"`
+		Timestamp string          `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(h.Body, &env); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(note())
+	if env.Type != webhook.EventCreated || !bytes.Equal(env.Data, want) {
+		t.Fatalf("type %q data %s, want %s", env.Type, env.Data, want)
+	}
+	if ts, err := time.Parse(time.RFC3339, env.Timestamp); err != nil || time.Since(ts) > time.Minute {
+		t.Fatalf("timestamp %q: %v", env.Timestamp, err)
+	}
+	var decoded webhook.Envelope
+	if err := json.Unmarshal(h.Body, &decoded); err != nil || decoded.Data.ID != note().ID || decoded.Data.Payload.Title != "Build failed" {
+		t.Fatalf("Envelope decode: %+v, %v", decoded, err)
+	}
+
+	// The signature checks with Verify and with an independent computation.
+	if err := webhook.Verify(secret, h.Header, h.Body, 0); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	id, ts := h.Header.Get("webhook-id"), h.Header.Get("webhook-timestamp")
+	if !strings.HasPrefix(id, "msg_") {
+		t.Errorf("webhook-id %q", id)
+	}
+	unix, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || time.Since(time.Unix(unix, 0)) > time.Minute {
+		t.Fatalf("webhook-timestamp %q", ts)
+	}
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "." + string(h.Body)))
+	if got, want := h.Header.Get("webhook-signature"), "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)); got != want {
+		t.Fatalf("webhook-signature %q, want %q", got, want)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+
+	// A scoped re-send is an update, with a new message id.
+	n := note()
+	n.Updated = &created
+	if err := p.PostProcess(t.Context(), n, notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h2 := r.recorded()[1]
+	if err := json.Unmarshal(h2.Body, &env); err != nil || env.Type != webhook.EventUpdated {
+		t.Fatalf("type %q, %v", env.Type, err)
+	}
+	if h2.Header.Get("webhook-id") == id {
+		t.Fatal("webhook-id reused for a different message")
+	}
+}
+
+func TestUnsignedAndHeaders(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: r.URL, Header: http.Header{"Authorization": {"Bearer k"}}}}})
+	b := note()
+	b.User = ""
+	if err := p.PostProcess(t.Context(), b, notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h := r.recorded()[0]
+	if h.Header.Get("webhook-signature") != "" || h.Header.Get("Authorization") != "Bearer k" || h.Header.Get("webhook-id") == "" {
+		t.Fatalf("headers %v", h.Header)
+	}
+	if !bytes.Contains(h.Body, []byte(`"user":null`)) {
+		t.Fatalf("broadcast body %s", h.Body)
+	}
+}
+
+func TestRetriesServerErrorsKeepingTheID(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t, code(500, ""), code(502, ""))
+	m := &processors.Metrics{}
+	p, s := setup(t, webhook.Config{URL: r.URL, Secret: secret, Metrics: m})
+	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hits := r.recorded()
+	if len(hits) != 3 {
+		t.Fatalf("%d calls, want 3", len(hits))
+	}
+	for _, h := range hits {
+		if h.Header.Get("webhook-id") != hits[0].Header.Get("webhook-id") {
+			t.Fatal("webhook-id changed across retries")
+		}
+		if err := webhook.Verify(secret, h.Header, h.Body, 0); err != nil {
+			t.Fatalf("retry not signed: %v", err)
+		}
+	}
+	if len(s.d) != 2 || s.d[0] > 500*time.Millisecond || s.d[1] > time.Second {
+		t.Fatalf("waits %v, want jittered backoff within 500ms then 1s", s.d)
+	}
+	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
+		t.Fatalf("metrics = %+v", got)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t, code(429, "2"), code(503, "1"))
+	p, s := setup(t, webhook.Config{URL: r.URL})
+	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.recorded()) != 3 || len(s.d) != 2 || s.d[0] != 2*time.Second || s.d[1] != time.Second {
+		t.Fatalf("%d calls, waits %v; want Retry-After's 2s then 1s", len(r.recorded()), s.d)
+	}
+}
+
+func TestNoRetryOnClientErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []int{400, 401, 404, 410, 422} {
+		r := newReceiver(t, code(c, "1"))
+		m := &processors.Metrics{}
+		var logs bytes.Buffer
+		p, s := setup(t, webhook.Config{URL: r.URL, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
+		var se *webhook.StatusError
+		if !errors.As(err, &se) || se.Code != c {
+			t.Fatalf("%d: err = %v", c, err)
+		}
+		if len(r.recorded()) != 1 || len(s.d) != 0 {
+			t.Fatalf("%d: %d calls, waits %v", c, len(r.recorded()), s.d)
+		}
+		if got := m.Snapshot(); got != (processors.MetricsSnapshot{Failed: 1}) {
+			t.Fatalf("%d: metrics = %+v", c, got)
+		}
+		l := logs.String()
+		if !strings.Contains(l, "notification_id="+note().ID) || !strings.Contains(l, strconv.Itoa(c)) || strings.Contains(l, "key=k") {
+			t.Fatalf("%d: log %s", c, l)
+		}
+	}
+}
+
+func TestAttemptsBound(t *testing.T) {
+	t.Parallel()
+	answers := make([]func(http.ResponseWriter), 10)
+	for i := range answers {
+		answers[i] = code(503, "")
+	}
+	r := newReceiver(t, answers...)
+	m := &processors.Metrics{}
+	p, _ := setup(t, webhook.Config{URL: r.URL, Retry: processors.Retry{MaxAttempts: 3}, Metrics: m})
+	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
+	if !errors.Is(err, processors.ErrGaveUp) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(r.recorded()); n != 3 {
+		t.Fatalf("%d calls, want 3", n)
+	}
+	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Failed: 1, Retried: 2}) {
+		t.Fatalf("metrics = %+v", got)
+	}
+
+	// The default bound is 5.
+	r = newReceiver(t, answers...)
+	p, _ = setup(t, webhook.Config{URL: r.URL})
+	_ = p.PostProcess(t.Context(), note(), notifications.SendOptions{})
+	if n := len(r.recorded()); n != 5 {
+		t.Fatalf("%d calls, want the default 5", n)
+	}
+}
+
+func TestNetworkErrorRetried(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens now
+	p, s := setup(t, webhook.Config{URL: url, Retry: processors.Retry{MaxAttempts: 2}})
+	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); !errors.Is(err, processors.ErrGaveUp) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(s.d) != 1 {
+		t.Fatalf("waits %v", s.d)
+	}
+}
+
+func TestTimeoutPerAttempt(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	p, _ := setup(t, webhook.Config{URL: srv.URL, Timeout: 20 * time.Millisecond, Retry: processors.Retry{MaxAttempts: 1}})
+	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the attempt's deadline", err)
+	}
+}
+
+func TestOneEndpointFailingDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	good, bad := newReceiver(t), newReceiver(t, code(400, ""))
+	m := &processors.Metrics{}
+	p, _ := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: bad.URL}, {URL: good.URL, Secret: secret}}, Metrics: m})
+	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
+	if err == nil || len(good.recorded()) != 1 || len(bad.recorded()) != 1 {
+		t.Fatalf("err=%v good=%d bad=%d", err, len(good.recorded()), len(bad.recorded()))
+	}
+	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 1, Failed: 1}) {
+		t.Fatalf("metrics = %+v", got)
+	}
+}
+
+func TestConcurrentPostProcess(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	p, _ := setup(t, webhook.Config{URL: r.URL, Secret: secret})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	ids := map[string]bool{}
+	for _, h := range r.recorded() {
+		ids[h.Header.Get("webhook-id")] = true
+	}
+	if len(ids) != 20 {
+		t.Fatalf("%d distinct ids for 20 messages", len(ids))
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	tests := map[string]webhook.Config{
+		"nothing":        {},
+		"secret no url":  {Secret: secret},
+		"relative url":   {URL: "/hook"},
+		"ftp url":        {URL: "ftp://x/hook"},
+		"bad secret":     {URL: "https://x/hook", Secret: "whsec_!!!"},
+		"bad filter":     {URL: "https://x/hook", Filter: notifications.Filters{MinSeverity: "x"}},
+		"bad retry":      {URL: "https://x/hook", Retry: processors.Retry{MaxAttempts: -2}},
+		"negative limit": {URL: "https://x/hook", Timeout: -1},
+	}
+	for name, cfg := range tests {
+		if _, err := webhook.New(cfg); !errors.Is(err, webhook.ErrConfig) {
+			t.Errorf("%s: err = %v, want ErrConfig", name, err)
+		}
+	}
+	p, err := webhook.New(webhook.Config{Name: "Audit hook", URL: "https://x/hook"})
+	if err != nil || p.Name() != "Audit hook" {
+		t.Fatalf("%v %v", p, err)
+	}
+}
