@@ -330,3 +330,35 @@ func BenchmarkLatency(b *testing.B) {
 		}
 	}
 }
+
+type blockingHandler struct {
+	release chan struct{}
+	gaps    chan signals.Gap
+	once    sync.Once
+}
+
+func (h *blockingHandler) HandleMessage([]byte)    { h.once.Do(func() { <-h.release }) }
+func (h *blockingHandler) HandleGap(g signals.Gap) { h.gaps <- g }
+
+// TestSlowConsumerReportsGap stalls a subscriber until the client drops
+// messages for it (past its 64 MB pending limit) and checks the gap report.
+func TestSlowConsumerReportsGap(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, func(o *server.Options) { o.MaxPending = 1 << 30 }) // the client, not the server, gives up
+	tr := open(t, natsbus.Config{URL: ts.url()})
+	h := &blockingHandler{release: make(chan struct{}), gaps: make(chan signals.Gap, 10)}
+	if _, err := tr.Subscribe(t.Context(), h); err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, tr.MaxMessageSize())
+	for range 80 { // 80 MB
+		if err := tr.Send(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(h.release)
+	g := next(t, h.gaps, "the slow-consumer gap")
+	if !errors.Is(g.Err, nats.ErrSlowConsumer) {
+		t.Errorf("gap = %+v, want nats.ErrSlowConsumer", g)
+	}
+}
