@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is the one seam through which SQL that differs between SQLite and
+// PostgreSQL goes. Everything else in the package writes standard SQL that
+// both accept (UNION ALL, INSERT ... ON CONFLICT ... RETURNING, NULLS
+// FIRST/LAST, scalar subqueries).
+type dialect interface {
+	// name is "sqlite" or "postgres": the migrations folder.
+	name() string
+	// appendTime appends t as a time-column literal.
+	appendTime(b []byte, t time.Time) []byte
+	// nullTime is a NULL usable where a time value is expected.
+	nullTime() string
+	// keyShare locks the rows of a SELECT feeding an INSERT that
+	// references them, so a concurrent delete waits or the row is skipped
+	// instead of failing the foreign key. SQLite has one writer at a time
+	// and needs nothing.
+	keyShare(alias string) string
+	// noLimit is the LIMIT that means none, for an OFFSET without a
+	// LIMIT.
+	noLimit() string
+	// orderText wraps a text column for ORDER BY so that both databases
+	// sort by code point, whatever the database's collation.
+	orderText(col string) string
+	// beginMigrations begins the migration transaction on db (a pool of
+	// one connection) and blocks until no other process is migrating the
+	// same schema; the transaction's end releases the lock.
+	beginMigrations(ctx context.Context, conn *sql.DB) error
+	// isUniqueViolation reports whether err is a primary-key or unique
+	// constraint violation.
+	isUniqueViolation(err error) bool
+}
+
+// sqliteDialect stores times as INTEGER epoch milliseconds.
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string { return "sqlite" }
+
+func (sqliteDialect) appendTime(b []byte, t time.Time) []byte {
+	return strconv.AppendInt(b, t.UnixMilli(), 10)
+}
+
+func (sqliteDialect) nullTime() string { return "NULL" }
+
+func (sqliteDialect) noLimit() string { return "-1" }
+
+func (sqliteDialect) keyShare(string) string { return "" }
+
+func (sqliteDialect) orderText(col string) string { return col } // BINARY collation: code points
+
+// beginMigrations takes SQLite's write lock at once (BEGIN IMMEDIATE), so a
+// second process opening the same file waits on the busy timeout rather
+// than reading a half-migrated schema. SQLite's DDL is transactional, so
+// the whole migration, bookkeeping included, commits or rolls back as one.
+func (sqliteDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, "BEGIN IMMEDIATE")
+	return err
+}
+
+func (sqliteDialect) isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return true
+	}
+	return false
+}
+
+// postgresDialect uses native types: uuid, timestamptz, jsonb, boolean.
+type postgresDialect struct{}
+
+func (postgresDialect) name() string { return "postgres" }
+
+// pgTimeLayout keeps microseconds, PostgreSQL's precision; Herald's times
+// are already truncated to milliseconds.
+const pgTimeLayout = "2006-01-02 15:04:05.999999Z07:00"
+
+func (postgresDialect) appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '\'')
+	b = t.UTC().AppendFormat(b, pgTimeLayout)
+	return append(b, "'::timestamptz"...)
+}
+
+func (postgresDialect) nullTime() string { return "NULL::timestamptz" }
+
+func (postgresDialect) noLimit() string { return "ALL" }
+
+func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF " + alias }
+
+func (postgresDialect) orderText(col string) string { return col + ` COLLATE "C"` }
+
+// beginMigrations takes a transaction-scoped advisory lock keyed by the
+// current schema, so instances starting together migrate one after the
+// other and schemas of one database (tests) do not wait on each other.
+func (postgresDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	_, err := db.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('herald_migrations'), hashtext(current_schema()))")
+	return err
+}
+
+func (postgresDialect) isUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}

@@ -1,0 +1,562 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/uuid"
+	"github.com/heraldhq/herald/notifications"
+)
+
+// Reads run on the union of the two tables:
+//
+//	notification rows of the user (kind 0)
+//	UNION ALL
+//	broadcast LEFT JOIN that user's broadcast_user_status (kind 1)
+//
+// with the filters applied inside each side, so each uses its own indexes.
+// With a limit, each side is also sorted and cut to offset+limit rows
+// before the union, so a page of 20 reads about 20 index entries per side
+// however many rows the tables hold.
+
+// side says which part of the union a column reference is written for.
+type side int
+
+const (
+	sideNotification side = iota // the notification table, unqualified
+	sideBroadcast                // broadcast b LEFT JOIN broadcast_user_status s
+	sideUnion                    // the union's output columns
+)
+
+const (
+	notificationColumns = `id, 0 AS kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata`
+	broadcastColumns    = `b.id, 1 AS kind, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, s.read, s.saved, b.icon, b.metadata`
+	unionColumns        = `id, kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata`
+)
+
+func col(sd side, name string) string {
+	if sd != sideBroadcast {
+		return name
+	}
+	if name == "read" || name == "saved" {
+		return "s." + name
+	}
+	return "b." + name
+}
+
+// fromBroadcast joins the caller's status rows.
+func fromBroadcast(q *sqlBuf, user string) {
+	q.raw(` FROM broadcast b LEFT JOIN broadcast_user_status s ON s."user" = `).str(user).raw(` AND s.broadcast_id = b.id`)
+}
+
+// filter is a notifications.Filter checked and normalised once per call.
+type filter struct {
+	notifications.Filter
+	ids        []string                 // valid ids, lower case; nil: no id condition
+	severities []notifications.Severity // nil: no severity condition
+	none       bool                     // matches nothing
+}
+
+func newFilter(f notifications.Filter) filter {
+	out := filter{Filter: f}
+	if f.IDs != nil {
+		out.ids = validIDs(f.IDs)
+		if len(out.ids) == 0 {
+			out.none = true
+		}
+	}
+	if f.MinimumSeverity != "" {
+		switch sev := f.MinimumSeverity.AndAbove(); len(sev) {
+		case 0: // unknown severity: nothing is that severe
+			out.none = true
+		case len(notifications.Severities): // low: everything
+		default:
+			out.severities = sev
+		}
+	}
+	return out
+}
+
+// validIDs keeps the well-formed ids, lower-cased (PostgreSQL's uuid form),
+// without duplicates. Malformed ids can never match and must not reach
+// PostgreSQL, which would fail the uuid cast.
+func validIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !uuid.Valid(id) {
+			continue
+		}
+		id = strings.ToLower(id)
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// where writes one side's WHERE clause. after, when set, keeps the rows
+// after that position in created order (desc says which way); extra are
+// more conditions, on columns named for the side with col.
+func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifications.Position, desc bool, extra ...string) {
+	first := true
+	and := func() *sqlBuf {
+		if first {
+			first = false
+			return q.raw(" WHERE ")
+		}
+		return q.raw(" AND ")
+	}
+	if sd == sideNotification {
+		and().raw(`"user" = `).str(user)
+	}
+	if f.ids != nil {
+		and().raw(col(sd, "id")).raw(" IN ").strList(f.ids)
+	}
+	if f.Search != "" {
+		pattern := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
+		and().raw("(LOWER(").raw(col(sd, "title")).raw(") LIKE ").str(pattern).raw(` ESCAPE '\'`).
+			raw(" OR LOWER(").raw(col(sd, "description")).raw(") LIKE ").str(pattern).raw(` ESCAPE '\')`)
+	}
+	if f.Read != nil {
+		and().raw(col(sd, "read")).raw(nullTest(*f.Read))
+	}
+	if f.Saved != nil {
+		and().raw(col(sd, "saved")).raw(nullTest(*f.Saved))
+	}
+	if !f.CreatedAfter.IsZero() {
+		and().raw(col(sd, "created")).raw(" >= ").time(ceilMS(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		and().raw(col(sd, "created")).raw(" <= ").time(ms(f.CreatedBefore))
+	}
+	if f.severities != nil {
+		and().raw(col(sd, "severity")).raw(" IN (")
+		for i, sev := range f.severities {
+			if i > 0 {
+				q.raw(", ")
+			}
+			q.str(string(sev))
+		}
+		q.raw(")")
+	}
+	if f.Topic != "" {
+		and().raw(col(sd, "topic")).raw(" = ").str(f.Topic)
+	}
+	if after != nil {
+		// Sort key: created (asc or desc), kind asc, id asc. The first
+		// comparison is a plain range on created so the index bounds the
+		// scan; the rest breaks ties at the cursor's own millisecond.
+		created := col(sd, "created")
+		at := ms(after.Created)
+		lt, le := " > ", " >= "
+		if desc {
+			lt, le = " < ", " <= "
+		}
+		rowKind := sd == sideBroadcast
+		switch {
+		case rowKind == after.Broadcast: // same side as the cursor: ties by id
+			and().raw(created).raw(le).time(at).raw(" AND (").raw(created).raw(lt).time(at).
+				raw(" OR ").raw(col(sd, "id")).raw(" > ").str(strings.ToLower(after.ID)).raw(")")
+		case after.Broadcast: // notifications tie-sort before the broadcast cursor
+			and().raw(created).raw(lt).time(at)
+		default: // broadcasts tie-sort after the notification cursor
+			and().raw(created).raw(le).time(at)
+		}
+	}
+	for _, cond := range extra {
+		and().raw(cond)
+	}
+}
+
+func nullTest(notNull bool) string {
+	if notNull {
+		return " IS NOT NULL"
+	}
+	return " IS NULL"
+}
+
+// escapeLike makes term match literally in LIKE ... ESCAPE '\'.
+func escapeLike(term string) string {
+	if !strings.ContainsAny(term, `\%_`) {
+		return term
+	}
+	var b strings.Builder
+	for _, r := range term {
+		if r == '\\' || r == '%' || r == '_' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// ceilMS rounds t up to the millisecond: stored times are whole
+// milliseconds, so created >= t holds exactly when created >= ceilMS(t).
+func ceilMS(t time.Time) time.Time {
+	m := ms(t)
+	if m.Before(t) {
+		m = m.Add(time.Millisecond)
+	}
+	return m
+}
+
+// orderBy writes the ORDER BY terms for one side, then the tie-break.
+func (s *Store) orderBy(q *sqlBuf, sd side, order []notifications.Order) {
+	q.raw(" ORDER BY ")
+	for _, o := range order {
+		c := col(sd, string(o.Field))
+		nullable := false
+		switch o.Field {
+		case notifications.OrderSeverity:
+			c = "CASE " + c + " WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 WHEN 'low' THEN 3 ELSE 4 END"
+		case notifications.OrderTitle, notifications.OrderOrigin:
+			c = s.d.orderText(c)
+		case notifications.OrderTopic:
+			c = s.d.orderText(c)
+			nullable = true
+		case notifications.OrderUpdated, notifications.OrderRead, notifications.OrderSaved:
+			nullable = true
+		}
+		q.raw(c)
+		switch {
+		case o.Desc && nullable:
+			q.raw(" DESC NULLS LAST")
+		case o.Desc:
+			q.raw(" DESC")
+		case nullable:
+			q.raw(" NULLS FIRST")
+		}
+		q.raw(", ")
+	}
+	if sd == sideUnion {
+		q.raw("kind, ")
+	}
+	q.raw(col(sd, "id"))
+}
+
+// checkQuery validates what only a programming error can get wrong.
+func checkQuery(q notifications.Query) error {
+	for _, o := range q.Order {
+		if !o.Field.Valid() {
+			return fmt.Errorf("%w: unknown order field %q", notifications.ErrInvalid, o.Field)
+		}
+	}
+	if q.After != nil {
+		if q.Order != nil && (len(q.Order) != 1 || q.Order[0].Field != notifications.OrderCreated) {
+			return fmt.Errorf("%w: a position needs created order", notifications.ErrInvalid)
+		}
+		if !uuid.Valid(q.After.ID) {
+			return fmt.Errorf("%w: position id %q is not a UUID", notifications.ErrInvalid, q.After.ID)
+		}
+	}
+	if q.Offset < 0 || q.Limit < 0 {
+		return fmt.Errorf("%w: negative offset or limit", notifications.ErrInvalid)
+	}
+	return nil
+}
+
+var defaultOrder = []notifications.Order{{Field: notifications.OrderCreated, Desc: true}}
+
+// List implements notifications.Store.
+func (s *Store) List(ctx context.Context, q notifications.Query) ([]notifications.Notification, error) {
+	if err := checkQuery(q); err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	f := newFilter(q.Filter)
+	if f.none {
+		return []notifications.Notification{}, nil
+	}
+	order := q.Order
+	if order == nil {
+		order = defaultOrder
+	}
+	desc := len(order) == 1 && order[0].Desc
+
+	b := newSQL(s.d, 1024)
+	pushed := q.Limit > 0
+	b.raw("SELECT ").raw(unionColumns).raw(" FROM (")
+	if pushed {
+		b.raw("SELECT * FROM (")
+	}
+	b.raw("SELECT ").raw(notificationColumns).raw(" FROM notification")
+	s.where(b, sideNotification, q.User, f, q.After, desc)
+	if pushed {
+		s.orderBy(b, sideNotification, order)
+		b.raw(" LIMIT ").int(q.Offset + q.Limit).raw(") n_")
+	}
+	b.raw(" UNION ALL ")
+	if pushed {
+		b.raw("SELECT * FROM (")
+	}
+	b.raw("SELECT ").raw(broadcastColumns)
+	fromBroadcast(b, q.User)
+	s.where(b, sideBroadcast, q.User, f, q.After, desc)
+	if pushed {
+		s.orderBy(b, sideBroadcast, order)
+		b.raw(" LIMIT ").int(q.Offset + q.Limit).raw(") b_")
+	}
+	b.raw(") u")
+	s.orderBy(b, sideUnion, order)
+	switch {
+	case pushed:
+		b.raw(" LIMIT ").int(q.Limit)
+	case q.Offset > 0:
+		b.raw(" LIMIT ").raw(s.d.noLimit())
+	}
+	if q.Offset > 0 {
+		b.raw(" OFFSET ").int(q.Offset)
+	}
+	out, err := s.queryNotifications(ctx, b, q.User, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, capacity int) ([]notifications.Notification, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	rows, err := s.db.QueryContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]notifications.Notification, 0, capacity)
+	for rows.Next() {
+		n, err := scanNotification(rows, user)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// scanNotification reads one row of unionColumns.
+func scanNotification(rows *sql.Rows, user string) (notifications.Notification, error) {
+	var (
+		n                              notifications.Notification
+		kind                           int
+		severity                       string
+		desc, link, scope, topic, icon sql.NullString
+		created, updated, read, saved  nullTime
+		meta                           nullBytes
+	)
+	if err := rows.Scan(&n.ID, &kind, &n.Payload.Title, &desc, &severity, &link, &n.Origin, &scope, &topic,
+		&created, &updated, &read, &saved, &icon, &meta); err != nil {
+		return n, err
+	}
+	if kind == 0 {
+		n.User = user
+	}
+	n.Created = created.t
+	n.Updated, n.Read, n.Saved = updated.ptr(), read.ptr(), saved.ptr()
+	n.Payload.Severity = notifications.Severity(severity)
+	n.Payload.Description, n.Payload.Link, n.Payload.Scope = desc.String, link.String, scope.String
+	n.Payload.Topic, n.Payload.Icon = topic.String, icon.String
+	if meta.b != nil {
+		if err := json.Unmarshal(meta.b, &n.Payload.Metadata); err != nil {
+			return n, fmt.Errorf("notification %s: metadata: %w", n.ID, err)
+		}
+	}
+	return n, nil
+}
+
+// Get implements notifications.Store.
+func (s *Store) Get(ctx context.Context, user, id string) (notifications.Notification, error) {
+	if !uuid.Valid(id) {
+		return notifications.Notification{}, fmt.Errorf("store: get %q: %w", id, notifications.ErrNotFound)
+	}
+	ns, err := s.List(ctx, notifications.Query{
+		User: user, Filter: notifications.Filter{IDs: []string{id}}, Order: []notifications.Order{}, Limit: 1,
+	})
+	if err != nil {
+		return notifications.Notification{}, err
+	}
+	if len(ns) == 0 {
+		return notifications.Notification{}, fmt.Errorf("store: get %s: %w", id, notifications.ErrNotFound)
+	}
+	return ns[0], nil
+}
+
+// Count implements notifications.Store.
+func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter) (int, error) {
+	f := newFilter(nf)
+	if f.none {
+		return 0, nil
+	}
+	b := newSQL(s.d, 512)
+	b.raw("SELECT (SELECT COUNT(*) FROM notification")
+	s.where(b, sideNotification, user, f, nil, false)
+	b.raw(") + (SELECT COUNT(*)")
+	fromBroadcast(b, user)
+	s.where(b, sideBroadcast, user, f, nil, false)
+	b.raw(")")
+	var n int
+	if err := s.queryRow(ctx, b, &n); err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) queryRow(ctx context.Context, b *sqlBuf, dest ...any) error {
+	if b.err != nil {
+		return b.err
+	}
+	return s.db.QueryRowContext(ctx, b.String()).Scan(dest...)
+}
+
+// Status implements notifications.Store.
+func (s *Store) Status(ctx context.Context, user string) (notifications.Status, error) {
+	b := newSQL(s.d, 512)
+	b.raw(`SELECT (SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NULL), `)
+	b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NOT NULL), `)
+	b.raw(`(SELECT COUNT(*) FROM broadcast), `)
+	b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id WHERE s."user" = `).
+		str(user).raw(` AND s.read IS NOT NULL)`)
+	var unread, read, broadcasts, broadcastsRead int
+	if err := s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead); err != nil {
+		return notifications.Status{}, fmt.Errorf("store: status: %w", err)
+	}
+	return notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}, nil
+}
+
+// Topics implements notifications.Store.
+func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter) ([]string, error) {
+	f := newFilter(nf)
+	if f.none {
+		return []string{}, nil
+	}
+	b := newSQL(s.d, 512)
+	b.raw("SELECT topic FROM notification")
+	s.where(b, sideNotification, user, f, nil, false, "topic IS NOT NULL")
+	b.raw(" UNION SELECT b.topic")
+	fromBroadcast(b, user)
+	s.where(b, sideBroadcast, user, f, nil, false, "b.topic IS NOT NULL")
+	topics, err := s.queryStrings(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("store: topics: %w", err)
+	}
+	slices.Sort(topics)
+	return topics, nil
+}
+
+func (s *Store) queryStrings(ctx context.Context, b *sqlBuf) ([]string, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	rows, err := s.db.QueryContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// OriginTopics implements notifications.Store.
+func (s *Store) OriginTopics(ctx context.Context, user string) ([]notifications.OriginTopic, error) {
+	b := newSQL(s.d, 128)
+	b.raw(`SELECT DISTINCT origin, topic FROM notification WHERE "user" = `).str(user)
+	if b.err != nil {
+		return nil, fmt.Errorf("store: origin topics: %w", b.err)
+	}
+	rows, err := s.db.QueryContext(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("store: origin topics: %w", err)
+	}
+	defer rows.Close()
+	out := []notifications.OriginTopic{}
+	for rows.Next() {
+		var ot notifications.OriginTopic
+		var topic sql.NullString
+		if err := rows.Scan(&ot.Origin, &topic); err != nil {
+			return nil, fmt.Errorf("store: origin topics: %w", err)
+		}
+		ot.Topic = topic.String
+		out = append(out, ot)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: origin topics: %w", err)
+	}
+	slices.SortFunc(out, func(a, b notifications.OriginTopic) int {
+		if c := strings.Compare(a.Origin, b.Origin); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Topic, b.Topic)
+	})
+	return out, nil
+}
+
+// nullTime scans a time column: INTEGER epoch milliseconds (SQLite) or a
+// timestamp (PostgreSQL), or NULL.
+type nullTime struct {
+	t     time.Time
+	valid bool
+}
+
+func (n *nullTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		n.valid = false
+		return nil
+	case int64:
+		n.t, n.valid = time.UnixMilli(v).UTC(), true
+	case time.Time:
+		n.t, n.valid = v.UTC(), true
+	case string:
+		return n.parse(v)
+	case []byte:
+		return n.parse(string(v))
+	default:
+		return fmt.Errorf("store: cannot scan %T into a time", src)
+	}
+	return nil
+}
+
+func (n *nullTime) parse(s string) error {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("store: time %q: %w", s, err)
+	}
+	n.t, n.valid = t.UTC(), true
+	return nil
+}
+
+func (n nullTime) ptr() *time.Time {
+	if !n.valid {
+		return nil
+	}
+	t := n.t
+	return &t
+}
+
+// nullBytes scans text or bytes, keeping NULL distinct from empty.
+type nullBytes struct{ b []byte }
+
+func (n *nullBytes) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		n.b = nil
+	case string:
+		n.b = []byte(v)
+	case []byte:
+		n.b = append(make([]byte, 0, len(v)), v...)
+	default:
+		return fmt.Errorf("store: cannot scan %T into bytes", src)
+	}
+	return nil
+}

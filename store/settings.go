@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/uptrace/bun"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// settingsChunk is how many users one SettingRows query asks for.
+const settingsChunk = 500
+
+// SettingRows implements notifications.Store. A send to many users asks
+// for all of them; when nobody has saved settings, one probe of an empty
+// table answers.
+func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]notifications.SettingRow, error) {
+	out := map[string][]notifications.SettingRow{}
+	users = uniqueStrings(users)
+	if len(users) == 0 {
+		return out, nil
+	}
+	if len(users) > 1 {
+		var any int
+		err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM user_settings LIMIT 1) t").Scan(&any)
+		if err != nil {
+			return nil, fmt.Errorf("store: setting rows: %w", err)
+		}
+		if any == 0 {
+			return out, nil
+		}
+	}
+	for chunk := range slices.Chunk(users, settingsChunk) {
+		b := newSQL(s.d, 64+len(chunk)*40)
+		b.raw(`SELECT "user", channel, origin, topic, enabled FROM user_settings WHERE "user" IN `).strList(chunk).raw(" ORDER BY id")
+		if b.err != nil {
+			return nil, fmt.Errorf("store: setting rows: %w", b.err)
+		}
+		if err := s.scanSettings(ctx, b.String(), out); err != nil {
+			return nil, fmt.Errorf("store: setting rows: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) scanSettings(ctx context.Context, query string, out map[string][]notifications.SettingRow) error {
+	rows, err := s.db.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			user  string
+			r     notifications.SettingRow
+			topic sql.NullString
+		)
+		if err := rows.Scan(&user, &r.Channel, &r.Origin, &topic, &r.Enabled); err != nil {
+			return err
+		}
+		r.Topic = topic.String
+		out[user] = append(out[user], r)
+	}
+	return rows.Err()
+}
+
+func uniqueStrings(ss []string) []string {
+	seen := make(map[string]struct{}, len(ss))
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if _, ok := seen[s]; !ok {
+			seen[s] = struct{}{}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ReplaceSettings implements notifications.Store. Two rows with the same
+// channel, origin and topic are refused with notifications.ErrInvalid
+// before anything is written.
+func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notifications.SettingRow) error {
+	type key struct{ channel, origin, topic string }
+	seen := make(map[key]struct{}, len(rows))
+	for _, r := range rows {
+		k := key{r.Channel, r.Origin, r.Topic}
+		if _, dup := seen[k]; dup {
+			return fmt.Errorf("store: replace settings: %w: duplicate row for channel %q, origin %q, topic %q",
+				notifications.ErrInvalid, r.Channel, r.Origin, r.Topic)
+		}
+		seen[k] = struct{}{}
+	}
+	del := newSQL(s.d, 64)
+	del.raw(`DELETE FROM user_settings WHERE "user" = `).str(user)
+	var inserts []*sqlBuf
+	for chunk := range slices.Chunk(rows, maxBatchRows) {
+		b := newSQL(s.d, 64+len(chunk)*64)
+		b.raw(`INSERT INTO user_settings ("user", channel, origin, topic, enabled) VALUES `)
+		for i, r := range chunk {
+			if i > 0 {
+				b.raw(", ")
+			}
+			b.raw("(").str(user).raw(", ").str(r.Channel).raw(", ").str(r.Origin).raw(", ").optStr(r.Topic).
+				raw(", ").bool(r.Enabled).raw(")")
+		}
+		inserts = append(inserts, b)
+	}
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		if err := s.exec(ctx, tx, del); err != nil {
+			return err
+		}
+		for _, b := range inserts {
+			if err := s.exec(ctx, tx, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: replace settings: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+// Package store is Herald's notifications.Store on bun, for SQLite (the
+// default, also in memory for tests) and PostgreSQL.
+//
+// Open a store with OpenSQLite or OpenPostgres, or hand New a *bun.DB you
+// configured yourself; each applies Herald's embedded migrations before
+// returning, tracked in Herald's own tables (herald_migrations and
+// herald_migration_locks) so they never collide with a host's bun
+// migrations. Several processes may open one database at once: migrating
+// is serialised by a lock (SQLite's write lock, a PostgreSQL advisory
+// lock) and runs in one transaction, so nobody sees a half-migrated schema.
+//
+// The schema follows Backstage's notifications backend: tables
+// notification, broadcast, broadcast_user_status and user_settings, plus
+// slack_message_timestamps for the Slack processor. Times are kept to the
+// millisecond (INTEGER epoch milliseconds on SQLite, timestamptz on
+// PostgreSQL) and come back in UTC; empty optional strings are stored as
+// NULL.
+//
+// A Store is safe for concurrent use.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	bundialect "github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// Store is a notifications.Store on a bun database. Create one with
+// OpenSQLite, OpenPostgres or New.
+type Store struct {
+	db *bun.DB
+	d  dialect
+	// owned: Close closes db (the Store opened it).
+	owned bool
+}
+
+var _ notifications.Store = (*Store)(nil)
+
+// ErrUnsupportedDialect is returned by New for a bun.DB that is neither
+// SQLite nor PostgreSQL.
+var ErrUnsupportedDialect = errors.New("store: unsupported database dialect")
+
+// OpenSQLite opens (creating it if needed) the SQLite database at path and
+// applies the migrations.
+//
+// path is a file path or a "file:" URI. The connection is set up for a
+// server: WAL journal, synchronous=NORMAL, foreign keys on, a 5 s busy
+// timeout, and write transactions that take the write lock when they
+// begin (BEGIN IMMEDIATE), so concurrent writers queue instead of failing.
+//
+// ":memory:" opens a private in-memory database that lives until Close;
+// every call gets its own. It runs on a single connection, so concurrent
+// callers take turns, which suits tests.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: open sqlite: empty path")
+	}
+	memory := path == ":memory:"
+	var dsn string
+	if memory {
+		// Each connection to ":memory:" is its own database; the pool
+		// below keeps exactly one.
+		dsn = ":memory:?_pragma=foreign_keys(1)&_txlock=immediate"
+	} else {
+		sep := "?"
+		if strings.HasPrefix(path, "file:") && strings.Contains(path, "?") {
+			sep = "&"
+		}
+		dsn = path + sep + url.Values{
+			"_pragma": {"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"},
+			"_txlock": {"immediate"},
+		}.Encode()
+	}
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	if memory {
+		// The database lives as long as its one connection: never let the
+		// pool close it.
+		sqldb.SetMaxOpenConns(1)
+		sqldb.SetMaxIdleConns(1)
+		sqldb.SetConnMaxLifetime(0)
+		sqldb.SetConnMaxIdleTime(0)
+	}
+	s, err := newStore(ctx, bun.NewDB(sqldb, sqlitedialect.New()), true)
+	if err != nil {
+		sqldb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenPostgres connects to PostgreSQL with the pgx driver and applies the
+// migrations. dsn is a URL or key=value string as libpq and pgx accept it;
+// a search_path parameter selects the schema Herald's tables live in.
+//
+// Because bun sends finished SQL with no parameters, the connection uses
+// pgx's simple protocol unless dsn sets default_query_exec_mode: one round
+// trip per query and no server-side prepared statement per distinct text.
+func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	if !strings.Contains(dsn, "default_query_exec_mode") {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	s, err := newStore(ctx, bun.NewDB(sqldb, pgdialect.New()), true)
+	if err != nil {
+		sqldb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a Store on db, a bun.DB with the sqlite or pg dialect, after
+// applying the migrations. The caller keeps ownership of db: Close leaves
+// it open.
+//
+// On SQLite, turn foreign keys on (broadcast statuses are deleted by
+// cascade) and prefer _txlock=immediate, as OpenSQLite does. On
+// PostgreSQL with pgx, prefer default_query_exec_mode=simple_protocol:
+// bun's queries carry their values inline, so pgx's default statement
+// cache would prepare every one.
+func New(ctx context.Context, db *bun.DB) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("store: nil bun.DB")
+	}
+	return newStore(ctx, db, false)
+}
+
+func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
+	var d dialect
+	switch db.Dialect().Name() {
+	case bundialect.SQLite:
+		d = sqliteDialect{}
+	case bundialect.PG:
+		d = postgresDialect{}
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedDialect, db.Dialect().Name())
+	}
+	s := &Store{db: db, d: d, owned: owned}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	return s, nil
+}
+
+// DB returns the bun database the Store runs on, for hosts that share it.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Close closes the database if the Store opened it (OpenSQLite,
+// OpenPostgres); a Store from New leaves the caller's db open.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	return s.db.Close()
+}

@@ -1,0 +1,472 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/uptrace/bun"
+
+	"github.com/heraldhq/herald/internal/uuid"
+	"github.com/heraldhq/herald/notifications"
+)
+
+// ErrDuplicateID is returned (wrapped) by SaveNotifications and
+// SaveBroadcast when a notification's id is already stored, or appears
+// twice in one call. Nothing of that call was written.
+var ErrDuplicateID = errors.New("store: duplicate notification id")
+
+// Batch bounds of one multi-row INSERT. Values are written inline (see
+// sqlBuf), so neither SQLite's 32766 nor PostgreSQL's 65535 bound-parameter
+// limit applies; the bounds keep each statement's text and the database's
+// work per statement moderate.
+const (
+	maxBatchRows  = 1000
+	maxBatchBytes = 1 << 20
+)
+
+// defaultDeleteBatch is DeleteOlderThan's batch when given none.
+const defaultDeleteBatch = 1000
+
+const notificationInsert = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata) VALUES `
+
+// notificationUpsert restores the existing row of a scoped notification
+// (spec §2.6): content replaced, unread again; id, created, icon and saved
+// kept. The conflict target is the partial unique index, so this one
+// statement is the whole de-duplication, race-free.
+const notificationUpsert = ` ON CONFLICT ("user", origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
+	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
+	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL ` +
+	`RETURNING id, "user", origin, scope, created, updated, read, saved, icon`
+
+const broadcastUpsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) VALUES ` +
+	`%s ON CONFLICT (origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
+	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
+	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created ` +
+	`RETURNING id, created, updated, icon`
+
+// normalizeSeverity is Backstage's: lower-cased, and normal unless one of
+// the four.
+func normalizeSeverity(s notifications.Severity) notifications.Severity {
+	if s.Valid() {
+		return s
+	}
+	if l := notifications.Severity(strings.ToLower(string(s))); l.Valid() {
+		return l
+	}
+	return notifications.SeverityNormal
+}
+
+// normalize prepares n for storing: id checked and lower-cased (or made),
+// times truncated to the millisecond, severity normalised.
+func normalize(n notifications.Notification, now time.Time) (notifications.Notification, error) {
+	switch {
+	case n.ID == "":
+		n.ID = uuid.New()
+	case !uuid.Valid(n.ID):
+		return n, fmt.Errorf("%w: id %q is not a UUID", notifications.ErrInvalid, n.ID)
+	default:
+		n.ID = strings.ToLower(n.ID)
+	}
+	if n.Created.IsZero() {
+		n.Created = now
+	} else {
+		n.Created = ms(n.Created)
+	}
+	n.Updated, n.Read, n.Saved = msPtr(n.Updated), msPtr(n.Read), msPtr(n.Saved)
+	n.Payload.Severity = normalizeSeverity(n.Payload.Severity)
+	return n, nil
+}
+
+func msPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := ms(*t)
+	return &v
+}
+
+// metadataEncoder encodes each distinct metadata map once: a fan-out send
+// shares one map across every recipient's notification, so maps are
+// recognised by identity.
+type metadataEncoder struct {
+	last    unsafe.Pointer
+	lastJS  []byte
+	encoded map[unsafe.Pointer][]byte
+}
+
+func (e *metadataEncoder) encode(m map[string]any) ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	p := reflect.ValueOf(m).UnsafePointer()
+	if p == e.last {
+		return e.lastJS, nil
+	}
+	js, ok := e.encoded[p]
+	if !ok {
+		var err error
+		if js, err = json.Marshal(m); err != nil {
+			return nil, fmt.Errorf("%w: metadata: %w", notifications.ErrInvalid, err)
+		}
+		if e.encoded == nil {
+			e.encoded = make(map[unsafe.Pointer][]byte)
+		}
+		e.encoded[p] = js
+	}
+	e.last, e.lastJS = p, js
+	return js, nil
+}
+
+// SaveNotifications implements notifications.Store. A notification with
+// no ID gets a new one and one with a zero Created gets the current time;
+// one without a User is refused with notifications.ErrInvalid. Rows are
+// written in multi-row INSERTs of up to 1000 rows, all in one transaction.
+func (s *Store) SaveNotifications(ctx context.Context, ns []notifications.Notification) ([]notifications.Notification, error) {
+	out, err := s.saveNotifications(ctx, ns)
+	if err != nil {
+		return nil, fmt.Errorf("store: save notifications: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notification) ([]notifications.Notification, error) {
+	if len(ns) == 0 {
+		return []notifications.Notification{}, nil
+	}
+	now := ms(time.Now())
+	out := make([]notifications.Notification, len(ns))
+	metas := make([][]byte, len(ns))
+	var enc metadataEncoder
+	for i, n := range ns {
+		if n.User == "" {
+			return nil, fmt.Errorf("%w: notification %d has no user", notifications.ErrInvalid, i)
+		}
+		n, err := normalize(n, now)
+		if err != nil {
+			return nil, err
+		}
+		if metas[i], err = enc.encode(n.Payload.Metadata); err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		b := newSQL(s.d, 64*1024)
+		var batch []int // indexes into out
+		var scoped map[string]int
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			defer func() { batch, scoped, b.b = batch[:0], nil, b.b[:0] }()
+			if scoped == nil {
+				return s.exec(ctx, tx, b)
+			}
+			b.raw(notificationUpsert)
+			return s.restoreScoped(ctx, tx, b, out, scoped)
+		}
+		for i := range out {
+			n := &out[i]
+			var key string
+			if n.Payload.Scope != "" {
+				key = scopeKey(n.User, n.Origin, n.Payload.Scope)
+				if _, dup := scoped[key]; dup {
+					// The same scope twice in one statement is an error on
+					// PostgreSQL: the second one goes in the next statement
+					// and restores the first.
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if len(batch) == 0 {
+				b.raw(notificationInsert)
+			} else {
+				b.raw(", ")
+			}
+			appendNotification(b, n, metas[i])
+			batch = append(batch, i)
+			if key != "" {
+				if scoped == nil {
+					scoped = make(map[string]int)
+				}
+				scoped[key] = i
+			}
+			if len(batch) >= maxBatchRows || len(b.b) >= maxBatchBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	return out, nil
+}
+
+func scopeKey(user, origin, scope string) string {
+	return user + "\x00" + origin + "\x00" + scope
+}
+
+func appendNotification(b *sqlBuf, n *notifications.Notification, meta []byte) {
+	p := &n.Payload
+	b.raw("(").str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
+		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
+		raw(", ").optTime(n.Updated).raw(", ").optTime(n.Read).raw(", ").optTime(n.Saved).
+		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")")
+}
+
+// restoreScoped runs a batch with the upsert and copies the stored state of
+// each scoped row (a restored row keeps its id, created, icon and saved)
+// into out. RETURNING's order is unspecified, so rows are matched by
+// scope key.
+func (s *Store) restoreScoped(ctx context.Context, tx bun.Tx, b *sqlBuf, out []notifications.Notification, scoped map[string]int) error {
+	if b.err != nil {
+		return b.err
+	}
+	rows, err := tx.QueryContext(ctx, b.String())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, user, origin              string
+			scope, icon                   sql.NullString
+			created, updated, read, saved nullTime
+		)
+		if err := rows.Scan(&id, &user, &origin, &scope, &created, &updated, &read, &saved, &icon); err != nil {
+			return err
+		}
+		if !scope.Valid {
+			continue
+		}
+		i, ok := scoped[scopeKey(user, origin, scope.String)]
+		if !ok {
+			continue
+		}
+		n := &out[i]
+		n.ID, n.Created = id, created.t
+		n.Updated, n.Read, n.Saved = updated.ptr(), read.ptr(), saved.ptr()
+		n.Payload.Icon = icon.String
+	}
+	return rows.Err()
+}
+
+// SaveBroadcast implements notifications.Store. The broadcast is stored
+// for everybody: n.User, n.Read and n.Saved are ignored, and the result
+// has none. Like SaveNotifications, an empty ID or zero Created is filled
+// in.
+func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification) (notifications.Notification, error) {
+	n.User, n.Read, n.Saved = "", nil, nil
+	n, err := normalize(n, ms(time.Now()))
+	if err != nil {
+		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", err)
+	}
+	var enc metadataEncoder
+	meta, err := enc.encode(n.Payload.Metadata)
+	if err != nil {
+		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", err)
+	}
+	p := &n.Payload
+	b := newSQL(s.d, 512)
+	b.raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
+		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
+		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")")
+	if b.err != nil {
+		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", b.err)
+	}
+	var (
+		icon             sql.NullString
+		created, updated nullTime
+	)
+	err = s.db.QueryRowContext(ctx, fmt.Sprintf(broadcastUpsert, b.String())).Scan(&n.ID, &created, &updated, &icon)
+	if err != nil {
+		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", s.translate(err))
+	}
+	n.Created, n.Updated, n.Payload.Icon = created.t, updated.ptr(), icon.String
+	return n, nil
+}
+
+// SetRead implements notifications.Store.
+func (s *Store) SetRead(ctx context.Context, user string, ids []string, at *time.Time) error {
+	if err := s.setColumn(ctx, "read", user, ids, at); err != nil {
+		return fmt.Errorf("store: set read: %w", err)
+	}
+	return nil
+}
+
+// SetSaved implements notifications.Store.
+func (s *Store) SetSaved(ctx context.Context, user string, ids []string, at *time.Time) error {
+	if err := s.setColumn(ctx, "saved", user, ids, at); err != nil {
+		return fmt.Errorf("store: set saved: %w", err)
+	}
+	return nil
+}
+
+// setColumn sets read or saved (column) for ids: on the user's own
+// notifications, and on the user's status rows of broadcasts, creating
+// them as needed (the other column stays as it was, NULL for a new row).
+func (s *Store) setColumn(ctx context.Context, column, user string, ids []string, at *time.Time) error {
+	ids = validIDs(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	own := newSQL(s.d, 256)
+	own.raw("UPDATE notification SET ").raw(column).raw(" = ").optTime(at).
+		raw(` WHERE "user" = `).str(user).raw(" AND id IN ").strList(ids)
+	bc := newSQL(s.d, 256)
+	if at == nil {
+		bc.raw("UPDATE broadcast_user_status SET ").raw(column).raw(` = NULL WHERE "user" = `).str(user).
+			raw(" AND broadcast_id IN ").strList(ids)
+	} else {
+		bc.raw(`INSERT INTO broadcast_user_status ("user", broadcast_id, `).raw(column).raw(") SELECT ").
+			str(user).raw(", b.id, ").optTime(at).raw(" FROM broadcast b WHERE b.id IN ").strList(ids).
+			raw(s.d.keyShare("b")).
+			raw(` ON CONFLICT ("user", broadcast_id) DO UPDATE SET `).raw(column).raw(" = excluded.").raw(column)
+	}
+	return s.inTx(ctx, func(tx bun.Tx) error {
+		if err := s.exec(ctx, tx, own); err != nil {
+			return err
+		}
+		return s.exec(ctx, tx, bc)
+	})
+}
+
+// MarkAllRead implements notifications.Store. The ids come back in no
+// particular order.
+func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.Filter, at time.Time) ([]string, error) {
+	f := newFilter(nf)
+	ids := []string{}
+	if f.none || (f.Read != nil && *f.Read) {
+		return ids, nil
+	}
+	f.Read = nil // unread is the point
+	at = ms(at)
+
+	own := newSQL(s.d, 512)
+	own.raw("UPDATE notification SET read = ").time(at)
+	s.where(own, sideNotification, user, f, nil, false, "read IS NULL")
+	own.raw(" RETURNING id")
+
+	bc := newSQL(s.d, 512)
+	bc.raw(`INSERT INTO broadcast_user_status ("user", broadcast_id, read) SELECT `).str(user).raw(", b.id, ").time(at)
+	fromBroadcast(bc, user)
+	s.where(bc, sideBroadcast, user, f, nil, false, "s.read IS NULL")
+	bc.raw(s.d.keyShare("b")).
+		raw(` ON CONFLICT ("user", broadcast_id) DO UPDATE SET read = excluded.read WHERE broadcast_user_status.read IS NULL RETURNING broadcast_id`)
+
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		ids = ids[:0]
+		for _, q := range []*sqlBuf{own, bc} {
+			if q.err != nil {
+				return q.err
+			}
+			rows, err := tx.QueryContext(ctx, q.String())
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: mark all read: %w", err)
+	}
+	return ids, nil
+}
+
+// DeleteOlderThan implements notifications.Store. Each batch is its own
+// statement and transaction, so readers and writers interleave with a
+// long purge; batchSize <= 0 means 1000. Broadcast statuses go with their
+// broadcast (ON DELETE CASCADE). On error, the count so far is returned
+// with it.
+func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error) {
+	if batchSize <= 0 {
+		batchSize = defaultDeleteBatch
+	}
+	total := 0
+	for _, table := range []string{"notification", "broadcast"} {
+		b := newSQL(s.d, 256)
+		b.raw("DELETE FROM ").raw(table).raw(" WHERE id IN (SELECT id FROM ").raw(table).
+			raw(" WHERE COALESCE(updated, created) <= ").time(ms(cutoff)).raw(" LIMIT ").int(batchSize).raw(")")
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, fmt.Errorf("store: delete older than: %w", err)
+			}
+			res, err := s.db.ExecContext(ctx, b.String())
+			if err != nil {
+				return total, fmt.Errorf("store: delete older than: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, fmt.Errorf("store: delete older than: %w", err)
+			}
+			total += int(n)
+			if int(n) < batchSize {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx bun.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	return tx.Commit()
+}
+
+// ignoreDone drops the error of rolling back a transaction database/sql
+// already ended (its context was cancelled).
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+func (s *Store) exec(ctx context.Context, db bun.IDB, b *sqlBuf) error {
+	if b.err != nil {
+		return b.err
+	}
+	_, err := db.ExecContext(ctx, b.String())
+	return err
+}
+
+// translate turns a driver's unique violation into ErrDuplicateID, the
+// only one a write can hit: scope conflicts are upserts.
+func (s *Store) translate(err error) error {
+	if err != nil && s.d.isUniqueViolation(err) {
+		return fmt.Errorf("%w (%v)", ErrDuplicateID, err)
+	}
+	return err
+}
