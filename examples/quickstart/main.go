@@ -150,7 +150,7 @@ func run(ctx context.Context) error {
 			if n.IsBroadcast() {
 				kind = " (broadcast)"
 			}
-			fmt.Printf("  [%s] %-6s %q%s\n", n.Payload.Severity, state, n.Payload.Title, kind)
+			fmt.Printf("  %-8s %-6s %q%s\n", n.Payload.Severity, state, n.Payload.Title, kind)
 		}
 	}
 
