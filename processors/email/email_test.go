@@ -145,6 +145,23 @@ func TestHTMLIsEscaped(t *testing.T) {
 	}
 }
 
+func TestNoHeaderInjection(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{})
+	title := "Hello\r\nBcc: victim@example.com\r\nX-Evil: 1"
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: title}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.next()
+	if got.Header.Get("Bcc") != "" || got.Header.Get("X-Evil") != "" || !slices.Equal(got.To, []string{"jane@example.com"}) {
+		t.Fatalf("title injected headers: %v, envelope to %v", got.Header, got.To)
+	}
+	if !strings.HasPrefix(got.Subject, "Hello") {
+		t.Fatalf("subject %q", got.Subject)
+	}
+}
+
 func TestMarkdownBody(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})

@@ -539,7 +539,10 @@ func (p *Processor) message(payload notifications.Payload) []slack.MsgOption {
 			),
 		}},
 	}
-	opts := []slack.MsgOption{slack.MsgOptionText(payload.Title, false), slack.MsgOptionAttachments(attachment)}
+	// The title is escaped (&, <, >) so a sender cannot smuggle <!channel>
+	// or a disguised link into it; the description keeps Slack markup, as
+	// Backstage's does, because mentions are written in it.
+	opts := []slack.MsgOption{slack.MsgOptionText(payload.Title, true), slack.MsgOptionAttachments(attachment)}
 	if p.cfg.Username != "" {
 		opts = append(opts, slack.MsgOptionUsername(p.cfg.Username))
 	}

@@ -124,6 +124,22 @@ func TestMessageLayout(t *testing.T) {
 	}
 }
 
+func TestTitleIsEscaped(t *testing.T) {
+	t.Parallel()
+	p, f, _ := setup(t, slack.Config{})
+	o := entitySend(notifications.Payload{Title: "<!channel> a & b <https://evil.example|click>"}, "group:default/g")
+	if _, err := p.ProcessOptions(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	c := f.recorded()[0]
+	if got, want := c.Form.Get("text"), "&lt;!channel&gt; a &amp; b &lt;https://evil.example|click&gt;"; got != want {
+		t.Fatalf("text = %q, want %q", got, want)
+	}
+	if got := c.attachments(t)[0]["fallback"]; got != o.Payload.Title {
+		t.Fatalf("fallback = %q", got)
+	}
+}
+
 func TestMessageDefaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -247,6 +247,7 @@ type StatusError struct {
 	Code int
 }
 
+// Error says which status the endpoint answered.
 func (e *StatusError) Error() string {
 	return "answered " + strconv.Itoa(e.Code) + " " + http.StatusText(e.Code)
 }
