@@ -5,9 +5,9 @@
 // A Signal names its recipients, a channel and a JSON message. Publishers hand
 // signals to a Publisher; the in-process Hub is one, and delivers each signal
 // to the subscribers (WebSocket connections, SSE streams, tests) that are
-// subscribed to its channel and own one of its recipient refs. Cross-instance
-// transports (package pgbus, natsbus) are Publishers too, and feed the Hub of
-// every instance.
+// subscribed to its channel and own one of its recipient refs. Across
+// instances, a Bus is the Publisher: it sends each signal through a
+// Transport (packages pgbus, natsbus) and feeds the Hub of every instance.
 //
 // This package imports nothing else of Herald's, so a plugin can depend on
 // it alone.
