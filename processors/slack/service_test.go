@@ -1,0 +1,51 @@
+package slack_test
+
+import (
+	"testing"
+
+	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/processors/slack"
+	"github.com/heraldhq/herald/store"
+)
+
+// Spec case 116 through a real Service: a send to a group and one user
+// posts once to the group's channel and DMs only the named user, not the
+// group's member; a scoped re-send edits both messages.
+func TestInService(t *testing.T) {
+	t.Parallel()
+	st, err := store.OpenSQLite(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	p, f, _ := setup(t, slack.Config{Timestamps: st})
+	svc, err := notifications.New(notifications.Config{Store: st, Catalog: testCatalog, Processors: []notifications.Processor{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := svc.Sender("plugin:test")
+	for _, title := range []string{"v1", "v2"} {
+		if _, err := sender.Send(t.Context(), notifications.Entity("group:default/g", "user:jane"), notifications.Payload{Title: title, Scope: "deploy-7"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, c := range f.recorded() {
+		got[c.Method+" "+c.Form.Get("channel")+" "+c.Form.Get("text")]++
+	}
+	want := map[string]int{
+		"chat.postMessage C123 v1": 1, "chat.postMessage U111 v1": 1,
+		"chat.update C123 v2": 1, "chat.update D111 v2": 1,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Fatalf("calls %v, want %v", got, want)
+		}
+	}
+}
