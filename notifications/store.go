@@ -90,6 +90,11 @@ type Filter struct {
 	CreatedAfter time.Time
 	// CreatedBefore keeps notifications created at or before it, when set.
 	CreatedBefore time.Time
+	// ChangedSince keeps notifications created, updated (by a scoped
+	// re-send), read or saved at or after it, when set: what a client that
+	// lost its live connection at that moment must refetch. Marking unread
+	// or unsaved leaves no time behind, so those changes are not selected.
+	ChangedSince time.Time
 	// MinimumSeverity keeps this severity and more severe ones, when set.
 	MinimumSeverity Severity
 	// Topic keeps one topic exactly, when set.

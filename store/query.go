@@ -134,6 +134,17 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 	if !f.CreatedBefore.IsZero() {
 		and().raw(col(sd, "created")).raw(" <= ").time(ms(f.CreatedBefore))
 	}
+	if !f.ChangedSince.IsZero() {
+		since := ceilMS(f.ChangedSince)
+		and().raw("(")
+		for i, c := range [...]string{"created", "updated", "read", "saved"} {
+			if i > 0 {
+				q.raw(" OR ")
+			}
+			q.raw(col(sd, c)).raw(" >= ").time(since)
+		}
+		q.raw(")")
+	}
 	if f.severities != nil {
 		and().raw(col(sd, "severity")).raw(" IN (")
 		for i, sev := range f.severities {

@@ -26,6 +26,7 @@ var heraldTests = []test{
 	{"OtherUsersIDs", testOtherUsersIDs},
 	{"MalformedIDs", testMalformedIDs},
 	{"MarkAllReadBroadcastsAndFilters", testMarkAllRead},
+	{"ChangedSince", testChangedSince},
 	{"DeleteInBatches", testDeleteInBatches},
 	{"ConcurrentScopedSends", testConcurrentScopedSends},
 	{"ConcurrentScopedBroadcasts", testConcurrentScopedBroadcasts},
@@ -405,6 +406,37 @@ func testMarkAllRead(t *testing.T, s notifications.Store) {
 	if want := (notifications.Status{Read: 1, Unread: 2}); st != want {
 		t.Errorf("other's Status = %+v, want %+v (only their own reads)", st, want)
 	}
+}
+
+func testChangedSince(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	since := e.now.Add(-30 * time.Second)
+	old := func(n notifications.Notification) notifications.Notification {
+		n.Created = e.now.Add(-time.Hour)
+		return n
+	}
+	// id1 was created an hour ago and is untouched; id2 is new; id3 and id4
+	// are old but were read and saved since; broadcast id5 is old but read
+	// since by user (not by other); broadcast id6 is old and untouched.
+	e.save(e.f[1], e.f[2], old(e.f[3]), old(e.f[4]))
+	e.broadcast(old(e.f[5]))
+	e.broadcast(old(e.f[6]))
+	e.setRead(user, &e.now, id3, id5)
+	e.setSaved(user, &e.now, id(4))
+	f := notifications.Filter{ChangedSince: since}
+	expectSameIDs(t, "List(changed since)", e.listIDs(notifications.Query{Filter: f}), id2, id3, id(4), id(5))
+	expectSameIDs(t, "List(changed since) of other", e.listIDs(notifications.Query{User: other, Filter: f}))
+	if n := e.count(user, f); n != 4 {
+		t.Errorf("Count(changed since) = %d, want 4", n)
+	}
+	// A scoped re-send updates an old row: it has changed.
+	scoped := old(e.f[2])
+	scoped.ID, scoped.Payload.Scope = id(7), "changed-since"
+	e.save(scoped)
+	resend := scoped
+	resend.ID, resend.Created = id(8), e.now
+	e.save(resend)
+	expectSameIDs(t, "List(changed since) after a scoped re-send", e.listIDs(notifications.Query{Filter: f}), id2, id3, id(4), id(5), id(7))
 }
 
 func testDeleteInBatches(t *testing.T, s notifications.Store) {
