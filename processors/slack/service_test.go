@@ -19,7 +19,9 @@ func TestInService(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	p, f, _ := setup(t, slack.Config{Timestamps: st})
-	svc, err := notifications.New(notifications.Config{Store: st, Catalog: testCatalog, Processors: []notifications.Processor{p}})
+	// One worker post-processes the two sends in order: with several, the
+	// re-send's DM may be handled before the first DM's timestamp is stored.
+	svc, err := notifications.New(notifications.Config{Store: st, Catalog: testCatalog, Processors: []notifications.Processor{p}, PostProcessWorkers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
