@@ -303,7 +303,9 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 // compared canonically); users reached through a group get nothing here,
 // their group's channel was posted in ProcessOptions. A user without a
 // resolvable Slack account is an error. A scoped re-send (n.Updated set)
-// edits the earlier message when its timestamp is known.
+// edits the earlier message when its timestamp is known; when it is not
+// (first send, after TimestampTTL, or a re-send post-processed before the
+// first delivery finished) a new message is posted.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
 	log := p.log.With("notification_id", n.ID, "origin", n.Origin)
 	updated := n.Updated != nil
