@@ -1,0 +1,470 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// MaxUpdateIDs bounds the ids of one POST /notifications/update; use
+// POST /notifications/read-all to mark more at once.
+const MaxUpdateIDs = 1000
+
+// readBody reads r's body, at most limit bytes, after checking that it
+// claims to be JSON (or claims nothing). It returns nil for an empty body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errTooLarge
+	case err != nil:
+		return nil, inputError("Could not read the request body")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return nil, inputError("Unsupported Content-Type " + fmt.Sprintf("%q", ct) + ": the body must be application/json")
+		}
+	}
+	return body, nil
+}
+
+// The body decoders below check a body against the request schema of the
+// OpenAPI document the way Backstage's validator does: no coercion (a
+// number is not a string, "true" is not a boolean), exact property names,
+// required properties present. Unknown properties are ignored, as
+// Backstage's schemas allow them. Messages follow the validator's
+// ("request/body/payload must have required property 'title'").
+
+// object is a decoded JSON object, property by property.
+type object struct {
+	path  string
+	props map[string]json.RawMessage
+}
+
+func errMalformed(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return inputError(fmt.Sprintf("Malformed JSON body: %v at offset %d", se, se.Offset))
+	}
+	return inputError("Malformed JSON body: " + err.Error())
+}
+
+// decodeJSON checks that raw is a single, well-formed JSON value.
+func decodeJSON(raw []byte) (json.RawMessage, error) {
+	if !json.Valid(raw) {
+		var v any
+		return nil, errMalformed(json.Unmarshal(raw, &v))
+	}
+	return json.RawMessage(bytes.TrimSpace(raw)), nil
+}
+
+func kind(raw json.RawMessage) byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func asObject(path string, raw json.RawMessage) (object, error) {
+	if kind(raw) != '{' {
+		return object{}, inputError(path + " must be object")
+	}
+	o := object{path: path}
+	if err := json.Unmarshal(raw, &o.props); err != nil {
+		return object{}, errMalformed(err)
+	}
+	return o, nil
+}
+
+// present returns a property's raw value, treating null as absent where
+// the schema makes the property optional (a client echoing a read
+// notification sends nulls for unset fields).
+func (o object) present(name string) (json.RawMessage, bool) {
+	raw, ok := o.props[name]
+	if !ok || isNull(raw) {
+		return nil, false
+	}
+	return raw, true
+}
+
+func (o object) missing(name string) error {
+	return inputError(fmt.Sprintf("%s must have required property '%s'", o.path, name))
+}
+
+func (o object) child(name string) string { return o.path + "/" + name }
+
+// requiredObject returns the object property name.
+func (o object) requiredObject(name string) (object, error) {
+	raw, ok := o.props[name]
+	if !ok {
+		return object{}, o.missing(name)
+	}
+	return asObject(o.child(name), raw)
+}
+
+func (o object) str(name string, required bool) (string, error) {
+	raw, ok := o.props[name]
+	if !ok || !required && isNull(raw) {
+		if required {
+			return "", o.missing(name)
+		}
+		return "", nil
+	}
+	if kind(raw) != '"' {
+		return "", inputError(o.child(name) + " must be string")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errMalformed(err)
+	}
+	return s, nil
+}
+
+func (o object) boolean(name string, required bool) (*bool, error) {
+	raw, ok := o.props[name]
+	if !ok || !required && isNull(raw) {
+		if required {
+			return nil, o.missing(name)
+		}
+		return nil, nil
+	}
+	var b bool
+	if k := kind(raw); k != 't' && k != 'f' || json.Unmarshal(raw, &b) != nil {
+		return nil, inputError(o.child(name) + " must be boolean")
+	}
+	return &b, nil
+}
+
+// strings reads an array of strings.
+func (o object) strings(name string, required bool) ([]string, bool, error) {
+	raw, ok := o.props[name]
+	if !ok || !required && isNull(raw) {
+		if required {
+			return nil, false, o.missing(name)
+		}
+		return nil, false, nil
+	}
+	list, err := stringArray(o.child(name), raw)
+	return list, true, err
+}
+
+func stringArray(path string, raw json.RawMessage) ([]string, error) {
+	if kind(raw) != '[' {
+		return nil, inputError(path + " must be array")
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, errMalformed(err)
+	}
+	list := make([]string, len(items))
+	for i, item := range items {
+		if kind(item) != '"' {
+			return nil, inputError(fmt.Sprintf("%s/%d must be string", path, i))
+		}
+		if err := json.Unmarshal(item, &list[i]); err != nil {
+			return nil, errMalformed(err)
+		}
+	}
+	return list, nil
+}
+
+// stringOrList reads a property that is a string or an array of strings.
+func (o object) stringOrList(name string, required bool) ([]string, error) {
+	raw, ok := o.props[name]
+	if !ok || !required && isNull(raw) {
+		if required {
+			return nil, o.missing(name)
+		}
+		return nil, nil
+	}
+	switch kind(raw) {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, errMalformed(err)
+		}
+		return []string{s}, nil
+	case '[':
+		return stringArray(o.child(name), raw)
+	}
+	return nil, inputError(o.child(name) + " must be string or array of strings")
+}
+
+const bodyPath = "request/body"
+
+func bodyObject(body []byte) (object, error) {
+	if body == nil {
+		return object{}, inputError(bodyPath + " must be object")
+	}
+	raw, err := decodeJSON(body)
+	if err != nil {
+		return object{}, err
+	}
+	return asObject(bodyPath, raw)
+}
+
+// decodeSend decodes a NotificationSendOptions body. The origin is left
+// for the caller to set from the principal.
+func decodeSend(body []byte) (notifications.SendOptions, error) {
+	var o notifications.SendOptions
+	root, err := bodyObject(body)
+	if err != nil {
+		return o, err
+	}
+	rec, err := root.requiredObject("recipients")
+	if err != nil {
+		return o, err
+	}
+	if o.Recipients, err = decodeRecipients(rec); err != nil {
+		return o, err
+	}
+	payload, err := root.requiredObject("payload")
+	if err != nil {
+		return o, err
+	}
+	o.Payload, err = decodePayload(payload)
+	return o, err
+}
+
+func decodeRecipients(rec object) (notifications.Recipients, error) {
+	var r notifications.Recipients
+	typ, err := rec.str("type", true)
+	if err != nil {
+		return r, err
+	}
+	switch notifications.RecipientType(typ) {
+	case notifications.RecipientBroadcast:
+		return notifications.Broadcast(), nil
+	case notifications.RecipientEntity:
+	default:
+		return r, inputError(rec.child("type") + " must be equal to one of the allowed values: entity, broadcast")
+	}
+	refs, err := rec.stringOrList("entityRef", true)
+	if err != nil {
+		return r, err
+	}
+	excluded, err := rec.stringOrList("excludeEntityRef", false)
+	if err != nil {
+		return r, err
+	}
+	return notifications.Entity(refs...).Excluding(excluded...), nil
+}
+
+func decodePayload(p object) (notifications.Payload, error) {
+	var out notifications.Payload
+	var err error
+	if out.Title, err = p.str("title", true); err != nil {
+		return out, err
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"description", &out.Description}, {"link", &out.Link}, {"topic", &out.Topic},
+		{"scope", &out.Scope}, {"icon", &out.Icon},
+	} {
+		if *f.dst, err = p.str(f.name, false); err != nil {
+			return out, err
+		}
+	}
+	sev, err := p.str("severity", false)
+	if err != nil {
+		return out, err
+	}
+	if _, set := p.present("severity"); set {
+		if !notifications.Severity(sev).Valid() {
+			return out, inputError(p.child("severity") + " must be equal to one of the allowed values: critical, high, normal, low")
+		}
+		out.Severity = notifications.Severity(sev)
+	}
+	if raw, ok := p.present("metadata"); ok {
+		if kind(raw) != '{' {
+			return out, inputError(p.child("metadata") + " must be object")
+		}
+		if err := json.Unmarshal(raw, &out.Metadata); err != nil {
+			return out, inputError(p.child("metadata") + " is not representable: " + err.Error())
+		}
+	}
+	return out, nil
+}
+
+// decodeUpdate decodes {ids, read?, saved?}.
+func decodeUpdate(body []byte) (notifications.UpdateOptions, error) {
+	var o notifications.UpdateOptions
+	root, err := bodyObject(body)
+	if err != nil {
+		return o, err
+	}
+	if o.IDs, _, err = root.strings("ids", true); err != nil {
+		return o, err
+	}
+	if len(o.IDs) > MaxUpdateIDs {
+		return o, inputError(fmt.Sprintf("%s must NOT have more than %d items", root.child("ids"), MaxUpdateIDs))
+	}
+	if o.Read, err = root.boolean("read", false); err != nil {
+		return o, err
+	}
+	o.Saved, err = root.boolean("saved", false)
+	return o, err
+}
+
+// decodeSettings decodes a NotificationSettings body.
+func decodeSettings(body []byte) (notifications.Settings, error) {
+	var s notifications.Settings
+	root, err := bodyObject(body)
+	if err != nil {
+		return s, err
+	}
+	channels, err := root.array("channels", true)
+	if err != nil {
+		return s, err
+	}
+	s.Channels = make([]notifications.ChannelSettings, 0, len(channels))
+	for _, ch := range channels {
+		var c notifications.ChannelSettings
+		if c.ID, err = ch.str("id", true); err != nil {
+			return s, err
+		}
+		if c.Enabled, err = ch.boolean("enabled", false); err != nil {
+			return s, err
+		}
+		origins, err := ch.array("origins", true)
+		if err != nil {
+			return s, err
+		}
+		for _, or := range origins {
+			var os notifications.OriginSettings
+			if os.ID, err = or.str("id", true); err != nil {
+				return s, err
+			}
+			enabled, err := or.boolean("enabled", true)
+			if err != nil {
+				return s, err
+			}
+			os.Enabled = *enabled
+			topics, err := or.array("topics", false)
+			if err != nil {
+				return s, err
+			}
+			for _, tp := range topics {
+				var ts notifications.TopicSettings
+				if ts.ID, err = tp.str("id", true); err != nil {
+					return s, err
+				}
+				enabled, err := tp.boolean("enabled", true)
+				if err != nil {
+					return s, err
+				}
+				ts.Enabled = *enabled
+				os.Topics = append(os.Topics, ts)
+			}
+			c.Origins = append(c.Origins, os)
+		}
+		s.Channels = append(s.Channels, c)
+	}
+	return s, nil
+}
+
+// array reads an array of objects.
+func (o object) array(name string, required bool) ([]object, error) {
+	raw, ok := o.props[name]
+	if !ok || !required && isNull(raw) {
+		if required {
+			return nil, o.missing(name)
+		}
+		return nil, nil
+	}
+	path := o.child(name)
+	if kind(raw) != '[' {
+		return nil, inputError(path + " must be array")
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, errMalformed(err)
+	}
+	out := make([]object, len(items))
+	for i, item := range items {
+		obj, err := asObject(fmt.Sprintf("%s/%d", path, i), item)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = obj
+	}
+	return out, nil
+}
+
+// readAllRequest is the optional body of POST /notifications/read-all.
+type readAllRequest struct {
+	filter notifications.Filter
+}
+
+// decodeReadAll decodes the optional read-all body: the list's filter
+// fields (search, topic, saved, createdAfter, minimumSeverity) and before,
+// a date that stops the marking at what the client has seen.
+func decodeReadAll(body []byte) (readAllRequest, error) {
+	var req readAllRequest
+	if body == nil {
+		return req, nil
+	}
+	root, err := bodyObject(body)
+	if err != nil {
+		return req, err
+	}
+	f := &req.filter
+	if f.Search, err = root.str("search", false); err != nil {
+		return req, err
+	}
+	if f.Topic, err = root.str("topic", false); err != nil {
+		return req, err
+	}
+	if f.Saved, err = root.boolean("saved", false); err != nil {
+		return req, err
+	}
+	sev, err := root.str("minimumSeverity", false)
+	if err != nil {
+		return req, err
+	}
+	if _, set := root.present("minimumSeverity"); set {
+		if !notifications.Severity(sev).Valid() {
+			return req, inputError(root.child("minimumSeverity") + " must be equal to one of the allowed values: critical, high, normal, low")
+		}
+		f.MinimumSeverity = notifications.Severity(sev)
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Time
+	}{{"createdAfter", &f.CreatedAfter}, {"before", &f.CreatedBefore}} {
+		s, err := root.str(d.name, false)
+		if err != nil {
+			return req, err
+		}
+		if s == "" {
+			continue
+		}
+		t, err := parseDate(s)
+		if err != nil {
+			return req, inputError("Unexpected date format")
+		}
+		*d.dst = t
+	}
+	return req, nil
+}

@@ -1,0 +1,139 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// Backstage error names, each with its status code.
+const (
+	nameInput           = "InputError"           // 400
+	nameAuthentication  = "AuthenticationError"  // 401
+	nameNotAllowed      = "NotAllowedError"      // 403
+	nameNotFound        = "NotFoundError"        // 404
+	namePayloadTooLarge = "PayloadTooLargeError" // 413
+	nameUnavailable     = "ServiceUnavailableError"
+	nameInternal        = "Error" // 500
+)
+
+// httpError is an error with the status and Backstage name it is answered
+// with. Its message is shown to the client, so it never holds internals.
+type httpError struct {
+	status  int
+	name    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func inputError(msg string) *httpError {
+	return &httpError{status: http.StatusBadRequest, name: nameInput, message: msg}
+}
+
+var (
+	errNotFound = &httpError{status: http.StatusNotFound, name: nameNotFound, message: "Not found"}
+	errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge, name: namePayloadTooLarge, message: "request entity too large"}
+	errInternal = &httpError{status: http.StatusInternalServerError, name: nameInternal, message: "Internal server error"}
+	errClosed   = &httpError{status: http.StatusServiceUnavailable, name: nameUnavailable, message: "The notifications service is shutting down"}
+)
+
+func notAllowed(msg string) *httpError {
+	return &httpError{status: http.StatusForbidden, name: nameNotAllowed, message: msg}
+}
+
+// errorEnvelope is Backstage's error response body.
+type errorEnvelope struct {
+	Error struct {
+		Name    string `json:"name"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Request struct {
+		Method string `json:"method"`
+		URL    string `json:"url"`
+	} `json:"request"`
+	Response struct {
+		StatusCode int `json:"statusCode"`
+	} `json:"response"`
+}
+
+// writeError answers r with err in Backstage's envelope. Errors that are
+// not an *httpError or a known notifications error are faults: logged
+// with the route, answered 500 without details.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	he := h.classify(r, err)
+	var env errorEnvelope
+	env.Error.Name, env.Error.Message = he.name, he.message
+	env.Request.Method, env.Request.URL = r.Method, r.URL.RequestURI()
+	env.Response.StatusCode = he.status
+	if he.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+	}
+	writeJSON(w, he.status, env)
+}
+
+func (h *Handler) classify(r *http.Request, err error) *httpError {
+	var he *httpError
+	var verr *notifications.ValidationError
+	var rerr *notifications.ResolveError
+	switch {
+	case errors.As(err, &he):
+		return he
+	case errors.Is(err, ErrUnauthenticated):
+		msg := "Invalid credentials"
+		if r.Header.Get("Authorization") == "" {
+			msg = "Missing credentials"
+		}
+		return &httpError{status: http.StatusUnauthorized, name: nameAuthentication, message: msg}
+	case errors.Is(err, ErrForbidden):
+		return notAllowed("These credentials may not use the notifications API")
+	case errors.Is(err, notifications.ErrNotFound):
+		return errNotFound
+	case errors.As(err, &rerr) && errors.Is(err, notifications.ErrInvalid):
+		return inputError("Failed to send user notifications; caused by Error: " + rerr.Err.Error())
+	case errors.As(err, &verr):
+		return inputError(validationMessage("Invalid request", verr))
+	case errors.Is(err, notifications.ErrInvalid):
+		return inputError(strings.TrimPrefix(err.Error(), "notifications: "))
+	case errors.Is(err, notifications.ErrClosed):
+		return errClosed
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer and it is no fault.
+		h.log.InfoContext(r.Context(), "request canceled by the client", "method", r.Method, "path", r.URL.Path)
+		return errInternal
+	}
+	h.log.ErrorContext(r.Context(), "notifications API: internal error",
+		"method", r.Method, "path", r.URL.Path, "error", err)
+	return errInternal
+}
+
+// validationMessage words a *ValidationError the way Backstage words the
+// same failure where it has one: a bad link, an invalid settings channel;
+// otherwise it lists every bad field.
+func validationMessage(prefix string, verr *notifications.ValidationError) string {
+	for _, f := range verr.Fields {
+		switch {
+		case f.Field == "payload.link":
+			cause := "Error: Only HTTP/HTTPS links are allowed"
+			if strings.Contains(f.Message, "Invalid URL") {
+				cause = "TypeError: Invalid URL"
+			}
+			return "Invalid link provided; caused by " + cause
+		case strings.HasPrefix(f.Message, "Invalid channel"):
+			return f.Message
+		}
+	}
+	var b strings.Builder
+	b.WriteString(prefix)
+	b.WriteString(": ")
+	for i, f := range verr.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.String())
+	}
+	return b.String()
+}

@@ -1,0 +1,198 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// DefaultMaxBodyBytes is the default limit on request bodies: 100 KiB, the
+// limit of Backstage's JSON body parser.
+const DefaultMaxBodyBytes = 100 << 10
+
+// Config configures a Handler.
+type Config struct {
+	// Service is the notifications service the API serves. Required.
+	Service *notifications.Service
+	// Authenticator identifies the caller of every request; see
+	// StaticTokens for a ready one. Required.
+	Authenticator Authenticator
+	// MaxBodyBytes bounds request bodies; a larger one is answered 413
+	// PayloadTooLargeError without being read further. Defaults to
+	// DefaultMaxBodyBytes (100 KiB).
+	MaxBodyBytes int64
+	// Logger receives internal errors (answered 500 without details) and
+	// recovered panics. Defaults to discarding them.
+	Logger *slog.Logger
+}
+
+// Handler serves Herald's Backstage-compatible notifications REST API. It
+// is an http.Handler with paths relative to its mount point; mount it
+// where Backstage mounts the notifications plugin:
+//
+//	mux.Handle("/api/notifications/", http.StripPrefix("/api/notifications", h))
+//	mux.Handle("/api/notifications", http.StripPrefix("/api/notifications", h))
+//
+// A Handler is safe for concurrent use.
+type Handler struct {
+	svc     *notifications.Service
+	auth    Authenticator
+	maxBody int64
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// access says which principals a route serves.
+type access int
+
+const (
+	anyPrincipal access = iota
+	userOnly
+	serviceOnly
+)
+
+// route is one entry of the route table: the mux patterns, the OpenAPI
+// document and the route coverage test are all derived from it.
+type route struct {
+	pattern string // http.ServeMux pattern, method and path
+	access  access
+	params  []string // accepted query parameters
+	handle  func(h *Handler, w http.ResponseWriter, r *http.Request, p Principal, q query) error
+}
+
+// routes is every route the Handler serves: spec §4.2 (with the legacy
+// root routes) plus Herald's read-all and the OpenAPI document.
+var routes = []route{
+	{"GET /{$}", userOnly, listParams, (*Handler).list},
+	{"POST /{$}", serviceOnly, nil, (*Handler).send},
+	{"GET /{id}", userOnly, nil, (*Handler).get},
+	{"POST /update", userOnly, nil, (*Handler).update},
+	{"GET /notifications", userOnly, listParams, (*Handler).list},
+	{"POST /notifications", serviceOnly, nil, (*Handler).send},
+	{"GET /notifications/{id}", userOnly, nil, (*Handler).get},
+	{"POST /notifications/update", userOnly, nil, (*Handler).update},
+	{"POST /notifications/read-all", userOnly, nil, (*Handler).readAll},
+	{"GET /status", userOnly, nil, (*Handler).status},
+	{"GET /settings", userOnly, nil, (*Handler).settings},
+	{"POST /settings", userOnly, nil, (*Handler).saveSettings},
+	{"GET /topics", userOnly, topicsParams, (*Handler).topics},
+	{"GET /openapi.json", anyPrincipal, nil, (*Handler).openAPI},
+}
+
+// New validates cfg and returns the Handler.
+func New(cfg Config) (*Handler, error) {
+	switch {
+	case cfg.Service == nil:
+		return nil, errors.New("rest: Config.Service is required")
+	case cfg.Authenticator == nil:
+		return nil, errors.New("rest: Config.Authenticator is required")
+	case cfg.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("rest: Config.MaxBodyBytes is %d, must be >= 0", cfg.MaxBodyBytes)
+	}
+	h := &Handler{
+		svc:     cfg.Service,
+		auth:    cfg.Authenticator,
+		maxBody: cfg.MaxBodyBytes,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+	}
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, rt := range routes {
+		h.mux.Handle(rt.pattern, h.wrap(rt))
+	}
+	// Everything else: authenticated like the rest (an anonymous caller
+	// learns nothing about which paths exist), then 404 in the envelope.
+	h.mux.Handle("/", h.wrap(route{access: anyPrincipal, handle: func(*Handler, http.ResponseWriter, *http.Request, Principal, query) error {
+		return errNotFound
+	}}))
+	return h, nil
+}
+
+// ServeHTTP serves one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "" {
+		// http.StripPrefix("/api/notifications") leaves "" for the mount
+		// point itself, which ServeMux would redirect to the host's root.
+		r2 := *r
+		u := *r.URL
+		u.Path, u.RawPath = "/", ""
+		r2.URL = &u
+		r = &r2
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// wrap turns a route into an http.Handler: recover, authenticate, check
+// the principal's kind, parse the query, run the route, write any error.
+func (h *Handler) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.ErrorContext(r.Context(), "notifications API: panic", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				h.writeError(w, r, errInternal)
+			}
+		}()
+		if err := h.serve(w, r, rt); err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	p, err := h.auth.Authenticate(r)
+	if err != nil {
+		if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) {
+			return err
+		}
+		return fmt.Errorf("authenticate: %w", err)
+	}
+	switch {
+	case p.Kind != PrincipalUser && p.Kind != PrincipalService:
+		return fmt.Errorf("authenticator returned a principal of unknown kind %q", p.Kind)
+	case rt.access == userOnly && p.Kind != PrincipalUser:
+		return notAllowed("This endpoint requires user credentials")
+	case rt.access == serviceOnly && p.Kind != PrincipalService:
+		return notAllowed("Only services may send notifications")
+	case rt.access == userOnly && p.UserRef == "":
+		return errors.New("authenticator returned a user principal without UserRef")
+	}
+	q, err := parseQuery(r, rt.params, "orderField")
+	if err != nil {
+		return err
+	}
+	return rt.handle(h, w, r, p, q)
+}
+
+// writeJSON writes v with status, encoded like JavaScript's JSON.stringify
+// (no HTML escaping).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only a bug can get here: every value written is a known type.
+		http.Error(w, `{"error":{"name":"Error","message":"Internal server error"},"response":{"statusCode":500}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,271 @@
+package rest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/rest"
+)
+
+// The error envelope, exactly.
+func TestErrorEnvelope(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r := f.do(http.MethodGet, "/notifications?x", userToken, "")
+	var got map[string]any
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"error":{"message":"Unknown query parameter 'x'","name":"InputError"},"request":{"method":"GET","url":"/notifications?x"},"response":{"statusCode":400}}`
+	if b, _ := json.Marshal(got); string(b) != want {
+		t.Errorf("envelope %s\nwant     %s", b, want)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, tc := range []struct {
+		name, header, wantMessage string
+	}{
+		{"no header", "", "Missing credentials"},
+		{"unknown token", "Bearer nope", "Invalid credentials"},
+		{"basic scheme", "Basic dXNlcjpwYXNz", "Invalid credentials"},
+		{"empty bearer", "Bearer ", "Invalid credentials"},
+		{"token without scheme", userToken, "Invalid credentials"},
+		{"prefix of a token", "Bearer user-tok", "Invalid credentials"},
+		{"token with a suffix", "Bearer " + userToken + "x", "Invalid credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, f.srv.URL+prefix+"/status", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			r := f.send(req)
+			e := failure(t, r, 401, "AuthenticationError")
+			if e.Error.Message != tc.wantMessage {
+				t.Errorf("message %q, want %q", e.Error.Message, tc.wantMessage)
+			}
+			if r.header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+	t.Run("scheme is case-insensitive", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+prefix+"/status", nil)
+		req.Header.Set("Authorization", "bearer "+userToken)
+		ok[map[string]int](t, f.send(req))
+	})
+	t.Run("the OpenAPI document needs credentials of any kind", func(t *testing.T) {
+		failure(t, f.do(http.MethodGet, "/openapi.json", "", ""), 401, "AuthenticationError")
+		for _, token := range []string{userToken, serviceToken} {
+			doc := ok[map[string]any](t, f.do(http.MethodGet, "/openapi.json", token, ""))
+			if doc["openapi"] != "3.1.0" {
+				t.Errorf("document %v", doc["openapi"])
+			}
+		}
+	})
+}
+
+// An Authenticator's own errors choose the status; anything else is a
+// fault that leaks nothing.
+func TestAuthenticatorErrors(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, tc := range []struct {
+		err        error
+		principal  rest.Principal
+		wantStatus int
+		wantName   string
+	}{
+		{err: rest.ErrUnauthenticated, wantStatus: 401, wantName: "AuthenticationError"},
+		{err: errors.Join(errors.New("expired"), rest.ErrUnauthenticated), wantStatus: 401, wantName: "AuthenticationError"},
+		{err: rest.ErrForbidden, wantStatus: 403, wantName: "NotAllowedError"},
+		{err: errors.New("identity provider at 10.0.0.7 is down"), wantStatus: 500, wantName: "Error"},
+		{principal: rest.Principal{Kind: "robot"}, wantStatus: 500, wantName: "Error"},
+		{principal: rest.Principal{Kind: rest.PrincipalUser}, wantStatus: 500, wantName: "Error"},
+	} {
+		auth := rest.AuthenticatorFunc(func(*http.Request) (rest.Principal, error) { return tc.principal, tc.err })
+		h, err := rest.New(rest.Config{Service: f.svc, Authenticator: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := newRecorder()
+		h.ServeHTTP(rec, mustRequest(t, http.MethodGet, "/status", ""))
+		r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		e := failure(t, r, tc.wantStatus, tc.wantName)
+		if strings.Contains(string(r.body), "10.0.0.7") {
+			t.Errorf("the response leaks the cause: %s", r.body)
+		}
+		if tc.wantStatus == 500 && e.Error.Message != "Internal server error" {
+			t.Errorf("500 message %q", e.Error.Message)
+		}
+	}
+}
+
+// Routes that do not exist answer 404 in the envelope, after
+// authentication.
+func TestUnknownRoutes(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, rt := range []struct{ method, path string }{
+		{"GET", "/notifications/a/b"}, {"POST", "/status"}, {"DELETE", "/notifications/x"},
+		{"PUT", "/settings"}, {"GET", "/notifications/"}, {"POST", "/nope"}, {"GET", "/notifications/read-all/x"},
+	} {
+		failure(t, f.do(rt.method, rt.path, "", ""), 401, "AuthenticationError")
+		e := failure(t, f.do(rt.method, rt.path, userToken, ""), 404, "NotFoundError")
+		if e.Error.Message != "Not found" {
+			t.Errorf("%s %s: %q", rt.method, rt.path, e.Error.Message)
+		}
+	}
+}
+
+// The bare mount point is the root route: POST /api/notifications sends
+// (no redirect to the host's root).
+func TestMountPoint(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+prefix, strings.NewReader(toMock(`{"title":"t"}`)))
+	req.Header.Set("Authorization", "Bearer "+serviceToken)
+	req.Header.Set("Content-Type", "application/json")
+	if got := ok[[]map[string]any](t, f.send(req)); len(got) != 1 {
+		t.Fatalf("POST %s answered %v", prefix, got)
+	}
+	req, _ = http.NewRequest(http.MethodGet, f.srv.URL+prefix, nil)
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	if list := ok[listBody](t, f.send(req)); list.TotalCount != 1 {
+		t.Errorf("GET %s answered %+v", prefix, list)
+	}
+}
+
+// Bodies over MaxBodyBytes are 413, whether or not they declare their
+// length; bodies at the limit are read.
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	f := setup(t, withMaxBody(1024))
+	small := toMock(`{"title":"t"}`)
+	padded := func(n int) string { // a valid send body of exactly n bytes
+		base := len(toMock(`{"title":"t","description":""}`))
+		return toMock(`{"title":"t","description":"` + strings.Repeat("x", n-base) + `"}`)
+	}
+	if b := padded(1024); len(b) != 1024 {
+		t.Fatalf("padded body is %d bytes", len(b))
+	}
+	ok[[]map[string]any](t, f.sendJSON(padded(1024)))
+	ok[[]map[string]any](t, f.sendJSON(small))
+	for _, path := range []string{"/notifications", "/notifications/update", "/settings", "/notifications/read-all"} {
+		token := userToken
+		if path == "/notifications" {
+			token = serviceToken
+		}
+		// Declared length.
+		e := failure(t, f.do(http.MethodPost, path, token, padded(1025)), 413, "PayloadTooLargeError")
+		if e.Error.Message == "" {
+			t.Error("413 without a message")
+		}
+		// Chunked: no declared length.
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+prefix+path, io.MultiReader(strings.NewReader(padded(1025))))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		if req.ContentLength != 0 {
+			t.Fatal("the request declares its length")
+		}
+		failure(t, f.send(req), 413, "PayloadTooLargeError")
+	}
+	// The default is 100 KiB.
+	g := setup(t)
+	failure(t, g.sendJSON(toMock(`{"title":"t","description":"`+strings.Repeat("x", 100<<10)+`"}`)), 413, "PayloadTooLargeError")
+}
+
+func TestContentType(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	body := toMock(`{"title":"t"}`)
+	for ct, want := range map[string]int{
+		"application/json":                200,
+		"application/json; charset=utf-8": 200,
+		"application/vnd.api+json":        200,
+		"":                                200,
+		"text/plain":                      400,
+		"application/x-www-form-urlencoded": 400,
+		"nonsense/":                       400,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+prefix+"/notifications", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+serviceToken)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		if r := f.send(req); r.status != want {
+			t.Errorf("Content-Type %q: status %d, want %d (%s)", ct, r.status, want, r.body)
+		}
+	}
+}
+
+// failingStore fails one method with an error that must not reach clients.
+type failingStore struct {
+	notifications.Store
+}
+
+func (failingStore) Status(context.Context, string) (notifications.Status, error) {
+	return notifications.Status{}, errors.New("pq: password authentication failed for user herald at db.internal")
+}
+
+func TestInternalErrors(t *testing.T) {
+	t.Parallel()
+	f := setup(t, withStore(func(s notifications.Store) notifications.Store { return failingStore{s} }))
+	r := f.do(http.MethodGet, "/status", userToken, "")
+	e := failure(t, r, 500, "Error")
+	if e.Error.Message != "Internal server error" || strings.Contains(string(r.body), "db.internal") {
+		t.Errorf("500 body %s leaks or misnames the fault", r.body)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "db.internal") || !strings.Contains(logs, "/status") {
+		t.Errorf("the fault was not logged with its route: %q", logs)
+	}
+}
+
+// After Service.Close, sends are 503.
+func TestClosedService(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if err := f.svc.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	failure(t, f.sendJSON(toMock(`{"title":"t"}`)), 503, "ServiceUnavailableError")
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	auth := rest.AuthenticatorFunc(func(*http.Request) (rest.Principal, error) { return rest.Principal{}, nil })
+	for name, cfg := range map[string]rest.Config{
+		"no service":       {Authenticator: auth},
+		"no authenticator": {Service: f.svc},
+		"negative limit":   {Service: f.svc, Authenticator: auth, MaxBodyBytes: -1},
+	} {
+		if _, err := rest.New(cfg); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+}
+
+func TestOpenAPIExported(t *testing.T) {
+	t.Parallel()
+	doc := rest.OpenAPI()
+	var v map[string]any
+	if err := json.Unmarshal(doc, &v); err != nil || v["openapi"] != "3.1.0" {
+		t.Fatalf("OpenAPI() is not an OpenAPI 3.1 document: %v", err)
+	}
+	doc[0] = 'x'
+	if rest.OpenAPI()[0] == 'x' {
+		t.Error("OpenAPI returns the shared bytes")
+	}
+}

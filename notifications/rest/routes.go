@@ -1,0 +1,197 @@
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// listResponse is the list's body: Backstage's {totalCount, notifications}
+// plus Herald's nextCursor when another page follows.
+type listResponse struct {
+	TotalCount    int                          `json:"totalCount"`
+	Notifications []notifications.Notification `json:"notifications"`
+	NextCursor    string                       `json:"nextCursor,omitempty"`
+}
+
+// GET /notifications, GET /
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, p Principal, q query) error {
+	o, err := q.listOptions()
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.List(r.Context(), p.UserRef, o)
+	if err != nil {
+		return err
+	}
+	if res.Notifications == nil {
+		res.Notifications = []notifications.Notification{}
+	}
+	writeJSON(w, http.StatusOK, listResponse{TotalCount: res.TotalCount, Notifications: res.Notifications, NextCursor: res.NextCursor})
+	return nil
+}
+
+// POST /notifications, POST /
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	if p.Subject == "" {
+		return errors.New("authenticator returned a service principal without Subject")
+	}
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	o, err := decodeSend(body)
+	if err != nil {
+		return err
+	}
+	o.Origin = p.Subject
+	sent, err := h.svc.Send(r.Context(), o)
+	var verr *notifications.ValidationError
+	var rerr *notifications.ResolveError
+	if err != nil && !errors.As(err, &rerr) && errors.As(err, &verr) {
+		return inputError(validationMessage("Invalid notification request received", verr))
+	}
+	if err != nil {
+		return err
+	}
+	// A fresh notification answers in the compact form Backstage's send
+	// returns; one a scoped re-send updated answers as stored.
+	out := make([]json.Marshaler, len(sent))
+	for i, n := range sent {
+		if n.Updated == nil {
+			out[i] = n.Compact()
+		} else {
+			out[i] = n
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// GET /notifications/{id}, GET /{id}
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	n, err := h.svc.Get(r.Context(), p.UserRef, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, n)
+	return nil
+}
+
+// POST /notifications/update, POST /update
+func (h *Handler) update(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	o, err := decodeUpdate(body)
+	if err != nil {
+		return err
+	}
+	ns, err := h.svc.Update(r.Context(), p.UserRef, o)
+	if err != nil {
+		return err
+	}
+	if ns == nil {
+		ns = []notifications.Notification{}
+	}
+	writeJSON(w, http.StatusOK, ns)
+	return nil
+}
+
+// readAllResponse lists the notifications read-all marked read.
+type readAllResponse struct {
+	IDs []string `json:"ids"`
+}
+
+// POST /notifications/read-all (Herald)
+func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	req, err := decodeReadAll(body)
+	if err != nil {
+		return err
+	}
+	ids, err := h.svc.MarkAllRead(r.Context(), p.UserRef, req.filter)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	writeJSON(w, http.StatusOK, readAllResponse{IDs: ids})
+	return nil
+}
+
+// GET /status
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	st, err := h.svc.Status(r.Context(), p.UserRef)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// GET /settings
+func (h *Handler) settings(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	st, err := h.svc.Settings(r.Context(), p.UserRef)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// POST /settings
+func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		return err
+	}
+	in, err := decodeSettings(body)
+	if err != nil {
+		return err
+	}
+	st, err := h.svc.SaveSettings(r.Context(), p.UserRef, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// topicsResponse is the topics' body.
+type topicsResponse struct {
+	Topics []string `json:"topics"`
+}
+
+// GET /topics
+func (h *Handler) topics(w http.ResponseWriter, r *http.Request, p Principal, q query) error {
+	f, err := q.filter()
+	if err != nil {
+		return err
+	}
+	topics, err := h.svc.Topics(r.Context(), p.UserRef, f)
+	if err != nil {
+		return err
+	}
+	if topics == nil {
+		topics = []string{}
+	}
+	writeJSON(w, http.StatusOK, topicsResponse{Topics: topics})
+	return nil
+}
+
+// GET /openapi.json
+func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request, _ Principal, _ query) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(openAPIDocument)
+	return nil
+}
