@@ -191,13 +191,13 @@ func TestContentType(t *testing.T) {
 	f := setup(t)
 	body := toMock(`{"title":"t"}`)
 	for ct, want := range map[string]int{
-		"application/json":                200,
-		"application/json; charset=utf-8": 200,
-		"application/vnd.api+json":        200,
-		"":                                200,
-		"text/plain":                      400,
+		"application/json":                  200,
+		"application/json; charset=utf-8":   200,
+		"application/vnd.api+json":          200,
+		"":                                  200,
+		"text/plain":                        400,
 		"application/x-www-form-urlencoded": 400,
-		"nonsense/":                       400,
+		"nonsense/":                         400,
 	} {
 		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+prefix+"/notifications", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+serviceToken)

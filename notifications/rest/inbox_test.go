@@ -125,8 +125,8 @@ func TestListQuery(t *testing.T) {
 		{"topic=a&topic=b", "request/query/topic must not be repeated"},
 		{"minimumSeverity=HIGH", "request/query/minimumSeverity must be equal to one of the allowed values"},
 		{"minimumSeverity=", "request/query/minimumSeverity must be equal to one of the allowed values"},
-		{"createdAfter=not-a-date", "Unexpected date format"},                              // 39
-		{"orderField=created,up", "Invalid order field order, must be asc or desc"},        // 40
+		{"createdAfter=not-a-date", "Unexpected date format"},                       // 39
+		{"orderField=created,up", "Invalid order field order, must be asc or desc"}, // 40
 		{"orderField=created,desc,x", "Invalid order field order, must be asc or desc"},
 		{"orderField=password,asc", `Invalid order field "password"`},
 		{"cursor=%%%", "Malformed query string"},

@@ -298,10 +298,10 @@ func TestSendSignalsAndAuth(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	body := toMock(`{"title":"t"}`)
-	failure(t, f.do(http.MethodPost, "/notifications", userToken, body), 403, "NotAllowedError")   // 22
-	failure(t, f.do(http.MethodPost, "/notifications", "", body), 401, "AuthenticationError")      // 22
-	failure(t, f.do(http.MethodPost, "/", userToken, body), 403, "NotAllowedError")                // legacy root
-	failure(t, f.do(http.MethodPost, "/notifications", "nope", body), 401, "AuthenticationError")  // unknown token
+	failure(t, f.do(http.MethodPost, "/notifications", userToken, body), 403, "NotAllowedError")  // 22
+	failure(t, f.do(http.MethodPost, "/notifications", "", body), 401, "AuthenticationError")     // 22
+	failure(t, f.do(http.MethodPost, "/", userToken, body), 403, "NotAllowedError")               // legacy root
+	failure(t, f.do(http.MethodPost, "/notifications", "nope", body), 401, "AuthenticationError") // unknown token
 	if len(f.signals.all(t)) != 0 || f.rows(mockUser) != 0 {
 		t.Fatal("a refused send stored or signalled something")
 	}
