@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // DefaultBufferSize is the number of deliveries a Subscriber holds when
@@ -106,8 +107,9 @@ func NewHub(cfg HubConfig) *Hub {
 // not any subscription matched.
 //
 // The client frame {"channel":...,"message":...} is encoded once, here, and
-// shared by every Delivery. Publish does not watch ctx: it never blocks, so
-// there is nothing to cancel.
+// shared by every Delivery, with the time Publish was called (see
+// Delivery.Time). Publish does not watch ctx: it never blocks, so there is
+// nothing to cancel.
 func (h *Hub) Publish(_ context.Context, s Signal) error {
 	if err := s.Validate(); err != nil {
 		return err
@@ -116,7 +118,7 @@ func (h *Hub) Publish(_ context.Context, s Signal) error {
 	if err != nil {
 		return err
 	}
-	d := &Delivery{signal: s, frame: frame}
+	d := &Delivery{signal: s, frame: frame, at: time.Now()}
 
 	var slow []*Subscriber
 	offer := func(sub *Subscriber) {
@@ -443,10 +445,20 @@ func (s *Subscriber) endLocked(err error) {
 type Delivery struct {
 	signal Signal
 	frame  []byte
+	at     time.Time
 }
 
 // Signal returns the published signal, unchanged.
 func (d *Delivery) Signal() Signal { return d.signal }
+
+// Time returns when the Hub accepted the signal: the start of the Publish
+// call, on this process's clock, before the signal was offered to anyone.
+// A subscriber that has read a delivery stamped t has therefore been
+// offered every signal whose Publish returned before t; only a Publish
+// racing with that one may be stamped a little earlier and arrive later.
+// That makes Time a catch-up cursor, given a look-back of a moment (package
+// socket sends it to clients as one).
+func (d *Delivery) Time() time.Time { return d.at }
 
 // Frame returns the text a client receives:
 // {"channel":"<channel>","message":<message>}, compact JSON without HTML
