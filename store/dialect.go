@@ -28,6 +28,12 @@ type dialect interface {
 	// instead of failing the foreign key. SQLite has one writer at a time
 	// and needs nothing.
 	keyShare(alias string) string
+	// mergePages says whether a page in created order is read as two
+	// statements merged in Go (see listByCreated) rather than one UNION
+	// ALL: right where statements are cheap function calls (SQLite), wrong
+	// where each is a round trip and the planner merges both sides itself
+	// (PostgreSQL's Merge Append).
+	mergePages() bool
 	// noLimit is the LIMIT that means none, for an OFFSET without a
 	// LIMIT.
 	noLimit() string
@@ -55,6 +61,8 @@ func (sqliteDialect) appendTime(b []byte, t time.Time) []byte {
 func (sqliteDialect) nullTime() string { return "NULL" }
 
 func (sqliteDialect) noLimit() string { return "-1" }
+
+func (sqliteDialect) mergePages() bool { return true }
 
 func (sqliteDialect) keyShare(string) string { return "" }
 
@@ -99,6 +107,8 @@ func (postgresDialect) appendTime(b []byte, t time.Time) []byte {
 func (postgresDialect) nullTime() string { return "NULL::timestamptz" }
 
 func (postgresDialect) noLimit() string { return "ALL" }
+
+func (postgresDialect) mergePages() bool { return false }
 
 func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF " + alias }
 

@@ -288,8 +288,16 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	}
 	desc := len(order) == 1 && order[0].Desc
 
+	if q.Limit > 0 && len(order) == 1 && order[0].Field == notifications.OrderCreated && s.d.mergePages() {
+		return s.listByCreated(ctx, q, f, desc)
+	}
+
+	// The general case: one UNION ALL. With a limit, each side is sorted and
+	// cut to offset+limit rows first, so each can use its indexes and stop
+	// early.
 	b := newSQL(s.d, 1024)
 	pushed := q.Limit > 0
+	k := q.Offset + q.Limit
 	b.raw("SELECT ").raw(unionColumns).raw(" FROM (")
 	if pushed {
 		b.raw("SELECT * FROM (")
@@ -298,7 +306,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	s.where(b, sideNotification, q.User, f, q.After, desc)
 	if pushed {
 		s.orderBy(b, sideNotification, order)
-		b.raw(" LIMIT ").int(q.Offset + q.Limit).raw(") n_")
+		b.raw(" LIMIT ").int(k).raw(") n_")
 	}
 	b.raw(" UNION ALL ")
 	if pushed {
@@ -309,7 +317,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	s.where(b, sideBroadcast, q.User, f, q.After, desc)
 	if pushed {
 		s.orderBy(b, sideBroadcast, order)
-		b.raw(" LIMIT ").int(q.Offset + q.Limit).raw(") b_")
+		b.raw(" LIMIT ").int(k).raw(") b_")
 	}
 	b.raw(") u")
 	s.orderBy(b, sideUnion, order)
@@ -327,6 +335,82 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
 	return out, nil
+}
+
+// listByCreated is List for a page in created order, the inbox's own
+// query. It reads the two sides separately and merges them here: the
+// notification side first (offset+limit rows, straight off the inbox
+// index), then only those broadcasts that sort before its last row, which
+// usually means none. A UNION ALL would make the database sort and merge
+// both sides even when no broadcast can make the page, at several times
+// the cost of the indexed read. The two reads are two statements: a row
+// committed between them can show up on one side only, as between two
+// page requests.
+func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filter, desc bool) ([]notifications.Notification, error) {
+	k := q.Offset + q.Limit
+	order := []notifications.Order{{Field: notifications.OrderCreated, Desc: desc}}
+
+	nb := newSQL(s.d, 512)
+	nb.raw("SELECT ").raw(notificationColumns).raw(" FROM notification")
+	s.where(nb, sideNotification, q.User, f, q.After, desc)
+	s.orderBy(nb, sideNotification, order)
+	nb.raw(" LIMIT ").int(k)
+	own, err := s.queryNotifications(ctx, nb, q.User, k)
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+
+	bb := newSQL(s.d, 512)
+	bb.raw("SELECT ").raw(broadcastColumns)
+	fromBroadcast(bb, q.User)
+	var bound []string
+	if len(own) == k {
+		// A broadcast at the same millisecond sorts after the notification.
+		cmp := " > "
+		if !desc {
+			cmp = " < "
+		}
+		last := newSQL(s.d, 48).raw("b.created").raw(cmp).time(own[k-1].Created)
+		bound = append(bound, last.String())
+	}
+	s.where(bb, sideBroadcast, q.User, f, q.After, desc, bound...)
+	s.orderBy(bb, sideBroadcast, order)
+	bb.raw(" LIMIT ").int(k)
+	broadcasts, err := s.queryNotifications(ctx, bb, q.User, 0)
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	if len(broadcasts) == 0 {
+		return pageOf(own, q.Offset), nil
+	}
+
+	merged := make([]notifications.Notification, 0, min(k, len(own)+len(broadcasts)))
+	i, j := 0, 0
+	for len(merged) < k && (i < len(own) || j < len(broadcasts)) {
+		// Ties on created: the notification first (kind, then id, which
+		// never ties across kinds).
+		takeOwn := j == len(broadcasts)
+		if !takeOwn && i < len(own) {
+			c := own[i].Created.Compare(broadcasts[j].Created)
+			takeOwn = c == 0 || (c > 0) == desc
+		}
+		if takeOwn {
+			merged = append(merged, own[i])
+			i++
+		} else {
+			merged = append(merged, broadcasts[j])
+			j++
+		}
+	}
+	return pageOf(merged, q.Offset), nil
+}
+
+// pageOf drops the first offset rows.
+func pageOf(ns []notifications.Notification, offset int) []notifications.Notification {
+	if offset >= len(ns) {
+		return []notifications.Notification{}
+	}
+	return ns[offset:]
 }
 
 func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, capacity int) ([]notifications.Notification, error) {

@@ -21,7 +21,7 @@ CREATE TABLE notification (
 );
 --bun:split
 -- The inbox: one user's unread (read IS NULL) or read page in created order.
-CREATE INDEX notification_inbox_idx ON notification ("user", read, created);
+CREATE INDEX notification_inbox_idx ON notification ("user", read, created DESC, id);
 --bun:split
 -- Scope de-duplication: the target of INSERT ... ON CONFLICT.
 CREATE UNIQUE INDEX notification_scope_idx ON notification ("user", origin, scope) WHERE scope IS NOT NULL;
@@ -44,7 +44,7 @@ CREATE TABLE broadcast (
     metadata    jsonb
 );
 --bun:split
-CREATE INDEX broadcast_created_idx ON broadcast (created);
+CREATE INDEX broadcast_created_idx ON broadcast (created DESC, id);
 --bun:split
 CREATE UNIQUE INDEX broadcast_scope_idx ON broadcast (origin, scope) WHERE scope IS NOT NULL;
 --bun:split
