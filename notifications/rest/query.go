@@ -57,12 +57,13 @@ func (q query) one(name string) (string, bool) {
 	return v[0], true
 }
 
-// Bounds of the list's paging parameters (Backstage has none). A page
-// holds at most MaxLimit notifications; follow nextCursor, or raise offset,
-// for more.
+// Bounds of the list's paging parameters, larger values are 400 (Backstage
+// has none). A page holds at most MaxLimit notifications, and offset
+// paging stops at MaxOffset: deep offsets cost the database a scan of
+// every skipped row, so page on with nextCursor instead.
 const (
 	MaxLimit  = 10_000
-	MaxOffset = 1<<31 - 1
+	MaxOffset = 100_000
 )
 
 // nonNegInt parses a decimal integer from 0 to max.

@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"slices"
@@ -447,4 +448,31 @@ func parseISO(t testing.TB, v any) time.Time {
 		t.Fatalf("time %v: %v", v, err)
 	}
 	return tm
+}
+
+// A resolver that rejects its input is a 400 naming the cause, as
+// Backstage words it; one that fails (a catalog outage) is a fault: 500,
+// logged, nothing leaked (Backstage answers 400 to both).
+func TestSendResolverErrors(t *testing.T) {
+	t.Parallel()
+	invalid := notifications.RecipientResolverFunc(func(context.Context, notifications.ResolveOptions) ([]string, error) {
+		return nil, &notifications.ValidationError{Fields: []notifications.FieldError{{Field: "entityRef", Message: "no such team"}}}
+	})
+	down := notifications.RecipientResolverFunc(func(context.Context, notifications.ResolveOptions) ([]string, error) {
+		return nil, errors.New("catalog at 10.1.2.3 unreachable")
+	})
+	body := `{"recipients":{"type":"entity","entityRef":"group:default/x"},"payload":{"title":"t"}}`
+
+	f := setup(t, withResolver(invalid))
+	e := failure(t, f.sendJSON(body), 400, "InputError")
+	if !strings.HasPrefix(e.Error.Message, "Failed to send user notifications; caused by Error: ") || !strings.Contains(e.Error.Message, "no such team") {
+		t.Errorf("message %q", e.Error.Message)
+	}
+
+	g := setup(t, withResolver(down))
+	r := g.sendJSON(body)
+	failure(t, r, 500, "Error")
+	if strings.Contains(string(r.body), "10.1.2.3") || !strings.Contains(g.logs.String(), "10.1.2.3") {
+		t.Errorf("body %s leaks, or the log lacks the cause", r.body)
+	}
 }
