@@ -54,10 +54,32 @@
 // # Beyond Backstage
 //
 // POST /notifications/read-all marks every unread notification read in
-// one call, optionally narrowed by the list's filters and by "before". The
-// list takes a cursor parameter and answers with nextCursor when a limited
-// page was full: keyset pagination that stays stable while notifications
-// arrive. Where Herald differs on purpose (checked order fields, 404 for
-// malformed ids, a 255-character title limit, authorization before body
-// validation), the OpenAPI document and the Handler's docs say so.
+// one call, optionally narrowed by a JSON body with the list's filters
+// (search, topic, saved, createdAfter, minimumSeverity) and "before" (mark
+// only what was created at or before it, so what arrived since stays
+// unread); it answers {"ids": [...]} and publishes one notification_read
+// signal. The list takes a cursor parameter and answers with nextCursor
+// when a limited page was full: keyset pagination that stays stable while
+// notifications arrive.
+//
+// # Deviations from Backstage
+//
+//   - The principal is checked before the request is validated: a caller
+//     of the wrong kind gets 403 even for a malformed request.
+//   - orderField accepts only the fields of notifications.OrderFields.
+//   - limit is at most MaxLimit, offset at most MaxOffset, and an update at
+//     most MaxUpdateIDs ids (400 beyond).
+//   - A malformed id is 404 (or ignored by updates), never a 500.
+//   - A title over 255 characters is 400, not a database error.
+//   - A resolver or catalog failure is a 500 (logged); Backstage answers
+//     400. Unresolvable refs are still 400 "Failed to send user
+//     notifications; caused by ...".
+//   - Null is accepted as "absent" for optional body properties.
+//   - A Content-Type other than JSON is 400 rather than an empty body.
+//   - Unknown paths and methods are 404 in the error envelope, after
+//     authentication.
+//
+// The Service's own deviations show through the API too: entity refs are
+// canonicalised ("user:foo" is stored as "user:default/foo"), and a scoped
+// re-send of a broadcast answers with the stored id.
 package rest
