@@ -22,7 +22,9 @@ import (
 // with the filters applied inside each side, so each uses its own indexes.
 // With a limit, each side is also sorted and cut to offset+limit rows
 // before the union, so a page of 20 reads about 20 index entries per side
-// however many rows the tables hold.
+// however many rows the tables hold. Where the dialect says so (SQLite), a
+// page in created order reads the sides as two statements and merges them
+// here instead (listByCreated).
 
 // side says which part of the union a column reference is written for.
 type side int
@@ -87,12 +89,14 @@ func newFilter(f notifications.Filter) filter {
 // PostgreSQL, which would fail the uuid cast.
 func validIDs(ids []string) []string {
 	out := make([]string, 0, len(ids))
+	seen := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
 		if !uuid.Valid(id) {
 			continue
 		}
 		id = strings.ToLower(id)
-		if !slices.Contains(out, id) {
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
 			out = append(out, id)
 		}
 	}
@@ -422,7 +426,9 @@ func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, 
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]notifications.Notification, 0, capacity)
+	// capacity comes from the caller's limit: a hint, never trusted for
+	// more than a page's worth, so a huge limit cannot allocate huge memory.
+	out := make([]notifications.Notification, 0, min(capacity, maxPreallocRows))
 	for rows.Next() {
 		n, err := scanNotification(rows, user)
 		if err != nil {
@@ -655,3 +661,6 @@ func (n *nullBytes) Scan(src any) error {
 	}
 	return nil
 }
+
+// maxPreallocRows bounds the rows a list preallocates for.
+const maxPreallocRows = 1024
