@@ -354,14 +354,33 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	k := q.Offset + q.Limit
 	order := []notifications.Order{{Field: notifications.OrderCreated, Desc: desc}}
 
+	// Each notification row also carries the newest (oldest, ascending)
+	// broadcast's created time, a constant subquery answered off the
+	// broadcast index: when no broadcast sorts before the last row, the
+	// broadcast statement is not run at all.
+	edge := "MAX"
+	if !desc {
+		edge = "MIN"
+	}
 	nb := newSQL(s.d, 512)
-	nb.raw("SELECT ").raw(notificationColumns).raw(" FROM notification")
+	nb.raw("SELECT ").raw(notificationColumns).raw(", (SELECT ").raw(edge).raw("(created) FROM broadcast) FROM notification")
 	s.where(nb, sideNotification, q.User, f, q.After, desc)
 	s.orderBy(nb, sideNotification, order)
 	nb.raw(" LIMIT ").int(k)
-	own, err := s.queryNotifications(ctx, nb, q.User, k)
+	var edgeBroadcast nullTime
+	own, err := s.queryNotifications(ctx, nb, q.User, k, &edgeBroadcast)
 	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	if len(own) > 0 && !edgeBroadcast.valid {
+		return pageOf(own, q.Offset), nil // no broadcasts at all
+	}
+	if len(own) == k {
+		// A broadcast at the last row's millisecond sorts after it.
+		last := own[k-1].Created
+		if c := edgeBroadcast.t.Compare(last); c == 0 || (c < 0) == desc {
+			return pageOf(own, q.Offset), nil
+		}
 	}
 
 	bb := newSQL(s.d, 512)
@@ -369,7 +388,6 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	fromBroadcast(bb, q.User)
 	var bound []string
 	if len(own) == k {
-		// A broadcast at the same millisecond sorts after the notification.
 		cmp := " > "
 		if !desc {
 			cmp = " < "
@@ -417,7 +435,9 @@ func pageOf(ns []notifications.Notification, offset int) []notifications.Notific
 	return ns[offset:]
 }
 
-func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, capacity int) ([]notifications.Notification, error) {
+// queryNotifications runs b and scans rows of unionColumns, followed by
+// extra columns, whose value is the first row's.
+func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -430,7 +450,7 @@ func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, 
 	// more than a page's worth, so a huge limit cannot allocate huge memory.
 	out := make([]notifications.Notification, 0, min(capacity, maxPreallocRows))
 	for rows.Next() {
-		n, err := scanNotification(rows, user)
+		n, err := scanNotification(rows, user, extra...)
 		if err != nil {
 			return nil, err
 		}
@@ -440,7 +460,7 @@ func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, 
 }
 
 // scanNotification reads one row of unionColumns.
-func scanNotification(rows *sql.Rows, user string) (notifications.Notification, error) {
+func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.Notification, error) {
 	var (
 		n                              notifications.Notification
 		kind                           int
@@ -449,8 +469,9 @@ func scanNotification(rows *sql.Rows, user string) (notifications.Notification, 
 		created, updated, read, saved  nullTime
 		meta                           nullBytes
 	)
-	if err := rows.Scan(&n.ID, &kind, &n.Payload.Title, &desc, &severity, &link, &n.Origin, &scope, &topic,
-		&created, &updated, &read, &saved, &icon, &meta); err != nil {
+	dest := append(make([]any, 0, 15+len(extra)), &n.ID, &kind, &n.Payload.Title, &desc, &severity, &link, &n.Origin,
+		&scope, &topic, &created, &updated, &read, &saved, &icon, &meta)
+	if err := rows.Scan(append(dest, extra...)...); err != nil {
 		return n, err
 	}
 	if kind == 0 {

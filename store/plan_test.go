@@ -1,0 +1,122 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// queryLog is a bun query hook that keeps every statement run.
+type queryLog struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (l *queryLog) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queries = append(l.queries, e.Query)
+	return ctx
+}
+
+func (*queryLog) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+func (l *queryLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queries
+	l.queries = nil
+	return q
+}
+
+// TestSQLitePlansUseIndexes checks with EXPLAIN QUERY PLAN that the inbox's
+// statements never scan the notification table: each reads an index range.
+func TestSQLitePlansUseIndexes(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t)
+	ctx := t.Context()
+	now := time.Now()
+	ns := make([]notifications.Notification, 2000)
+	for i := range ns {
+		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%03d", i%100), Origin: "o",
+			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t", Topic: "x"}}
+	}
+	ns, err := s.SaveNotifications(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &queryLog{}
+	s.DB().AddQueryHook(log)
+	const u = "user:default/u001"
+	unread := notifications.Filter{Read: new(false)}
+	calls := map[string]func() error{
+		"unread page": func() error {
+			_, err := s.List(ctx, notifications.Query{User: u, Filter: unread, Limit: 20})
+			return err
+		},
+		"unread page after": func() error {
+			_, err := s.List(ctx, notifications.Query{User: u, Filter: unread, Limit: 20,
+				After: &notifications.Position{Created: now.Add(-time.Hour), ID: ns[0].ID}})
+			return err
+		},
+		"all page": func() error { _, err := s.List(ctx, notifications.Query{User: u, Limit: 20}); return err },
+		"count":    func() error { _, err := s.Count(ctx, u, unread); return err },
+		"status":   func() error { _, err := s.Status(ctx, u); return err },
+		"get":      func() error { _, err := s.Get(ctx, u, ns[1].ID); return err },
+		"topics":   func() error { _, err := s.Topics(ctx, u, unread); return err },
+		"retention": func() error {
+			_, err := s.DeleteOlderThan(ctx, now.Add(-24*365*time.Hour), 10)
+			return err
+		},
+	}
+	for name, call := range calls {
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, q := range log.take() {
+			rows, err := s.DB().DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
+			if err != nil {
+				t.Fatalf("%s: explain: %v", name, err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, notused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			rows.Close()
+			for _, line := range plan {
+				if strings.HasPrefix(line, "SCAN notification") {
+					t.Errorf("%s scans the notification table:\n%s\nplan:\n  %s", name, q, strings.Join(plan, "\n  "))
+				}
+			}
+		}
+	}
+}
+
+// TestSQLitePragmas checks that every pooled connection is set up.
+func TestSQLitePragmas(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t)
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1",
+	} {
+		var got string
+		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
