@@ -89,6 +89,12 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 	return false
 }
 
+// isSQLiteBusy reports whether err is SQLITE_BUSY (any extended code).
+func isSQLiteBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // postgresDialect uses native types: uuid, timestamptz, jsonb, boolean.
 type postgresDialect struct{}
 

@@ -49,7 +49,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 	conn, err := s.db.DB.Conn(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
@@ -58,7 +58,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		defer pinned.Close()
 
 		if err := s.d.beginMigrations(ctx, pinned); err != nil {
-			return errors.Join(err, rollback(pinned))
+			return errors.Join(fmt.Errorf("lock: %w", err), rollback(pinned))
 		}
 		var d schema.Dialect = sqlitedialect.New()
 		if s.d.name() == "postgres" {
@@ -70,7 +70,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			migrate.WithMarkAppliedOnSuccess(true),
 		)
 		if err := m.Init(ctx); err != nil {
-			return errors.Join(err, rollback(pinned))
+			return errors.Join(fmt.Errorf("init: %w", err), rollback(pinned))
 		}
 		if _, err := m.Migrate(ctx); err != nil {
 			return errors.Join(err, rollback(pinned))

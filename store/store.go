@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -53,6 +54,12 @@ var _ notifications.Store = (*Store)(nil)
 // SQLite nor PostgreSQL.
 var ErrUnsupportedDialect = errors.New("store: unsupported database dialect")
 
+// idleConns is how many idle connections the pools OpenSQLite and
+// OpenPostgres make keep (database/sql's default is 2, which makes a busy
+// server open and close connections all the time). For other pool
+// settings, configure a *sql.DB yourself and use New.
+const idleConns = 8
+
 // OpenSQLite opens (creating it if needed) the SQLite database at path and
 // applies the migrations.
 //
@@ -60,6 +67,8 @@ var ErrUnsupportedDialect = errors.New("store: unsupported database dialect")
 // server: WAL journal, synchronous=NORMAL, foreign keys on, a 5 s busy
 // timeout, and write transactions that take the write lock when they
 // begin (BEGIN IMMEDIATE), so concurrent writers queue instead of failing.
+//
+// The pool keeps up to 8 idle connections.
 //
 // ":memory:" opens a private in-memory database that lives until Close;
 // every call gets its own. It runs on a single connection, so concurrent
@@ -95,6 +104,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		sqldb.SetMaxIdleConns(1)
 		sqldb.SetConnMaxLifetime(0)
 		sqldb.SetConnMaxIdleTime(0)
+	} else {
+		sqldb.SetMaxIdleConns(idleConns)
+	}
+	if err := firstSQLiteConn(ctx, sqldb); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
 	s, err := newStore(ctx, bun.NewDB(sqldb, sqlitedialect.New()), true)
 	if err != nil {
@@ -104,11 +119,40 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// firstSQLiteConn opens the pool's first connection, retrying while the
+// database is busy. Only a brand-new file needs it: switching it to WAL
+// takes an exclusive lock, and connections of several processes doing so
+// at once are refused with SQLITE_BUSY at once rather than after the busy
+// timeout (waiting could deadlock). Once the file is in WAL mode, which
+// persists, the pragma changes nothing and never conflicts.
+func firstSQLiteConn(ctx context.Context, db *sql.DB) error {
+	const attempts = 50
+	wait := 5 * time.Millisecond
+	for i := 1; ; i++ {
+		conn, err := db.Conn(ctx)
+		if err == nil {
+			return conn.Close()
+		}
+		if !isSQLiteBusy(err) || i == attempts {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
 // OpenPostgres connects to PostgreSQL with the pgx driver and applies the
 // migrations. dsn is a URL or key=value string as libpq and pgx accept it;
 // a search_path parameter selects the schema Herald's tables live in.
 //
-// Because bun sends finished SQL with no parameters, the connection uses
+// The pool keeps up to 8 idle connections. Because bun sends finished SQL
+// with no parameters, the connection uses
 // pgx's simple protocol unless dsn sets default_query_exec_mode: one round
 // trip per query and no server-side prepared statement per distinct text.
 func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -120,6 +164,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
 	sqldb := stdlib.OpenDB(*cfg)
+	sqldb.SetMaxIdleConns(idleConns)
 	s, err := newStore(ctx, bun.NewDB(sqldb, pgdialect.New()), true)
 	if err != nil {
 		sqldb.Close()
