@@ -277,7 +277,11 @@ func checkQuery(q notifications.Query) error {
 
 var defaultOrder = []notifications.Order{{Field: notifications.OrderCreated, Desc: true}}
 
-// List implements notifications.Store.
+// List implements notifications.Store. Text fields sort by code point on
+// both databases. Search folds case with the database's LOWER: ASCII only
+// on SQLite, Unicode on PostgreSQL. An unknown Order field, a negative
+// Offset or Limit, or an After with another order is refused with
+// notifications.ErrInvalid.
 func (s *Store) List(ctx context.Context, q notifications.Query) ([]notifications.Notification, error) {
 	if err := checkQuery(q); err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
@@ -490,7 +494,8 @@ func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.
 	return n, nil
 }
 
-// Get implements notifications.Store.
+// Get implements notifications.Store. An id that is not a UUID is simply
+// not found; upper-case UUIDs match.
 func (s *Store) Get(ctx context.Context, user, id string) (notifications.Notification, error) {
 	if !uuid.Valid(id) {
 		return notifications.Notification{}, fmt.Errorf("store: get %q: %w", id, notifications.ErrNotFound)
@@ -549,7 +554,7 @@ func (s *Store) Status(ctx context.Context, user string) (notifications.Status, 
 	return notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}, nil
 }
 
-// Topics implements notifications.Store.
+// Topics implements notifications.Store; every Filter field applies.
 func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter) ([]string, error) {
 	f := newFilter(nf)
 	if f.none {
@@ -589,7 +594,8 @@ func (s *Store) queryStrings(ctx context.Context, b *sqlBuf) ([]string, error) {
 	return out, rows.Err()
 }
 
-// OriginTopics implements notifications.Store.
+// OriginTopics implements notifications.Store, sorted by origin, then
+// topic.
 func (s *Store) OriginTopics(ctx context.Context, user string) ([]notifications.OriginTopic, error) {
 	b := newSQL(s.d, 128)
 	b.raw(`SELECT DISTINCT origin, topic FROM notification WHERE "user" = `).str(user)

@@ -300,7 +300,9 @@ func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification)
 	return n, nil
 }
 
-// SetRead implements notifications.Store.
+// SetRead implements notifications.Store: the user's own notifications
+// with these ids are updated, and for broadcasts the user's status row is
+// created or updated, in one transaction. Malformed ids are skipped.
 func (s *Store) SetRead(ctx context.Context, user string, ids []string, at *time.Time) error {
 	if err := s.setColumn(ctx, "read", user, ids, at); err != nil {
 		return fmt.Errorf("store: set read: %w", err)
