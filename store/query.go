@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -305,7 +306,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	// early.
 	b := newSQL(s.d, 1024)
 	pushed := q.Limit > 0
-	k := q.Offset + q.Limit
+	k := pageEnd(q)
 	b.raw("SELECT ").raw(unionColumns).raw(" FROM (")
 	if pushed {
 		b.raw("SELECT * FROM (")
@@ -355,7 +356,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 // committed between them can show up on one side only, as between two
 // page requests.
 func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filter, desc bool) ([]notifications.Notification, error) {
-	k := q.Offset + q.Limit
+	k := pageEnd(q)
 	order := []notifications.Order{{Field: notifications.OrderCreated, Desc: desc}}
 
 	// Each notification row also carries the newest (oldest, ascending)
@@ -429,6 +430,15 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 		}
 	}
 	return pageOf(merged, q.Offset), nil
+}
+
+// pageEnd is offset+limit, the rows each side must supply, saturated
+// rather than overflowing for absurd values.
+func pageEnd(q notifications.Query) int {
+	if q.Limit > math.MaxInt-q.Offset {
+		return math.MaxInt
+	}
+	return q.Offset + q.Limit
 }
 
 // pageOf drops the first offset rows.

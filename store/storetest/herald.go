@@ -39,6 +39,7 @@ var heraldTests = []test{
 	{"UnknownOrderField", testUnknownOrderField},
 	{"MetadataRoundTrip", testMetadataRoundTrip},
 	{"EmptyStore", testEmptyStore},
+	{"HugeLimitAndOffset", testHugeLimitAndOffset},
 }
 
 func testSettingsOrderAndReplace(t *testing.T, s notifications.Store) {
@@ -823,4 +824,15 @@ func testEmptyStore(t *testing.T, s notifications.Store) {
 	if ots, err := s.OriginTopics(e.ctx, user); err != nil || len(ots) != 0 {
 		t.Errorf("OriginTopics = %v, %v", ots, err)
 	}
+}
+
+func testHugeLimitAndOffset(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1, 2, -3)
+	const huge = int(^uint(0) >> 1)
+	expectIDs(t, "huge limit", e.listIDs(notifications.Query{Limit: huge}), id2, id3, id1)
+	expectIDs(t, "huge limit and offset", e.listIDs(notifications.Query{Limit: huge, Offset: huge}))
+	expectIDs(t, "huge offset", e.listIDs(notifications.Query{Offset: huge}))
+	expectIDs(t, "huge limit, offset 1, title order", e.listIDs(notifications.Query{Limit: huge, Offset: 1,
+		Order: []notifications.Order{{Field: notifications.OrderTitle}}}), id2, id3)
 }
