@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -173,7 +174,7 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 			b.raw(notificationUpsert)
 			return s.restoreScoped(ctx, tx, b, out, scoped)
 		}
-		for i := range out {
+		for _, i := range writeOrder(out) {
 			n := &out[i]
 			var key string
 			if n.Payload.Scope != "" {
@@ -212,6 +213,29 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 		return nil, s.translate(err)
 	}
 	return out, nil
+}
+
+// writeOrder is the order rows are inserted in: input order, except that
+// scoped rows go last, sorted by scope key. A scoped row may update (and
+// lock) an existing one; two concurrent sends to the same users that took
+// those locks in different orders would deadlock on PostgreSQL. Results
+// are still returned in input order.
+func writeOrder(ns []notifications.Notification) []int {
+	order := make([]int, len(ns))
+	keys := make([]string, len(ns))
+	anyScoped := false
+	for i := range ns {
+		order[i] = i
+		if n := &ns[i]; n.Payload.Scope != "" {
+			keys[i] = scopeKey(n.User, n.Origin, n.Payload.Scope)
+			anyScoped = true
+		}
+	}
+	if anyScoped {
+		// Stable: a scope repeated in one call is applied in input order.
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	}
+	return order
 }
 
 func scopeKey(user, origin, scope string) string {

@@ -29,6 +29,7 @@ var heraldTests = []test{
 	{"ChangedSince", testChangedSince},
 	{"DeleteInBatches", testDeleteInBatches},
 	{"ConcurrentScopedSends", testConcurrentScopedSends},
+	{"ConcurrentScopedSendsAnyOrder", testConcurrentScopedSendsAnyOrder},
 	{"ConcurrentScopedBroadcasts", testConcurrentScopedBroadcasts},
 	{"ConcurrentMarkAllReadAndRetention", testConcurrentMarkAllReadAndRetention},
 	{"FailedSendWritesNothing", testFailedSendWritesNothing},
@@ -835,4 +836,35 @@ func testHugeLimitAndOffset(t *testing.T, s notifications.Store) {
 	expectIDs(t, "huge offset", e.listIDs(notifications.Query{Offset: huge}))
 	expectIDs(t, "huge limit, offset 1, title order", e.listIDs(notifications.Query{Limit: huge, Offset: 1,
 		Order: []notifications.Order{{Field: notifications.OrderTitle}}}), id2, id3)
+}
+
+// testConcurrentScopedSendsAnyOrder sends one scope to the same users from
+// many senders, half of them listing the users in reverse: no sender may
+// fail (a store that takes the rows' locks in input order deadlocks here).
+func testConcurrentScopedSendsAnyOrder(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	const users, senders = 40, 8
+	parallel(t, senders, func(i int) error {
+		ns := make([]notifications.Notification, users)
+		for j := range ns {
+			u := j
+			if i%2 == 1 {
+				u = users - 1 - j
+			}
+			ns[j] = notifications.Notification{ID: id(10000 + i*100 + j), User: fmt.Sprintf("user:default/u%02d", u),
+				Origin: "plugin:ci", Created: e.now, Payload: notifications.Payload{Title: fmt.Sprint("run ", i), Scope: "nightly"}}
+		}
+		got, err := s.SaveNotifications(e.ctx, ns)
+		for j := range got {
+			if got[j].User != ns[j].User {
+				return fmt.Errorf("sender %d: result %d is for %s, want %s", i, j, got[j].User, ns[j].User)
+			}
+		}
+		return err
+	})
+	for u := range users {
+		if n := e.count(fmt.Sprintf("user:default/u%02d", u), notifications.Filter{}); n != 1 {
+			t.Errorf("u%02d has %d notifications for one scope, want 1", u, n)
+		}
+	}
 }
