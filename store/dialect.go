@@ -44,6 +44,11 @@ type dialect interface {
 	// one connection) and blocks until no other process is migrating the
 	// same schema; the transaction's end releases the lock.
 	beginMigrations(ctx context.Context, conn *sql.DB) error
+	// lockUserSettings is a statement, run first in ReplaceSettings's
+	// transaction, that makes concurrent replacements of one user's rows
+	// wait for each other; it writes nothing where transactions are
+	// serial anyway.
+	lockUserSettings(q *sqlBuf, user string)
 	// isUniqueViolation reports whether err is a primary-key or unique
 	// constraint violation.
 	isUniqueViolation(err error) bool
@@ -76,6 +81,10 @@ func (sqliteDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 	_, err := db.ExecContext(ctx, "BEGIN IMMEDIATE")
 	return err
 }
+
+// lockUserSettings: SQLite write transactions are serial already
+// (BEGIN IMMEDIATE).
+func (sqliteDialect) lockUserSettings(*sqlBuf, string) {}
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
@@ -129,6 +138,13 @@ func (postgresDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 	}
 	_, err := db.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('herald_migrations'), hashtext(current_schema()))")
 	return err
+}
+
+// lockUserSettings takes a transaction-scoped advisory lock on the user:
+// without it, a second replacement's DELETE misses the first one's new
+// rows (not in its snapshot) and its INSERT collides with them.
+func (postgresDialect) lockUserSettings(q *sqlBuf, user string) {
+	q.raw("SELECT pg_advisory_xact_lock(hashtext('herald_user_settings'), hashtext(").str(user).raw("))")
 }
 
 func (postgresDialect) isUniqueViolation(err error) bool {

@@ -93,6 +93,8 @@ func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notific
 		}
 		seen[k] = struct{}{}
 	}
+	lock := newSQL(s.d, 96)
+	s.d.lockUserSettings(lock, user)
 	del := newSQL(s.d, 64)
 	del.raw(`DELETE FROM user_settings WHERE "user" = `).str(user)
 	var inserts []*sqlBuf
@@ -109,6 +111,11 @@ func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notific
 		inserts = append(inserts, b)
 	}
 	err := s.inTx(ctx, func(tx bun.Tx) error {
+		if len(lock.b) > 0 {
+			if err := s.exec(ctx, tx, lock); err != nil {
+				return err
+			}
+		}
 		if err := s.exec(ctx, tx, del); err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 var heraldTests = []test{
 	{"SettingsOrderAndReplace", testSettingsOrderAndReplace},
 	{"SettingRowsManyUsers", testSettingRowsManyUsers},
+	{"ConcurrentReplaceSettings", testConcurrentReplaceSettings},
 	{"CursorPagination", testCursorPagination},
 	{"CursorPaginationConcurrentInserts", testCursorConcurrentInserts},
 	{"LiteralSearch", testLiteralSearch},
@@ -867,4 +868,30 @@ func testConcurrentScopedSendsAnyOrder(t *testing.T, s notifications.Store) {
 			t.Errorf("u%02d has %d notifications for one scope, want 1", u, n)
 		}
 	}
+}
+
+// testConcurrentReplaceSettings saves one user's settings from many
+// goroutines at once: every save succeeds and one of them wins whole.
+func testConcurrentReplaceSettings(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	const u = "user:default/clicker"
+	const savers = 8
+	rows := func(i int) []notifications.SettingRow {
+		return []notifications.SettingRow{
+			{Channel: "Web", Origin: "plugin:ci", Enabled: i%2 == 0},
+			{Channel: "Web", Origin: "plugin:ci", Topic: "builds", Enabled: false},
+			{Channel: "Web", Origin: fmt.Sprint("plugin:", i), Enabled: true},
+		}
+	}
+	parallel(t, savers, func(i int) error { return s.ReplaceSettings(e.ctx, u, rows(i)) })
+	got, err := s.SettingRows(e.ctx, []string{u})
+	if err != nil {
+		t.Fatalf("SettingRows: %v", err)
+	}
+	for i := range savers {
+		if slices.Equal(got[u], rows(i)) {
+			return
+		}
+	}
+	t.Errorf("after concurrent saves: %+v, want exactly one saver's rows", got[u])
 }
