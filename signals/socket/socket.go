@@ -36,7 +36,8 @@
 // acknowledged. Other actions, binary frames and invalid JSON are ignored;
 // a frame over 32 KiB closes the connection (1009). The server sends a text
 // frame {"channel":"x","message":{...}} for each signal of a subscribed
-// channel addressed to everyone or to one of the identity's ownership refs.
+// channel addressed to everyone or to one of the identity's ownership refs
+// (with a cursor when catch-up is on; see Catch-up).
 //
 // The server pings every Config.PingInterval and drops a peer that has not
 // answered by the next ping. A connection that cannot keep up (its Hub
@@ -57,14 +58,59 @@
 //
 //	data: {"channel":"notifications","message":{...}}
 //
+// preceded by an "id:" line holding the cursor when catch-up is on.
+//
 // The stream starts with "retry: 5000" (the Backstage client's reconnect
 // delay) and carries a ": keep-alive" comment every Config.PingInterval so
 // proxies keep it open. A stream that falls behind is ended; the client
 // reconnects.
 //
-// Reserved: the "since" query parameter and the Last-Event-ID header will
-// carry a catch-up cursor on reconnect. Signals carry no ids yet, so both
-// are ignored today and no "id:" fields are sent.
+// # Catch-up
+//
+// Backstage's signals are fire and forget: a browser that loses its
+// connection for a moment misses what was sent meanwhile. With
+// Config.CatchUp set, a client that reconnects gets it back:
+//
+//  1. Every frame carries a cursor, an opaque string (today milliseconds
+//     since the Unix epoch on the server's clock, the time its Hub
+//     accepted the signal): on a WebSocket as an extra member,
+//     {"channel":"x","message":{...},"cursor":"1718000000123"}; on an SSE
+//     stream as the event's "id:" field. The first frame of a WebSocket
+//     connection is a cursor alone, {"cursor":"..."}, and an SSE stream
+//     starts with an event that has an id and no data, so a client holds a
+//     cursor before any signal arrives. The Backstage client ignores the
+//     extra member and frames without a channel.
+//  2. The client keeps the cursor of the last frame that had one and
+//     reconnects with it: GET /?since=<cursor> for the WebSocket,
+//     GET /events?channel=...&since=<cursor> for SSE, where EventSource's
+//     own Last-Event-ID header does the same. An RFC 3339 time is accepted
+//     too; anything else is refused with 400.
+//  3. On the first subscribe of each channel (for SSE, at once for all the
+//     stream's channels) the server first subscribes the connection to the
+//     Hub, then calls CatchUp(user, channel, cursor − Config.CatchUpWindow)
+//     and sends what it returns, without cursors, before any live frame of
+//     that channel; then it continues live. The connection's first frame
+//     repeats the client's cursor, so a client that drops again during the
+//     replay retries from where it was.
+//
+// Because the replay is asked for after the live subscription exists,
+// nothing falls between the two, but a change can arrive twice: replayed
+// and live, or replayed again after the next reconnect. The look-back
+// window exists because a change is stamped in the database before it is
+// committed, and its signal reaches this instance's Hub later still,
+// possibly from another instance whose clock differs; the window must
+// cover both. So clients de-duplicate: (*notifications.Service).CatchUp,
+// the usual CatchUp, replays a new_notification frame, with the
+// notification as it is now, for every notification created, updated,
+// read or saved since the cursor, and a client treats each as an upsert
+// keyed by notification id. What leaves no time behind (marking unread)
+// is not replayed.
+//
+// Subscribe to every channel right after connecting, as the Backstage
+// client does: a live frame's cursor covers the channels subscribed when
+// it was sent. A catch-up that fails closes the WebSocket with 1011
+// (internal error) or ends the SSE stream, so the client retries from the
+// same cursor.
 //
 // # Lifecycle
 //
@@ -173,6 +219,26 @@ type Config struct {
 	// are refused with 403. Clients that send no Origin are not affected.
 	OriginPatterns []string
 
+	// CatchUp turns catch-up on (see "Catch-up" in the package
+	// documentation): frames and events then carry cursors, and a client
+	// reconnecting with one is replayed what CatchUp returns before it
+	// continues live. Wire it to the notifications service with
+	// svc.CatchUp. Defaults to nil: no cursors are sent and the "since"
+	// parameter and Last-Event-ID header are ignored.
+	CatchUp CatchUpFunc
+
+	// CatchUpWindow is how far before a client's cursor CatchUp is asked
+	// to look. It covers what happens between the moment a change is
+	// stamped in the database and the moment its signal reaches this
+	// instance's Hub (the commit, the cross-instance transport), and the
+	// clock difference between instances, so it must exceed both. Defaults
+	// to DefaultCatchUpWindow (1 minute).
+	CatchUpWindow time.Duration
+
+	// CatchUpTimeout bounds one call of CatchUp. Defaults to
+	// DefaultCatchUpTimeout (10s).
+	CatchUpTimeout time.Duration
+
 	// Logger receives connection events at debug level and failures above
 	// it. Defaults to nil, which discards.
 	Logger *slog.Logger
@@ -187,6 +253,10 @@ type Handler struct {
 	maxChannels  int
 	origins      []string
 	logger       *slog.Logger
+
+	catchUp        CatchUpFunc
+	catchUpWindow  time.Duration
+	catchUpTimeout time.Duration
 
 	nextID atomic.Uint64
 
@@ -223,6 +293,10 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("socket: Config.WriteTimeout %v is negative", cfg.WriteTimeout)
 	case cfg.MaxChannels < 0:
 		return nil, fmt.Errorf("socket: Config.MaxChannels %d is negative", cfg.MaxChannels)
+	case cfg.CatchUpWindow < 0:
+		return nil, fmt.Errorf("socket: Config.CatchUpWindow %v is negative", cfg.CatchUpWindow)
+	case cfg.CatchUpTimeout < 0:
+		return nil, fmt.Errorf("socket: Config.CatchUpTimeout %v is negative", cfg.CatchUpTimeout)
 	}
 	h := &Handler{
 		hub:          cfg.Hub,
@@ -233,6 +307,10 @@ func New(cfg Config) (*Handler, error) {
 		origins:      cfg.OriginPatterns,
 		logger:       cfg.Logger,
 		streams:      make(map[stream]struct{}),
+
+		catchUp:        cfg.CatchUp,
+		catchUpWindow:  orDefault(cfg.CatchUpWindow, DefaultCatchUpWindow),
+		catchUpTimeout: orDefault(cfg.CatchUpTimeout, DefaultCatchUpTimeout),
 	}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)

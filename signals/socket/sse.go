@@ -3,6 +3,7 @@ package socket
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -55,19 +56,21 @@ type sseRequest struct {
 	channels []string
 
 	// since is the client's catch-up cursor: the "since" query parameter,
-	// or the Last-Event-ID header EventSource sends when it reconnects. It
-	// is reserved: signals carry no ids yet, so it is parsed and ignored.
-	// Replaying what the client missed belongs in stream, between
-	// subscribing and the first event, so nothing published meanwhile is
-	// lost; its events would then carry "id:" fields.
-	since string
+	// or the Last-Event-ID header EventSource sends when it reconnects.
+	// It is only read when catch-up is on.
+	since catchUpRequest
 }
 
 func (h *Handler) parseSSERequest(r *http.Request) (sseRequest, error) {
 	q := r.URL.Query()
-	req := sseRequest{channels: q["channel"], since: q.Get("since")}
-	if req.since == "" {
-		req.since = r.Header.Get("Last-Event-ID")
+	req := sseRequest{channels: q["channel"]}
+	since := q.Get("since")
+	if since == "" {
+		since = r.Header.Get("Last-Event-ID")
+	}
+	var err error
+	if req.since, err = h.parseSince(since); err != nil {
+		return req, err
 	}
 	switch {
 	case len(req.channels) == 0:
@@ -97,7 +100,9 @@ func (s *sseStream) kill() { s.shutdown() }
 
 var (
 	sseRetry     = []byte("retry: 5000\n\n")
+	sseRetryID   = []byte("retry: 5000\nid: ")
 	sseKeepAlive = []byte(": keep-alive\n\n")
+	sseID        = []byte("id: ")
 	sseData      = []byte("data: ")
 	sseEnd       = []byte("\n\n")
 )
@@ -129,10 +134,28 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, re
 
 	ticker := time.NewTicker(h.pingInterval)
 	defer ticker.Stop()
+	cursors := h.catchUp != nil
 	reason := func() error {
-		_, _ = w.Write(sseRetry) // errors resurface on flush
+		// Errors of writes resurface on flush. With catch-up on, the first
+		// event (it has no data, so EventSource dispatches nothing) sets
+		// the client's Last-Event-ID; see "Catch-up".
+		if cursors {
+			_, _ = w.Write(sseRetryID)
+			_, _ = w.Write(appendCursor(nil, req.since.startCursor()))
+			_, _ = w.Write(sseEnd)
+		} else {
+			_, _ = w.Write(sseRetry)
+		}
 		if err := flush(); err != nil {
 			return fmt.Errorf("socket: write: %w", err)
+		}
+		if req.since.set {
+			if err := h.replaySSE(r, w, s, log, id, req); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return fmt.Errorf("socket: write: %w", err)
+			}
 		}
 		for {
 			select {
@@ -146,13 +169,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, re
 				if !ok {
 					return sub.Err()
 				}
-				writeEvent(w, d)
+				writeEvent(w, d, cursors)
 				// Write what else is already waiting in one flush.
 				for n := len(sub.C()); n > 0; n-- {
 					if d, ok = <-sub.C(); !ok {
 						break
 					}
-					writeEvent(w, d)
+					writeEvent(w, d, cursors)
 				}
 			}
 			select {
@@ -172,11 +195,50 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, re
 	return reason
 }
 
-// writeEvent writes one signal as an SSE event. The frame is compact JSON,
-// which escapes every line terminator, so it fits on one data line. Write
-// errors resurface on the next flush.
-func writeEvent(w http.ResponseWriter, d *signals.Delivery) {
+// replaySSE writes what CatchUp returns for each channel of the stream,
+// which is already subscribed, as events without an id: the client keeps
+// its Last-Event-ID until a live event brings a newer one.
+func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, s *sseStream, log *slog.Logger, id Identity, req sseRequest) error {
+	seen := make(map[string]bool, len(req.channels))
+	for _, channel := range req.channels {
+		if seen[channel] {
+			continue
+		}
+		seen[channel] = true
+		frames, err := h.replay(r.Context(), s.stop, log, id, channel, req.since)
+		if err != nil {
+			select {
+			case <-s.stop:
+				return errShutdown
+			default:
+			}
+			if r.Context().Err() != nil {
+				return r.Context().Err()
+			}
+			return err
+		}
+		for _, f := range frames {
+			writeData(w, f)
+		}
+	}
+	return nil
+}
+
+// writeEvent writes one signal as an SSE event, with its cursor as the
+// event id when cursors are on. The frame is compact JSON, which escapes
+// every line terminator, so it fits on one data line. Write errors
+// resurface on the next flush.
+func writeEvent(w http.ResponseWriter, d *signals.Delivery, cursor bool) {
+	if cursor {
+		var b [24]byte
+		_, _ = w.Write(sseID)
+		_, _ = w.Write(append(appendCursor(b[:0], d.Time()), '\n'))
+	}
+	writeData(w, d.Frame())
+}
+
+func writeData(w http.ResponseWriter, frame []byte) {
 	_, _ = w.Write(sseData)
-	_, _ = w.Write(d.Frame())
+	_, _ = w.Write(frame)
 	_, _ = w.Write(sseEnd)
 }

@@ -30,6 +30,12 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		refuse(w, status)
 		return
 	}
+	since, err := h.parseSince(r.URL.Query().Get("since"))
+	if err != nil {
+		h.logger.Debug("socket: refused connection with a bad cursor", "err", err, "remote", r.RemoteAddr)
+		refuse(w, http.StatusBadRequest)
+		return
+	}
 
 	// http.Server's read and write timeouts stay on a hijacked connection
 	// and would cut it; liveness is the pings' job from here on.
@@ -48,11 +54,17 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &wsConn{
-		h:    h,
-		ws:   ws,
-		id:   id,
-		log:  h.logger.With("conn", h.nextID.Add(1), "user", id.UserRef),
-		stop: make(chan struct{}),
+		h:     h,
+		ws:    ws,
+		id:    id,
+		log:   h.logger.With("conn", h.nextID.Add(1), "user", id.UserRef),
+		stop:  make(chan struct{}),
+		since: since,
+	}
+	if since.set {
+		// Each channel is caught up at most once, and at most MaxChannels
+		// of them, so queueing never blocks the reader.
+		c.pending = make(chan *catchUpJob, h.maxChannels)
 	}
 	if !h.track(c) {
 		_ = ws.Close(websocket.StatusServiceRestart, "server shutting down")
@@ -70,7 +82,19 @@ type wsConn struct {
 	log  *slog.Logger
 	stop chan struct{} // closed by shutdown
 
+	since   catchUpRequest   // the client's cursor, when it gave one
+	pending chan *catchUpJob // catch-ups for the writer; nil without a cursor
+	buf     []byte           // the writer's frame with a cursor
+
 	stopOnce sync.Once
+}
+
+// catchUpJob asks the writer to replay one channel. ready is closed once
+// the Hub subscription of the channel is in place: the replay must query
+// after it, so that what changes meanwhile arrives live.
+type catchUpJob struct {
+	channel string
+	ready   chan struct{}
 }
 
 func (c *wsConn) shutdown() { c.stopOnce.Do(func() { close(c.stop) }) }
@@ -96,11 +120,16 @@ func (c *wsConn) serve() error {
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
+	// The first frame gives the client a cursor; see "Catch-up".
+	var start []byte
+	if c.h.catchUp != nil {
+		start = cursorFrame(c.since.startCursor())
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { cancel(c.readLoop(ctx, sub)) })
 	wg.Go(func() { cancel(c.pingLoop(ctx)) })
 
-	reason := c.writeLoop(ctx, sub)
+	reason := c.writeLoop(ctx, sub, start)
 	// Close before cancelling: a cancelled read would drop the connection
 	// before the close handshake.
 	c.close(reason)
@@ -109,14 +138,24 @@ func (c *wsConn) serve() error {
 	return reason
 }
 
-// writeLoop sends deliveries until the connection must end, and says why.
-func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber) error {
+// writeLoop sends start (when set), then catch-ups and deliveries until
+// the connection must end, and says why.
+func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber, start []byte) error {
+	if start != nil {
+		if err := c.write(ctx, start); err != nil {
+			return err
+		}
+	}
 	for {
 		select {
 		case <-c.stop:
 			return errShutdown
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case job := <-c.pending: // nil, never ready, without a cursor
+			if err := c.catchUp(ctx, job); err != nil {
+				return err
+			}
 		case d, ok := <-sub.C():
 			select {
 			case <-sub.Done(): // dropped: what is left is stale
@@ -126,14 +165,79 @@ func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber) error {
 			if !ok {
 				return sub.Err()
 			}
-			wctx, cancelWrite := context.WithTimeout(ctx, c.h.writeTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, d.Frame())
-			cancelWrite()
-			if err != nil {
-				return fmt.Errorf("socket: write: %w", err)
+			// A catch-up queued before this delivery's channel was
+			// subscribed goes first, so no cursor newer than the client's
+			// reaches it before the replay does.
+			if err := c.catchUpQueued(ctx); err != nil {
+				return err
+			}
+			frame := d.Frame()
+			if c.h.catchUp != nil {
+				c.buf = withCursor(c.buf, frame, d.Time())
+				frame = c.buf
+			}
+			if err := c.write(ctx, frame); err != nil {
+				return err
+			}
+			if cap(c.buf) > 64<<10 {
+				c.buf = nil // do not hold on to one large frame's memory
 			}
 		}
 	}
+}
+
+// catchUpQueued runs the catch-ups already queued, without waiting for
+// more.
+func (c *wsConn) catchUpQueued(ctx context.Context) error {
+	for {
+		select {
+		case job := <-c.pending:
+			if err := c.catchUp(ctx, job); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// catchUp replays one channel to the client, once its Hub subscription is
+// in place. Replayed frames carry no cursor: the client keeps the one it
+// reconnected with until a live frame brings a newer one.
+func (c *wsConn) catchUp(ctx context.Context, job *catchUpJob) error {
+	select {
+	case <-job.ready:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	frames, err := c.h.replay(ctx, c.stop, c.log, c.id, job.channel, c.since)
+	if err != nil {
+		select {
+		case <-c.stop:
+			return errShutdown
+		default:
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return err
+	}
+	for _, f := range frames {
+		if err := c.write(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write sends one frame within the write timeout.
+func (c *wsConn) write(ctx context.Context, frame []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, c.h.writeTimeout)
+	defer cancel()
+	if err := c.ws.Write(wctx, websocket.MessageText, frame); err != nil {
+		return fmt.Errorf("socket: write: %w", err)
+	}
+	return nil
 }
 
 // close ends the connection in the way its reason calls for.
@@ -141,6 +245,8 @@ func (c *wsConn) close(reason error) {
 	switch {
 	case errors.Is(reason, errShutdown), errors.Is(reason, signals.ErrHubClosed):
 		_ = c.ws.Close(websocket.StatusServiceRestart, "server shutting down")
+	case errors.Is(reason, errCatchUp):
+		_ = c.ws.Close(websocket.StatusInternalError, "catch-up failed")
 	case errors.Is(reason, signals.ErrSlowSubscriber):
 		c.log.Warn("socket: closing a connection too slow to keep up")
 		_ = c.ws.Close(websocket.StatusTryAgainLater, "too slow")
@@ -156,6 +262,7 @@ func (c *wsConn) close(reason error) {
 // each is applied before the next frame (and so the next pong) is read.
 func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
 	channels := make(map[string]struct{})
+	caughtUp := make(map[string]struct{}) // channels queued for catch-up
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
@@ -179,7 +286,7 @@ func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
 				continue
 			}
 			channels[f.Channel] = struct{}{}
-			sub.Subscribe(f.Channel)
+			c.subscribe(sub, f.Channel, caughtUp)
 		case f.Action == "unsubscribe":
 			delete(channels, f.Channel)
 			sub.Unsubscribe(f.Channel)
@@ -187,6 +294,24 @@ func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
 			c.log.Debug("socket: ignored an unknown action", "action", f.Action)
 		}
 	}
+}
+
+// subscribe subscribes sub to channel and, on the first subscribe of the
+// channel by a client that reconnected with a cursor, queues its catch-up.
+// The job is queued before the Hub subscription, so the writer sees it
+// before any delivery of the channel; the writer waits for ready before it
+// queries, so nothing changed meanwhile falls between the replay and the
+// live frames.
+func (c *wsConn) subscribe(sub *signals.Subscriber, channel string, caughtUp map[string]struct{}) {
+	if _, done := caughtUp[channel]; c.pending == nil || done || len(caughtUp) >= cap(c.pending) {
+		sub.Subscribe(channel)
+		return
+	}
+	caughtUp[channel] = struct{}{}
+	job := &catchUpJob{channel: channel, ready: make(chan struct{})}
+	c.pending <- job // never blocks: at most cap(c.pending) jobs, ever
+	sub.Subscribe(channel)
+	close(job.ready)
 }
 
 // pingLoop pings the peer every interval; a pong must arrive before the
