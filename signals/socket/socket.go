@@ -71,7 +71,7 @@
 // connection for a moment misses what was sent meanwhile. With
 // Config.CatchUp set, a client that reconnects gets it back:
 //
-//  1. Every frame carries a cursor, an opaque string (today milliseconds
+//  1. Every live frame carries a cursor, an opaque string (today milliseconds
 //     since the Unix epoch on the server's clock, the time its Hub
 //     accepted the signal): on a WebSocket as an extra member,
 //     {"channel":"x","message":{...},"cursor":"1718000000123"}; on an SSE

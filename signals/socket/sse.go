@@ -150,7 +150,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, re
 			return fmt.Errorf("socket: write: %w", err)
 		}
 		if req.since.set {
-			if err := h.replaySSE(r, w, s, log, id, req); err != nil {
+			if err := h.replaySSE(r, w, flush, s, log, id, req); err != nil {
 				return err
 			}
 			if err := flush(); err != nil {
@@ -197,8 +197,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, re
 
 // replaySSE writes what CatchUp returns for each channel of the stream,
 // which is already subscribed, as events without an id: the client keeps
-// its Last-Event-ID until a live event brings a newer one.
-func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, s *sseStream, log *slog.Logger, id Identity, req sseRequest) error {
+// its Last-Event-ID until a live event brings a newer one. flush renews
+// the write deadline, which the CatchUp calls may have used up.
+func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, flush func() error, s *sseStream, log *slog.Logger, id Identity, req sseRequest) error {
 	seen := make(map[string]bool, len(req.channels))
 	for _, channel := range req.channels {
 		if seen[channel] {
@@ -216,6 +217,9 @@ func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, s *sseStream
 				return r.Context().Err()
 			}
 			return err
+		}
+		if err := flush(); err != nil {
+			return fmt.Errorf("socket: write: %w", err)
 		}
 		for _, f := range frames {
 			writeData(w, f)
