@@ -226,9 +226,18 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	o = s.processOptions(ctx, o)
+	o, ran := s.processOptions(ctx, o)
 	o.Payload.Severity = o.Payload.Severity.OrDefault()
-	o.Recipients = canonicalRecipients(o.Recipients)
+	var broken bool
+	o.Recipients, broken = canonicalRecipients(o.Recipients)
+	// The request was valid before the options phase. Only an options
+	// processor, or a ref whose canonical form breaks the ref rules (grown
+	// past the length limit by its namespace), can have made it invalid.
+	if ran || broken {
+		if err := o.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	base := Notification{Origin: o.Origin, Created: s.now(), Payload: o.Payload}
 	if o.Recipients.IsBroadcast() {
 		return s.sendBroadcast(ctx, o, base)
@@ -236,7 +245,9 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 	return s.sendToUsers(ctx, o, base)
 }
 
-func (s *Service) processOptions(ctx context.Context, o SendOptions) SendOptions {
+// processOptions runs the options phase and reports whether any processor
+// ran, and so may have changed the request.
+func (s *Service) processOptions(ctx context.Context, o SendOptions) (SendOptions, bool) {
 	ran := false
 	for _, p := range s.processors {
 		op, ok := p.(OptionsProcessor)
@@ -255,32 +266,37 @@ func (s *Service) processOptions(ctx context.Context, o SendOptions) SendOptions
 		// store something the request rules forbid.
 		if err := o.Validate(); err != nil {
 			s.log.ErrorContext(ctx, "Processors produced an invalid request; using it would break the rules, so it is refused", "error", err)
-			return o
 		}
 	}
-	return o
+	return o, ran
 }
 
-func canonicalRecipients(r Recipients) Recipients {
+// canonicalRecipients canonicalises r's refs. It reports whether a
+// canonical ref no longer parses, which only a ref near the length limit
+// can do.
+func canonicalRecipients(r Recipients) (Recipients, bool) {
+	broken := false
 	canon := func(refs []string) []string {
 		out := make([]string, len(refs))
 		for i, ref := range refs {
 			out[i] = ref
 			if p, err := entityref.Parse(ref); err == nil && p.Kind != "" {
 				out[i] = p.String()
+				if out[i] != ref {
+					if _, err := entityref.Parse(out[i]); err != nil {
+						broken = true
+					}
+				}
 			}
 		}
 		return out
 	}
 	r.EntityRefs = canon(r.EntityRefs)
 	r.ExcludeEntityRefs = canon(r.ExcludeEntityRefs)
-	return r
+	return r, broken
 }
 
 func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification) ([]Notification, error) {
-	if err := o.Validate(); err != nil { // options processors may have broken it
-		return nil, err
-	}
 	n.ID = s.newID()
 	n = s.preProcess(ctx, n, o, nil)
 	stored, err := s.store.SaveBroadcast(ctx, n)
@@ -296,9 +312,6 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 }
 
 func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notification) ([]Notification, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
 	users, err := s.resolveUsers(ctx, o.Recipients)
 	if err != nil {
 		return nil, err
