@@ -79,6 +79,11 @@ type Config struct {
 	// natsbus calls them after its own. Defaults to none.
 	Options []nats.Option
 
+	// PendingBytes bounds the bytes of received messages waiting for a
+	// slow handler; past it the client drops messages and the drop is
+	// reported as a gap. Defaults to the NATS client's 64 MiB.
+	PendingBytes int
+
 	// Logger receives disconnections, reconnections and slow-consumer
 	// drops. Defaults to discarding.
 	Logger *slog.Logger
@@ -89,6 +94,7 @@ type Config struct {
 type Transport struct {
 	nc      *nats.Conn
 	subject string
+	pending int // bytes; 0 keeps the client's default
 	log     *slog.Logger
 	closed  atomic.Bool
 
@@ -110,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("natsbus: Config.URL is required")
 	}
-	t := &Transport{subject: cfg.Subject, log: cfg.Logger, subs: make(map[*nats.Subscription]*subscription)}
+	t := &Transport{subject: cfg.Subject, pending: cfg.PendingBytes, log: cfg.Logger, subs: make(map[*nats.Subscription]*subscription)}
 	if t.subject == "" {
 		t.subject = DefaultSubject
 	}
@@ -262,6 +268,11 @@ func (t *Transport) Subscribe(ctx context.Context, h signals.TransportHandler) (
 	// Registered under mu before the first message can arrive.
 	t.mu.Lock()
 	sub, err := t.nc.Subscribe(t.subject, s.receive)
+	if err == nil && t.pending > 0 {
+		if err = sub.SetPendingLimits(nats.DefaultSubPendingMsgsLimit, t.pending); err != nil {
+			sub.Unsubscribe()
+		}
+	}
 	if err == nil {
 		s.sub = sub
 		t.subs[sub] = s

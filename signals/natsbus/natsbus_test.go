@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -331,6 +332,20 @@ func BenchmarkLatency(b *testing.B) {
 	}
 }
 
+// warnHandler signals each warning on a channel.
+type warnHandler struct{ c chan struct{} }
+
+func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h warnHandler) Handle(context.Context, slog.Record) error {
+	select {
+	case h.c <- struct{}{}:
+	default:
+	}
+	return nil
+}
+func (h warnHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h warnHandler) WithGroup(string) slog.Handler      { return h }
+
 type blockingHandler struct {
 	release chan struct{}
 	gaps    chan signals.Gap
@@ -341,21 +356,27 @@ func (h *blockingHandler) HandleMessage([]byte)    { h.once.Do(func() { <-h.rele
 func (h *blockingHandler) HandleGap(g signals.Gap) { h.gaps <- g }
 
 // TestSlowConsumerReportsGap stalls a subscriber until the client drops
-// messages for it (past its 64 MB pending limit) and checks the gap report.
+// messages for it (past its pending limit, 2 MiB here) and checks the gap
+// report.
 func TestSlowConsumerReportsGap(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, func(o *server.Options) { o.MaxPending = 1 << 30 }) // the client, not the server, gives up
-	tr := open(t, natsbus.Config{URL: ts.url()})
+	warned := make(chan struct{}, 1)
+	log := slog.New(warnHandler{warned})
+	tr := open(t, natsbus.Config{URL: ts.url(), PendingBytes: 2 << 20, Logger: log})
 	h := &blockingHandler{release: make(chan struct{}), gaps: make(chan signals.Gap, 10)}
 	if _, err := tr.Subscribe(t.Context(), h); err != nil {
 		t.Fatal(err)
 	}
 	msg := make([]byte, tr.MaxMessageSize())
-	for range 80 { // 80 MB
+	for range 8 { // 8 MB
 		if err := tr.Send(t.Context(), msg); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Release the handler only once the client has dropped messages: a
+	// handler released earlier may keep up and nothing would be dropped.
+	next(t, warned, "the slow-consumer warning")
 	close(h.release)
 	g := next(t, h.gaps, "the slow-consumer gap")
 	if !errors.Is(g.Err, nats.ErrSlowConsumer) {
