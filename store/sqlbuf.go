@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/heraldhq/herald/notifications"
 )
@@ -101,14 +102,14 @@ func (q *sqlBuf) optTime(t *time.Time) *sqlBuf {
 	return q.time(ms(*t))
 }
 
-// json writes encoded JSON (or NULL for nil) as a text literal; the
-// PostgreSQL column is jsonb and takes it by assignment.
-func (q *sqlBuf) json(js []byte) *sqlBuf {
-	if js == nil {
+// json writes encoded JSON (or NULL for "", a nil map) as a text
+// literal; the PostgreSQL column is jsonb and takes it by assignment.
+func (q *sqlBuf) json(js string) *sqlBuf {
+	if js == "" {
 		q.b = append(q.b, "NULL"...)
 		return q
 	}
-	return q.str(string(js))
+	return q.str(js)
 }
 
 // strList writes ('a', 'b', ...); callers never pass an empty list.
@@ -124,7 +125,12 @@ func (q *sqlBuf) strList(ss []string) *sqlBuf {
 	return q
 }
 
-func (q *sqlBuf) String() string { return string(q.b) }
+// String returns the statement without copying it: a fan-out's
+// statements are hundreds of kilobytes. That is safe because a buffer
+// only ever grows: the bytes it has handed out are never written again,
+// so it must never be truncated or reused for another statement (the
+// driver, a statement cache or a query hook may keep the string).
+func (q *sqlBuf) String() string { return unsafe.String(unsafe.SliceData(q.b), len(q.b)) }
 
 // ms truncates t to the millisecond, in UTC: what the store keeps.
 func ms(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }

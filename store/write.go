@@ -95,16 +95,18 @@ func msPtr(t *time.Time) *time.Time {
 
 // metadataEncoder encodes each distinct metadata map once: a fan-out send
 // shares one map across every recipient's notification, so maps are
-// recognised by identity.
+// recognised by identity. The encoding is kept as a string, the form the
+// statement text takes, so rows sharing a map share one string too. ""
+// stands for a nil map (an encoded map is at least "{}").
 type metadataEncoder struct {
 	last    unsafe.Pointer
-	lastJS  []byte
-	encoded map[unsafe.Pointer][]byte
+	lastJS  string
+	encoded map[unsafe.Pointer]string
 }
 
-func (e *metadataEncoder) encode(m map[string]any) ([]byte, error) {
+func (e *metadataEncoder) encode(m map[string]any) (string, error) {
 	if m == nil {
-		return nil, nil
+		return "", nil
 	}
 	p := reflect.ValueOf(m).UnsafePointer()
 	if p == e.last {
@@ -112,12 +114,13 @@ func (e *metadataEncoder) encode(m map[string]any) ([]byte, error) {
 	}
 	js, ok := e.encoded[p]
 	if !ok {
-		var err error
-		if js, err = json.Marshal(m); err != nil {
-			return nil, fmt.Errorf("%w: metadata: %w", notifications.ErrInvalid, err)
+		b, err := json.Marshal(m)
+		if err != nil {
+			return "", fmt.Errorf("%w: metadata: %w", notifications.ErrInvalid, err)
 		}
+		js = string(b)
 		if e.encoded == nil {
-			e.encoded = make(map[unsafe.Pointer][]byte)
+			e.encoded = make(map[unsafe.Pointer]string)
 		}
 		e.encoded[p] = js
 	}
@@ -143,7 +146,7 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 	}
 	now := ms(time.Now())
 	out := make([]notifications.Notification, len(ns))
-	metas := make([][]byte, len(ns))
+	metas := make([]string, len(ns))
 	var enc metadataEncoder
 	for i, n := range ns {
 		if n.User == "" {
@@ -159,60 +162,89 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 		out[i] = n
 	}
 
+	// Statements are built one at a time, each run before the next is
+	// built.
+	w := &batchWriter{d: s.d, out: out, metas: metas, order: writeOrder(out)}
 	err := s.inTx(ctx, func(tx bun.Tx) error {
-		b := newSQL(s.d, 64*1024)
-		var batch []int // indexes into out
-		var scoped map[string]int
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			defer func() { batch, scoped, b.b = batch[:0], nil, b.b[:0] }()
-			if scoped == nil {
-				return s.exec(ctx, tx, b)
-			}
-			b.raw(notificationUpsert)
-			return s.restoreScoped(ctx, tx, b, out, scoped)
-		}
-		for _, i := range writeOrder(out) {
-			n := &out[i]
-			var key string
-			if n.Payload.Scope != "" {
-				key = scopeKey(n.User, n.Origin, n.Payload.Scope)
-				if _, dup := scoped[key]; dup {
-					// The same scope twice in one statement is an error on
-					// PostgreSQL: the second one goes in the next statement
-					// and restores the first.
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-			if len(batch) == 0 {
-				b.raw(notificationInsert)
-			} else {
-				b.raw(", ")
-			}
-			appendNotification(b, n, metas[i])
-			batch = append(batch, i)
-			if key != "" {
-				if scoped == nil {
-					scoped = make(map[string]int)
-				}
-				scoped[key] = i
-			}
-			if len(batch) >= maxBatchRows || len(b.b) >= maxBatchBytes {
-				if err := flush(); err != nil {
-					return err
-				}
+		for !w.done() {
+			b, scoped := w.next()
+			if err := s.runBatch(ctx, tx, b, out, scoped); err != nil {
+				return err
 			}
 		}
-		return flush()
+		return nil
 	})
 	if err != nil {
 		return nil, s.translate(err)
 	}
 	return out, nil
+}
+
+// batchWriter cuts one SaveNotifications call into statements.
+type batchWriter struct {
+	d     dialect
+	out   []notifications.Notification
+	metas []string
+	order []int // writeOrder(out)
+	pos   int   // next index into order
+}
+
+func (w *batchWriter) done() bool { return w.pos == len(w.order) }
+
+// next builds the statement for the rows from w.pos on: up to
+// maxBatchRows rows, or until the text reaches maxBatchBytes. The same
+// scope twice in one statement is an error on PostgreSQL, so a repeated
+// scope ends the statement and goes in the next one, restoring the first.
+// scoped maps each scoped row's key to its index in out; it is nil when
+// the statement has none, and then the statement is a plain INSERT.
+func (w *batchWriter) next() (b *sqlBuf, scoped map[string]int) {
+	b = newSQL(w.d, w.capacity())
+	b.raw(notificationInsert)
+	for rows := 0; !w.done() && rows < maxBatchRows && len(b.b) < maxBatchBytes; rows++ {
+		i := w.order[w.pos]
+		n := &w.out[i]
+		if n.Payload.Scope != "" {
+			key := scopeKey(n.User, n.Origin, n.Payload.Scope)
+			if _, dup := scoped[key]; dup {
+				break
+			}
+			if scoped == nil {
+				scoped = make(map[string]int)
+			}
+			scoped[key] = i
+		}
+		if rows > 0 {
+			b.raw(", ")
+		}
+		appendNotification(b, n, w.metas[i])
+		w.pos++
+	}
+	if scoped != nil {
+		b.raw(notificationUpsert)
+	}
+	return b, scoped
+}
+
+// capacity sizes the next statement's buffer from its first row, so that
+// one-row sends do not allocate a batch's worth and a batch's buffer
+// rarely grows (rows of one send share most of their text).
+func (w *batchWriter) capacity() int {
+	n := &w.out[w.order[w.pos]]
+	p := &n.Payload
+	// Quotes, separators, times and NULLs take under 160 bytes a row.
+	row := 160 + len(n.ID) + len(n.User) + len(n.Origin) + len(p.Title) + len(p.Description) +
+		len(p.Severity) + len(p.Link) + len(p.Scope) + len(p.Topic) + len(p.Icon) + len(w.metas[w.order[w.pos]])
+	rows := min(len(w.order)-w.pos, maxBatchRows, maxBatchBytes/row+1)
+	return len(notificationInsert) + len(notificationUpsert) + rows*row
+}
+
+// runBatch runs one statement of next: a plain INSERT, or the upsert whose
+// returned rows restoreScoped copies into out.
+func (s *Store) runBatch(ctx context.Context, db bun.IDB, b *sqlBuf, out []notifications.Notification, scoped map[string]int) error {
+	if scoped == nil {
+		return s.exec(ctx, db, b)
+	}
+	return s.restoreScoped(ctx, db, b, out, scoped)
 }
 
 // writeOrder is the order rows are inserted in: input order, except that
@@ -242,7 +274,7 @@ func scopeKey(user, origin, scope string) string {
 	return user + "\x00" + origin + "\x00" + scope
 }
 
-func appendNotification(b *sqlBuf, n *notifications.Notification, meta []byte) {
+func appendNotification(b *sqlBuf, n *notifications.Notification, meta string) {
 	p := &n.Payload
 	b.raw("(").str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
@@ -255,11 +287,11 @@ func appendNotification(b *sqlBuf, n *notifications.Notification, meta []byte) {
 // each scoped row (a restored row keeps its id, created, icon and saved)
 // into out. RETURNING's order is unspecified, so rows are matched by
 // scope key.
-func (s *Store) restoreScoped(ctx context.Context, tx bun.Tx, b *sqlBuf, out []notifications.Notification, scoped map[string]int) error {
+func (s *Store) restoreScoped(ctx context.Context, db bun.IDB, b *sqlBuf, out []notifications.Notification, scoped map[string]int) error {
 	if b.err != nil {
 		return b.err
 	}
-	rows, err := tx.QueryContext(ctx, b.String())
+	rows, err := db.QueryContext(ctx, b.String())
 	if err != nil {
 		return err
 	}
