@@ -131,7 +131,8 @@ func (e *metadataEncoder) encode(m map[string]any) (string, error) {
 // SaveNotifications implements notifications.Store. A notification with
 // no ID gets a new one and one with a zero Created gets the current time;
 // one without a User is refused with notifications.ErrInvalid. Rows are
-// written in multi-row INSERTs of up to 1000 rows, all in one transaction.
+// written in multi-row INSERTs of up to 1000 rows, all in one transaction
+// (a lone INSERT's own, without BEGIN and COMMIT).
 func (s *Store) SaveNotifications(ctx context.Context, ns []notifications.Notification) ([]notifications.Notification, error) {
 	out, err := s.saveNotifications(ctx, ns)
 	if err != nil {
@@ -163,17 +164,26 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 	}
 
 	// Statements are built one at a time, each run before the next is
-	// built.
+	// built. A send that fits in one plain INSERT needs no BEGIN and
+	// COMMIT around it: a single statement is atomic on both databases.
+	// The upsert keeps its transaction: its RETURNING rows are read after
+	// the statement has done its writes, and a failure reading them must
+	// still undo them.
 	w := &batchWriter{d: s.d, out: out, metas: metas, order: writeOrder(out)}
-	err := s.inTx(ctx, func(tx bun.Tx) error {
-		for !w.done() {
-			b, scoped := w.next()
-			if err := s.runBatch(ctx, tx, b, out, scoped); err != nil {
-				return err
+	b, scoped := w.next()
+	var err error
+	if w.done() && scoped == nil {
+		err = s.exec(ctx, s.db, b)
+	} else {
+		err = s.inTx(ctx, func(tx bun.Tx) error {
+			for {
+				if err := s.runBatch(ctx, tx, b, out, scoped); err != nil || w.done() {
+					return err
+				}
+				b, scoped = w.next()
 			}
-		}
-		return nil
-	})
+		})
+	}
 	if err != nil {
 		return nil, s.translate(err)
 	}
