@@ -224,6 +224,26 @@ func ceilMS(t time.Time) time.Time {
 // orderBy writes the ORDER BY terms for one side, then the tie-break.
 func (s *Store) orderBy(q *sqlBuf, sd side, order []notifications.Order) {
 	q.raw(" ORDER BY ")
+	s.orderTerms(q, sd, order)
+}
+
+// orderByIndex is orderBy for the notification side of a page, with one
+// more leading term where it lets PostgreSQL read the page off the inbox
+// index ("user", read, created DESC, id) instead of sorting all of the
+// user's matching rows: a page of unread notifications in created order
+// sorts by read first. Every such row has read NULL, so the order is the
+// same; but PostgreSQL does not take read IS NULL as fixing the index's
+// read column, so without the term the index order does not match.
+func (s *Store) orderByIndex(q *sqlBuf, f filter, order []notifications.Order) {
+	q.raw(" ORDER BY ")
+	if f.Read != nil && !*f.Read && len(order) == 1 && order[0].Field == notifications.OrderCreated && order[0].Desc {
+		q.raw("read, ")
+	}
+	s.orderTerms(q, sideNotification, order)
+}
+
+// orderTerms writes orderBy's terms.
+func (s *Store) orderTerms(q *sqlBuf, sd side, order []notifications.Order) {
 	for _, o := range order {
 		c := col(sd, string(o.Field))
 		nullable := false
@@ -314,7 +334,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	b.raw("SELECT ").raw(notificationColumns).raw(" FROM notification")
 	s.where(b, sideNotification, q.User, f, q.After, desc)
 	if pushed {
-		s.orderBy(b, sideNotification, order)
+		s.orderByIndex(b, f, order)
 		b.raw(" LIMIT ").int(k).raw(") n_")
 	}
 	b.raw(" UNION ALL ")
