@@ -303,14 +303,15 @@ func removeSeeded() {
 }
 
 // benchDatabase is the PostgreSQL database the benchmarks keep their
-// seeded inbox in, across runs: seeding is skipped when it already holds
-// fullInbox.
+// seeded inbox in, across runs (see ensureSchema): seeding is skipped when
+// it already holds fullInbox.
 const benchDatabase = "herald_bench"
 
 var pgSeeded struct {
-	once sync.Once
-	dsn  string
-	err  error
+	once    sync.Once
+	dsn     string
+	err     error
+	skipped sync.Once
 }
 
 // seededPostgres returns a DSN of the herald_bench database holding
@@ -320,7 +321,9 @@ func seededPostgres(b *testing.B) string {
 	b.Helper()
 	base := os.Getenv(testdb.PostgresEnv)
 	if base == "" {
-		b.Skip(testdb.PostgresEnv + " not set: PostgreSQL benchmarks skipped")
+		const msg = testdb.PostgresEnv + " not set: PostgreSQL benchmarks skipped"
+		pgSeeded.skipped.Do(func() { fmt.Fprintln(os.Stderr, "bench: "+msg) })
+		b.Skip(msg)
 	}
 	pgSeeded.once.Do(func() {
 		ctx := context.Background()
