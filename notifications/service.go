@@ -281,7 +281,7 @@ func canonicalRecipients(r Recipients) (Recipients, bool) {
 		for i, ref := range refs {
 			out[i] = ref
 			if p, err := entityref.Parse(ref); err == nil && p.Kind != "" {
-				out[i] = p.String()
+				out[i] = canonicalString(p, ref)
 				if out[i] != ref {
 					if _, err := entityref.Parse(out[i]); err != nil {
 						broken = true
@@ -373,12 +373,24 @@ func (s *Service) resolveUsers(ctx context.Context, r Recipients) ([]string, err
 		if err != nil || !p.IsUser() {
 			continue // resolvers may return other kinds; only users receive
 		}
-		if c := p.String(); !seen[c] {
+		if c := canonicalString(p, ref); !seen[c] {
 			seen[c] = true
 			users = append(users, c)
 		}
 	}
 	return users, nil
+}
+
+// canonicalString is p.String() for p parsed from ref, without building a
+// new string when ref is already canonical, as the default resolver's
+// refs are: a fan-out would otherwise allocate one per recipient.
+func canonicalString(p entityref.Ref, ref string) string {
+	k, ns := len(p.Kind), len(p.Namespace)
+	if p.Kind != "" && len(ref) == k+ns+len(p.Name)+2 && ref[:k] == p.Kind && ref[k] == ':' &&
+		ref[k+1:k+1+ns] == p.Namespace && ref[k+1+ns] == '/' && ref[k+2+ns:] == p.Name {
+		return ref
+	}
+	return p.String()
 }
 
 func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions, settings []SettingRow) Notification {

@@ -19,7 +19,6 @@ const settingsChunk = 500
 // table answers.
 func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]notifications.SettingRow, error) {
 	out := map[string][]notifications.SettingRow{}
-	users = uniqueStrings(users)
 	if len(users) == 0 {
 		return out, nil
 	}
@@ -33,6 +32,7 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 			return out, nil
 		}
 	}
+	users = uniqueStrings(users) // after the probe, which usually answers alone
 	for chunk := range slices.Chunk(users, settingsChunk) {
 		b := newSQL(s.d, 64+len(chunk)*40)
 		b.raw(`SELECT "user", channel, origin, topic, enabled FROM user_settings WHERE "user" IN `).strList(chunk).raw(" ORDER BY id")

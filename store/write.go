@@ -264,19 +264,20 @@ func (s *Store) runBatch(ctx context.Context, db bun.IDB, b *sqlBuf, out []notif
 // are still returned in input order.
 func writeOrder(ns []notifications.Notification) []int {
 	order := make([]int, len(ns))
-	keys := make([]string, len(ns))
-	anyScoped := false
 	for i := range ns {
 		order[i] = i
+	}
+	if !slices.ContainsFunc(order, func(i int) bool { return ns[i].Payload.Scope != "" }) {
+		return order // nothing to sort, nor keys to allocate
+	}
+	keys := make([]string, len(ns))
+	for i := range ns {
 		if n := &ns[i]; n.Payload.Scope != "" {
 			keys[i] = scopeKey(n.User, n.Origin, n.Payload.Scope)
-			anyScoped = true
 		}
 	}
-	if anyScoped {
-		// Stable: a scope repeated in one call is applied in input order.
-		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-	}
+	// Stable: a scope repeated in one call is applied in input order.
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	return order
 }
 
