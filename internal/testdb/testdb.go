@@ -22,12 +22,19 @@ const PostgresEnv = "HERALD_TEST_POSTGRES_DSN"
 // PostgresSkipMessage is what tests say when PostgresEnv is unset.
 const PostgresSkipMessage = "HERALD_TEST_POSTGRES_DSN not set: PostgreSQL store tests skipped"
 
+// RequireEnv, when set (as .ci/run sets it), turns a missing PostgresEnv
+// into a failure: a CI run that skipped the PostgreSQL tests is not a pass.
+const RequireEnv = "HERALD_REQUIRE_SERVICES"
+
 // PostgresDSN returns the server DSN from PostgresEnv, skipping t when it
-// is unset.
+// is unset (failing it when RequireEnv is set).
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" {
+		if os.Getenv(RequireEnv) != "" {
+			t.Fatal(PostgresEnv + " is not set but " + RequireEnv + " is: PostgreSQL tests must run")
+		}
 		t.Skip(PostgresSkipMessage)
 	}
 	return dsn
