@@ -176,7 +176,7 @@ func seedSQLite(ctx context.Context, path string, in inbox) error {
 		}
 	}
 	const perInsert = 500
-	batch, err := tx.PrepareContext(ctx, insertSQL(perInsert))
+	batch, err := tx.PrepareContext(ctx, insertSQL("notification", perInsert))
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func seedSQLite(ctx context.Context, path string, in inbox) error {
 		if n := len(args) / columnsPerRow; n == perInsert || i == in.Rows-1 {
 			stmt := batch
 			if n < perInsert {
-				if stmt, err = tx.PrepareContext(ctx, insertSQL(n)); err != nil {
+				if stmt, err = tx.PrepareContext(ctx, insertSQL("notification", n)); err != nil {
 					return err
 				}
 			}

@@ -38,11 +38,12 @@ func floorRow(args []any, id, user string, p notifications.Payload, created int6
 		nil, p.Topic, created, nil, nil, nil, nil, meta)
 }
 
-// insertSQL is a multi-row INSERT of rows rows with bound parameters.
-func insertSQL(rows int) string {
+// insertSQL is a multi-row INSERT into table of rows rows with bound
+// parameters.
+func insertSQL(table string, rows int) string {
 	row := "(" + strings.Repeat("?, ", columnsPerRow-1) + "?)"
 	var b strings.Builder
-	b.WriteString("INSERT INTO notification (" + notificationColumns + ") VALUES ")
+	b.WriteString("INSERT INTO " + table + " (" + notificationColumns + ") VALUES ")
 	for i := range rows {
 		if i > 0 {
 			b.WriteString(", ")
@@ -58,10 +59,10 @@ func insertSQL(rows int) string {
 // prepared statement.
 func BenchmarkSingle(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	svc := newService(b, openStore(b, filepath.Join(dir, "herald.db")), nil)
-	floor := openFloor(b, filepath.Join(dir, "floor.db"))
-	insert, err := floor.PrepareContext(ctx, insertSQL(1))
+	path := filepath.Join(b.TempDir(), "herald.db")
+	svc := newService(b, openStore(b, path), nil)
+	floor := openFloor(b, path)
+	insert, err := floor.PrepareContext(ctx, insertSQL("floor_notification", 1))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +127,7 @@ type floorFanout struct {
 
 func newFloorFanout(tb testing.TB, db *sql.DB) *floorFanout {
 	tb.Helper()
-	stmt, err := db.Prepare(insertSQL(floorBatch))
+	stmt, err := db.Prepare(insertSQL("floor_notification", floorBatch))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func (f *floorFanout) send(ctx context.Context, users []string, p notifications.
 		if len(chunk) == floorBatch {
 			_, err = batch.ExecContext(ctx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
+			_, err = tx.ExecContext(ctx, insertSQL("floor_notification", len(chunk)), args...)
 		}
 		if err != nil {
 			return err
@@ -170,10 +171,10 @@ func (f *floorFanout) send(ctx context.Context, users []string, p notifications.
 func BenchmarkFanout(b *testing.B) {
 	const recipients = 10_000
 	ctx := context.Background()
-	dir := b.TempDir()
 	catalog, users := fanoutCatalog(recipients)
-	svc := newService(b, openStore(b, filepath.Join(dir, "herald.db")), catalog)
-	floor := newFloorFanout(b, openFloor(b, filepath.Join(dir, "floor.db")))
+	path := filepath.Join(b.TempDir(), "herald.db")
+	svc := newService(b, openStore(b, path), catalog)
+	floor := newFloorFanout(b, openFloor(b, path))
 
 	p := benchPayload()
 	o := notifications.SendOptions{Origin: benchOrigin, Recipients: notifications.Entity("group:default/everyone"), Payload: p}
@@ -219,10 +220,10 @@ func BenchmarkFanoutMemory(b *testing.B) {
 // one statement per transaction.
 func BenchmarkBroadcast(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	svc := newService(b, openStore(b, filepath.Join(dir, "herald.db")), nil)
-	floor := openFloor(b, filepath.Join(dir, "floor.db"))
-	insert, err := floor.PrepareContext(ctx, `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) `+
+	path := filepath.Join(b.TempDir(), "herald.db")
+	svc := newService(b, openStore(b, path), nil)
+	floor := openFloor(b, path)
+	insert, err := floor.PrepareContext(ctx, `INSERT INTO floor_broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) `+
 		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		b.Fatal(err)
