@@ -34,6 +34,12 @@ type dialect interface {
 	// where each is a round trip and the planner merges both sides itself
 	// (PostgreSQL's Merge Append).
 	mergePages() bool
+	// prepareHot says whether the few fixed statements run on every send
+	// are prepared once per connection, with bound parameters, rather
+	// than sent as text: right where parsing is a large part of a small
+	// statement's cost (SQLite), not needed where the text goes over the
+	// simple protocol in one round trip anyway (PostgreSQL).
+	prepareHot() bool
 	// noLimit is the LIMIT that means none, for an OFFSET without a
 	// LIMIT.
 	noLimit() string
@@ -68,6 +74,8 @@ func (sqliteDialect) nullTime() string { return "NULL" }
 func (sqliteDialect) noLimit() string { return "-1" }
 
 func (sqliteDialect) mergePages() bool { return true }
+
+func (sqliteDialect) prepareHot() bool { return true }
 
 func (sqliteDialect) keyShare(string) string { return "" }
 
@@ -124,6 +132,8 @@ func (postgresDialect) nullTime() string { return "NULL::timestamptz" }
 func (postgresDialect) noLimit() string { return "ALL" }
 
 func (postgresDialect) mergePages() bool { return false }
+
+func (postgresDialect) prepareHot() bool { return false }
 
 func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF " + alias }
 

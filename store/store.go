@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,6 +47,9 @@ type Store struct {
 	d  dialect
 	// owned: Close closes db (the Store opened it).
 	owned bool
+	// settingsOne is SettingRows' prepared statement for one user, once
+	// prepared (see dialect.prepareHot).
+	settingsOne atomic.Pointer[sql.Stmt]
 }
 
 var _ notifications.Store = (*Store)(nil)
@@ -209,11 +213,16 @@ func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
 // DB returns the bun database the Store runs on, for hosts that share it.
 func (s *Store) DB() *bun.DB { return s.db }
 
-// Close closes the database if the Store opened it (OpenSQLite,
-// OpenPostgres); a Store from New leaves the caller's db open.
+// Close releases the Store's prepared statements and closes the database
+// if the Store opened it (OpenSQLite, OpenPostgres); a Store from New
+// leaves the caller's db open.
 func (s *Store) Close() error {
-	if !s.owned {
-		return nil
+	var err error
+	if stmt := s.settingsOne.Swap(nil); stmt != nil {
+		err = stmt.Close()
 	}
-	return s.db.Close()
+	if !s.owned {
+		return err
+	}
+	return errors.Join(err, s.db.Close())
 }
