@@ -232,7 +232,8 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 	o.Recipients, broken = canonicalRecipients(o.Recipients)
 	// The request was valid before the options phase. Only an options
 	// processor, or a ref whose canonical form breaks the ref rules (grown
-	// past the length limit by its namespace), can have made it invalid.
+	// past the length limit by its namespace), can have made it invalid;
+	// then it is refused rather than stored against the rules.
 	if ran || broken {
 		if err := o.Validate(); err != nil {
 			return nil, err
@@ -260,13 +261,6 @@ func (s *Service) processOptions(ctx context.Context, o SendOptions) (SendOption
 			continue
 		}
 		o, ran = next, true
-	}
-	if ran {
-		// A processor may have broken the request; re-check rather than
-		// store something the request rules forbid.
-		if err := o.Validate(); err != nil {
-			s.log.ErrorContext(ctx, "Processors produced an invalid request; using it would break the rules, so it is refused", "error", err)
-		}
 	}
 	return o, ran
 }

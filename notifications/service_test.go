@@ -636,3 +636,18 @@ func TestNewValidatesConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionsProcessorCannotSmuggleInvalidInput(t *testing.T) {
+	t.Parallel()
+	breaker := notifications.OptionsProcessorFunc("breaker", func(_ context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
+		o.Payload.Link = "javascript:alert(1)"
+		return o, nil
+	})
+	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{breaker} })
+	if _, err := f.svc.Sender(origin).Send(f.ctx, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); !errors.Is(err, notifications.ErrInvalid) {
+		t.Fatalf("Send = %v, want ErrInvalid for the processor's bad link", err)
+	}
+	if f.count(t, mockUser) != 0 {
+		t.Fatal("an invalid processed request was stored")
+	}
+}
