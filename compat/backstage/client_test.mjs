@@ -380,6 +380,25 @@ test('getNotificationSettings and updateNotificationSettings', async () => {
   o.enabled = true;
   const restored = await alice.updateNotificationSettings(changed);
   assert.equal(restored.channels.find(c => c.id === 'Web').origins.find(x => x.id === ORIGIN).enabled, true);
+
+  // Topic level: the origin lists the user's topics; muting "ci" mutes only it.
+  const topics = restored.channels.find(c => c.id === 'Web').origins.find(x => x.id === ORIGIN).topics;
+  assert.ok(Array.isArray(topics), `topics listed in ${JSON.stringify(restored)}`);
+  const ci = topics.find(t => t.id === 'ci');
+  assert.deepEqual(ci, { id: 'ci', enabled: true });
+  const byTopic = structuredClone(restored);
+  byTopic.channels.find(c => c.id === 'Web').origins.find(x => x.id === ORIGIN).topics.find(t => t.id === 'ci').enabled = false;
+  const mutedTopic = await alice.updateNotificationSettings(byTopic);
+  assert.deepEqual(
+    mutedTopic.channels.find(c => c.id === 'Web').origins.find(x => x.id === ORIGIN).topics.find(t => t.id === 'ci'),
+    { id: 'ci', enabled: false },
+  );
+  const n0 = (await alice.getNotifications()).totalCount;
+  await notificationService.send({ ...ENTITY, payload: { ...ENTITY.payload, title: 'Muted topic' } });
+  assert.equal((await alice.getNotifications()).totalCount, n0, 'topic ci is muted');
+  await notificationService.send({ ...ENTITY, payload: { ...ENTITY.payload, title: 'Other topic', topic: 'other' } });
+  const afterOther = await alice.getNotifications({ topic: 'other' });
+  assert.equal(afterOther.totalCount, 1, 'another topic of the origin still arrives');
 });
 
 test('a request without a token is refused with 401', async () => {
