@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,8 +16,13 @@ func expectMigrations(t *testing.T, s *store.Store) {
 	if err := s.DB().QueryRowContext(t.Context(), "SELECT COUNT(*) FROM herald_migrations").Scan(&n); err != nil {
 		t.Fatalf("herald_migrations: %v", err)
 	}
-	if n != 1 {
-		t.Errorf("herald_migrations has %d rows, want 1", n)
+	sqlite, _ := filepath.Glob("migrations/sqlite/*.up.sql")
+	postgres, _ := filepath.Glob("migrations/postgres/*.up.sql")
+	if len(sqlite) != len(postgres) || len(sqlite) == 0 {
+		t.Fatalf("%d SQLite and %d PostgreSQL migrations: each change needs one of each", len(sqlite), len(postgres))
+	}
+	if n != len(sqlite) {
+		t.Errorf("herald_migrations has %d rows, want %d (one per migration)", n, len(sqlite))
 	}
 	if _, err := s.DB().ExecContext(t.Context(), "SELECT 1 FROM bun_migrations"); err == nil {
 		t.Errorf("bun_migrations exists; migrations must use Herald's own table")
