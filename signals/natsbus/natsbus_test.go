@@ -293,40 +293,9 @@ func BenchmarkLatency(b *testing.B) {
 		for _, size := range []int{100, 20_000} {
 			b.Run(fmt.Sprintf("server=%s/message=%dB", name, size), func(b *testing.B) {
 				subject := uniqueSubject()
-				got := make(chan struct{}, 1)
-				newBus := func(local signals.Publisher) *signals.Bus {
-					bus, err := signals.NewBus(context.Background(), signals.BusConfig{
-						Transport: open(b, natsbus.Config{URL: url, Subject: subject}), Local: local,
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.Cleanup(func() { bus.Close() })
-					return bus
-				}
-				sender := newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error { return nil }))
-				newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error {
-					got <- struct{}{}
-					return nil
-				}))
-				s := signals.Signal{Recipients: signals.ToEveryone(), Channel: "c",
-					Message: map[string]string{"pad": strings.Repeat("x", size)}}
-				var latencies []time.Duration
-				for b.Loop() {
-					start := time.Now()
-					if err := sender.Publish(context.Background(), s); err != nil {
-						b.Fatal(err)
-					}
-					select {
-					case <-got:
-					case <-time.After(wait):
-						b.Fatal("timed out waiting for delivery")
-					}
-					latencies = append(latencies, time.Since(start))
-				}
-				slices.Sort(latencies)
-				b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
-				b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds()), "p99-µs")
+				signalstest.BenchmarkLatency(b, func(b *testing.B) signals.Transport {
+					return open(b, natsbus.Config{URL: url, Subject: subject})
+				}, size)
 			})
 		}
 	}

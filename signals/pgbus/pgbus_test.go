@@ -399,47 +399,9 @@ func BenchmarkLatency(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			channel := uniqueChannel()
-			pad := strings.Repeat("x", size)
-			got := make(chan struct{}, 1)
-			newBus := func(local signals.Publisher) *signals.Bus {
-				bus, err := signals.NewBus(context.Background(), signals.BusConfig{
-					Transport: open(b, pgbus.Config{Channel: channel}), Local: local,
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { bus.Close() })
-				return bus
-			}
-			sender := newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error { return nil }))
-			newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error {
-				got <- struct{}{}
-				return nil
-			}))
-			s := signals.Signal{Recipients: signals.ToEveryone(), Channel: "c", Message: map[string]string{"pad": pad}}
-			var latencies []time.Duration
-			for b.Loop() {
-				start := time.Now()
-				if err := sender.Publish(context.Background(), s); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case <-got:
-				case <-time.After(wait):
-					b.Fatal("timed out waiting for delivery")
-				}
-				latencies = append(latencies, time.Since(start))
-			}
-			reportLatencies(b, latencies)
+			signalstest.BenchmarkLatency(b, func(b *testing.B) signals.Transport {
+				return open(b, pgbus.Config{Channel: channel})
+			}, size)
 		})
 	}
-}
-
-func reportLatencies(b *testing.B, l []time.Duration) {
-	if len(l) == 0 {
-		return
-	}
-	slices.Sort(l)
-	b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(l[(len(l)*99)/100].Microseconds()), "p99-µs")
 }
