@@ -110,8 +110,8 @@ func canonicalOrSelf(ref string) string {
 // ResolveOptions is what a RecipientResolver resolves: the send's entity
 // refs and the refs to leave out, both canonical.
 type ResolveOptions struct {
-	EntityRefs         []string
-	ExcludedEntityRefs []string
+	EntityRefs        []string
+	ExcludeEntityRefs []string
 }
 
 // RecipientResolver turns entity refs into the user refs that receive a
@@ -136,8 +136,8 @@ type catalogResolver struct {
 }
 
 func (r catalogResolver) ResolveRecipients(ctx context.Context, o ResolveOptions) ([]string, error) {
-	excluded := make(map[string]bool, len(o.ExcludedEntityRefs))
-	for _, ref := range o.ExcludedEntityRefs {
+	excluded := make(map[string]bool, len(o.ExcludeEntityRefs))
+	for _, ref := range o.ExcludeEntityRefs {
 		excluded[ref] = true
 	}
 	seen := make(map[string]bool, len(o.EntityRefs))

@@ -64,7 +64,7 @@ func TestCatalogResolver(t *testing.T) {
 			t.Parallel()
 			cat := &countingCatalog{Catalog: NewMemoryCatalog(entities...)}
 			got, err := catalogResolver{catalog: cat}.ResolveRecipients(context.Background(),
-				ResolveOptions{EntityRefs: tt.refs, ExcludedEntityRefs: tt.excluded})
+				ResolveOptions{EntityRefs: tt.refs, ExcludeEntityRefs: tt.excluded})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,7 +43,7 @@ func (s *Service) CatchUp(ctx context.Context, user, channel string, since time.
 	}
 	ns, err := s.store.List(ctx, Query{
 		User:   user,
-		Filter: Filter{ChangedSince: since},
+		Filter: Filter{ChangedSince: &since},
 		Limit:  CatchUpLimit + 1, // one more tells that some are left out
 	})
 	if err != nil {
@@ -58,9 +58,9 @@ func (s *Service) CatchUp(ctx context.Context, user, channel string, since time.
 	out := make([]signals.Signal, len(ns))
 	for i := range ns {
 		out[i] = signals.Signal{
-			Recipients: signals.ToUsers(user),
+			Recipients: signals.Entity(user),
 			Channel:    SignalChannel,
-			Message:    NewNotificationMessage{Action: ActionNewNotification, NotificationID: ns[i].ID, Notification: &ns[i]},
+			Message:    NotificationMessage{Action: ActionNewNotification, NotificationID: ns[i].ID, Notification: &ns[i]},
 		}
 	}
 	return out, nil

@@ -86,7 +86,7 @@ func replayed(t *testing.T, svc *notifications.Service, user string, since time.
 	}
 	var out []notifications.Notification
 	for _, s := range sigs {
-		msg, ok := s.Message.(notifications.NewNotificationMessage)
+		msg, ok := s.Message.(notifications.NotificationMessage)
 		if s.Channel != notifications.SignalChannel || s.Recipients.IsBroadcast() ||
 			!slices.Equal(s.Recipients.EntityRefs, []string{user}) || !ok ||
 			msg.Action != notifications.ActionNewNotification || msg.Notification == nil || msg.NotificationID != msg.Notification.ID {

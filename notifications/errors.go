@@ -15,6 +15,11 @@ var (
 	ErrNotFound = errors.New("notifications: not found")
 	// ErrClosed is returned by Send after Close.
 	ErrClosed = errors.New("notifications: service closed")
+	// ErrUnavailable means the store could not be reached (a lost
+	// connection, a database restarting) and nothing was committed: the
+	// same call may succeed when retried. Over HTTP it is a 503 with
+	// Retry-After. Stores wrap their transient failures with it.
+	ErrUnavailable = errors.New("notifications: store unavailable")
 )
 
 // FieldError is one broken rule.

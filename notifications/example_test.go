@@ -153,10 +153,10 @@ func ExampleSendOptions_Validate() {
 func ExamplePostProcessorFunc() {
 	ctx := context.Background()
 	delivered := make(chan string, 1)
-	audit := notifications.PostProcessorFunc("audit", func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
+	audit := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 		delivered <- n.User + ": " + n.Payload.Title
 		return nil
-	})
+	}}
 	svc, done := newExampleService(notifications.Config{Processors: []notifications.Processor{audit}})
 	defer done()
 	if _, err := svc.Sender("plugin:example").Send(ctx, notifications.Entity("user:default/jane"), notifications.Payload{Title: "Hello"}); err != nil {

@@ -201,7 +201,7 @@ func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]N
 		if !*o.Read {
 			action = ActionNotificationUnread
 		}
-		s.publishToUser(ctx, user, StateMessage{Action: action, NotificationIDs: o.IDs})
+		s.publishToUser(ctx, user, ReadStateMessage{Action: action, NotificationIDs: o.IDs})
 	}
 	if o.Saved != nil {
 		if err := s.store.SetSaved(ctx, user, o.IDs, at(*o.Saved)); err != nil {
@@ -232,7 +232,7 @@ func (s *Service) MarkAllRead(ctx context.Context, user string, f Filter) ([]str
 		return nil, fmt.Errorf("notifications: mark all read: %w", err)
 	}
 	if len(ids) > 0 {
-		s.publishToUser(ctx, user, StateMessage{Action: ActionNotificationRead, NotificationIDs: ids})
+		s.publishToUser(ctx, user, ReadStateMessage{Action: ActionNotificationRead, NotificationIDs: ids})
 	}
 	if ids == nil {
 		ids = []string{}

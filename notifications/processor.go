@@ -46,11 +46,13 @@ type PostProcessor interface {
 // FilteredProcessor limits a processor to some severities and topics; the
 // filters are checked before every phase.
 type FilteredProcessor interface {
-	Filters() Filters
+	Filter() ProcessorFilter
 }
 
-// Filters limit where a processor runs. The zero Filters allow everything.
-type Filters struct {
+// ProcessorFilter limits where a processor runs, by severity and topic. The
+// zero ProcessorFilter allows everything. Its JSON form is the filter block
+// of a processor's configuration file.
+type ProcessorFilter struct {
 	// MinSeverity skips notifications less severe than it.
 	MinSeverity Severity `json:"minSeverity,omitempty"`
 	// MaxSeverity skips notifications more severe than it.
@@ -64,7 +66,7 @@ type Filters struct {
 
 // Allow reports whether a notification of severity and topic ("" for none)
 // passes f.
-func (f Filters) Allow(severity Severity, topic string) bool {
+func (f ProcessorFilter) Allow(severity Severity, topic string) bool {
 	if f.MinSeverity != "" && !severity.AtLeast(f.MinSeverity) {
 		return false
 	}
@@ -81,7 +83,7 @@ func (f Filters) Allow(severity Severity, topic string) bool {
 }
 
 // Validate reports bad severities in f as a *ValidationError.
-func (f Filters) Validate() error {
+func (f ProcessorFilter) Validate() error {
 	var verr ValidationError
 	if f.MinSeverity != "" && !f.MinSeverity.Valid() {
 		verr.add("filter.minSeverity", "Invalid minSeverity: "+string(f.MinSeverity))
@@ -92,78 +94,95 @@ func (f Filters) Validate() error {
 	return verr.errOrNil()
 }
 
-// Funcs is a processor made of functions, for one-off processors; a nil
-// function is a phase it does not take part in.
+// OptionsProcessorFunc is a processor made of one function that takes part
+// in the options phase only, for one-off processors. Like the other Func
+// adapters it implements exactly one phase, so the Service never mistakes
+// it for a processor of another phase.
 //
-//	audit := &notifications.Funcs{
+//	tagger := &notifications.OptionsProcessorFunc{
+//		ProcessorName: "tagger",
+//		Func: func(_ context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
+//			o.Payload.Topic = "ci"
+//			return o, nil
+//		},
+//	}
+type OptionsProcessorFunc struct {
+	// ProcessorName is returned by Name. Required.
+	ProcessorName string
+	// ProcessorFilter limits where the processor runs. Defaults to no limit.
+	ProcessorFilter ProcessorFilter
+	// Func rewrites a send request. Required.
+	Func func(ctx context.Context, o SendOptions) (SendOptions, error)
+}
+
+// PreProcessorFunc is a processor made of one function that may rewrite
+// each notification before it is saved, and takes part in no other phase.
+type PreProcessorFunc struct {
+	// ProcessorName is returned by Name. Required.
+	ProcessorName string
+	// ProcessorFilter limits where the processor runs. Defaults to no limit.
+	ProcessorFilter ProcessorFilter
+	// Func rewrites one recipient's notification. Required.
+	Func func(ctx context.Context, n Notification, o SendOptions) (Notification, error)
+}
+
+// PostProcessorFunc is a processor made of one function that runs after
+// each committed notification, and takes part in no other phase.
+//
+//	audit := &notifications.PostProcessorFunc{
 //		ProcessorName: "audit",
-//		Post: func(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
+//		Func: func(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 //			log.Printf("sent %s to %s", n.ID, n.User)
 //			return nil
 //		},
 //	}
-type Funcs struct {
+type PostProcessorFunc struct {
 	// ProcessorName is returned by Name. Required.
 	ProcessorName string
-	// Filter limits where the processor runs. Defaults to no limit.
-	Filter  Filters
-	Options func(ctx context.Context, o SendOptions) (SendOptions, error)
-	Pre     func(ctx context.Context, n Notification, o SendOptions) (Notification, error)
-	Post    func(ctx context.Context, n Notification, o SendOptions) error
+	// ProcessorFilter limits where the processor runs. Defaults to no limit.
+	ProcessorFilter ProcessorFilter
+	// Func delivers one committed notification. Required.
+	Func func(ctx context.Context, n Notification, o SendOptions) error
 }
 
 var (
-	_ Processor         = (*Funcs)(nil)
-	_ OptionsProcessor  = (*Funcs)(nil)
-	_ PreProcessor      = (*Funcs)(nil)
-	_ PostProcessor     = (*Funcs)(nil)
-	_ FilteredProcessor = (*Funcs)(nil)
+	_ OptionsProcessor  = (*OptionsProcessorFunc)(nil)
+	_ FilteredProcessor = (*OptionsProcessorFunc)(nil)
+	_ PreProcessor      = (*PreProcessorFunc)(nil)
+	_ FilteredProcessor = (*PreProcessorFunc)(nil)
+	_ PostProcessor     = (*PostProcessorFunc)(nil)
+	_ FilteredProcessor = (*PostProcessorFunc)(nil)
 )
 
-// Name returns f.ProcessorName.
-func (f *Funcs) Name() string { return f.ProcessorName }
+// Name returns p.ProcessorName.
+func (p *OptionsProcessorFunc) Name() string { return p.ProcessorName }
 
-// Filters returns f.Filter.
-func (f *Funcs) Filters() Filters { return f.Filter }
+// Filter returns p.ProcessorFilter.
+func (p *OptionsProcessorFunc) Filter() ProcessorFilter { return p.ProcessorFilter }
 
-// ProcessOptions calls f.Options, or returns o unchanged.
-func (f *Funcs) ProcessOptions(ctx context.Context, o SendOptions) (SendOptions, error) {
-	if f.Options == nil {
-		return o, nil
-	}
-	return f.Options(ctx, o)
+// ProcessOptions calls p.Func.
+func (p *OptionsProcessorFunc) ProcessOptions(ctx context.Context, o SendOptions) (SendOptions, error) {
+	return p.Func(ctx, o)
 }
 
-// PreProcess calls f.Pre, or returns n unchanged.
-func (f *Funcs) PreProcess(ctx context.Context, n Notification, o SendOptions) (Notification, error) {
-	if f.Pre == nil {
-		return n, nil
-	}
-	return f.Pre(ctx, n, o)
+// Name returns p.ProcessorName.
+func (p *PreProcessorFunc) Name() string { return p.ProcessorName }
+
+// Filter returns p.ProcessorFilter.
+func (p *PreProcessorFunc) Filter() ProcessorFilter { return p.ProcessorFilter }
+
+// PreProcess calls p.Func.
+func (p *PreProcessorFunc) PreProcess(ctx context.Context, n Notification, o SendOptions) (Notification, error) {
+	return p.Func(ctx, n, o)
 }
 
-// PostProcess calls f.Post, or does nothing.
-func (f *Funcs) PostProcess(ctx context.Context, n Notification, o SendOptions) error {
-	if f.Post == nil {
-		return nil
-	}
-	return f.Post(ctx, n, o)
-}
+// Name returns p.ProcessorName.
+func (p *PostProcessorFunc) Name() string { return p.ProcessorName }
 
-// PostProcessorFunc returns a processor named name that runs fn after each
-// committed notification.
-func PostProcessorFunc(name string, fn func(ctx context.Context, n Notification, o SendOptions) error) Processor {
-	return &Funcs{ProcessorName: name, Post: fn}
-}
+// Filter returns p.ProcessorFilter.
+func (p *PostProcessorFunc) Filter() ProcessorFilter { return p.ProcessorFilter }
 
-// PreProcessorFunc returns a processor named name that may rewrite each
-// notification before it is saved.
-func PreProcessorFunc(name string, fn func(ctx context.Context, n Notification, o SendOptions) (Notification, error)) Processor {
-	return &Funcs{ProcessorName: name, Pre: fn}
-}
-
-// OptionsProcessorFunc returns a processor named name that may rewrite each
-// send request.
-func OptionsProcessorFunc(name string, fn func(ctx context.Context, o SendOptions) (SendOptions, error)) Processor {
-	return &Funcs{ProcessorName: name, Options: fn}
+// PostProcess calls p.Func.
+func (p *PostProcessorFunc) PostProcess(ctx context.Context, n Notification, o SendOptions) error {
+	return p.Func(ctx, n, o)
 }

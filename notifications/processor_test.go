@@ -6,25 +6,25 @@ func TestFiltersAllow(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		filters  Filters
+		filters  ProcessorFilter
 		severity Severity
 		topic    string
 		want     bool
 	}{
-		{"no filters", Filters{}, SeverityLow, "", true},
-		{"min high skips normal (105)", Filters{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
-		{"min high runs high (105)", Filters{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
-		{"min high runs critical (105)", Filters{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
-		{"min high treats empty as normal", Filters{MinSeverity: SeverityHigh}, "", "", false},
-		{"max normal skips critical (106)", Filters{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
-		{"max normal runs low (106)", Filters{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
-		{"max normal runs normal", Filters{MaxSeverity: SeverityNormal}, SeverityNormal, "", true},
-		{"excluded topic skipped (107)", Filters{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
-		{"excluded topic, none given (107)", Filters{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
-		{"included topic runs (108)", Filters{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
-		{"other topic skipped (108)", Filters{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
-		{"no topic skipped (108)", Filters{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
-		{"min and max together", Filters{MinSeverity: SeverityHigh, MaxSeverity: SeverityHigh}, SeverityCritical, "", false},
+		{"no filters", ProcessorFilter{}, SeverityLow, "", true},
+		{"min high skips normal (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
+		{"min high runs high (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
+		{"min high runs critical (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
+		{"min high treats empty as normal", ProcessorFilter{MinSeverity: SeverityHigh}, "", "", false},
+		{"max normal skips critical (106)", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
+		{"max normal runs low (106)", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
+		{"max normal runs normal", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityNormal, "", true},
+		{"excluded topic skipped (107)", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
+		{"excluded topic, none given (107)", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
+		{"included topic runs (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
+		{"other topic skipped (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
+		{"no topic skipped (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
+		{"min and max together", ProcessorFilter{MinSeverity: SeverityHigh, MaxSeverity: SeverityHigh}, SeverityCritical, "", false},
 	}
 	for _, tt := range tests {
 		if got := tt.filters.Allow(tt.severity, tt.topic); got != tt.want {
@@ -35,10 +35,10 @@ func TestFiltersAllow(t *testing.T) {
 
 func TestFiltersValidate(t *testing.T) {
 	t.Parallel()
-	if err := (Filters{MinSeverity: SeverityLow, MaxSeverity: SeverityCritical}).Validate(); err != nil {
+	if err := (ProcessorFilter{MinSeverity: SeverityLow, MaxSeverity: SeverityCritical}).Validate(); err != nil {
 		t.Fatalf("valid filters: %v", err)
 	}
-	err := (Filters{MinSeverity: "urgent", MaxSeverity: "x"}).Validate()
+	err := (ProcessorFilter{MinSeverity: "urgent", MaxSeverity: "x"}).Validate()
 	verr, ok := err.(*ValidationError)
 	if !ok || len(verr.Fields) != 2 || verr.Fields[0].Message != "Invalid minSeverity: urgent" || verr.Fields[1].Message != "Invalid maxSeverity: x" {
 		t.Fatalf("Validate = %#v", err)

@@ -43,13 +43,14 @@ type Config struct {
 	// context) before returning. Defaults to 1024.
 	PostProcessQueue int
 	// Logger receives processor, signal and retention logs. Defaults to
-	// discarding them.
+	// slog.Default(), so a host that configured nothing still sees a
+	// failing processor.
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
-	// NewID generates notification ids, which must be UUIDs. Defaults to
-	// random version 4 UUIDs.
-	NewID func() string
+	// NewIDFunc generates notification ids, which must be UUIDs. Defaults
+	// to random version 4 UUIDs.
+	NewIDFunc func() string
 }
 
 // Service is Herald's notification service: the send pipeline and every
@@ -61,7 +62,7 @@ type Service struct {
 	processors []Processor
 	resolver   RecipientResolver
 	defaults   defaultSettings
-	channels   []string
+	channels   []string // settings channel ids: Web, each processor, then channels only the defaults name
 	log        *slog.Logger
 	clock      func() time.Time
 	newID      func() string
@@ -85,13 +86,13 @@ func New(cfg Config) (*Service, error) {
 		resolver:   cfg.Resolver,
 		log:        cfg.Logger,
 		clock:      cfg.Now,
-		newID:      cfg.NewID,
+		newID:      cfg.NewIDFunc,
 	}
 	if s.resolver == nil {
 		s.resolver = catalogResolver{catalog: cfg.Catalog}
 	}
 	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+		s.log = slog.Default()
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -105,13 +106,16 @@ func New(cfg Config) (*Service, error) {
 		if p == nil || p.Name() == "" {
 			return nil, fmt.Errorf("notifications: Config.Processors[%d] has no name", i)
 		}
+		if p.Name() == WebChannel {
+			return nil, fmt.Errorf("notifications: Config.Processors[%d]: the name %q is reserved for the in-app channel", i, WebChannel)
+		}
 		if names[p.Name()] {
-			return nil, fmt.Errorf("notifications: processor name %q is used twice (or is the reserved %q)", p.Name(), WebChannel)
+			return nil, fmt.Errorf("notifications: Config.Processors[%d]: processor name %q is used twice", i, p.Name())
 		}
 		names[p.Name()] = true
 		s.channels = append(s.channels, p.Name())
 		if fp, ok := p.(FilteredProcessor); ok {
-			if err := fp.Filters().Validate(); err != nil {
+			if err := fp.Filter().Validate(); err != nil {
 				return nil, fmt.Errorf("notifications: processor %q: %w", p.Name(), err)
 			}
 		}
@@ -141,10 +145,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	return s, nil
 }
-
-// Channels returns the settings channel ids: WebChannel, each processor's
-// name, then channels that only the default settings name.
-func (s *Service) Channels() []string { return append([]string(nil), s.channels...) }
 
 // Close stops accepting sends and waits until every committed send has
 // been post-processed, or until ctx is done.
@@ -298,8 +298,8 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 		return nil, fmt.Errorf("notifications: save broadcast: %w", err)
 	}
 	s.publish(ctx, signals.Signal{
-		Recipients: signals.ToEveryone(), Channel: SignalChannel,
-		Message: NewNotificationMessage{Action: ActionNewNotification, NotificationID: stored.ID, Notification: &stored},
+		Recipients: signals.Broadcast(), Channel: SignalChannel,
+		Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored.ID, Notification: &stored},
 	})
 	s.enqueuePost(ctx, postJob{opts: o, notifications: []Notification{stored}})
 	return []Notification{stored}, nil
@@ -341,8 +341,8 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 	}
 	for i := range stored {
 		s.publish(ctx, signals.Signal{
-			Recipients: signals.ToUsers(stored[i].User), Channel: SignalChannel,
-			Message: NewNotificationMessage{Action: ActionNewNotification, NotificationID: stored[i].ID, Notification: &stored[i]},
+			Recipients: signals.Entity(stored[i].User), Channel: SignalChannel,
+			Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored[i].ID, Notification: &stored[i]},
 		})
 	}
 	if s.hasPost {
@@ -354,7 +354,7 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 
 // resolveUsers turns recipients into unique canonical user refs, in order.
 func (s *Service) resolveUsers(ctx context.Context, r Recipients) ([]string, error) {
-	refs, err := s.resolver.ResolveRecipients(ctx, ResolveOptions{EntityRefs: r.EntityRefs, ExcludedEntityRefs: r.ExcludeEntityRefs})
+	refs, err := s.resolver.ResolveRecipients(ctx, ResolveOptions{EntityRefs: r.EntityRefs, ExcludeEntityRefs: r.ExcludeEntityRefs})
 	if err != nil {
 		var verr *ValidationError
 		invalid := errors.As(err, &verr) || errors.Is(err, entityref.ErrSyntax) || errors.Is(err, errNoKind)
@@ -414,7 +414,7 @@ func (s *Service) processorAllowed(p Processor, n Notification, settings []Setti
 
 func passesFilters(p Processor, payload Payload) bool {
 	fp, ok := p.(FilteredProcessor)
-	return !ok || fp.Filters().Allow(payload.Severity.OrDefault(), payload.Topic)
+	return !ok || fp.Filter().Allow(payload.Severity.OrDefault(), payload.Topic)
 }
 
 // callPhase runs one processor phase, turning a panic into an error so a
@@ -498,24 +498,24 @@ const (
 	ActionNotificationUnread = "notification_unread"
 )
 
-// NewNotificationMessage is the message of a new_notification signal.
+// NotificationMessage is the message of a new_notification signal.
 // Backstage sends only the id; Herald adds the notification so a client
 // need not fetch it.
-type NewNotificationMessage struct {
+type NotificationMessage struct {
 	Action         string        `json:"action"`
 	NotificationID string        `json:"notification_id"`
 	Notification   *Notification `json:"notification,omitempty"`
 }
 
-// StateMessage is the message of a notification_read or
+// ReadStateMessage is the message of a notification_read or
 // notification_unread signal, sent to the user whose state changed.
-type StateMessage struct {
+type ReadStateMessage struct {
 	Action          string   `json:"action"`
 	NotificationIDs []string `json:"notification_ids"`
 }
 
-func (s *Service) publishToUser(ctx context.Context, user string, msg StateMessage) {
-	s.publish(ctx, signals.Signal{Recipients: signals.ToUsers(user), Channel: SignalChannel, Message: msg})
+func (s *Service) publishToUser(ctx context.Context, user string, msg ReadStateMessage) {
+	s.publish(ctx, signals.Signal{Recipients: signals.Entity(user), Channel: SignalChannel, Message: msg})
 }
 
 // publish hands a signal over after a commit; a failure is logged, never

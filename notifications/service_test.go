@@ -304,7 +304,7 @@ func TestCustomResolver(t *testing.T) {
 			if len(ns) != tt.want {
 				t.Fatalf("sent %v", ns)
 			}
-			if !slices.Equal(got.EntityRefs, []string{"system:default/mock"}) || !slices.Equal(got.ExcludedEntityRefs, []string{"user:default/x"}) {
+			if !slices.Equal(got.EntityRefs, []string{"system:default/mock"}) || !slices.Equal(got.ExcludeEntityRefs, []string{"user:default/x"}) {
 				t.Fatalf("resolver got %+v, want canonical refs", got)
 			}
 		})
@@ -321,12 +321,12 @@ func TestSendSignals(t *testing.T) {
 		t.Fatalf("signals = %+v, want 2", sigs)
 	}
 	user, bcast := sigs[0], sigs[1]
-	msg := user.Message.(notifications.NewNotificationMessage)
+	msg := user.Message.(notifications.NotificationMessage)
 	if user.Channel != "notifications" || user.Recipients.Type != signals.RecipientUser || !slices.Equal(user.Recipients.EntityRefs, []string{mockUser}) ||
 		msg.Action != "new_notification" || msg.NotificationID != ns[0].ID || msg.Notification.ID != ns[0].ID { // 23
 		t.Errorf("user signal = %+v", user)
 	}
-	bmsg := bcast.Message.(notifications.NewNotificationMessage)
+	bmsg := bcast.Message.(notifications.NotificationMessage)
 	if !bcast.Recipients.IsBroadcast() || bmsg.NotificationID != b[0].ID { // 24
 		t.Errorf("broadcast signal = %+v", bcast)
 	}
@@ -388,7 +388,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatalf("re-send = %+v", second)
 		}
 		sigs := f.signals.all()
-		if last := sigs[len(sigs)-1].Message.(notifications.NewNotificationMessage); last.NotificationID != first.ID {
+		if last := sigs[len(sigs)-1].Message.(notifications.NotificationMessage); last.NotificationID != first.ID {
 			t.Fatalf("signal carries %s, want the stored id %s", last.NotificationID, first.ID)
 		}
 		got, err := f.svc.Get(f.ctx, mockUser, first.ID)
@@ -428,7 +428,7 @@ func TestFailedSendWritesNothing(t *testing.T) {
 	// Two recipients given the same id: the second insert violates the
 	// primary key, and the whole send must roll back.
 	f := setup(t, func(c *notifications.Config) {
-		c.NewID = func() string { return "0b6c1a4e-3c1b-4f57-9b7a-2a1f3c4d5e6f" }
+		c.NewIDFunc = func() string { return "0b6c1a4e-3c1b-4f57-9b7a-2a1f3c4d5e6f" }
 		c.Catalog = notifications.NewMemoryCatalog(notifications.CatalogEntity{Ref: "group:default/two", Relations: []notifications.Relation{
 			{Type: notifications.RelationHasMember, TargetRef: "user:default/a"},
 			{Type: notifications.RelationHasMember, TargetRef: "user:default/b"},
@@ -460,7 +460,28 @@ func (l *phaseLog) all() []string {
 	return slices.Clone(l.calls)
 }
 
-func recordingProcessor(name string, log *phaseLog, fail string) *notifications.Funcs {
+// allPhases is a processor that takes part in every phase.
+type allPhases struct {
+	name   string
+	filter notifications.ProcessorFilter
+	opts   func(context.Context, notifications.SendOptions) (notifications.SendOptions, error)
+	pre    func(context.Context, notifications.Notification, notifications.SendOptions) (notifications.Notification, error)
+	post   func(context.Context, notifications.Notification, notifications.SendOptions) error
+}
+
+func (p *allPhases) Name() string                          { return p.name }
+func (p *allPhases) Filter() notifications.ProcessorFilter { return p.filter }
+func (p *allPhases) ProcessOptions(ctx context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
+	return p.opts(ctx, o)
+}
+func (p *allPhases) PreProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) (notifications.Notification, error) {
+	return p.pre(ctx, n, o)
+}
+func (p *allPhases) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
+	return p.post(ctx, n, o)
+}
+
+func recordingProcessor(name string, log *phaseLog, fail string) *allPhases {
 	maybeFail := func(phase string) error {
 		switch fail {
 		case phase + ":error":
@@ -470,19 +491,19 @@ func recordingProcessor(name string, log *phaseLog, fail string) *notifications.
 		}
 		return nil
 	}
-	return &notifications.Funcs{
-		ProcessorName: name,
-		Options: func(_ context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
+	return &allPhases{
+		name: name,
+		opts: func(_ context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
 			log.add(name + ".options")
 			o.Payload.Description += "[" + name + "]"
 			return o, maybeFail("options")
 		},
-		Pre: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
+		pre: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
 			log.add(name + ".pre " + n.User)
 			n.Payload.Icon += "[" + name + "]"
 			return n, maybeFail("pre")
 		},
-		Post: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
+		post: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 			log.add(name + ".post " + n.User)
 			return maybeFail("post")
 		},
@@ -543,7 +564,7 @@ func TestProcessorFiltersAndChannels(t *testing.T) {
 	t.Parallel()
 	log := &phaseLog{}
 	email := recordingProcessor("Email", log, "")
-	email.Filter = notifications.Filters{MinSeverity: notifications.SeverityHigh}
+	email.filter = notifications.ProcessorFilter{MinSeverity: notifications.SeverityHigh}
 	chat := recordingProcessor("Chat", log, "")
 	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{email, chat} })
 	// 111: the user turned Email off for this origin; Web stays on.
@@ -581,14 +602,14 @@ func TestCloseDrainsPostProcessing(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	var done atomic.Int32
-	slow := notifications.PostProcessorFunc("slow", func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
+	slow := &notifications.PostProcessorFunc{ProcessorName: "slow", Func: func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
 		if ctx.Err() != nil {
 			t.Error("post-processing context was cancelled with the sender's")
 		}
 		<-release
 		done.Add(1)
 		return nil
-	})
+	}}
 	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{slow} })
 	sendCtx, cancel := context.WithCancel(f.ctx)
 	if _, err := f.svc.Sender(origin).Send(sendCtx, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); err != nil {
@@ -623,12 +644,12 @@ func TestNewValidatesConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	p := notifications.PostProcessorFunc("dup", func(context.Context, notifications.Notification, notifications.SendOptions) error { return nil })
+	p := &notifications.PostProcessorFunc{ProcessorName: "dup", Func: func(context.Context, notifications.Notification, notifications.SendOptions) error { return nil }}
 	for name, cfg := range map[string]notifications.Config{
 		"no store":          {},
 		"duplicate names":   {Store: st, Processors: []notifications.Processor{p, p}},
-		"reserved name":     {Store: st, Processors: []notifications.Processor{notifications.PostProcessorFunc("Web", nil)}},
-		"bad filter":        {Store: st, Processors: []notifications.Processor{&notifications.Funcs{ProcessorName: "x", Filter: notifications.Filters{MinSeverity: "urgent"}}}},
+		"reserved name":     {Store: st, Processors: []notifications.Processor{&notifications.PostProcessorFunc{ProcessorName: "Web", Func: nil}}},
+		"bad filter":        {Store: st, Processors: []notifications.Processor{&notifications.PreProcessorFunc{ProcessorName: "x", ProcessorFilter: notifications.ProcessorFilter{MinSeverity: "urgent"}}}},
 		"default origin id": {Store: st, DefaultSettings: notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "Web", Origins: []notifications.OriginSettings{{}}}}}},
 	} {
 		if _, err := notifications.New(cfg); err == nil {
@@ -639,10 +660,10 @@ func TestNewValidatesConfig(t *testing.T) {
 
 func TestOptionsProcessorCannotSmuggleInvalidInput(t *testing.T) {
 	t.Parallel()
-	breaker := notifications.OptionsProcessorFunc("breaker", func(_ context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
+	breaker := &notifications.OptionsProcessorFunc{ProcessorName: "breaker", Func: func(_ context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
 		o.Payload.Link = "javascript:alert(1)"
 		return o, nil
-	})
+	}}
 	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{breaker} })
 	if _, err := f.svc.Sender(origin).Send(f.ctx, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); !errors.Is(err, notifications.ErrInvalid) {
 		t.Fatalf("Send = %v, want ErrInvalid for the processor's bad link", err)

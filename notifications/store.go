@@ -86,15 +86,19 @@ type Filter struct {
 	Read *bool
 	// Saved keeps saved (true) or unsaved (false) ones; nil keeps both.
 	Saved *bool
-	// CreatedAfter keeps notifications created at or after it, when set.
-	CreatedAfter time.Time
-	// CreatedBefore keeps notifications created at or before it, when set.
-	CreatedBefore time.Time
+	// CreatedAfter keeps notifications created at or after it, when
+	// non-nil. Presence decides, not the value: the zero time is a bound
+	// like any other.
+	CreatedAfter *time.Time
+	// CreatedBefore keeps notifications created at or before it, when
+	// non-nil; the zero time (year 1) selects nothing stored.
+	CreatedBefore *time.Time
 	// ChangedSince keeps notifications created, updated (by a scoped
 	// re-send), read or saved at or after it, when set: what a client that
 	// lost its live connection at that moment must refetch. Marking unread
 	// or unsaved leaves no time behind, so those changes are not selected.
-	ChangedSince time.Time
+	// Nil selects regardless of change time.
+	ChangedSince *time.Time
 	// MinimumSeverity keeps this severity and more severe ones, when set.
 	MinimumSeverity Severity
 	// Topic keeps one topic exactly, when set.

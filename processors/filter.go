@@ -31,8 +31,8 @@ type FilterConfig struct {
 // whose message includes Backstage's "Invalid minSeverity: X" (or
 // maxSeverity), and errors.Is(err, notifications.ErrInvalid) holds for it.
 // Topic lists are copied, so c may be reused.
-func (c FilterConfig) Filters() (notifications.Filters, error) {
-	f := notifications.Filters{
+func (c FilterConfig) Filters() (notifications.ProcessorFilter, error) {
+	f := notifications.ProcessorFilter{
 		MinSeverity:    severity(c.MinSeverity),
 		MaxSeverity:    severity(c.MaxSeverity),
 		IncludedTopics: clone(c.IncludedTopics),
@@ -40,11 +40,11 @@ func (c FilterConfig) Filters() (notifications.Filters, error) {
 	}
 	if err := f.Validate(); err != nil {
 		// Report the value as configured, not as normalised.
-		g := notifications.Filters{MinSeverity: rawIfBad(c.MinSeverity), MaxSeverity: rawIfBad(c.MaxSeverity)}
+		g := notifications.ProcessorFilter{MinSeverity: rawIfBad(c.MinSeverity), MaxSeverity: rawIfBad(c.MaxSeverity)}
 		if gerr := g.Validate(); gerr != nil {
 			err = gerr
 		}
-		return notifications.Filters{}, err
+		return notifications.ProcessorFilter{}, err
 	}
 	return f, nil
 }

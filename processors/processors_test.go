@@ -18,14 +18,14 @@ func TestFilterConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     processors.FilterConfig
-		want    notifications.Filters
+		want    notifications.ProcessorFilter
 		wantErr string
 	}{
-		{name: "zero", cfg: processors.FilterConfig{}, want: notifications.Filters{}},
+		{name: "zero", cfg: processors.FilterConfig{}, want: notifications.ProcessorFilter{}},
 		{
 			name: "all fields, normalised",
 			cfg:  processors.FilterConfig{MinSeverity: " High", MaxSeverity: "normal", IncludedTopics: []string{"a"}, ExcludedTopics: []string{"b"}},
-			want: notifications.Filters{MinSeverity: "high", MaxSeverity: "normal", IncludedTopics: []string{"a"}, ExcludedTopics: []string{"b"}},
+			want: notifications.ProcessorFilter{MinSeverity: "high", MaxSeverity: "normal", IncludedTopics: []string{"a"}, ExcludedTopics: []string{"b"}},
 		},
 		{name: "bad min", cfg: processors.FilterConfig{MinSeverity: "urgent"}, wantErr: "Invalid minSeverity: urgent"},
 		{name: "bad max", cfg: processors.FilterConfig{MinSeverity: "low", MaxSeverity: "Meh"}, wantErr: "Invalid maxSeverity: Meh"},

@@ -24,19 +24,19 @@ func ExampleHub() {
 	ctx := context.Background()
 	// Addressed to Jane's group: delivered.
 	_ = hub.Publish(ctx, signals.Signal{
-		Recipients: signals.ToUsers("group:default/team-a"),
+		Recipients: signals.Entity("group:default/team-a"),
 		Channel:    "notifications",
 		Message:    map[string]string{"action": "new_notification", "notification_id": "n1"},
 	})
 	// Addressed to someone else: not delivered.
 	_ = hub.Publish(ctx, signals.Signal{
-		Recipients: signals.ToUsers("user:default/john"),
+		Recipients: signals.Entity("user:default/john"),
 		Channel:    "notifications",
 		Message:    map[string]string{"action": "new_notification", "notification_id": "n2"},
 	})
 	// A broadcast on a channel Jane is not subscribed to: not delivered.
 	_ = hub.Publish(ctx, signals.Signal{
-		Recipients: signals.ToEveryone(),
+		Recipients: signals.Broadcast(),
 		Channel:    "catalog",
 		Message:    map[string]string{"action": "refresh"},
 	})
@@ -58,7 +58,7 @@ func ExampleSubscriber_Err() {
 
 	for i := range 3 {
 		_ = hub.Publish(context.Background(), signals.Signal{
-			Recipients: signals.ToEveryone(),
+			Recipients: signals.Broadcast(),
 			Channel:    "ticks",
 			Message:    map[string]int{"n": i},
 		})
@@ -78,7 +78,7 @@ func ExampleHub_Publish_invalid() {
 	hub := signals.NewHub(signals.HubConfig{})
 	defer hub.Close()
 
-	err := hub.Publish(context.Background(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "notifications"})
+	err := hub.Publish(context.Background(), signals.Signal{Recipients: signals.Broadcast(), Channel: "notifications"})
 	fmt.Println(errors.Is(err, signals.ErrInvalidSignal), err)
 	// Output:
 	// true signals: invalid signal: message is required

@@ -118,7 +118,7 @@ func (h *Hub) Publish(_ context.Context, s Signal) error {
 	if err != nil {
 		return err
 	}
-	d := &Delivery{signal: s, frame: frame, at: time.Now()}
+	d := &Event{signal: s, frame: frame, at: time.Now()}
 
 	var slow []*Subscriber
 	offer := func(sub *Subscriber) {
@@ -198,7 +198,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 		hub:      h,
 		user:     opts.User,
 		refs:     refs,
-		ch:       make(chan *Delivery, h.bufferSize),
+		ch:       make(chan *Event, h.bufferSize),
 		done:     make(chan struct{}),
 		channels: make(map[string]struct{}),
 	}
@@ -338,7 +338,7 @@ type Subscriber struct {
 	hub  *Hub
 	user string
 	refs []string
-	ch   chan *Delivery
+	ch   chan *Event
 	done chan struct{}
 
 	mu  sync.Mutex // guards err and the closing of ch and done
@@ -349,7 +349,7 @@ type Subscriber struct {
 
 // C returns the channel on which deliveries arrive. It is closed when the
 // subscription ends; read until then, or until Done, and then check Err.
-func (s *Subscriber) C() <-chan *Delivery { return s.ch }
+func (s *Subscriber) C() <-chan *Event { return s.ch }
 
 // Done returns a channel closed when the subscription ends.
 func (s *Subscriber) Done() <-chan struct{} { return s.done }
@@ -409,7 +409,7 @@ func (s *Subscriber) Close() {
 // offer hands d to the subscription without blocking. It reports false when
 // the buffer is full, in which case the subscription has been ended with
 // ErrSlowSubscriber and the caller must remove it from the Hub.
-func (s *Subscriber) offer(d *Delivery) bool {
+func (s *Subscriber) offer(d *Event) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -439,17 +439,17 @@ func (s *Subscriber) endLocked(err error) {
 	close(s.done)
 }
 
-// Delivery is one signal as it reaches a Subscriber. A Delivery, and the
+// Event is one signal as it reaches a Subscriber. A Event, and the
 // Signal and frame bytes it holds, are shared by every subscription the
 // signal reached: treat them as read-only.
-type Delivery struct {
+type Event struct {
 	signal Signal
 	frame  []byte
 	at     time.Time
 }
 
 // Signal returns the published signal, unchanged.
-func (d *Delivery) Signal() Signal { return d.signal }
+func (d *Event) Signal() Signal { return d.signal }
 
 // Time returns when the Hub accepted the signal: the start of the Publish
 // call, on this process's clock, before the signal was offered to anyone.
@@ -458,13 +458,13 @@ func (d *Delivery) Signal() Signal { return d.signal }
 // racing with that one may be stamped a little earlier and arrive later.
 // That makes Time a catch-up cursor, given a look-back of a moment (package
 // socket sends it to clients as one).
-func (d *Delivery) Time() time.Time { return d.at }
+func (d *Event) Time() time.Time { return d.at }
 
 // Frame returns the text a client receives:
 // {"channel":"<channel>","message":<message>}, compact JSON without HTML
 // escaping (like JavaScript's JSON.stringify). The bytes are shared; do not
 // modify them.
-func (d *Delivery) Frame() []byte { return d.frame }
+func (d *Event) Frame() []byte { return d.frame }
 
 // encodeFrame builds the client frame of s, which has passed Validate.
 func encodeFrame(s Signal) ([]byte, error) {

@@ -25,7 +25,7 @@ const (
 // after Publish will never arrive.
 
 // next returns the delivery buffered on sub, failing when there is none.
-func next(t *testing.T, sub *signals.Subscriber) *signals.Delivery {
+func next(t *testing.T, sub *signals.Subscriber) *signals.Event {
 	t.Helper()
 	select {
 	case d, ok := <-sub.C():
@@ -80,7 +80,7 @@ func TestHubDeliversSignalUnchanged(t *testing.T) {
 	sub := h.Subscribe(signals.SubscribeOptions{User: john, Channels: []string{"notifications"}})
 
 	s := signals.Signal{
-		Recipients: signals.ToUsers(john),
+		Recipients: signals.Entity(john),
 		Channel:    "notifications",
 		Message:    map[string]any{"action": "new_notification", "notification_id": "id-1"},
 	}
@@ -99,13 +99,13 @@ func TestHubBroadcastFrameAndUnsubscribe(t *testing.T) {
 	sub := h.Subscribe(signals.SubscribeOptions{User: john})
 	sub.Subscribe("test")
 
-	publish(t, h, signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: msg("test")})
+	publish(t, h, signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: msg("test")})
 	if got, want := nextFrame(t, sub), `{"channel":"test","message":{"msg":"test"}}`; got != want {
 		t.Errorf("frame = %s, want %s", got, want)
 	}
 
 	sub.Unsubscribe("test")
-	publish(t, h, signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: msg("again")})
+	publish(t, h, signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: msg("again")})
 	none(t, sub)
 }
 
@@ -138,7 +138,7 @@ func TestHubGroupSignal(t *testing.T) {
 	member := h.Subscribe(signals.SubscribeOptions{User: john, OwnershipRefs: []string{john, team}, Channels: []string{"test"}})
 	other := h.Subscribe(signals.SubscribeOptions{User: jane, OwnershipRefs: []string{jane}, Channels: []string{"test"}})
 
-	publish(t, h, signals.Signal{Recipients: signals.ToUsers(team), Channel: "test", Message: msg("team")})
+	publish(t, h, signals.Signal{Recipients: signals.Entity(team), Channel: "test", Message: msg("team")})
 
 	if got := next(t, member).Signal().Recipients.EntityRefs; !slices.Equal(got, []string{team}) {
 		t.Errorf("entity refs = %v", got)
@@ -153,10 +153,10 @@ func TestHubUserRefIsOwned(t *testing.T) {
 	h := setup(t, signals.HubConfig{})
 	sub := h.Subscribe(signals.SubscribeOptions{User: john, OwnershipRefs: []string{team}, Channels: []string{"test"}})
 
-	publish(t, h, signals.Signal{Recipients: signals.ToUsers(john), Channel: "test", Message: msg("1")})
+	publish(t, h, signals.Signal{Recipients: signals.Entity(john), Channel: "test", Message: msg("1")})
 	next(t, sub)
 
-	publish(t, h, signals.Signal{Recipients: signals.ToUsers("user:john.doe"), Channel: "test", Message: msg("2")})
+	publish(t, h, signals.Signal{Recipients: signals.Entity("user:john.doe"), Channel: "test", Message: msg("2")})
 	none(t, sub)
 }
 
@@ -169,7 +169,7 @@ func TestHubDeliversOncePerSubscription(t *testing.T) {
 	tab1, tab2 := h.Subscribe(opts), h.Subscribe(opts)
 	jn := h.Subscribe(signals.SubscribeOptions{User: jane, Channels: []string{"test"}})
 
-	publish(t, h, signals.Signal{Recipients: signals.ToUsers(john, team, jane, john), Channel: "test", Message: msg("x")})
+	publish(t, h, signals.Signal{Recipients: signals.Entity(john, team, jane, john), Channel: "test", Message: msg("x")})
 
 	for _, sub := range []*signals.Subscriber{tab1, tab2, jn} {
 		next(t, sub)
@@ -187,13 +187,13 @@ func TestHubRejectsInvalidSignals(t *testing.T) {
 		name string
 		s    signals.Signal
 	}{
-		{"no channel", signals.Signal{Recipients: signals.ToEveryone(), Message: msg("x")}},
-		{"no message", signals.Signal{Recipients: signals.ToEveryone(), Channel: "test"}},
+		{"no channel", signals.Signal{Recipients: signals.Broadcast(), Message: msg("x")}},
+		{"no message", signals.Signal{Recipients: signals.Broadcast(), Channel: "test"}},
 		{"no recipients type", signals.Signal{Channel: "test", Message: msg("x")}},
-		{"message not an object", signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: "text"}},
-		{"typed nil message", signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: (*struct{})(nil)}},
-		{"message not JSON", signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: json.RawMessage(`{`)}},
-		{"message not encodable", signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: map[string]any{"f": func() {}}}},
+		{"message not an object", signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: "text"}},
+		{"typed nil message", signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: (*struct{})(nil)}},
+		{"message not JSON", signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: json.RawMessage(`{`)}},
+		{"message not encodable", signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: map[string]any{"f": func() {}}}},
 	}
 	for _, tt := range tests {
 		err := h.Publish(context.Background(), tt.s)
@@ -219,7 +219,7 @@ func TestHubClosedSubscriptionIsRemoved(t *testing.T) {
 	if !errors.Is(a.Err(), signals.ErrSubscriberClosed) {
 		t.Errorf("Err = %v, want ErrSubscriberClosed", a.Err())
 	}
-	publish(t, h, signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: msg("x")})
+	publish(t, h, signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: msg("x")})
 	next(t, b)
 	if _, ok := <-a.C(); ok {
 		t.Error("closed subscription received a delivery")
@@ -243,7 +243,7 @@ func TestHubFrameEncoding(t *testing.T) {
 		}{"id-1"}, `{"channel":"a\"<b>","message":{"notification_id":"id-1"}}`},
 	}
 	for _, tt := range tests {
-		publish(t, h, signals.Signal{Recipients: signals.ToEveryone(), Channel: `a"<b>`, Message: tt.message})
+		publish(t, h, signals.Signal{Recipients: signals.Broadcast(), Channel: `a"<b>`, Message: tt.message})
 		if got := nextFrame(t, sub); got != tt.want {
 			t.Errorf("%s: frame = %s, want %s", tt.name, got, tt.want)
 		}
@@ -256,7 +256,7 @@ func TestHubSharesFrame(t *testing.T) {
 	h := setup(t, signals.HubConfig{})
 	a := h.Subscribe(signals.SubscribeOptions{Channels: []string{"test"}})
 	b := h.Subscribe(signals.SubscribeOptions{Channels: []string{"test"}})
-	publish(t, h, signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: msg("x")})
+	publish(t, h, signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: msg("x")})
 	if da, db := next(t, a), next(t, b); da != db || &da.Frame()[0] != &db.Frame()[0] {
 		t.Error("deliveries of one signal do not share the frame")
 	}
@@ -290,7 +290,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 	fast := h.Subscribe(signals.SubscribeOptions{User: jane, Channels: []string{"test"}})
 
 	for i := range 3 {
-		publish(t, h, signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: msg(fmt.Sprint(i))})
+		publish(t, h, signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: msg(fmt.Sprint(i))})
 		next(t, fast)
 	}
 
@@ -333,7 +333,7 @@ func TestHubClose(t *testing.T) {
 	if !errors.Is(sub.Err(), signals.ErrHubClosed) {
 		t.Errorf("Err = %v, want ErrHubClosed", sub.Err())
 	}
-	err := h.Publish(context.Background(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "test", Message: msg("x")})
+	err := h.Publish(context.Background(), signals.Signal{Recipients: signals.Broadcast(), Channel: "test", Message: msg("x")})
 	if !errors.Is(err, signals.ErrHubClosed) {
 		t.Errorf("Publish after Close = %v, want ErrHubClosed", err)
 	}
@@ -383,9 +383,9 @@ func TestHubConcurrentUse(t *testing.T) {
 	for p := range publishers {
 		pubs.Go(func() {
 			for i := range perPublisher {
-				r := signals.ToUsers(team)
+				r := signals.Entity(team)
 				if i%2 == 0 {
-					r = signals.ToEveryone()
+					r = signals.Broadcast()
 				}
 				err := h.Publish(context.Background(), signals.Signal{Recipients: r, Channel: "test", Message: map[string]int{"p": p, "i": i}})
 				if err != nil {
@@ -432,7 +432,7 @@ func TestSubscriberReaderWakes(t *testing.T) {
 		}
 		got <- n
 	}()
-	publish(t, h, signals.Signal{Recipients: signals.ToUsers(john), Channel: "test", Message: msg("x")})
+	publish(t, h, signals.Signal{Recipients: signals.Entity(john), Channel: "test", Message: msg("x")})
 	sub.Close()
 
 	select {
@@ -456,9 +456,9 @@ func BenchmarkHubPublish(b *testing.B) {
 		recipients signals.Recipients
 		matches    int
 	}{
-		{"subs=10000/match=100/group", signals.ToUsers(team), 100},
-		{"subs=10000/match=100/users", signals.ToUsers(userRefs(100)...), 100},
-		{"subs=10000/match=10000/broadcast", signals.ToEveryone(), subscribers},
+		{"subs=10000/match=100/group", signals.Entity(team), 100},
+		{"subs=10000/match=100/users", signals.Entity(userRefs(100)...), 100},
+		{"subs=10000/match=10000/broadcast", signals.Broadcast(), subscribers},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {

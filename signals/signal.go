@@ -39,13 +39,13 @@ type Recipients struct {
 	EntityRefs []string
 }
 
-// ToUsers addresses a signal to the connections that own any of refs.
-func ToUsers(refs ...string) Recipients {
+// Entity addresses a signal to the connections that own any of refs.
+func Entity(refs ...string) Recipients {
 	return Recipients{Type: RecipientUser, EntityRefs: refs}
 }
 
-// ToEveryone addresses a signal to every connection.
-func ToEveryone() Recipients { return Recipients{Type: RecipientBroadcast} }
+// Broadcast addresses a signal to every connection.
+func Broadcast() Recipients { return Recipients{Type: RecipientBroadcast} }
 
 // IsBroadcast reports whether the signal goes to every connection.
 func (r Recipients) IsBroadcast() bool { return r.Type == RecipientBroadcast }

@@ -162,7 +162,7 @@ func TestBusPublishSendsDocumentedEnvelope(t *testing.T) {
 	s := setupBusFake(t)
 	for i := range 2 {
 		err := s.bus.Publish(t.Context(), signals.Signal{
-			Recipients: signals.ToUsers("user:default/jane"), Channel: "ch", Message: map[string]int{"n": i},
+			Recipients: signals.Entity("user:default/jane"), Channel: "ch", Message: map[string]int{"n": i},
 		})
 		if err != nil {
 			t.Fatalf("Publish: %v", err)
@@ -274,7 +274,7 @@ func TestBusPublishErrors(t *testing.T) {
 	if err := s.bus.Publish(t.Context(), signals.Signal{Channel: "ch", Message: 1}); !errors.Is(err, signals.ErrInvalidSignal) {
 		t.Errorf("Publish(no recipients) = %v, want ErrInvalidSignal", err)
 	}
-	sig := signals.Signal{Recipients: signals.ToEveryone(), Channel: "ch", Message: map[string]string{}}
+	sig := signals.Signal{Recipients: signals.Broadcast(), Channel: "ch", Message: map[string]string{}}
 	if err := s.bus.Publish(t.Context(), sig); !errors.Is(err, signals.ErrTooLarge) {
 		t.Errorf("Publish = %v, want the transport's ErrTooLarge", err)
 	}
@@ -299,7 +299,7 @@ func TestBusBatchesConcurrentPublishes(t *testing.T) {
 	publish := func(n int) chan error {
 		done := make(chan error, 1)
 		go func() {
-			done <- s.bus.Publish(t.Context(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "ch", Message: n})
+			done <- s.bus.Publish(t.Context(), signals.Signal{Recipients: signals.Broadcast(), Channel: "ch", Message: n})
 		}()
 		return done
 	}
@@ -361,7 +361,7 @@ func ExampleNewBus() {
 	defer web2.Close()
 
 	go web1.Publish(context.Background(), signals.Signal{
-		Recipients: signals.ToUsers("user:default/jane"),
+		Recipients: signals.Entity("user:default/jane"),
 		Channel:    "notifications",
 		Message:    json.RawMessage(`{"action":"new_notification"}`),
 	})

@@ -133,14 +133,14 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 	if f.Saved != nil {
 		and().raw(col(sd, "saved")).raw(nullTest(*f.Saved))
 	}
-	if !f.CreatedAfter.IsZero() {
-		and().raw(col(sd, "created")).raw(" >= ").time(ceilMS(f.CreatedAfter))
+	if f.CreatedAfter != nil {
+		and().raw(col(sd, "created")).raw(" >= ").time(ceilMS(*f.CreatedAfter))
 	}
-	if !f.CreatedBefore.IsZero() {
-		and().raw(col(sd, "created")).raw(" <= ").time(ms(f.CreatedBefore))
+	if f.CreatedBefore != nil {
+		and().raw(col(sd, "created")).raw(" <= ").time(ms(*f.CreatedBefore))
 	}
-	if !f.ChangedSince.IsZero() {
-		since := ceilMS(f.ChangedSince)
+	if f.ChangedSince != nil {
+		since := ceilMS(*f.ChangedSince)
 		and().raw("(")
 		for i, c := range [...]string{"created", "updated", "read", "saved"} {
 			if i > 0 {

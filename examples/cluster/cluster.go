@@ -95,7 +95,7 @@ func newInstance(ctx context.Context, cfg instanceConfig) (_ *instance, err erro
 			// browsers to refetch. Backstage's UI refetches on any
 			// notifications signal.
 			_ = in.hub.Publish(ctx, signals.Signal{
-				Recipients: signals.ToEveryone(),
+				Recipients: signals.Broadcast(),
 				Channel:    notifications.SignalChannel,
 				Message:    map[string]string{"action": "refresh"},
 			})

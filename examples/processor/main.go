@@ -66,10 +66,10 @@ func run(ctx context.Context) error {
 
 	// 1. A pre-processor, limited by filters to the "build" topic: it
 	// rewrites each notification before it is stored.
-	linker := &notifications.Funcs{
-		ProcessorName: "ci-links",
-		Filter:        notifications.Filters{IncludedTopics: []string{"build"}},
-		Pre: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
+	linker := &notifications.PreProcessorFunc{
+		ProcessorName:   "ci-links",
+		ProcessorFilter: notifications.ProcessorFilter{IncludedTopics: []string{"build"}},
+		Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
 			if n.Payload.Link == "" {
 				n.Payload.Link = "/ci/builds"
 			}
@@ -78,14 +78,14 @@ func run(ctx context.Context) error {
 	}
 
 	// 2. A post-processor in one function: an audit line per delivery.
-	audit := notifications.PostProcessorFunc("audit", func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
+	audit := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 		to := n.User
 		if n.IsBroadcast() {
 			to = "everyone"
 		}
 		record("audit: %q from %s to %s", n.Payload.Title, n.Origin, to)
 		return nil
-	})
+	}}
 
 	// 3. A built-in processor, with metrics the host can read.
 	metrics := &processors.Metrics{}

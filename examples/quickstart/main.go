@@ -55,7 +55,7 @@ func run(ctx context.Context) error {
 	// Post-processing runs in the background, so collect and print later.
 	var auditMu sync.Mutex
 	var audit []string
-	auditor := notifications.PostProcessorFunc("audit", func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
+	auditor := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 		who := n.User
 		if n.IsBroadcast() {
 			who = "everyone"
@@ -64,7 +64,7 @@ func run(ctx context.Context) error {
 		defer auditMu.Unlock()
 		audit = append(audit, fmt.Sprintf("audit: %q from %s to %s", n.Payload.Title, n.Origin, who))
 		return nil
-	})
+	}}
 
 	// The hub fans signals out to live connections; here, Alice's browser.
 	hub := signals.NewHub(signals.HubConfig{})
@@ -177,9 +177,9 @@ func run(ctx context.Context) error {
 
 func describeSignal(s signals.Signal) string {
 	switch m := s.Message.(type) {
-	case notifications.NewNotificationMessage:
+	case notifications.NotificationMessage:
 		return fmt.Sprintf("%s %q", m.Action, m.Notification.Payload.Title)
-	case notifications.StateMessage:
+	case notifications.ReadStateMessage:
 		return fmt.Sprintf("%s (%d notifications)", m.Action, len(m.NotificationIDs))
 	default:
 		return fmt.Sprintf("%+v", m)

@@ -39,8 +39,8 @@ func BenchmarkHub(b *testing.B) {
 			}
 			n := notifications.Notification{ID: "00000000-0000-4000-8000-000000000001", User: userRef(0), Origin: benchOrigin,
 				Created: time.Now().UTC().Truncate(time.Millisecond), Payload: benchPayload()}
-			sig := signals.Signal{Recipients: signals.ToUsers(group), Channel: notifications.SignalChannel,
-				Message: notifications.NewNotificationMessage{Action: notifications.ActionNewNotification, NotificationID: n.ID, Notification: &n}}
+			sig := signals.Signal{Recipients: signals.Entity(group), Channel: notifications.SignalChannel,
+				Message: notifications.NotificationMessage{Action: notifications.ActionNewNotification, NotificationID: n.ID, Notification: &n}}
 
 			type delivery struct{ frame []byte }
 			chans := make([]chan *delivery, matching)

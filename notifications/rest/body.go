@@ -451,7 +451,7 @@ func decodeReadAll(body []byte) (readAllRequest, error) {
 	}
 	for _, d := range []struct {
 		name string
-		dst  *time.Time
+		dst  **time.Time
 	}{{"createdAfter", &f.CreatedAfter}, {"before", &f.CreatedBefore}} {
 		s, err := root.str(d.name, false)
 		if err != nil {
@@ -464,7 +464,7 @@ func decodeReadAll(body []byte) (readAllRequest, error) {
 		if err != nil {
 			return req, inputError("Unexpected date format")
 		}
-		*d.dst = t
+		*d.dst = &t
 	}
 	return req, nil
 }

@@ -27,8 +27,8 @@ func ExampleNew() {
 	svc, err := notifications.New(notifications.Config{
 		Store: st,
 		// A fixed clock and id, so the output below is stable.
-		Now:   func() time.Time { return time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC) },
-		NewID: func() string { return "6c2b3b8e-2f0a-4a51-9b53-7b0a3c0a5e11" },
+		Now:       func() time.Time { return time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC) },
+		NewIDFunc: func() string { return "6c2b3b8e-2f0a-4a51-9b53-7b0a3c0a5e11" },
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -125,7 +125,7 @@ func (q query) filter() (notifications.Filter, error) {
 		if err != nil {
 			return f, inputError("Unexpected date format")
 		}
-		f.CreatedAfter = t
+		f.CreatedAfter = &t
 	}
 	if s, ok := q.one("minimumSeverity"); ok {
 		sev := notifications.Severity(s)

@@ -140,7 +140,7 @@ type Config struct {
 
 	// Filter limits the processor to some severities and topics. Defaults
 	// to every notification.
-	Filter notifications.Filters
+	Filter notifications.ProcessorFilter
 	// ConcurrencyLimit is how many emails may start per ThrottleInterval.
 	// Defaults to 2.
 	ConcurrencyLimit int
@@ -317,8 +317,8 @@ func canListUsers(l Lookup) bool {
 // Name returns "Email".
 func (p *Processor) Name() string { return Name }
 
-// Filters returns Config.Filter.
-func (p *Processor) Filters() notifications.Filters { return p.cfg.Filter }
+// Filter returns Config.Filter.
+func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter }
 
 // PostProcess mails n: to its user's addresses, or for a broadcast to the
 // broadcast receivers, after the syntax, allow and deny rules. One email

@@ -521,10 +521,10 @@ func TestConcurrentPostProcess(t *testing.T) {
 func TestFilters(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	p := setup(t, srv, email.Config{Filter: notifications.Filters{MinSeverity: notifications.SeverityHigh, ExcludedTopics: []string{"noise"}}})
-	f := p.Filters()
+	p := setup(t, srv, email.Config{Filter: notifications.ProcessorFilter{MinSeverity: notifications.SeverityHigh, ExcludedTopics: []string{"noise"}}})
+	f := p.Filter()
 	if f.Allow(notifications.SeverityNormal, "") || !f.Allow(notifications.SeverityCritical, "") || f.Allow(notifications.SeverityCritical, "noise") {
-		t.Fatalf("Filters() = %+v", f)
+		t.Fatalf("Filter() = %+v", f)
 	}
 }
 

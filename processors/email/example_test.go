@@ -26,7 +26,7 @@ func ExampleNew() {
 		Catalog:           catalog,
 		BroadcastReceiver: email.ReceiverUsers,
 		AllowedDomains:    []string{"example.com"},
-		Filter:            notifications.Filters{MinSeverity: notifications.SeverityHigh},
+		Filter:            notifications.ProcessorFilter{MinSeverity: notifications.SeverityHigh},
 		Logger:            slog.Default(),
 		Metrics:           metrics,
 	})

@@ -27,7 +27,7 @@ func TestInService(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	mailer := setup(t, srv, email.Config{Catalog: catalog, Filter: notifications.Filters{ExcludedTopics: []string{"quiet"}}})
+	mailer := setup(t, srv, email.Config{Catalog: catalog, Filter: notifications.ProcessorFilter{ExcludedTopics: []string{"quiet"}}})
 	svc, err := notifications.New(notifications.Config{Store: st, Catalog: catalog, Processors: []notifications.Processor{mailer}})
 	if err != nil {
 		t.Fatal(err)

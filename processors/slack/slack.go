@@ -119,7 +119,7 @@ type Config struct {
 
 	// Filter limits the processor to some severities and topics. Defaults
 	// to every notification.
-	Filter notifications.Filters
+	Filter notifications.ProcessorFilter
 	// Retry bounds retries of rate-limited (429, after its Retry-After),
 	// failing (5xx) and unreachable API calls. Defaults to
 	// processors.Retry's defaults: 5 attempts, Retry-After up to 1 minute.
@@ -247,8 +247,8 @@ func New(cfg Config) (*Processor, error) {
 // Name returns "SlackNotificationProcessor".
 func (p *Processor) Name() string { return Name }
 
-// Filters returns Config.Filter.
-func (p *Processor) Filters() notifications.Filters { return p.cfg.Filter }
+// Filter returns Config.Filter.
+func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter }
 
 // ProcessOptions posts one channel message per non-user entity of an
 // entity send: to metadata.slackChannel when set, else to the entity's

@@ -512,7 +512,7 @@ func TestNewValidates(t *testing.T) {
 		"route no matcher":  {Token: "x", BroadcastRoutes: []slack.Route{{Channels: []string{"c"}}}},
 		"bad base url":      {Token: "x", BaseURL: "/relative"},
 		"bad api url":       {Token: "x", APIURL: "nope"},
-		"bad filter":        {Token: "x", Filter: notifications.Filters{MaxSeverity: "huge"}},
+		"bad filter":        {Token: "x", Filter: notifications.ProcessorFilter{MaxSeverity: "huge"}},
 		"bad retry":         {Token: "x", Retry: processors.Retry{MaxAttempts: 1000}},
 		"negative throttle": {Token: "x", ThrottleInterval: -time.Second},
 	}

@@ -103,7 +103,7 @@ type Config struct {
 	Retry processors.Retry
 	// Filter limits the processor to some severities and topics. Defaults
 	// to every notification.
-	Filter notifications.Filters
+	Filter notifications.ProcessorFilter
 	// HTTPClient makes the calls. Defaults to a new http.Client.
 	HTTPClient *http.Client
 	// Logger receives delivery failures and retries. Defaults to
@@ -205,8 +205,8 @@ func New(cfg Config) (*Processor, error) {
 // Name returns Config.Name, "Webhook" by default.
 func (p *Processor) Name() string { return p.cfg.Name }
 
-// Filters returns Config.Filter.
-func (p *Processor) Filters() notifications.Filters { return p.cfg.Filter }
+// Filter returns Config.Filter.
+func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter }
 
 // PostProcess POSTs n in an Envelope to every endpoint in parallel and
 // waits for them. Each endpoint's failure (after retries) is logged with

@@ -378,7 +378,7 @@ func TestNewValidates(t *testing.T) {
 		"relative url":   {URL: "/hook"},
 		"ftp url":        {URL: "ftp://x/hook"},
 		"bad secret":     {URL: "https://x/hook", Secret: "whsec_!!!"},
-		"bad filter":     {URL: "https://x/hook", Filter: notifications.Filters{MinSeverity: "x"}},
+		"bad filter":     {URL: "https://x/hook", Filter: notifications.ProcessorFilter{MinSeverity: "x"}},
 		"bad retry":      {URL: "https://x/hook", Retry: processors.Retry{MaxAttempts: -2}},
 		"negative limit": {URL: "https://x/hook", Timeout: -1},
 	}

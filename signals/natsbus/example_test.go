@@ -52,7 +52,7 @@ func ExampleNew() {
 	defer web2.Close()
 
 	err = web1.Publish(ctx, signals.Signal{
-		Recipients: signals.ToUsers("user:default/jane"),
+		Recipients: signals.Entity("user:default/jane"),
 		Channel:    "notifications",
 		Message:    map[string]string{"action": "new_notification"},
 	})

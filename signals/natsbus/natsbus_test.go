@@ -225,7 +225,7 @@ func newNode(t *testing.T, url string) *node {
 
 func (n *node) publish(t *testing.T, i int) {
 	t.Helper()
-	err := n.bus.Publish(t.Context(), signals.Signal{Recipients: signals.ToEveryone(), Channel: "c", Message: map[string]int{"n": i}})
+	err := n.bus.Publish(t.Context(), signals.Signal{Recipients: signals.Broadcast(), Channel: "c", Message: map[string]int{"n": i}})
 	if err != nil {
 		t.Fatalf("Publish %d: %v", i, err)
 	}

@@ -31,7 +31,7 @@ func ExampleNew() {
 			// Signals from other instances were lost: ask every client to
 			// refetch its inbox.
 			hub.Publish(ctx, signals.Signal{
-				Recipients: signals.ToEveryone(),
+				Recipients: signals.Broadcast(),
 				Channel:    "notifications",
 				Message:    map[string]string{"action": "refresh"},
 			})

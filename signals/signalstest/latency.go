@@ -32,7 +32,7 @@ func BenchmarkLatency(b *testing.B, open func(b *testing.B) signals.Transport, m
 		got <- struct{}{}
 		return nil
 	}))
-	s := signals.Signal{Recipients: signals.ToEveryone(), Channel: "c",
+	s := signals.Signal{Recipients: signals.Broadcast(), Channel: "c",
 		Message: map[string]string{"pad": strings.Repeat("x", messageBytes)}}
 	var latencies []time.Duration
 	for b.Loop() {

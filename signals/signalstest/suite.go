@@ -554,7 +554,7 @@ func testBusDelivery(t *testing.T, b Backend) {
 			wg.Go(func() {
 				for n := range perGoroutine {
 					s := signals.Signal{
-						Recipients: signals.ToUsers("user:default/jane", "group:default/team"),
+						Recipients: signals.Entity("user:default/jane", "group:default/team"),
 						Channel:    "notifications",
 						Message:    testMessage{From: fmt.Sprintf("i%d", i), G: g, N: n},
 					}
@@ -600,7 +600,7 @@ func testBusLargeSignal(t *testing.T, b Backend) {
 	a, c := newInstance(t, b, "a"), newInstance(t, b, "c")
 	want := testMessage{From: "a", Pad: string(pattern(20_000))}
 	if err := a.bus.Publish(t.Context(), signals.Signal{
-		Recipients: signals.ToEveryone(), Channel: "big", Message: want,
+		Recipients: signals.Broadcast(), Channel: "big", Message: want,
 	}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -617,7 +617,7 @@ func testBusRestart(t *testing.T, b Backend) {
 	publish := func(n int) {
 		t.Helper()
 		if err := a.bus.Publish(t.Context(), signals.Signal{
-			Recipients: signals.ToEveryone(), Channel: "c", Message: testMessage{From: "a", N: n},
+			Recipients: signals.Broadcast(), Channel: "c", Message: testMessage{From: "a", N: n},
 		}); err != nil {
 			t.Fatalf("Publish %d: %v", n, err)
 		}
@@ -628,7 +628,7 @@ func testBusRestart(t *testing.T, b Backend) {
 		t.Fatalf("Bus.Close: %v", err)
 	}
 	if err := c.bus.Publish(t.Context(), signals.Signal{
-		Recipients: signals.ToEveryone(), Channel: "c", Message: testMessage{},
+		Recipients: signals.Broadcast(), Channel: "c", Message: testMessage{},
 	}); !errors.Is(err, signals.ErrClosed) {
 		t.Errorf("Publish on a closed Bus = %v, want ErrClosed", err)
 	}

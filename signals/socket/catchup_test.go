@@ -187,12 +187,12 @@ func TestCatchUpReplay(t *testing.T) {
 			return nil, nil
 		}
 		return []signals.Signal{
-			{Recipients: signals.ToUsers(john), Channel: "notifications", Message: map[string]int{"n": 1}},
-			{Recipients: signals.ToUsers(team), Channel: "notifications", Message: map[string]int{"n": 2}},
-			{Recipients: signals.ToUsers(jane), Channel: "notifications", Message: map[string]int{"jane": 1}},
-			{Recipients: signals.ToEveryone(), Channel: "other", Message: map[string]int{"other": 1}},
-			{Recipients: signals.ToEveryone(), Channel: "notifications", Message: []int{1}},
-			{Recipients: signals.ToEveryone(), Channel: "notifications", Message: map[string]int{"n": 3}},
+			{Recipients: signals.Entity(john), Channel: "notifications", Message: map[string]int{"n": 1}},
+			{Recipients: signals.Entity(team), Channel: "notifications", Message: map[string]int{"n": 2}},
+			{Recipients: signals.Entity(jane), Channel: "notifications", Message: map[string]int{"jane": 1}},
+			{Recipients: signals.Broadcast(), Channel: "other", Message: map[string]int{"other": 1}},
+			{Recipients: signals.Broadcast(), Channel: "notifications", Message: []int{1}},
+			{Recipients: signals.Broadcast(), Channel: "notifications", Message: map[string]int{"n": 3}},
 		}, nil
 	})
 	e := setup(t, socket.Config{CatchUp: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})

@@ -68,7 +68,7 @@ func Example() {
 	_ = conn.Ping(ctx)
 
 	_ = hub.Publish(ctx, signals.Signal{
-		Recipients: signals.ToUsers("group:default/team-a"),
+		Recipients: signals.Entity("group:default/team-a"),
 		Channel:    "notifications",
 		Message:    map[string]string{"action": "new_notification", "notification_id": "n1"},
 	})

@@ -113,7 +113,7 @@ func (e *env) publish(t *testing.T, s signals.Signal) {
 // client and has not arrived never will, since a connection keeps order.
 func (e *env) sentinel(t *testing.T, clients ...*client) {
 	t.Helper()
-	e.publish(t, signals.Signal{Recipients: signals.ToEveryone(), Channel: "sentinel", Message: map[string]bool{"end": true}})
+	e.publish(t, signals.Signal{Recipients: signals.Broadcast(), Channel: "sentinel", Message: map[string]bool{"end": true}})
 	for i, c := range clients {
 		if got := c.next(t); got != sentinelFrame {
 			t.Errorf("client %d: got %s, want the sentinel", i, got)
@@ -251,7 +251,7 @@ func (c *client) closed(t *testing.T) (int, error) {
 }
 
 func broadcast(channel string, message any) signals.Signal {
-	return signals.Signal{Recipients: signals.ToEveryone(), Channel: channel, Message: message}
+	return signals.Signal{Recipients: signals.Broadcast(), Channel: channel, Message: message}
 }
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -364,7 +364,7 @@ func TestGroupSignal(t *testing.T) {
 		c.send(t, "subscribe", "test", "sentinel")
 	}
 
-	e.publish(t, signals.Signal{Recipients: signals.ToUsers(team), Channel: "test", Message: map[string]string{"msg": "team"}})
+	e.publish(t, signals.Signal{Recipients: signals.Entity(team), Channel: "test", Message: map[string]string{"msg": "team"}})
 	for _, c := range []*client{tab1, tab2} {
 		if got, want := c.next(t), `{"channel":"test","message":{"msg":"team"}}`; got != want {
 			t.Errorf("frame = %s, want %s", got, want)
@@ -381,8 +381,8 @@ func TestInvalidSignalIsNotDelivered(t *testing.T) {
 	c.send(t, "subscribe", "test", "sentinel")
 
 	for _, s := range []signals.Signal{
-		{Recipients: signals.ToEveryone(), Message: map[string]string{"msg": "no channel"}},
-		{Recipients: signals.ToEveryone(), Channel: "test"},
+		{Recipients: signals.Broadcast(), Message: map[string]string{"msg": "no channel"}},
+		{Recipients: signals.Broadcast(), Channel: "test"},
 	} {
 		if err := e.hub.Publish(context.Background(), s); !errors.Is(err, signals.ErrInvalidSignal) {
 			t.Errorf("Publish(%+v) = %v, want ErrInvalidSignal", s, err)
@@ -590,7 +590,7 @@ func TestBearerToken(t *testing.T) {
 		t.Errorf("selected protocol = %q, want none", got)
 	}
 	c.send(t, "subscribe", "test")
-	e.publish(t, signals.Signal{Recipients: signals.ToUsers(jane), Channel: "test", Message: map[string]int{"n": 1}})
+	e.publish(t, signals.Signal{Recipients: signals.Entity(jane), Channel: "test", Message: map[string]int{"n": 1}})
 	if got, want := c.next(t), `{"channel":"test","message":{"n":1}}`; got != want {
 		t.Errorf("frame = %s, want %s", got, want)
 	}
@@ -642,7 +642,7 @@ func TestPing(t *testing.T) {
 				t.Fatal("no ping arrived")
 			}
 		}
-		e.publish(t, signals.Signal{Recipients: signals.ToUsers(john), Channel: "test", Message: map[string]int{"n": 1}})
+		e.publish(t, signals.Signal{Recipients: signals.Entity(john), Channel: "test", Message: map[string]int{"n": 1}})
 		c.next(t)
 		if n := e.hub.Len(); n != 1 {
 			t.Errorf("hub has %d subscribers, want 1", n)

@@ -232,7 +232,7 @@ func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, flush func()
 // event id when cursors are on. The frame is compact JSON, which escapes
 // every line terminator, so it fits on one data line. Write errors
 // resurface on the next flush.
-func writeEvent(w http.ResponseWriter, d *signals.Delivery, cursor bool) {
+func writeEvent(w http.ResponseWriter, d *signals.Event, cursor bool) {
 	if cursor {
 		var b [24]byte
 		_, _ = w.Write(sseID)

@@ -146,8 +146,8 @@ func TestSSEDelivers(t *testing.T) {
 	}
 
 	// Subscribed before the headers went out: no wait needed.
-	e.publish(t, signals.Signal{Recipients: signals.ToUsers(team), Channel: "test", Message: map[string]string{"msg": "team"}})
-	e.publish(t, signals.Signal{Recipients: signals.ToUsers(jane), Channel: "test", Message: map[string]string{"msg": "jane"}})
+	e.publish(t, signals.Signal{Recipients: signals.Entity(team), Channel: "test", Message: map[string]string{"msg": "team"}})
+	e.publish(t, signals.Signal{Recipients: signals.Entity(jane), Channel: "test", Message: map[string]string{"msg": "jane"}})
 	e.publish(t, broadcast("elsewhere", map[string]string{"msg": "other channel"}))
 	e.publish(t, broadcast("sentinel", map[string]bool{"end": true}))
 

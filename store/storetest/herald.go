@@ -219,7 +219,7 @@ func testCursorPagination(t *testing.T, s notifications.Store) {
 	}
 	// Rows that sort before the cursor, added between pages, never show up.
 	// (The filter keeps each walk's additions out of the next walk.)
-	f := notifications.Filter{CreatedAfter: e.now.Add(-time.Minute), CreatedBefore: e.now}
+	f := notifications.Filter{CreatedAfter: new(e.now.Add(-time.Minute)), CreatedBefore: new(e.now)}
 	expectIDs(t, "desc pages", e.page(notifications.Query{Filter: f}, 7, insert(e.now.Add(time.Hour))), desc...)
 	expectIDs(t, "asc pages", e.page(notifications.Query{Filter: f, Order: []notifications.Order{{Field: notifications.OrderCreated}}}, 6,
 		insert(e.now.Add(-time.Hour))), ids(asc)...)
@@ -426,7 +426,7 @@ func testChangedSince(t *testing.T, s notifications.Store) {
 	e.broadcast(old(e.f[6]))
 	e.setRead(user, &e.now, id3, id5)
 	e.setSaved(user, &e.now, id(4))
-	f := notifications.Filter{ChangedSince: since}
+	f := notifications.Filter{ChangedSince: new(since)}
 	expectSameIDs(t, "List(changed since)", e.listIDs(notifications.Query{Filter: f}), id2, id3, id(4), id(5))
 	expectSameIDs(t, "List(changed since) of other", e.listIDs(notifications.Query{User: other, Filter: f}))
 	if n := e.count(user, f); n != 4 {

@@ -116,13 +116,13 @@ func testSearch(t *testing.T, s notifications.Store) {
 func testCreatedAfter(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	e.fixture(1, -2, 0)
-	f := notifications.Filter{CreatedAfter: e.now.Add(-5 * time.Minute)}
+	f := notifications.Filter{CreatedAfter: new(e.now.Add(-5 * time.Minute))}
 	expectIDs(t, "createdAfter", e.listIDs(notifications.Query{Filter: f}), id2)
 	// Inclusive at the millisecond, on both bounds.
-	expectIDs(t, "createdAfter = created", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedAfter: e.now}}), id2)
-	expectIDs(t, "createdBefore = created", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedBefore: e.f[1].Created}}), id1)
-	expectIDs(t, "createdBefore", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedBefore: e.now.Add(-time.Minute)}}), id1)
-	expectIDs(t, "createdAfter 1ms later", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedAfter: e.now.Add(time.Millisecond)}}))
+	expectIDs(t, "createdAfter = created", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedAfter: new(e.now)}}), id2)
+	expectIDs(t, "createdBefore = created", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedBefore: new(e.f[1].Created)}}), id1)
+	expectIDs(t, "createdBefore", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedBefore: new(e.now.Add(-time.Minute))}}), id1)
+	expectIDs(t, "createdAfter 1ms later", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedAfter: new(e.now.Add(time.Millisecond))}}))
 }
 
 func testTopicFilter(t *testing.T, s notifications.Store) {
@@ -171,7 +171,7 @@ func testLimitOffset(t *testing.T, s notifications.Store) {
 	if n := len(e.list(notifications.Query{})); n != 7 {
 		t.Errorf("List: %d notifications, want 7", n)
 	}
-	f := notifications.Filter{CreatedAfter: e.f[1].Created.Add(-time.Millisecond)}
+	f := notifications.Filter{CreatedAfter: new(e.f[1].Created.Add(-time.Millisecond))}
 	expectIDs(t, "all", e.listIDs(notifications.Query{Filter: f}), id2, id7, id6, id5, id4, id3, id1)
 	expectIDs(t, "limit 3", e.listIDs(notifications.Query{Filter: f, Limit: 3}), id2, id7, id6)
 	expectIDs(t, "limit 3 offset 3", e.listIDs(notifications.Query{Filter: f, Limit: 3, Offset: 3}), id5, id4, id3)
@@ -200,7 +200,7 @@ func testOrder(t *testing.T, s notifications.Store) {
 func testCountIgnoresPaging(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	fixture69(e)
-	f := notifications.Filter{CreatedAfter: e.f[1].Created.Add(-time.Millisecond)}
+	f := notifications.Filter{CreatedAfter: new(e.f[1].Created.Add(-time.Millisecond))}
 	if n := e.count(user, f); n != 7 {
 		t.Errorf("Count = %d, want 7", n)
 	}
