@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/heraldhq/herald/internal/entityref"
 )
 
 // RecipientType says how a send names its recipients.
@@ -106,4 +108,17 @@ func (l *stringOrList) UnmarshalJSON(data []byte) error {
 	}
 	*l = list
 	return nil
+}
+
+// CanonicalEntityRef returns ref in the form Herald stores and compares
+// refs in: kind:namespace/name, with kind and namespace lower-cased and the
+// namespace "default" when absent ("User:jane" is "user:default/jane"; the
+// name keeps its case). A ref without a kind, or one that does not parse,
+// is an error wrapping ErrInvalid.
+func CanonicalEntityRef(ref string) (string, error) {
+	r, err := entityref.Parse(ref)
+	if err != nil || r.Kind == "" {
+		return "", &ValidationError{Fields: []FieldError{{Field: "entityRef", Message: fmt.Sprintf("%q is not an entity ref of the form kind:namespace/name", ref)}}}
+	}
+	return r.String(), nil
 }

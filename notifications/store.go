@@ -75,6 +75,11 @@ type Store interface {
 	DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
 }
 
+// MaxSearchLength is the longest Filter.Search, in characters (runes): a
+// longer one is refused with a *ValidationError. Every store must answer
+// any search up to it, whatever characters it holds.
+const MaxSearchLength = 1000
+
 // Filter selects notifications. The zero Filter selects everything.
 type Filter struct {
 	// IDs, when non-nil, keeps only these ids.
