@@ -378,36 +378,57 @@ func TestStartTLSRequiredButNotOffered(t *testing.T) {
 func TestTemporaryFailureIsRetried(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	srv.mu.Lock()
-	srv.tempFails = 2
-	srv.mu.Unlock()
+	srv.failRcpt(2, reply451)
 	m := &processors.Metrics{}
 	p := setup(t, srv, email.Config{Metrics: m})
 	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	srv.next()
+	if n := srv.rcptCount(); n != 3 {
+		t.Fatalf("%d attempts, want 3 (two 451s, then accepted)", n)
+	}
 	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
 		t.Fatalf("metrics = %+v", s)
 	}
 
 	// The attempts are bounded.
-	srv.mu.Lock()
-	srv.tempFails = 100
-	srv.mu.Unlock()
+	srv.failRcpt(100, reply451)
 	p = setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}})
 	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
 	if !errors.Is(err, processors.ErrGaveUp) {
 		t.Fatalf("err = %v, want ErrGaveUp", err)
 	}
-	srv.mu.Lock()
-	left := srv.tempFails
-	srv.mu.Unlock()
-	if left != 97 {
-		t.Fatalf("%d attempts, want 3", 100-left)
+	if n := srv.rcptCount() - 3; n != 3 {
+		t.Fatalf("%d attempts, want 3", n)
 	}
 	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 4, Failed: 1}) {
 		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+// A 5xx reply is permanent: the email fails after one attempt, is counted
+// as failed, and is not retried, however many attempts Retry allows.
+func TestPermanentFailureIsNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	// More 550s than attempts: a retry would be seen as a second RCPT.
+	srv.failRcpt(5, reply550)
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 5}})
+	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
+	if err == nil || errors.Is(err, processors.ErrGaveUp) {
+		t.Fatalf("err = %v, want the permanent failure itself", err)
+	}
+	if !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "jane@example.com") || !strings.Contains(err.Error(), "n-1") {
+		t.Fatalf("err = %v, want the reply, the address and the notification id", err)
+	}
+	if n := srv.rcptCount(); n != 1 {
+		t.Fatalf("%d attempts, want 1", n)
+	}
+	srv.none()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
+		t.Fatalf("metrics = %+v, want one failure and no retry", s)
 	}
 }
 

@@ -46,8 +46,35 @@ type smtpServer struct {
 	Port int
 	got  chan received
 
-	mu        sync.Mutex
-	tempFails int // RCPT answers 451 this many more times
+	mu          sync.Mutex
+	rcptReplies []*smtp.SMTPError // RCPT answers these, in order, before accepting again
+	rcpts       int               // RCPT commands received
+}
+
+// Replies failRcpt queues.
+var (
+	// reply451 is a temporary failure: the client should retry.
+	reply451 = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	// reply550 is a permanent failure: retrying cannot help.
+	reply550 = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+)
+
+// failRcpt makes the next n RCPT commands answer reply instead of
+// accepting the recipient.
+func (s *smtpServer) failRcpt(n int, reply *smtp.SMTPError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.rcptReplies = append(s.rcptReplies, reply)
+	}
+}
+
+// rcptCount returns how many RCPT commands the server has received: one
+// per delivery attempt of a one-recipient email.
+func (s *smtpServer) rcptCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcpts
 }
 
 type serverOptions struct {
@@ -158,9 +185,11 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
-	if s.srv.tempFails > 0 {
-		s.srv.tempFails--
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	s.srv.rcpts++
+	if len(s.srv.rcptReplies) > 0 {
+		reply := s.srv.rcptReplies[0]
+		s.srv.rcptReplies = s.srv.rcptReplies[1:]
+		return reply
 	}
 	s.to = append(s.to, to)
 	return nil
