@@ -2,10 +2,12 @@ package processors_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
 )
 
@@ -19,15 +21,27 @@ func ExampleAbsoluteLink() {
 	// https://ci.example.com/run/42
 }
 
-func ExampleFilterConfig() {
-	f, err := processors.FilterConfig{MinSeverity: "high", ExcludedTopics: []string{"noise"}}.Filters()
-	if err != nil {
+// A processor's filter block, as Backstage's configuration writes it,
+// decodes straight into notifications.ProcessorFilter: the JSON (or YAML,
+// with a decoder that honours json tags) names are Backstage's. Validate
+// refuses a severity that is not one of the four, with Backstage's
+// message; every built-in processor's New validates its Filter the same
+// way.
+func Example_filterFromConfig() {
+	var f notifications.ProcessorFilter
+	if err := json.Unmarshal([]byte(`{"minSeverity": "high", "excludedTopics": ["noise"]}`), &f); err != nil {
 		panic(err)
 	}
-	fmt.Println(f.Allow("critical", ""), f.Allow("normal", ""), f.Allow("high", "noise"))
+	if err := f.Validate(); err != nil {
+		panic(err)
+	}
+	fmt.Println(f.Allow(notifications.SeverityCritical, ""), f.Allow(notifications.SeverityNormal, ""), f.Allow(notifications.SeverityHigh, "noise"))
 
-	_, err = processors.FilterConfig{MinSeverity: "urgent"}.Filters()
-	fmt.Println(err)
+	var bad notifications.ProcessorFilter
+	if err := json.Unmarshal([]byte(`{"minSeverity": "urgent"}`), &bad); err != nil {
+		panic(err)
+	}
+	fmt.Println(bad.Validate())
 	// Output:
 	// true false false
 	// notifications: invalid request: filter.minSeverity: Invalid minSeverity: urgent

@@ -3,86 +3,13 @@ package processors_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
 )
-
-func TestFilterConfig(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		cfg     processors.FilterConfig
-		want    notifications.ProcessorFilter
-		wantErr string
-	}{
-		{name: "zero", cfg: processors.FilterConfig{}, want: notifications.ProcessorFilter{}},
-		{
-			name: "all fields, normalised",
-			cfg:  processors.FilterConfig{MinSeverity: " High", MaxSeverity: "normal", IncludedTopics: []string{"a"}, ExcludedTopics: []string{"b"}},
-			want: notifications.ProcessorFilter{MinSeverity: "high", MaxSeverity: "normal", IncludedTopics: []string{"a"}, ExcludedTopics: []string{"b"}},
-		},
-		{name: "bad min", cfg: processors.FilterConfig{MinSeverity: "urgent"}, wantErr: "Invalid minSeverity: urgent"},
-		{name: "bad max", cfg: processors.FilterConfig{MinSeverity: "low", MaxSeverity: "Meh"}, wantErr: "Invalid maxSeverity: Meh"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := tt.cfg.Filters()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, notifications.ErrInvalid) {
-					t.Fatalf("err = %v, want one containing %q and matching ErrInvalid", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.MinSeverity != tt.want.MinSeverity || got.MaxSeverity != tt.want.MaxSeverity ||
-				strings.Join(got.IncludedTopics, ",") != strings.Join(tt.want.IncludedTopics, ",") ||
-				strings.Join(got.ExcludedTopics, ",") != strings.Join(tt.want.ExcludedTopics, ",") {
-				t.Fatalf("Filters() = %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-// Spec cases 105–108, through filters built from configuration.
-func TestFilterConfigAllow(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		cfg      processors.FilterConfig
-		severity notifications.Severity
-		topic    string
-		want     bool
-	}{
-		{processors.FilterConfig{MinSeverity: "high"}, "normal", "", false},
-		{processors.FilterConfig{MinSeverity: "high"}, "", "", false},
-		{processors.FilterConfig{MinSeverity: "high"}, "high", "", true},
-		{processors.FilterConfig{MinSeverity: "high"}, "critical", "", true},
-		{processors.FilterConfig{MaxSeverity: "normal"}, "critical", "", false},
-		{processors.FilterConfig{MaxSeverity: "normal"}, "low", "", true},
-		{processors.FilterConfig{ExcludedTopics: []string{"a"}}, "", "a", false},
-		{processors.FilterConfig{ExcludedTopics: []string{"a"}}, "", "", true},
-		{processors.FilterConfig{IncludedTopics: []string{"a"}}, "", "a", true},
-		{processors.FilterConfig{IncludedTopics: []string{"a"}}, "", "b", false},
-		{processors.FilterConfig{IncludedTopics: []string{"a"}}, "", "", false},
-	}
-	for _, tt := range tests {
-		f, err := tt.cfg.Filters()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := f.Allow(tt.severity, tt.topic); got != tt.want {
-			t.Errorf("%+v.Allow(%q, %q) = %v, want %v", tt.cfg, tt.severity, tt.topic, got, tt.want)
-		}
-	}
-}
 
 func TestAbsoluteLink(t *testing.T) {
 	t.Parallel()
