@@ -51,7 +51,7 @@ func ExampleRetry_Do() {
 	r := processors.Retry{
 		MaxAttempts: 3,
 		// Print the waits instead of waiting.
-		Sleep: func(_ context.Context, d time.Duration) error { fmt.Println("wait", d); return nil },
+		SleepFunc: func(_ context.Context, d time.Duration) error { fmt.Println("wait", d); return nil },
 	}
 	err := r.Do(context.Background(), func(_ context.Context, attempt int) error {
 		if attempt == 1 {

@@ -138,7 +138,7 @@ func TestThrottleContext(t *testing.T) {
 	})
 }
 
-// recordSleep returns a Sleep that records delays without waiting.
+// recordSleep returns a SleepFunc that records delays without waiting.
 func recordSleep(delays *[]time.Duration) func(context.Context, time.Duration) error {
 	return func(ctx context.Context, d time.Duration) error {
 		*delays = append(*delays, d)
@@ -151,7 +151,7 @@ func TestRetryBackoff(t *testing.T) {
 	var delays []time.Duration
 	r := processors.Retry{
 		MaxAttempts: 6, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second,
-		Sleep: recordSleep(&delays), Jitter: func(d time.Duration) time.Duration { return d },
+		SleepFunc: recordSleep(&delays), JitterFunc: func(d time.Duration) time.Duration { return d },
 	}
 	boom := errors.New("boom")
 	attempts := 0
@@ -189,7 +189,7 @@ func TestRetryBackoff(t *testing.T) {
 func TestRetryFullJitterBounds(t *testing.T) {
 	t.Parallel()
 	var delays []time.Duration
-	r := processors.Retry{MaxAttempts: 50, BaseDelay: 10 * time.Millisecond, MaxDelay: 80 * time.Millisecond, Sleep: recordSleep(&delays)}
+	r := processors.Retry{MaxAttempts: 50, BaseDelay: 10 * time.Millisecond, MaxDelay: 80 * time.Millisecond, SleepFunc: recordSleep(&delays)}
 	_ = r.Do(t.Context(), func(context.Context, int) error { return processors.Retryable(errors.New("x")) })
 	if len(delays) != 49 {
 		t.Fatalf("%d delays, want 49", len(delays))
@@ -210,7 +210,7 @@ func TestRetryFullJitterBounds(t *testing.T) {
 func TestRetryPermanentAndSuccess(t *testing.T) {
 	t.Parallel()
 	var delays []time.Duration
-	r := processors.Retry{Sleep: recordSleep(&delays)}
+	r := processors.Retry{SleepFunc: recordSleep(&delays)}
 	bad := errors.New("400 bad request")
 	calls := 0
 	err := r.Do(t.Context(), func(context.Context, int) error { calls++; return bad })
@@ -229,7 +229,7 @@ func TestRetryPermanentAndSuccess(t *testing.T) {
 	if err != nil || calls != 3 || len(delays) != 2 {
 		t.Fatalf("eventual success: err=%v calls=%d delays=%v", err, calls, delays)
 	}
-	if err := (processors.Retry{MaxAttempts: 1, Sleep: recordSleep(&delays)}).Do(t.Context(), func(context.Context, int) error {
+	if err := (processors.Retry{MaxAttempts: 1, SleepFunc: recordSleep(&delays)}).Do(t.Context(), func(context.Context, int) error {
 		return processors.Retryable(errors.New("x"))
 	}); !errors.Is(err, processors.ErrGaveUp) || len(delays) != 2 {
 		t.Fatalf("MaxAttempts 1: err=%v delays=%v", err, delays)
@@ -239,7 +239,7 @@ func TestRetryPermanentAndSuccess(t *testing.T) {
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	var delays []time.Duration
-	r := processors.Retry{MaxDelay: 10 * time.Second, Sleep: recordSleep(&delays)}
+	r := processors.Retry{MaxDelay: 10 * time.Second, SleepFunc: recordSleep(&delays)}
 	err := r.Do(t.Context(), func(_ context.Context, attempt int) error {
 		if attempt == 1 {
 			return processors.RetryAfter(errors.New("429"), 3*time.Second)
@@ -267,7 +267,7 @@ func TestRetryContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 		defer cancel()
-		r := processors.Retry{MaxAttempts: 100, BaseDelay: time.Second, MaxDelay: time.Second, Jitter: func(d time.Duration) time.Duration { return d }}
+		r := processors.Retry{MaxAttempts: 100, BaseDelay: time.Second, MaxDelay: time.Second, JitterFunc: func(d time.Duration) time.Duration { return d }}
 		calls := 0
 		err := r.Do(ctx, func(context.Context, int) error { calls++; return processors.Retryable(errors.New("down")) })
 		if !errors.Is(err, context.DeadlineExceeded) {

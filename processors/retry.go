@@ -33,14 +33,14 @@ type Retry struct {
 	// a server asking for more is given up on rather than hammered.
 	// Defaults to 1 minute.
 	MaxDelay time.Duration
-	// Sleep waits between attempts; tests replace it to record the delays
-	// without waiting. It returns ctx's error when ctx ends first.
+	// SleepFunc waits between attempts; tests replace it to record the
+	// delays without waiting. It returns ctx's error when ctx ends first.
 	// Defaults to a timer that honours ctx.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Jitter maps a backoff to the delay actually waited; it is not
+	SleepFunc func(ctx context.Context, d time.Duration) error
+	// JitterFunc maps a backoff to the delay actually waited; it is not
 	// applied to a Retry-After. Defaults to a uniformly random duration in
 	// [0, d] (full jitter).
-	Jitter func(d time.Duration) time.Duration
+	JitterFunc func(d time.Duration) time.Duration
 }
 
 // Validate reports fields out of range.
@@ -66,11 +66,11 @@ func (r Retry) withDefaults() Retry {
 	if r.MaxDelay == 0 {
 		r.MaxDelay = time.Minute
 	}
-	if r.Sleep == nil {
-		r.Sleep = sleep
+	if r.SleepFunc == nil {
+		r.SleepFunc = sleep
 	}
-	if r.Jitter == nil {
-		r.Jitter = fullJitter
+	if r.JitterFunc == nil {
+		r.JitterFunc = fullJitter
 	}
 	return r
 }
@@ -117,9 +117,9 @@ func (r Retry) Do(ctx context.Context, op func(ctx context.Context, attempt int)
 			for i := 1; i < attempt && backoff < r.MaxDelay; i++ {
 				backoff *= 2
 			}
-			delay = r.Jitter(min(backoff, r.MaxDelay))
+			delay = r.JitterFunc(min(backoff, r.MaxDelay))
 		}
-		if err := r.Sleep(ctx, delay); err != nil {
+		if err := r.SleepFunc(ctx, delay); err != nil {
 			return fmt.Errorf("%w (last error: %w)", err, last)
 		}
 	}

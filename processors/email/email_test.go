@@ -26,7 +26,7 @@ var testCatalog = notifications.NewMemoryCatalog(
 )
 
 // noWait is a Retry that does not wait between attempts.
-var noWait = processors.Retry{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+var noWait = processors.Retry{SleepFunc: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
 
 // setup returns a processor mailing srv in plain text, with cfg's
 // non-zero fields layered over test defaults.
@@ -45,8 +45,8 @@ func setup(t *testing.T, srv *smtpServer, cfg email.Config) *email.Processor {
 	if cfg.Catalog == nil && cfg.Lookup == nil {
 		cfg.Catalog = testCatalog
 	}
-	if cfg.Retry.Sleep == nil {
-		cfg.Retry.Sleep = noWait.Sleep
+	if cfg.Retry.SleepFunc == nil {
+		cfg.Retry.SleepFunc = noWait.SleepFunc
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second

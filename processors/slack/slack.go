@@ -137,9 +137,9 @@ type Config struct {
 	// Metrics counts messages sent (edits included), failed and retried.
 	// Defaults to none.
 	Metrics *processors.Metrics
-	// Now is the clock for stored timestamps and the cleaner. Defaults to
-	// time.Now.
-	Now func() time.Time
+	// NowFunc is the clock for stored timestamps and the cleaner. Defaults
+	// to time.Now.
+	NowFunc func() time.Time
 }
 
 // Processor is the Slack processor. It is safe for concurrent use.
@@ -226,8 +226,8 @@ func New(cfg Config) (*Processor, error) {
 	if !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
 	}
 	p := &Processor{
 		cfg:      cfg,
@@ -430,7 +430,7 @@ func (p *Processor) deliverOnce(ctx context.Context, log *slog.Logger, origin st
 		return err
 	}
 	if scoped && ts != "" {
-		if err := p.cfg.Timestamps.PutSlackTimestamp(ctx, origin, scope, channel, encodeTimestamp(respChannel, ts, channel), p.cfg.Now()); err != nil {
+		if err := p.cfg.Timestamps.PutSlackTimestamp(ctx, origin, scope, channel, encodeTimestamp(respChannel, ts, channel), p.cfg.NowFunc()); err != nil {
 			// The message went out; only a later edit is lost.
 			log.Warn("slack: storing the message timestamp failed", "error", err)
 		}
@@ -659,7 +659,7 @@ func (p *Processor) entity(ctx context.Context, ref string) (notifications.Catal
 // TimestampTTL, after which a scoped re-send posts a new message; it
 // returns how many it removed.
 func (p *Processor) CleanTimestamps(ctx context.Context) (int, error) {
-	return p.cfg.Timestamps.DeleteSlackTimestampsBefore(ctx, p.cfg.Now().Add(-TimestampTTL))
+	return p.cfg.Timestamps.DeleteSlackTimestampsBefore(ctx, p.cfg.NowFunc().Add(-TimestampTTL))
 }
 
 // RunTimestampCleaner calls CleanTimestamps now and then every interval

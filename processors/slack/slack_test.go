@@ -63,8 +63,8 @@ func setup(t *testing.T, cfg slack.Config) (*slack.Processor, *fakeSlack, *recor
 	if cfg.ThrottleInterval == 0 {
 		cfg.ThrottleInterval = time.Nanosecond
 	}
-	if cfg.Retry.Sleep == nil {
-		cfg.Retry.Sleep = sleeps.sleep
+	if cfg.Retry.SleepFunc == nil {
+		cfg.Retry.SleepFunc = sleeps.sleep
 	}
 	p, err := slack.New(cfg)
 	if err != nil {
@@ -320,7 +320,7 @@ func TestScopedUpdate(t *testing.T) {
 	t.Parallel()
 	store := slack.NewMemoryTimestamps()
 	now := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
-	p, f, _ := setup(t, slack.Config{Timestamps: store, BroadcastChannels: []string{"C1"}, Now: func() time.Time { return now }})
+	p, f, _ := setup(t, slack.Config{Timestamps: store, BroadcastChannels: []string{"C1"}, NowFunc: func() time.Time { return now }})
 
 	o := entitySend(notifications.Payload{Title: "Build 1 running", Scope: "build-1"}, "user:default/jane")
 	first := userNote("user:default/jane", o)
@@ -389,6 +389,16 @@ func TestScopedUpdate(t *testing.T) {
 	last := calls[len(calls)-1]
 	if last.Method != "chat.update" || last.Form.Get("channel") != "C123" || last.Form.Get("text") != "v2" {
 		t.Fatalf("last call %s %v", last.Method, last.Form)
+	}
+
+	// Timestamps are stored and cleaned by Config.NowFunc's clock: a day
+	// later by that clock, every one of them is old.
+	if n, err := p.CleanTimestamps(t.Context()); err != nil || n != 0 {
+		t.Fatalf("CleanTimestamps at the same time = %d, %v; want 0", n, err)
+	}
+	now = now.Add(slack.TimestampTTL + time.Second)
+	if n, err := p.CleanTimestamps(t.Context()); err != nil || n != 3 {
+		t.Fatalf("CleanTimestamps a day later = %d, %v; want the 3 stored (build-1, build-2, deploy)", n, err)
 	}
 }
 

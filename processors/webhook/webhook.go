@@ -112,10 +112,12 @@ type Config struct {
 	// Metrics counts calls delivered, failed and retried, per endpoint.
 	// Defaults to none.
 	Metrics *processors.Metrics
-	// Now is the clock for envelopes and signatures. Defaults to time.Now.
-	Now func() time.Time
-	// NewID returns a webhook-id. Defaults to "msg_" and a random UUID.
-	NewID func() string
+	// NowFunc is the clock for envelopes and signatures. Defaults to
+	// time.Now.
+	NowFunc func() time.Time
+	// NewIDFunc returns a webhook-id, which must be unique per message.
+	// Defaults to "msg_" and a random UUID.
+	NewIDFunc func() string
 }
 
 // Processor is the webhook processor. It is safe for concurrent use.
@@ -188,11 +190,11 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
 	}
-	if cfg.NewID == nil {
-		cfg.NewID = func() string { return "msg_" + uuid.New() }
+	if cfg.NewIDFunc == nil {
+		cfg.NewIDFunc = func() string { return "msg_" + uuid.New() }
 	}
 	p.cfg = cfg
 	p.log = cfg.Logger
@@ -212,7 +214,7 @@ func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter
 // waits for them. Each endpoint's failure (after retries) is logged with
 // the notification id, counted, and returned joined with the others.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
-	env := Envelope{Type: EventCreated, Timestamp: p.cfg.Now().UTC().Truncate(time.Millisecond), Data: n}
+	env := Envelope{Type: EventCreated, Timestamp: p.cfg.NowFunc().UTC().Truncate(time.Millisecond), Data: n}
 	if n.Updated != nil {
 		env.Type = EventUpdated
 	}
@@ -222,7 +224,7 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 		p.log.Error("webhook: encoding failed", "processor", p.cfg.Name, "notification_id", n.ID, "error", err)
 		return fmt.Errorf("webhook: notification %s: %w", n.ID, err)
 	}
-	id := p.cfg.NewID()
+	id := p.cfg.NewIDFunc()
 	errs := make([]error, len(p.endpoints))
 	var wg sync.WaitGroup
 	for i, e := range p.endpoints {
@@ -267,7 +269,7 @@ func (p *Processor) deliver(ctx context.Context, log *slog.Logger, e endpoint, i
 		for k, vs := range e.header {
 			req.Header[k] = vs
 		}
-		now := p.cfg.Now()
+		now := p.cfg.NowFunc()
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "Herald-Webhook/1")
 		req.Header.Set(HeaderID, id)

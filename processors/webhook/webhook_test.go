@@ -94,8 +94,8 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 func setup(t *testing.T, cfg webhook.Config) (*webhook.Processor, *sleeps) {
 	t.Helper()
 	s := &sleeps{}
-	if cfg.Retry.Sleep == nil {
-		cfg.Retry.Sleep = s.sleep
+	if cfg.Retry.SleepFunc == nil {
+		cfg.Retry.SleepFunc = s.sleep
 	}
 	p, err := webhook.New(cfg)
 	if err != nil {
@@ -187,6 +187,37 @@ func TestDeliverySigned(t *testing.T) {
 	}
 	if h2.Header.Get("webhook-id") == id {
 		t.Fatal("webhook-id reused for a different message")
+	}
+}
+
+// The clock and the id generator are injectable, so a test of the host's
+// can predict every header and the envelope byte for byte.
+func TestInjectedClockAndID(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	at := time.Date(2025, 3, 4, 5, 6, 7, 891_234_567, time.UTC)
+	ids := 0
+	p, _ := setup(t, webhook.Config{
+		URL: r.URL, Secret: secret,
+		NowFunc:   func() time.Time { return at },
+		NewIDFunc: func() string { ids++; return "msg_fixed_" + strconv.Itoa(ids) },
+	})
+	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h := r.recorded()[0]
+	if id, ts := h.Header.Get("webhook-id"), h.Header.Get("webhook-timestamp"); id != "msg_fixed_1" || ts != strconv.FormatInt(at.Unix(), 10) {
+		t.Fatalf("webhook-id %q webhook-timestamp %q", id, ts)
+	}
+	var env struct {
+		Timestamp string `json:"timestamp"`
+	}
+	if err := json.Unmarshal(h.Body, &env); err != nil || env.Timestamp != "2025-03-04T05:06:07.891Z" {
+		t.Fatalf("envelope timestamp %q (%v), want the injected clock to the millisecond", env.Timestamp, err)
+	}
+	want, err := webhook.Sign(secret, "msg_fixed_1", at, h.Body)
+	if err != nil || h.Header.Get("webhook-signature") != want {
+		t.Fatalf("webhook-signature %q, want %q (%v)", h.Header.Get("webhook-signature"), want, err)
 	}
 }
 
