@@ -11,8 +11,11 @@
 //
 // Addresses pass Backstage's checks in order: syntax, allowlist and allowed
 // domains, then the denylist. Mail is throttled (2 per 100 ms by default),
-// temporary SMTP failures are retried with backoff, and failures are
-// logged, counted in Config.Metrics and returned joined, never panicked.
+// temporary SMTP failures (4xx replies, unreachable servers) are retried
+// with backoff, and permanent ones (5xx replies) are not. Failures are
+// counted in Config.Metrics and returned joined, each wrapped with the
+// notification id and the address; the processor does not log them, the
+// notifications Service does, once.
 package email
 
 import (
@@ -153,8 +156,9 @@ type Config struct {
 
 	// Template replaces the built-in subject and bodies. Defaults to none.
 	Template Template
-	// Logger receives delivery failures and skipped addresses. Defaults to
-	// discarding.
+	// Logger receives retries and skipped addresses (malformed ones at
+	// warning level, those the allow and deny rules drop at debug level).
+	// Failures are returned, not logged. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics counts emails sent, failed and retried. Defaults to none.
 	Metrics *processors.Metrics
@@ -292,7 +296,7 @@ func New(cfg Config) (*Processor, error) {
 		bad("BroadcastReceiver %q is not one of none, config, users", cfg.BroadcastReceiver)
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+		p.log = slog.Default()
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -322,17 +326,16 @@ func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter
 
 // PostProcess mails n: to its user's addresses, or for a broadcast to the
 // broadcast receivers, after the syntax, allow and deny rules. One email
-// goes to each address, throttled; each failure is logged with the
-// notification id, counted as failed and returned, joined with the others.
-// An entity notification without a user, or with no address left, sends
-// nothing and returns nil.
+// goes to each address, throttled; each failure is counted as failed and
+// returned, wrapped with the notification id and the address, joined with
+// the others. An entity notification without a user, or with no address
+// left, sends nothing and returns nil.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 	log := p.log.With("processor", Name, "notification_id", n.ID)
 	addrs, err := p.recipients(ctx, n)
 	if err != nil {
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
-		log.Error("email: finding recipients failed", "user", n.User, "error", err)
-		return fmt.Errorf("email: notification %s: %w", n.ID, err)
+		return fmt.Errorf("email: notification %s: recipients: %w", n.ID, err)
 	}
 	addrs = p.filterAddresses(log, addrs)
 	if len(addrs) == 0 {
@@ -342,14 +345,12 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	msg, err := p.render(ctx, n)
 	if err != nil {
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
-		log.Error("email: rendering failed", "error", err)
 		return fmt.Errorf("email: notification %s: render: %w", n.ID, err)
 	}
 	var errs []error
 	for _, addr := range addrs {
 		if err := p.sendOne(ctx, log, addr, msg); err != nil {
 			p.cfg.Metrics.Add(Name, processors.EventFailed)
-			log.Error("email: delivery failed", "to", addr, "error", err)
 			errs = append(errs, fmt.Errorf("email: notification %s to %s: %w", n.ID, addr, err))
 			continue
 		}
@@ -476,8 +477,8 @@ type Message struct {
 // extension point. Render gets the notification and the built-in message
 // and returns the message to send: it may change any field and keep the
 // others. An empty Subject falls back to the title. An error skips the
-// notification's emails (logged and counted as one failure). Render is
-// called concurrently.
+// notification's emails: PostProcess returns it and counts one failure.
+// Render is called concurrently.
 type Template interface {
 	Render(ctx context.Context, n notifications.Notification, m Message) (Message, error)
 }

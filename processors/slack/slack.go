@@ -22,8 +22,11 @@
 // live in a TimestampStore for 24 hours (see Processor.RunTimestampCleaner).
 //
 // Posting is throttled (10 messages per minute by default, Backstage's
-// defaults), rate limits (HTTP 429) are waited out as Slack's Retry-After
-// says, and failures are logged, counted and returned joined.
+// defaults) and rate limits (HTTP 429) are waited out as Slack's
+// Retry-After says. Failures are counted in Config.Metrics and returned
+// joined, each wrapped with the notification id (in the post-processing
+// phase) and the channel; the processor does not log them, the
+// notifications Service does, once.
 package slack
 
 import (
@@ -132,7 +135,11 @@ type Config struct {
 	// APIURL is the Web API's base URL, for tests and proxies. Defaults to
 	// "https://slack.com/api/".
 	APIURL string
-	// Logger receives delivery failures. Defaults to discarding.
+	// Logger receives retries, what the processor skips or falls back
+	// from (an entity missing from the catalog, a mention it cannot
+	// resolve, a message it cannot edit) and timestamp cleaner failures.
+	// Delivery failures are returned, not logged. Defaults to
+	// slog.Default().
 	Logger *slog.Logger
 	// Metrics counts messages sent (edits included), failed and retried.
 	// Defaults to none.
@@ -238,7 +245,7 @@ func New(cfg Config) (*Processor, error) {
 		userIDs:  ttlcache.New[string, string](cfg.CacheTTL, nil),
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+		p.log = slog.Default()
 	}
 	p.log = p.log.With("processor", Name)
 	return p, nil
@@ -253,11 +260,12 @@ func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter
 // ProcessOptions posts one channel message per non-user entity of an
 // entity send: to metadata.slackChannel when set, else to the entity's
 // bot-notify annotation; entities without either are skipped, entities
-// missing from the catalog are logged and skipped. A channel named by
-// several entities gets one message. A scoped send whose earlier message
-// in a channel is known edits it. It runs before the send is stored and
-// waits for the posts (and the throttle, within ctx). The options are
-// returned unchanged; failures are logged, counted and returned joined.
+// missing from the catalog are logged at warning level and skipped. A
+// channel named by several entities gets one message. A scoped send whose
+// earlier message in a channel is known edits it. It runs before the send
+// is stored and waits for the posts (and the throttle, within ctx). The
+// options are returned unchanged; failures are counted and returned
+// joined.
 func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
 	if o.Recipients.IsBroadcast() {
 		return o, nil
@@ -276,12 +284,11 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 		if channel == "" {
 			e, found, err := p.entity(ctx, ref.String())
 			if err != nil {
-				log.Error("slack: catalog lookup failed", "entity", ref.String(), "error", err)
 				errs = append(errs, fmt.Errorf("slack: entity %s: %w", ref, err))
 				continue
 			}
 			if !found {
-				log.Error("slack: entity not found in the catalog", "entity", ref.String())
+				log.Warn("slack: entity not found in the catalog; skipped", "entity", ref.String())
 				continue
 			}
 			channel = strings.TrimSpace(e.Annotations[AnnotationBotNotify])
@@ -292,7 +299,7 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 	}
 	for _, channel := range channels {
 		if err := p.deliver(ctx, log, o.Origin, o.Payload, channel, o.Payload.Scope != ""); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("slack: %w", err))
 		}
 	}
 	return o, errors.Join(errs...)
@@ -313,7 +320,7 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 		var errs []error
 		for _, channel := range p.routeChannels(n.Origin, n.Payload.Topic) {
 			if err := p.deliver(ctx, log, n.Origin, n.Payload, channel, updated); err != nil {
-				errs = append(errs, fmt.Errorf("notification %s: %w", n.ID, err))
+				errs = append(errs, fmt.Errorf("slack: notification %s: %w", n.ID, err))
 			}
 		}
 		return errors.Join(errs...)
@@ -327,11 +334,10 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	}
 	if err != nil {
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
-		log.Error("slack: cannot resolve the recipient", "user", n.User, "error", err)
-		return fmt.Errorf("slack: notification %s: %w", n.ID, err)
+		return fmt.Errorf("slack: notification %s: recipient %s: %w", n.ID, n.User, err)
 	}
 	if err := p.deliver(ctx, log, n.Origin, n.Payload, target, updated); err != nil {
-		return fmt.Errorf("notification %s: %w", n.ID, err)
+		return fmt.Errorf("slack: notification %s: %w", n.ID, err)
 	}
 	return nil
 }
@@ -383,14 +389,14 @@ func (p *Processor) routeChannels(origin, topic string) []string {
 
 // deliver posts payload to channel, or edits the earlier message of the
 // same origin and scope there when update is set and one is known, then
-// remembers the message for later edits. Failures are logged and counted.
+// remembers the message for later edits. It counts the outcome and
+// returns a failure wrapped with the channel.
 func (p *Processor) deliver(ctx context.Context, log *slog.Logger, origin string, payload notifications.Payload, channel string, update bool) error {
 	log = log.With("channel", channel)
 	err := p.deliverOnce(ctx, log, origin, payload, channel, update)
 	if err != nil {
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
-		log.Error("slack: delivery failed", "error", err)
-		return fmt.Errorf("slack: channel %s: %w", channel, err)
+		return fmt.Errorf("channel %s: %w", channel, err)
 	}
 	p.cfg.Metrics.Add(Name, processors.EventSent)
 	return nil

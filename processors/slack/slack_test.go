@@ -1,8 +1,10 @@
 package slack_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -427,12 +429,17 @@ func TestRateLimitRetryAfter(t *testing.T) {
 func TestPermanentErrorsAndBounds(t *testing.T) {
 	t.Parallel()
 	m := &processors.Metrics{}
-	p, f, _ := setup(t, slack.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}})
+	var logs bytes.Buffer
+	p, f, _ := setup(t, slack.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	f.failNext("chat.postMessage", slackError("channel_not_found"))
 	o := entitySend(notifications.Payload{Title: "T"}, "user:default/jane")
 	err := p.PostProcess(t.Context(), userNote("user:default/jane", o), o)
-	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "n-1") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "n-1") || !strings.Contains(err.Error(), "U111") {
+		t.Fatalf("err = %v, want the cause, the notification id and the channel", err)
+	}
+	// The failure is returned, for the Service to log; not logged here too.
+	if l := logs.String(); strings.Contains(l, "level=ERROR") || strings.Contains(l, "channel_not_found") {
+		t.Fatalf("the processor logged the failure it returned: %s", l)
 	}
 	if n := len(f.recorded()); n != 1 {
 		t.Fatalf("%d requests: a Slack error must not be retried", n)

@@ -21,7 +21,11 @@
 // Network errors, 429 (after its Retry-After) and 5xx answers are retried
 // with exponential backoff and jitter, at most Config.Retry.MaxAttempts
 // (5) times in all; other answers are final. Endpoints are called in
-// parallel, so one slow receiver does not delay the others.
+// parallel, so one slow receiver does not delay the others. Failures are
+// counted in Config.Metrics and returned joined, each wrapped with the
+// notification id and the endpoint's URL without its user info, query and
+// fragment, where receivers put keys; the processor does not log them, the
+// notifications Service does, once.
 package webhook
 
 import (
@@ -106,8 +110,8 @@ type Config struct {
 	Filter notifications.ProcessorFilter
 	// HTTPClient makes the calls. Defaults to a new http.Client.
 	HTTPClient *http.Client
-	// Logger receives delivery failures and retries. Defaults to
-	// discarding.
+	// Logger receives retries. Delivery failures are returned, not
+	// logged. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Metrics counts calls delivered, failed and retried, per endpoint.
 	// Defaults to none.
@@ -199,7 +203,7 @@ func New(cfg Config) (*Processor, error) {
 	p.cfg = cfg
 	p.log = cfg.Logger
 	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+		p.log = slog.Default()
 	}
 	return p, nil
 }
@@ -211,8 +215,9 @@ func (p *Processor) Name() string { return p.cfg.Name }
 func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter }
 
 // PostProcess POSTs n in an Envelope to every endpoint in parallel and
-// waits for them. Each endpoint's failure (after retries) is logged with
-// the notification id, counted, and returned joined with the others.
+// waits for them. Each endpoint's failure (after retries) is counted and
+// returned, wrapped with the notification id and the redacted URL, joined
+// with the others.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 	env := Envelope{Type: EventCreated, Timestamp: p.cfg.NowFunc().UTC().Truncate(time.Millisecond), Data: n}
 	if n.Updated != nil {
@@ -221,8 +226,7 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	body, err := json.Marshal(env)
 	if err != nil {
 		p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
-		p.log.Error("webhook: encoding failed", "processor", p.cfg.Name, "notification_id", n.ID, "error", err)
-		return fmt.Errorf("webhook: notification %s: %w", n.ID, err)
+		return fmt.Errorf("webhook: notification %s: encode: %w", n.ID, err)
 	}
 	id := p.cfg.NewIDFunc()
 	errs := make([]error, len(p.endpoints))
@@ -232,7 +236,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 			log := p.log.With("processor", p.cfg.Name, "notification_id", n.ID, "webhook_id", id, "url", redact(e.url))
 			if err := p.deliver(ctx, log, e, id, body); err != nil {
 				p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
-				log.Error("webhook: delivery failed", "error", err)
 				errs[i] = fmt.Errorf("webhook: notification %s to %s: %w", n.ID, redact(e.url), err)
 				return
 			}
@@ -264,7 +267,7 @@ func (p *Processor) deliver(ctx context.Context, log *slog.Logger, e endpoint, i
 		defer cancel()
 		req, err := http.NewRequestWithContext(actx, http.MethodPost, e.url, bytes.NewReader(body))
 		if err != nil {
-			return err
+			return redactError(err)
 		}
 		for k, vs := range e.header {
 			req.Header[k] = vs
@@ -283,6 +286,7 @@ func (p *Processor) deliver(ctx context.Context, log *slog.Logger, e endpoint, i
 		}
 		resp, err := p.cfg.HTTPClient.Do(req)
 		if err != nil {
+			err = redactError(err)
 			if ctx.Err() != nil {
 				return err
 			}
@@ -302,8 +306,8 @@ func (p *Processor) deliver(ctx context.Context, log *slog.Logger, e endpoint, i
 	})
 }
 
-// redact drops the query and user info from a URL for logs: receivers
-// often put a key there.
+// redact drops the user info, query and fragment from a URL for error
+// texts and logs: receivers often put a key there.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -311,4 +315,13 @@ func redact(raw string) string {
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
+}
+
+// redactError redacts the URL a *url.Error in err's chain carries (net/http
+// wraps every failed call in one, naming the whole URL), and returns err.
+func redactError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		ue.URL = redact(ue.URL)
+	}
+	return err
 }
