@@ -17,9 +17,18 @@
 //     else to Config.BroadcastChannels.
 //
 // Mentions written <@user:default/jane> in a description become real Slack
-// mentions when the user can be resolved. A scoped re-send edits the
-// earlier message (chat.update) when its timestamp is known; timestamps
-// live in a TimestampStore for 24 hours (see Processor.RunTimestampCleaner).
+// mentions when the user can be resolved.
+//
+// A scoped re-send edits the earlier message (chat.update) when its
+// timestamp is known. Timestamps live in a TimestampStore for TimestampTTL
+// (see Processor.RunTimestampCleaner). Herald's bun store,
+// [github.com/heraldhq/herald/store.Store], implements TimestampStore in a
+// table of its own: pass it as Config.Timestamps, so that every instance on
+// one database edits the same messages and a restart forgets none. The
+// table stays in the store, beside the notifications, so that one migration
+// track covers every table Herald creates. Without Config.Timestamps the
+// processor keeps timestamps in memory (NewMemoryTimestamps): edits then
+// work only within one process, and are forgotten on restart.
 //
 // Posting is throttled (10 messages per minute by default, Backstage's
 // defaults) and rate limits (HTTP 429) are waited out as Slack's
@@ -112,8 +121,10 @@ type Config struct {
 	// CacheTTL is how long catalog entities and Slack user ids are kept.
 	// Defaults to 10 minutes.
 	CacheTTL time.Duration
-	// Timestamps keeps posted messages' timestamps for scoped updates.
-	// Defaults to NewMemoryTimestamps().
+	// Timestamps keeps posted messages' timestamps for scoped updates;
+	// pass the *store.Store to share them between instances and keep them
+	// across restarts. Defaults to NewMemoryTimestamps(): one process
+	// only, forgotten on restart.
 	Timestamps TimestampStore
 	// BaseURL is the application's base URL; relative links are made
 	// absolute against it for the "View More" button. Defaults to none:

@@ -12,8 +12,10 @@ import (
 // processor posted to (a channel id or name, or a Slack user id for a
 // direct message). Values are opaque to the store.
 //
-// Herald's bun store (package store) implements it; NewMemoryTimestamps is
-// an in-process one. Implementations are safe for concurrent use.
+// Herald's bun store, [github.com/heraldhq/herald/store.Store], implements
+// it durably, shared by every instance on one database; NewMemoryTimestamps
+// is the in-process default. Implementations are safe for concurrent use,
+// and package slacktest checks one against this contract.
 type TimestampStore interface {
 	// SlackTimestamp returns the stored value, ok false when there is none.
 	SlackTimestamp(ctx context.Context, origin, scope, channel string) (ts string, ok bool, err error)
