@@ -22,7 +22,9 @@ func TestValidAddress(t *testing.T) {
 	}
 }
 
-// Spec case 112, table-driven over the rules alone.
+// The address rules alone: the allowlist and the allowed domains together
+// admit an address either names; the denylist then removes addresses; all
+// compared case-insensitively, and a malformed address is dropped first.
 func TestAllowRules(t *testing.T) {
 	t.Parallel()
 	in := []string{"a@x.com", "b@y.com", "c@z.com", "A@X.COM", "bad address"}
@@ -32,8 +34,8 @@ func TestAllowRules(t *testing.T) {
 		want                 []string
 	}{
 		{name: "no rules", want: []string{"a@x.com", "b@y.com", "c@z.com"}},
-		{name: "case 112", allow: []string{"a@x.com"}, domains: []string{"y.com"}, want: []string{"a@x.com", "b@y.com"}},
-		{name: "case 112 with deny", allow: []string{"a@x.com"}, domains: []string{"y.com"}, deny: []string{"b@y.com"}, want: []string{"a@x.com"}},
+		{name: "allowlist or domain", allow: []string{"a@x.com"}, domains: []string{"y.com"}, want: []string{"a@x.com", "b@y.com"}},
+		{name: "allowlist or domain, then deny", allow: []string{"a@x.com"}, domains: []string{"y.com"}, deny: []string{"b@y.com"}, want: []string{"a@x.com"}},
 		{name: "allowlist only", allow: []string{" A@x.com"}, want: []string{"a@x.com"}},
 		{name: "domains only", domains: []string{"Z.COM"}, want: []string{"c@z.com"}},
 		{name: "deny only, case-insensitive", deny: []string{"B@Y.com "}, want: []string{"a@x.com", "c@z.com"}},
@@ -51,8 +53,10 @@ func TestAllowRules(t *testing.T) {
 	}
 }
 
-// Spec case 114, on the rendered message before MIME encoding.
-func TestRenderCase114(t *testing.T) {
+// The built-in text part is the description, a blank line and the link
+// made absolute against BaseURL; without a link, the inbox. Checked on the
+// rendered message, before MIME encoding.
+func TestRenderTextPart(t *testing.T) {
 	t.Parallel()
 	p, err := New(Config{Host: "h", From: "a@b.c", BaseURL: "http://localhost", Catalog: notifications.NewMemoryCatalog()})
 	if err != nil {

@@ -92,7 +92,7 @@ func TestUserEmail(t *testing.T) {
 	if rt := got.Header.Get("Reply-To"); !strings.Contains(rt, "help@example.com") {
 		t.Errorf("Reply-To header = %q", rt)
 	}
-	// Spec case 114.
+	// The text part: description, blank line, absolute link.
 	if got.Text != "D\n\nhttp://localhost/catalog" {
 		t.Errorf("text part = %q", got.Text)
 	}
@@ -231,7 +231,8 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
-// Spec case 112, end to end: the allow and deny rules over a broadcast list.
+// The allow and deny rules end to end, over a broadcast list: one email per
+// address left.
 func TestAllowDenyDelivery(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
@@ -258,7 +259,10 @@ func TestAllowDenyDelivery(t *testing.T) {
 	}
 }
 
-// Spec case 113.
+// Broadcasts go to nobody by default and with ReceiverNone (even with
+// addresses configured), to one email per configured address with
+// ReceiverConfig, and to every catalog user with an address with
+// ReceiverUsers.
 func TestBroadcastReceivers(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})

@@ -8,9 +8,9 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
-// Spec case 116 through a real Service: a send to a group and one user
-// posts once to the group's channel and DMs only the named user, not the
-// group's member; a scoped re-send edits both messages.
+// Through a real Service: a send to a group and one user posts once to the
+// group's channel and DMs only the named user, not the group's member; a
+// scoped re-send edits both messages.
 func TestInService(t *testing.T) {
 	t.Parallel()
 	st, err := store.OpenSQLite(t.Context(), ":memory:")

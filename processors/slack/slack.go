@@ -367,9 +367,10 @@ func explicitlyNamed(user string, refs []string) bool {
 }
 
 // RouteChannels returns the channels a broadcast of origin and topic ("" for
-// none) goes to (spec case 115): the first route matching both, else the
-// first origin-only route matching origin, else the first topic-only route
-// matching topic, else Config.BroadcastChannels.
+// none) goes to: the first route matching both, else the first origin-only
+// route matching origin, else the first topic-only route matching topic,
+// else Config.BroadcastChannels (none when that is empty). The slice is the
+// caller's.
 func (p *Processor) RouteChannels(origin, topic string) []string {
 	return slices.Clone(p.routeChannels(origin, topic))
 }

@@ -165,7 +165,9 @@ func TestMessageDefaults(t *testing.T) {
 	}
 }
 
-// Spec case 116.
+// An entity send posts once per channel its non-user entities name (their
+// bot-notify annotation, or metadata.slackChannel instead), in the options
+// phase; the users the group resolves to get no direct message.
 func TestGroupSendPostsToChannelOnly(t *testing.T) {
 	t.Parallel()
 	m := &processors.Metrics{}
@@ -278,7 +280,8 @@ func TestMentions(t *testing.T) {
 	}
 }
 
-// Spec case 115.
+// Broadcast routing: a route matching origin and topic wins, then an
+// origin-only route, then a topic-only route, then BroadcastChannels.
 func TestBroadcastRoutes(t *testing.T) {
 	t.Parallel()
 	routes := []slack.Route{
