@@ -16,8 +16,8 @@ func TestValidAddress(t *testing.T) {
 		`"a"@x.com`: false, "a'b@x.com": false, "a,b@x.com": false, "a;b@x.com": false,
 		"<a@x.com>": false, "a:b@x.com": false, "ax.com": false, "a@b@x.com": false, "@x.com": false, "a@": false,
 	} {
-		if got := ValidAddress(s); got != want {
-			t.Errorf("ValidAddress(%q) = %v, want %v", s, got, want)
+		if got := validAddress(s); got != want {
+			t.Errorf("validAddress(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -9,8 +9,10 @@
 // "Email" channel off per origin and topic in their notification settings;
 // the service then does not call the processor for them.
 //
-// Addresses pass Backstage's checks in order: syntax, allowlist and allowed
-// domains, then the denylist. Mail is throttled (2 per 100 ms by default),
+// Addresses pass Backstage's checks in order: syntax (no white space, none
+// of " ' , ; < > :, exactly one @ and not at either end), allowlist and
+// allowed domains, then the denylist; one that fails is skipped, not an
+// error. Mail is throttled (2 per 100 ms by default),
 // temporary SMTP failures (4xx replies, unreachable servers) are retried
 // with backoff, and permanent ones (5xx replies) are not. Failures are
 // counted in Config.Metrics and returned joined, each wrapped with the
@@ -118,8 +120,9 @@ type Config struct {
 	// CacheTTL is how long the default Lookup keeps a resolved address,
 	// or the absence of one. Defaults to 1 hour.
 	CacheTTL time.Duration
-	// Lookup resolves users to addresses. Defaults to
-	// NewCatalogLookup(Catalog, CacheTTL).
+	// Lookup resolves users to addresses, for a directory other than the
+	// catalog. Defaults to the catalog users' spec.profile.email, each
+	// result (an absent address too) cached for CacheTTL.
 	Lookup Lookup
 
 	// BroadcastReceiver says who gets broadcasts. Defaults to
@@ -272,7 +275,7 @@ func New(cfg Config) (*Processor, error) {
 		if cfg.Catalog == nil {
 			bad("Catalog is required when Lookup is not set")
 		} else {
-			lookup = NewCatalogLookup(cfg.Catalog, cfg.CacheTTL)
+			lookup = newCatalogLookup(cfg.Catalog, cfg.CacheTTL)
 		}
 	}
 	p := &Processor{
@@ -310,7 +313,7 @@ func New(cfg Config) (*Processor, error) {
 }
 
 func canListUsers(l Lookup) bool {
-	if cl, ok := l.(*CatalogLookup); ok {
+	if cl, ok := l.(*catalogLookup); ok {
 		_, ok := cl.catalog.(notifications.UserCatalog)
 		return ok
 	}
@@ -378,7 +381,7 @@ func (p *Processor) filterAddresses(log *slog.Logger, addrs []string) []string {
 	out := make([]string, 0, len(addrs))
 	seen := make(map[string]bool, len(addrs))
 	for _, a := range addrs {
-		if !ValidAddress(a) {
+		if !validAddress(a) {
 			log.Warn("email: dropping malformed address", "address", a)
 			continue
 		}
@@ -530,12 +533,12 @@ func (p *Processor) render(ctx context.Context, n notifications.Notification) (M
 	return msg, nil
 }
 
-// ValidAddress reports whether s passes Backstage's address syntax check:
+// validAddress reports whether s passes Backstage's address syntax check:
 // not empty, no white space anywhere (so none around it either), none of
 // " ' , ; < > :, exactly one @, and not at either end. It is deliberately
 // simpler than RFC 5322: it accepts what mail servers accept and rejects
 // display names and lists, which a profile address never is.
-func ValidAddress(s string) bool {
+func validAddress(s string) bool {
 	if s == "" || strings.ContainsAny(s, "\"',;<>:") || strings.Count(s, "@") != 1 ||
 		s[0] == '@' || s[len(s)-1] == '@' {
 		return false

@@ -518,6 +518,65 @@ func TestLookupIsCached(t *testing.T) {
 	}
 }
 
+// directory is a Lookup outside the catalog; with all set it can also
+// list every address, for ReceiverUsers.
+type directory struct {
+	users map[string][]string
+	all   []string
+}
+
+func (d directory) Addresses(_ context.Context, userRef string) ([]string, error) {
+	if userRef == "user:default/broken" {
+		return nil, errors.New("directory down")
+	}
+	return d.users[userRef], nil
+}
+
+type listingDirectory struct{ directory }
+
+func (d listingDirectory) AllAddresses(context.Context) ([]string, error) { return d.all, nil }
+
+// Config.Lookup replaces the catalog: a user's email goes to what it
+// returns, its error fails that user's email, and ReceiverUsers needs it to
+// implement AllLookup.
+func TestCustomLookup(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	dir := directory{users: map[string][]string{"user:default/jane": {"jane@corp.example"}}, all: []string{"a@corp.example", "b@corp.example"}}
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Lookup: dir, Metrics: m})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.next(); !slices.Equal(got.To, []string{"jane@corp.example"}) {
+		t.Fatalf("mailed %v, want the directory's address, not the catalog's", got.To)
+	}
+	err := p.PostProcess(t.Context(), note("user:default/broken", notifications.Payload{Title: "T"}), notifications.SendOptions{})
+	if err == nil || !strings.Contains(err.Error(), "directory down") || !strings.Contains(err.Error(), "n-1") {
+		t.Fatalf("err = %v, want the lookup's error with the notification id", err)
+	}
+	srv.none()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Failed: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+
+	if _, err := email.New(email.Config{Host: "h", From: "a@example.com", BaseURL: "https://b.example", Lookup: dir, BroadcastReceiver: email.ReceiverUsers}); !errors.Is(err, email.ErrConfig) {
+		t.Fatalf("ReceiverUsers with a Lookup that cannot list: err = %v, want ErrConfig", err)
+	}
+	p = setup(t, srv, email.Config{Lookup: listingDirectory{dir}, BroadcastReceiver: email.ReceiverUsers})
+	if err := p.PostProcess(t.Context(), note("", notifications.Payload{Title: "B"}), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var to []string
+	for _, r := range srv.drain() {
+		to = append(to, r.To...)
+	}
+	slices.Sort(to)
+	if !slices.Equal(to, dir.all) {
+		t.Fatalf("broadcast mailed %v, want %v", to, dir.all)
+	}
+}
+
 func TestConcurrentPostProcess(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})

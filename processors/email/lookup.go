@@ -12,43 +12,46 @@ import (
 	"github.com/heraldhq/herald/processors/internal/ttlcache"
 )
 
-// ErrNoUserList is returned by CatalogLookup.AllAddresses when its catalog
+// errNoUserList is returned by catalogLookup.AllAddresses when its catalog
 // cannot list users (it does not implement notifications.UserCatalog).
-var ErrNoUserList = errors.New("email: catalog cannot list users")
+var errNoUserList = errors.New("email: catalog cannot list users")
 
-// Lookup resolves a user to email addresses. Implementations are safe for
-// concurrent use; a user without an address is no addresses and a nil
-// error.
+// Lookup resolves a user to email addresses, for a host whose addresses
+// live somewhere other than the catalog (Config.Lookup). userRef is the
+// notification's user, a canonical ref like "user:default/jane".
+// Implementations are safe for concurrent use; a user without an address
+// is no addresses and a nil error; an error fails that user's email.
 type Lookup interface {
 	Addresses(ctx context.Context, userRef string) ([]string, error)
 }
 
-// AllLookup is an optional Lookup ability needed by ReceiverUsers: every
-// address of every user, for broadcasts.
+// AllLookup is an optional Lookup ability, required by ReceiverUsers:
+// every address of every user, for broadcasts. New refuses ReceiverUsers
+// with a Lookup that lacks it.
 type AllLookup interface {
 	AllAddresses(ctx context.Context) ([]string, error)
 }
 
-// CatalogLookup is the default Lookup: a user's spec.profile.email in the
+// catalogLookup is the default Lookup: a user's spec.profile.email in the
 // catalog, cached. Absent users and users without an address are cached
 // too, so a notification storm does not become a catalog storm; errors are
 // not cached.
-type CatalogLookup struct {
+type catalogLookup struct {
 	catalog notifications.Catalog
 	users   *ttlcache.Cache[string, []string]
 	all     *ttlcache.Cache[struct{}, []string]
 }
 
 var (
-	_ Lookup    = (*CatalogLookup)(nil)
-	_ AllLookup = (*CatalogLookup)(nil)
+	_ Lookup    = (*catalogLookup)(nil)
+	_ AllLookup = (*catalogLookup)(nil)
 )
 
-// NewCatalogLookup returns a lookup over c keeping results for ttl (zero
+// newCatalogLookup returns a lookup over c keeping results for ttl (zero
 // or less: no caching). AllAddresses works when c implements
 // notifications.UserCatalog.
-func NewCatalogLookup(c notifications.Catalog, ttl time.Duration) *CatalogLookup {
-	return &CatalogLookup{
+func newCatalogLookup(c notifications.Catalog, ttl time.Duration) *catalogLookup {
+	return &catalogLookup{
 		catalog: c,
 		users:   ttlcache.New[string, []string](ttl, nil),
 		all:     ttlcache.New[struct{}, []string](ttl, nil),
@@ -58,7 +61,7 @@ func NewCatalogLookup(c notifications.Catalog, ttl time.Duration) *CatalogLookup
 // Addresses returns the user's profile email, or none. userRef is
 // compared canonically, so "user:jane" and "user:default/jane" share one
 // cache entry.
-func (l *CatalogLookup) Addresses(ctx context.Context, userRef string) ([]string, error) {
+func (l *catalogLookup) Addresses(ctx context.Context, userRef string) ([]string, error) {
 	key := userRef
 	if c, err := entityref.Canonical(userRef); err == nil {
 		key = c
@@ -84,10 +87,10 @@ func (l *CatalogLookup) Addresses(ctx context.Context, userRef string) ([]string
 // AllAddresses returns the profile email of every catalog user that has
 // one, without duplicates (compared case-insensitively), cached under one
 // entry.
-func (l *CatalogLookup) AllAddresses(ctx context.Context) ([]string, error) {
+func (l *catalogLookup) AllAddresses(ctx context.Context) ([]string, error) {
 	uc, ok := l.catalog.(notifications.UserCatalog)
 	if !ok {
-		return nil, ErrNoUserList
+		return nil, errNoUserList
 	}
 	if addrs, ok := l.all.Get(struct{}{}); ok {
 		return addrs, nil

@@ -39,9 +39,9 @@ var (
 	ErrSignature = errors.New("webhook: no matching signature")
 )
 
-// DecodeSecret returns the HMAC key of a Standard Webhooks secret:
+// decodeSecret returns the HMAC key of a Standard Webhooks secret:
 // "whsec_" followed by base64, or the base64 alone.
-func DecodeSecret(secret string) ([]byte, error) {
+func decodeSecret(secret string) ([]byte, error) {
 	s := strings.TrimPrefix(strings.TrimSpace(secret), "whsec_")
 	if s == "" {
 		return nil, ErrInvalidSecret
@@ -62,7 +62,7 @@ func DecodeSecret(secret string) ([]byte, error) {
 // base64 HMAC-SHA256, keyed by the decoded secret, of
 // "<id>.<unix seconds>.<body>".
 func Sign(secret, id string, timestamp time.Time, body []byte) (string, error) {
-	key, err := DecodeSecret(secret)
+	key, err := decodeSecret(secret)
 	if err != nil {
 		return "", err
 	}
@@ -90,7 +90,7 @@ func Verify(secret string, header http.Header, body []byte, tolerance time.Durat
 }
 
 func verify(secret string, header http.Header, body []byte, tolerance time.Duration, now time.Time) error {
-	key, err := DecodeSecret(secret)
+	key, err := decodeSecret(secret)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func New(cfg Config) (*Processor, error) {
 			continue
 		}
 		if e.Secret != "" {
-			if _, err := DecodeSecret(e.Secret); err != nil {
+			if _, err := decodeSecret(e.Secret); err != nil {
 				bad("endpoint %d: %v", i, err)
 				continue
 			}
