@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,16 +339,28 @@ func TestAttemptsBound(t *testing.T) {
 
 func TestNetworkErrorRetried(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.NotFoundHandler())
+	// A server that drops every connection without answering. It keeps
+	// its port: a closed server's port can be taken by a parallel test's
+	// receiver, whose answers this test would then consume.
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = conn.Close()
+	}))
+	t.Cleanup(srv.Close)
 	url := srv.URL + "/hook?token=s3cret"
-	srv.Close() // nothing listens now
 	p, s := setup(t, webhook.Config{URL: url, Retry: processors.Retry{MaxAttempts: 2}})
 	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
 	if !errors.Is(err, processors.ErrGaveUp) {
 		t.Fatalf("err = %v", err)
 	}
-	if len(s.d) != 1 {
-		t.Fatalf("waits %v", s.d)
+	if n := calls.Load(); n != 2 || len(s.d) != 1 {
+		t.Fatalf("%d calls, waits %v; want 2 calls and one wait", n, s.d)
 	}
 	// net/http's *url.Error names the URL it called: its query is
 	// redacted too, not only the processor's own wrapping.
