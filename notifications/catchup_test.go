@@ -20,6 +20,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 	"github.com/heraldhq/herald/store"
 )
@@ -180,12 +181,12 @@ func newLiveEnv(t *testing.T) *liveEnv {
 	svc := newCatchUpService(t, hub, nil)
 	h, err := socket.New(socket.Config{
 		Hub: hub,
-		Authenticate: func(_ *http.Request, token string) (socket.Identity, error) {
+		Authenticator: auth.AuthenticatorFunc(func(_ context.Context, token string) (auth.Principal, error) {
 			if token != "alice-token" {
-				return socket.Identity{}, socket.ErrUnauthenticated
+				return auth.Principal{}, auth.ErrUnauthenticated
 			}
-			return socket.Identity{UserRef: alice}, nil
-		},
+			return auth.Principal{Kind: auth.PrincipalUser, User: alice}, nil
+		}),
 		CatchUp: svc.CatchUp,
 	})
 	if err != nil {

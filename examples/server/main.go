@@ -68,6 +68,7 @@ import (
 	"github.com/heraldhq/herald/processors/email"
 	"github.com/heraldhq/herald/processors/webhook"
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 	"github.com/heraldhq/herald/store"
 )
@@ -222,11 +223,12 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 	}
 	catalog := notifications.NewMemoryCatalog(entities...)
 
-	users := map[string]rest.StaticUser{}
+	// One set of tokens for the REST API and the signals endpoints.
+	users := map[string]auth.StaticUser{}
 	for token, ref := range cfg.userTokens {
-		users[token] = rest.StaticUser{Ref: ref, OwnershipRefs: groupsOf(entities, ref)}
+		users[token] = auth.StaticUser{Ref: ref, OwnershipRefs: groupsOf(entities, ref)}
 	}
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{Services: cfg.serviceTokens, Users: users})
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{Services: cfg.serviceTokens, Users: users})
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +290,7 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 	}
 	srv.socket, err = socket.New(socket.Config{
 		Hub:            srv.hub,
-		Authenticate:   socketAuth(tokens),
+		Authenticator:  tokens,
 		OriginPatterns: []string{base.Host},
 		Logger:         logger,
 	})
@@ -323,21 +325,6 @@ func (s *server) close() {
 	s.hub.Close()
 	if s.store != nil {
 		_ = s.store.Close()
-	}
-}
-
-// socketAuth lets the signals endpoint accept the user tokens of the REST
-// API: a service token may not open a connection (403).
-func socketAuth(tokens *rest.StaticTokens) socket.AuthenticateFunc {
-	return func(_ *http.Request, token string) (socket.Identity, error) {
-		p, err := tokens.AuthenticateToken(token)
-		switch {
-		case err != nil:
-			return socket.Identity{}, fmt.Errorf("%w: %w", socket.ErrUnauthenticated, err)
-		case p.Kind != rest.PrincipalUser:
-			return socket.Identity{}, fmt.Errorf("%w: signals need a user token", socket.ErrForbidden)
-		}
-		return socket.Identity{UserRef: p.UserRef, OwnershipRefs: p.OwnershipRefs}, nil
 	}
 }
 

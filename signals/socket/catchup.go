@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // Defaults of the catch-up fields of Config.
@@ -95,7 +96,7 @@ func (req catchUpRequest) startCursor() time.Time {
 
 // replay calls the CatchUpFunc for channel and returns the frames to send,
 // oldest first. stop ends the call early (a Handler shutdown).
-func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Logger, id Identity, channel string, req catchUpRequest) ([][]byte, error) {
+func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Logger, id auth.Principal, channel string, req catchUpRequest) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.catchUpTimeout)
 	defer cancel()
 	go func() {
@@ -106,7 +107,7 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 		}
 	}()
 	since := req.cursor.Add(-h.catchUpWindow)
-	sigs, err := h.catchUp(ctx, id.UserRef, channel, since)
+	sigs, err := h.catchUp(ctx, id.User, channel, since)
 	if err != nil {
 		log.Error("socket: catch-up failed", "channel", channel, "since", since, "err", err)
 		return nil, fmt.Errorf("%w: %w", errCatchUp, err)
@@ -132,13 +133,13 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 	return frames, nil
 }
 
-// addressedTo applies the Hub's delivery rule to one identity.
-func addressedTo(r signals.Recipients, id Identity) bool {
+// addressedTo applies the Hub's delivery rule to one principal.
+func addressedTo(r signals.Recipients, id auth.Principal) bool {
 	if r.IsBroadcast() {
 		return true
 	}
 	for _, ref := range r.EntityRefs {
-		if ref == id.UserRef || slices.Contains(id.OwnershipRefs, ref) {
+		if ref == id.User || slices.Contains(id.OwnershipRefs, ref) {
 			return true
 		}
 	}

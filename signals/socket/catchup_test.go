@@ -137,8 +137,8 @@ func TestCatchUpConfigValidation(t *testing.T) {
 	hub := signals.NewHub(signals.HubConfig{})
 	t.Cleanup(hub.Close)
 	for _, cfg := range []socket.Config{
-		{Hub: hub, Authenticate: authenticate, CatchUpWindow: -time.Second},
-		{Hub: hub, Authenticate: authenticate, CatchUpTimeout: -time.Second},
+		{Hub: hub, Authenticator: authenticate, CatchUpWindow: -time.Second},
+		{Hub: hub, Authenticator: authenticate, CatchUpTimeout: -time.Second},
 	} {
 		if _, err := socket.New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)

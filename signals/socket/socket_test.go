@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 )
 
@@ -32,21 +33,25 @@ const (
 )
 
 // authenticate is the test identity provider.
-func authenticate(_ *http.Request, token string) (socket.Identity, error) {
+var authenticate = auth.AuthenticatorFunc(func(_ context.Context, token string) (auth.Principal, error) {
 	switch token {
 	case "john-token":
-		return socket.Identity{UserRef: john, OwnershipRefs: []string{john, team}}, nil
+		return auth.Principal{Kind: auth.PrincipalUser, User: john, OwnershipRefs: []string{john, team}}, nil
 	case "jane-token":
-		return socket.Identity{UserRef: jane, OwnershipRefs: []string{jane}}, nil
+		return auth.Principal{Kind: auth.PrincipalUser, User: jane, OwnershipRefs: []string{jane}}, nil
 	case "service-token":
-		return socket.Identity{}, fmt.Errorf("service principal: %w", socket.ErrForbidden)
+		return auth.Principal{Kind: auth.PrincipalService, Subject: "external:ci"}, nil
+	case "banned-token":
+		return auth.Principal{}, fmt.Errorf("banned: %w", auth.ErrForbidden)
 	case "broken-token":
-		return socket.Identity{}, errors.New("identity provider unreachable")
+		return auth.Principal{}, errors.New("identity provider unreachable")
 	case "nobody-token":
-		return socket.Identity{}, nil // a hook bug: no user
+		return auth.Principal{Kind: auth.PrincipalUser}, nil // a hook bug: no user
+	case "robot-token":
+		return auth.Principal{Kind: "robot", User: john}, nil // a hook bug: no such kind
 	}
-	return socket.Identity{}, fmt.Errorf("unknown token: %w", socket.ErrUnauthenticated)
-}
+	return auth.Principal{}, fmt.Errorf("unknown token: %w", auth.ErrUnauthenticated)
+})
 
 type env struct {
 	hub   *signals.Hub
@@ -60,8 +65,8 @@ func setup(t *testing.T, cfg socket.Config, hubCfg signals.HubConfig) *env {
 	t.Helper()
 	e := &env{hub: signals.NewHub(hubCfg), ended: make(chan error, 64)}
 	cfg.Hub = e.hub
-	if cfg.Authenticate == nil {
-		cfg.Authenticate = authenticate
+	if cfg.Authenticator == nil {
+		cfg.Authenticator = authenticate
 	}
 	h, err := socket.New(cfg)
 	if err != nil {
@@ -262,18 +267,18 @@ func TestNewValidatesConfig(t *testing.T) {
 		name string
 		cfg  socket.Config
 	}{
-		{"no hub", socket.Config{Authenticate: authenticate}},
-		{"no authenticate", socket.Config{Hub: hub}},
-		{"negative ping interval", socket.Config{Hub: hub, Authenticate: authenticate, PingInterval: -time.Second}},
-		{"negative write timeout", socket.Config{Hub: hub, Authenticate: authenticate, WriteTimeout: -time.Second}},
-		{"negative max channels", socket.Config{Hub: hub, Authenticate: authenticate, MaxChannels: -1}},
+		{"no hub", socket.Config{Authenticator: authenticate}},
+		{"no authenticator", socket.Config{Hub: hub}},
+		{"negative ping interval", socket.Config{Hub: hub, Authenticator: authenticate, PingInterval: -time.Second}},
+		{"negative write timeout", socket.Config{Hub: hub, Authenticator: authenticate, WriteTimeout: -time.Second}},
+		{"negative max channels", socket.Config{Hub: hub, Authenticator: authenticate, MaxChannels: -1}},
 	}
 	for _, tt := range tests {
 		if _, err := socket.New(tt.cfg); err == nil {
 			t.Errorf("%s: New succeeded", tt.name)
 		}
 	}
-	if _, err := socket.New(socket.Config{Hub: hub, Authenticate: authenticate}); err != nil {
+	if _, err := socket.New(socket.Config{Hub: hub, Authenticator: authenticate}); err != nil {
 		t.Errorf("New with the required fields: %v", err)
 	}
 }
@@ -510,8 +515,10 @@ func TestRefusedHandshakes(t *testing.T) {
 		{"not bearer", "Authorization: Basic am9objpwdw==\r\n", http.StatusUnauthorized},
 		{"service token", "Sec-WebSocket-Protocol: service-token\r\n", http.StatusForbidden},
 		{"service bearer", "Authorization: Bearer service-token\r\n", http.StatusForbidden},
+		{"forbidden token", "Sec-WebSocket-Protocol: banned-token\r\n", http.StatusForbidden},
 		{"provider down", "Sec-WebSocket-Protocol: broken-token\r\n", http.StatusInternalServerError},
-		{"identity without user", "Sec-WebSocket-Protocol: nobody-token\r\n", http.StatusInternalServerError},
+		{"principal without user", "Sec-WebSocket-Protocol: nobody-token\r\n", http.StatusInternalServerError},
+		{"principal of unknown kind", "Sec-WebSocket-Protocol: robot-token\r\n", http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
