@@ -83,7 +83,7 @@ func replayed(t *testing.T, svc *notifications.Service, user string, since time.
 	t.Helper()
 	sigs, err := svc.CatchUp(t.Context(), user, notifications.SignalChannel, since)
 	if err != nil {
-		t.Fatalf("CatchUp: %v", err)
+		t.Fatalf("CatchUpFunc: %v", err)
 	}
 	var out []notifications.Notification
 	for _, s := range sigs {
@@ -187,7 +187,7 @@ func newLiveEnv(t *testing.T) *liveEnv {
 			}
 			return auth.Principal{Kind: auth.PrincipalUser, User: alice}, nil
 		}),
-		CatchUp: svc.CatchUp,
+		CatchUpFunc: svc.CatchUp,
 	})
 	if err != nil {
 		t.Fatal(err)

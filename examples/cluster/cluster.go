@@ -124,8 +124,8 @@ func newInstance(ctx context.Context, cfg instanceConfig) (_ *instance, err erro
 		Authenticator: cfg.tokens,
 		// A browser that reconnects, to this instance or another, with
 		// ?since=<cursor> is replayed what it missed.
-		CatchUp: in.svc.CatchUp,
-		Logger:  logger,
+		CatchUpFunc: in.svc.CatchUp,
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err

@@ -116,15 +116,15 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 	for _, s := range sigs {
 		switch {
 		case s.Channel != channel:
-			log.Warn("socket: CatchUp returned a signal of another channel; dropped", "channel", channel, "signal_channel", s.Channel)
+			log.Warn("socket: CatchUpFunc returned a signal of another channel; dropped", "channel", channel, "signal_channel", s.Channel)
 			continue
 		case !addressedTo(s.Recipients, id):
-			log.Warn("socket: CatchUp returned a signal for someone else; dropped", "channel", channel)
+			log.Warn("socket: CatchUpFunc returned a signal for someone else; dropped", "channel", channel)
 			continue
 		}
 		f, err := encodeFrame(s)
 		if err != nil {
-			log.Warn("socket: CatchUp returned an invalid signal; dropped", "channel", channel, "err", err)
+			log.Warn("socket: CatchUpFunc returned an invalid signal; dropped", "channel", channel, "err", err)
 			continue
 		}
 		frames = append(frames, f)

@@ -161,7 +161,7 @@ func TestCatchUpOffSendsNoCursors(t *testing.T) {
 func TestCatchUpCursors(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(nil)
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 
 	before := time.Now()
 	c := e.dial(t, "john-token")
@@ -195,7 +195,7 @@ func TestCatchUpReplay(t *testing.T) {
 			{Recipients: signals.Broadcast(), Channel: "notifications", Message: map[string]int{"n": 3}},
 		}, nil
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
 
 	cursor := time.UnixMilli(1_700_000_000_123)
 	c := e.dialSince(t, "john-token", "1700000000123")
@@ -246,7 +246,7 @@ func TestCatchUpLeavesNoGap(t *testing.T) {
 		}
 		return []signals.Signal{broadcast(c.channel, map[string]string{"replayed": "before"})}, nil
 	})
-	e = setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e = setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 	c := e.dialSince(t, "john-token", "2024-01-02T03:04:05.5Z")
 	if got, want := startCursor(t, c), time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC); !got.Equal(want) {
 		t.Errorf("first frame cursor = %v, want %v (RFC 3339 accepted)", got, want)
@@ -266,7 +266,7 @@ func TestCatchUpFailureClosesTheConnection(t *testing.T) {
 	rec := newRecorder(func(context.Context, catchUpCall) ([]signals.Signal, error) {
 		return nil, errors.New("database down")
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 	c := e.dialSince(t, "john-token", "1700000000000")
 	startCursor(t, c)
 	c.write(t, map[string]string{"action": "subscribe", "channel": "notifications"})
@@ -278,7 +278,7 @@ func TestCatchUpFailureClosesTheConnection(t *testing.T) {
 
 func TestCatchUpRefusesBadCursors(t *testing.T) {
 	t.Parallel()
-	e := setup(t, socket.Config{CatchUp: newRecorder(nil).catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: newRecorder(nil).catchUp}, signals.HubConfig{})
 	for _, since := range []string{"yesterday", "-5", "1.5"} {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		_, resp, err := websocket.Dial(ctx, e.wsURL()+"?since="+url.QueryEscape(since),
@@ -300,7 +300,7 @@ func TestCatchUpShutdownInterruptsIt(t *testing.T) {
 		cancelled <- ctx.Err()
 		return nil, ctx.Err()
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 	c := e.dialSince(t, "john-token", "1700000000000")
 	c.send(t, "subscribe", "notifications")
 	select {
@@ -353,7 +353,7 @@ func TestSSECatchUp(t *testing.T) {
 	rec := newRecorder(func(_ context.Context, c catchUpCall) ([]signals.Signal, error) {
 		return []signals.Signal{broadcast(c.channel, map[string]string{"replayed": c.channel})}, nil
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
 
 	// EventSource reconnects with Last-Event-ID.
 	req := withHeader(e.sseRequest(t, "john-token", "notifications", "catalog", "notifications"), "Last-Event-ID", "1700000000000")
@@ -396,7 +396,7 @@ func TestSSECatchUpCursors(t *testing.T) {
 	rec := newRecorder(func(context.Context, catchUpCall) ([]signals.Signal, error) {
 		return nil, errors.New("database down")
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 
 	// Without a cursor, the stream starts with one and CatchUp is not asked.
 	before := time.Now()

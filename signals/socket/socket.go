@@ -72,7 +72,7 @@
 //
 // Backstage's signals are fire and forget: a browser that loses its
 // connection for a moment misses what was sent meanwhile. With
-// Config.CatchUp set, a client that reconnects gets it back:
+// Config.CatchUpFunc set, a client that reconnects gets it back:
 //
 //  1. Every live frame carries a cursor, an opaque string (today milliseconds
 //     since the Unix epoch on the server's clock, the time its Hub
@@ -90,7 +90,7 @@
 //     too; anything else is refused with 400.
 //  3. On the first subscribe of each channel (for SSE, at once for all the
 //     stream's channels) the server first subscribes the connection to the
-//     Hub, then calls CatchUp(user, channel, cursor − Config.CatchUpWindow)
+//     Hub, then calls CatchUpFunc(user, channel, cursor − Config.CatchUpWindow)
 //     and sends what it returns, without cursors, before any live frame of
 //     that channel; then it continues live. The connection's first frame
 //     repeats the client's cursor, so a client that drops again during the
@@ -103,7 +103,7 @@
 // committed, and its signal reaches this instance's Hub later still,
 // possibly from another instance whose clock differs; the window must
 // cover both. So clients de-duplicate: (*notifications.Service).CatchUp,
-// the usual CatchUp, replays a new_notification frame, with the
+// the usual CatchUpFunc, replays a new_notification frame, with the
 // notification as it is now, for every notification created, updated,
 // read or saved since the cursor, and a client treats each as an upsert
 // keyed by notification id. What leaves no time behind (marking unread)
@@ -192,15 +192,15 @@ type Config struct {
 	// are refused with 403. Clients that send no Origin are not affected.
 	OriginPatterns []string
 
-	// CatchUp turns catch-up on (see "Catch-up" in the package
+	// CatchUpFunc turns catch-up on (see "Catch-up" in the package
 	// documentation): frames and events then carry cursors, and a client
-	// reconnecting with one is replayed what CatchUp returns before it
+	// reconnecting with one is replayed what CatchUpFunc returns before it
 	// continues live. Wire it to the notifications service with
 	// svc.CatchUp. Defaults to nil: no cursors are sent and the "since"
 	// parameter and Last-Event-ID header are ignored.
-	CatchUp CatchUpFunc
+	CatchUpFunc CatchUpFunc
 
-	// CatchUpWindow is how far before a client's cursor CatchUp is asked
+	// CatchUpWindow is how far before a client's cursor CatchUpFunc is asked
 	// to look. It covers what happens between the moment a change is
 	// stamped in the database and the moment its signal reaches this
 	// instance's Hub (the commit, the cross-instance transport), and the
@@ -208,7 +208,7 @@ type Config struct {
 	// to DefaultCatchUpWindow (1 minute).
 	CatchUpWindow time.Duration
 
-	// CatchUpTimeout bounds one call of CatchUp. Defaults to
+	// CatchUpTimeout bounds one call of CatchUpFunc. Defaults to
 	// DefaultCatchUpTimeout (10s).
 	CatchUpTimeout time.Duration
 
@@ -281,7 +281,7 @@ func New(cfg Config) (*Handler, error) {
 		logger:       cfg.Logger,
 		streams:      make(map[stream]struct{}),
 
-		catchUp:        cfg.CatchUp,
+		catchUp:        cfg.CatchUpFunc,
 		catchUpWindow:  orDefault(cfg.CatchUpWindow, DefaultCatchUpWindow),
 		catchUpTimeout: orDefault(cfg.CatchUpTimeout, DefaultCatchUpTimeout),
 	}

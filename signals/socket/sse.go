@@ -196,10 +196,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id auth.Princip
 	return reason
 }
 
-// replaySSE writes what CatchUp returns for each channel of the stream,
+// replaySSE writes what CatchUpFunc returns for each channel of the stream,
 // which is already subscribed, as events without an id: the client keeps
 // its Last-Event-ID until a live event brings a newer one. flush renews
-// the write deadline, which the CatchUp calls may have used up.
+// the write deadline, which the CatchUpFunc calls may have used up.
 func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, flush func() error, s *sseStream, log *slog.Logger, id auth.Principal, req sseRequest) error {
 	seen := make(map[string]bool, len(req.channels))
 	for _, channel := range req.channels {
