@@ -283,7 +283,8 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
-// Spec 102.
+// GET /health answers {"status":"ok"} without authentication; other
+// methods get 405, other paths 404.
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -320,7 +321,8 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-// Spec 94.
+// A broadcast reaches a subscribed connection as its exact frame, and
+// nothing more arrives after the client unsubscribes.
 func TestBroadcastThenUnsubscribe(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -337,7 +339,8 @@ func TestBroadcastThenUnsubscribe(t *testing.T) {
 	e.sentinel(t, c)
 }
 
-// Spec 95.
+// A signal to a user reaches that user's connections subscribed to the
+// channel, and neither another user's nor that user's unsubscribed ones.
 func TestUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -359,7 +362,8 @@ func TestUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	e.sentinel(t, a, b, c)
 }
 
-// Spec 96, over the wire; also every tab of a user receives it.
+// A signal to a group reaches the connections of its members, every tab
+// of each, and no one else.
 func TestGroupSignal(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -378,7 +382,8 @@ func TestGroupSignal(t *testing.T) {
 	e.sentinel(t, tab1, tab2, other)
 }
 
-// Spec 97.
+// Signals without a channel or a message are refused by Publish and reach
+// no connection.
 func TestInvalidSignalIsNotDelivered(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -396,7 +401,8 @@ func TestInvalidSignalIsNotDelivered(t *testing.T) {
 	e.sentinel(t, c)
 }
 
-// Spec 98.
+// A connection the client closes leaves the Hub; the others still
+// receive.
 func TestClosedConnectionIsRemoved(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -420,7 +426,8 @@ func TestClosedConnectionIsRemoved(t *testing.T) {
 	}
 }
 
-// Spec 99: a connection that errs is terminated and removed.
+// A connection that errs (dropped, or sends an oversized frame) is
+// terminated and leaves the Hub.
 func TestConnectionErrorTerminates(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -499,8 +506,8 @@ func TestMaxChannels(t *testing.T) {
 	}
 }
 
-// Spec 100, and the failures around it: refused handshakes get an empty
-// response that closes the connection, not a failed upgrade.
+// A handshake that does not authenticate as a user gets an empty 401, 403
+// or 500 response that closes the connection, not a failed upgrade.
 func TestRefusedHandshakes(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -570,7 +577,8 @@ func rawHandshake(t *testing.T, e *env, header string) *bufio.Reader {
 	return bufio.NewReader(conn)
 }
 
-// Spec 100: the sub-protocol that authenticated is the selected one.
+// The sub-protocol value that authenticated is echoed as the selected
+// protocol, whatever its position among those offered.
 func TestSubprotocolTokenIsEchoed(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -622,7 +630,7 @@ func TestOriginPatterns(t *testing.T) {
 	})
 }
 
-// Spec 101: a peer that answers pings stays; one that does not is dropped.
+// A peer that answers pings stays; one that does not is dropped.
 func TestPing(t *testing.T) {
 	t.Parallel()
 	cfg := socket.Config{PingInterval: 50 * time.Millisecond}
@@ -739,7 +747,8 @@ func TestSlowConnectionIsClosed(t *testing.T) {
 	fast.next(t)
 }
 
-// Spec 99: backend shutdown terminates every connection.
+// Shutdown closes every connection with 1012 (service restart) and
+// refuses new ones with 503.
 func TestShutdown(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
