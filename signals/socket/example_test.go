@@ -75,3 +75,58 @@ func Example() {
 	// Output:
 	// {"channel":"notifications","message":{"action":"new_notification","notification_id":"n1"}}
 }
+
+// A backend plugin of the host publishes on a channel of its own, here
+// "my-plugin"; a browser component receives it with
+// useSignal('my-plugin') from @backstage/plugin-signals-react, whose
+// client sends the subscribe frame below.
+func Example_customChannel() {
+	hub := signals.NewHub(signals.HubConfig{})
+	defer hub.Close()
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{
+		Users: map[string]auth.StaticUser{"jane-secret": {Ref: "user:default/jane"}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	h, err := socket.New(socket.Config{Hub: hub, Authenticator: tokens})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	ctx := context.Background()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"jane-secret"}})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.CloseNow()
+	frames := make(chan string)
+	go func() {
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				close(frames)
+				return
+			}
+			frames <- string(data)
+		}
+	}()
+	_ = conn.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","channel":"my-plugin"}`))
+	_ = conn.Ping(ctx) // once answered, the subscription is in place
+
+	// The plugin's backend code:
+	err = hub.Publish(ctx, signals.Signal{
+		Recipients: signals.Entity("user:default/jane"), // or signals.Broadcast()
+		Channel:    "my-plugin",
+		Message:    map[string]any{"build": 42, "status": "green"}, // any JSON object
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(<-frames)
+	// Output:
+	// {"channel":"my-plugin","message":{"build":42,"status":"green"}}
+}
