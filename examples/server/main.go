@@ -26,9 +26,14 @@
 // Routes:
 //
 //	/api/notifications/...   the REST API (see package notifications/rest)
-//	/api/signals             WebSocket (token as sub-protocol), /events for SSE
+//	/api/signals             WebSocket (token as sub-protocol), /events for SSE;
+//	                         ?since=CURSOR replays what a reconnecting client missed
 //	/api/signals/health      200 {"status":"ok"}, unauthenticated
 //	/healthz                 200 {"status":"ok"}, unauthenticated
+//
+// Catch-up is on: every signals frame carries a cursor, and a client that
+// reconnects with ?since=<the last cursor it got> is first sent what it
+// missed meanwhile (see package signals/socket).
 //
 // The catalog file holds entities like
 //
@@ -292,7 +297,10 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 		Hub:            srv.hub,
 		Authenticator:  tokens,
 		OriginPatterns: []string{base.Host},
-		Logger:         logger,
+		// A browser that reconnects with ?since=<cursor> (or an
+		// EventSource, with Last-Event-ID) is replayed what it missed.
+		CatchUpFunc: srv.svc.CatchUp,
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
@@ -351,43 +359,36 @@ func loadCatalog(path string) ([]notifications.CatalogEntity, error) {
 
 // groupsOf returns the groups user belongs to in entities: those with a
 // hasMember relation to the user, and the targets of the user's own
-// memberOf relations. Refs are compared canonically.
+// memberOf relations. Refs are compared canonically ("group:Team" is
+// "group:default/Team"); refs that are not valid entity refs match
+// nothing.
 func groupsOf(entities []notifications.CatalogEntity, user string) []string {
-	user = canonicalRef(user)
+	user, err := notifications.CanonicalEntityRef(user)
+	if err != nil {
+		return nil // NewStaticTokens refuses the token, saying why
+	}
+	isUser := func(ref string) bool {
+		c, err := notifications.CanonicalEntityRef(ref)
+		return err == nil && c == user
+	}
 	var groups []string
 	add := func(ref string) {
-		ref = canonicalRef(ref)
-		if strings.HasPrefix(ref, "group:") && !slices.Contains(groups, ref) {
-			groups = append(groups, ref)
+		c, err := notifications.CanonicalEntityRef(ref)
+		if err == nil && strings.HasPrefix(c, "group:") && !slices.Contains(groups, c) {
+			groups = append(groups, c)
 		}
 	}
 	for _, e := range entities {
 		for _, rel := range e.Relations {
 			switch {
-			case rel.Type == notifications.RelationHasMember && canonicalRef(rel.TargetRef) == user:
+			case rel.Type == notifications.RelationHasMember && isUser(rel.TargetRef):
 				add(e.Ref)
-			case rel.Type == "memberOf" && canonicalRef(e.Ref) == user:
+			case rel.Type == "memberOf" && isUser(e.Ref):
 				add(rel.TargetRef)
 			}
 		}
 	}
 	return groups
-}
-
-// canonicalRef returns ref as kind:namespace/name with kind and namespace
-// lower-cased and the namespace defaulted, the form Herald keeps refs in
-// ("group:Team" is "group:default/Team"). A ref without a kind is
-// returned as is.
-func canonicalRef(ref string) string {
-	kind, rest, ok := strings.Cut(ref, ":")
-	if !ok {
-		return ref
-	}
-	ns, name, ok := strings.Cut(rest, "/")
-	if !ok {
-		ns, name = "default", rest
-	}
-	return strings.ToLower(kind) + ":" + strings.ToLower(ns) + "/" + name
 }
 
 // cors lets the frontend at origin call the API from the browser, as
