@@ -46,7 +46,8 @@ type BusConfig struct {
 	SendTimeout time.Duration
 
 	// Logger receives gaps, undecodable envelopes and local delivery
-	// errors. Defaults to discarding.
+	// errors. Defaults to slog.Default(), so a host that configured
+	// nothing still sees them.
 	Logger *slog.Logger
 }
 
@@ -170,7 +171,7 @@ func NewBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
 		b.timeout = defaultSendTimeout
 	}
 	if b.log == nil {
-		b.log = slog.New(slog.DiscardHandler)
+		b.log = slog.Default()
 	}
 	b.batch, _ = cfg.Transport.(BatchSender)
 	var id [12]byte

@@ -85,7 +85,8 @@ type Config struct {
 	PendingBytes int
 
 	// Logger receives disconnections, reconnections and slow-consumer
-	// drops. Defaults to discarding.
+	// drops. Defaults to slog.Default(), so a host that configured nothing
+	// still sees them.
 	Logger *slog.Logger
 }
 
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
+		t.log = slog.Default()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

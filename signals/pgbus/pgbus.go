@@ -139,7 +139,8 @@ type Config struct {
 	HealthCheckInterval time.Duration
 
 	// Logger receives reconnections and undeliverable notifications.
-	// Defaults to discarding.
+	// Defaults to slog.Default(), so a host that configured nothing still
+	// sees them.
 	Logger *slog.Logger
 }
 
@@ -219,7 +220,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t.maxWait = max(orDefault(t.maxWait, defaultMaxReconnectDelay), t.delay)
 	t.health = orDefault(t.health, defaultHealthCheck)
 	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
+		t.log = slog.Default()
 	}
 
 	conn, err := t.connect(ctx, "send")

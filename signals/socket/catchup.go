@@ -109,7 +109,7 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 	since := req.cursor.Add(-h.catchUpWindow)
 	sigs, err := h.catchUp(ctx, id.User, channel, since)
 	if err != nil {
-		log.Error("socket: catch-up failed", "channel", channel, "since", since, "err", err)
+		log.Error("socket: catch-up failed", "channel", channel, "since", since, "error", err)
 		return nil, fmt.Errorf("%w: %w", errCatchUp, err)
 	}
 	frames := make([][]byte, 0, len(sigs))
@@ -124,7 +124,7 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 		}
 		f, err := encodeFrame(s)
 		if err != nil {
-			log.Warn("socket: CatchUpFunc returned an invalid signal; dropped", "channel", channel, "err", err)
+			log.Warn("socket: CatchUpFunc returned an invalid signal; dropped", "channel", channel, "error", err)
 			continue
 		}
 		frames = append(frames, f)

@@ -213,7 +213,8 @@ type Config struct {
 	CatchUpTimeout time.Duration
 
 	// Logger receives connection events at debug level and failures above
-	// it. Defaults to nil, which discards.
+	// it. Defaults to slog.Default(), so a host that configured nothing
+	// still sees the failures.
 	Logger *slog.Logger
 }
 
@@ -286,7 +287,7 @@ func New(cfg Config) (*Handler, error) {
 		catchUpTimeout: orDefault(cfg.CatchUpTimeout, DefaultCatchUpTimeout),
 	}
 	if h.logger == nil {
-		h.logger = slog.New(slog.DiscardHandler)
+		h.logger = slog.Default()
 	}
 	return h, nil
 }

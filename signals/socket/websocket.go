@@ -33,7 +33,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	since, err := h.parseSince(r.URL.Query().Get("since"))
 	if err != nil {
-		h.logger.Debug("socket: refused connection with a bad cursor", "err", err, "remote", r.RemoteAddr)
+		h.logger.Debug("socket: refused connection with a bad cursor", "error", err, "remote", r.RemoteAddr)
 		refuse(w, http.StatusBadRequest)
 		return
 	}
@@ -50,7 +50,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := websocket.Accept(w, r, opts) // answers the request itself on failure
 	if err != nil {
-		h.logger.Debug("socket: upgrade failed", "err", err, "remote", r.RemoteAddr)
+		h.logger.Debug("socket: upgrade failed", "error", err, "remote", r.RemoteAddr)
 		return
 	}
 
@@ -275,7 +275,7 @@ func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
 		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.log.Debug("socket: ignored a frame that is not JSON", "err", err)
+			c.log.Debug("socket: ignored a frame that is not JSON", "error", err)
 			continue
 		}
 		switch {
