@@ -203,7 +203,7 @@ func (b *Bus) Publish(ctx context.Context, s Signal) error {
 	}
 	body, err := json.Marshal(s)
 	if err != nil {
-		return fmt.Errorf("%w: encode: %v", ErrInvalidSignal, err)
+		return fmt.Errorf("%w: encode: %w", ErrInvalidSignal, err)
 	}
 	done := make(chan error, 1)
 	b.sendMu.Lock()

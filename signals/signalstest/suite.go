@@ -207,7 +207,7 @@ func subscribe(t *testing.T, tr signals.Transport, name string) (*recorder, sign
 		t.Fatalf("Subscribe %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		sub.Close()
+		_ = sub.Close()
 		r.check(t, name)
 	})
 	return r, sub
@@ -386,24 +386,24 @@ func testSizeLimit(t *testing.T, b Backend) {
 	if !ok {
 		t.Skip("transport is not a signals.SizeLimiter")
 	}
-	max := limiter.MaxMessageSize()
-	if max < 8001 {
-		t.Fatalf("MaxMessageSize() = %d; a transport must carry more than a NOTIFY's 8000 bytes", max)
+	limit := limiter.MaxMessageSize()
+	if limit < 8001 {
+		t.Fatalf("MaxMessageSize() = %d; a transport must carry more than a NOTIFY's 8000 bytes", limit)
 	}
 	r, _ := subscribe(t, b.OpenFunc(t), "receiver")
-	if err := sender.Send(t.Context(), pattern(max+1)); !errors.Is(err, signals.ErrTooLarge) {
+	if err := sender.Send(t.Context(), pattern(limit+1)); !errors.Is(err, signals.ErrTooLarge) {
 		t.Errorf("Send(MaxMessageSize()+1 bytes) = %v, want an error wrapping signals.ErrTooLarge", err)
 	}
-	full := pattern(max)
+	full := pattern(limit)
 	if err := sender.Send(t.Context(), full); err != nil {
-		t.Fatalf("Send(MaxMessageSize() = %d bytes): %v", max, err)
+		t.Fatalf("Send(MaxMessageSize() = %d bytes): %v", limit, err)
 	}
 	send(t, sender, "after")
 	got := r.msgs.waitFor(t, b.Timeout, "the message of the maximum size", func(m [][]byte) bool {
 		return count(m, "after") == 1
 	})
 	if len(got) != 2 || !bytes.Equal(got[0], full) {
-		t.Errorf("got %d messages (first %d bytes), want the %d-byte message then \"after\"", len(got), len(got[0]), max)
+		t.Errorf("got %d messages (first %d bytes), want the %d-byte message then \"after\"", len(got), len(got[0]), limit)
 	}
 }
 
@@ -518,7 +518,7 @@ func newInstance(t *testing.T, b Backend, id string) *instance {
 	if err != nil {
 		t.Fatalf("NewBus %s: %v", id, err)
 	}
-	t.Cleanup(func() { bus.Close() })
+	t.Cleanup(func() { _ = bus.Close() })
 	in.bus = bus
 	return in
 }

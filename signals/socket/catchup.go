@@ -48,8 +48,6 @@ func appendCursor(b []byte, t time.Time) []byte {
 	return strconv.AppendInt(b, t.UnixMilli(), 10)
 }
 
-func formatCursor(t time.Time) string { return string(appendCursor(nil, t)) }
-
 // parseCursor reads a client's cursor: what the server sent (milliseconds
 // since the epoch), or an RFC 3339 time for people and scripts.
 func parseCursor(s string) (time.Time, error) {

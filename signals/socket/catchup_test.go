@@ -65,14 +65,14 @@ func (r *recorder) none(t *testing.T) {
 	}
 }
 
-// dialSince connects with ?since=since ("" for none).
-func (e *env) dialSince(t *testing.T, token, since string) *client {
+// dialSince connects as john with ?since=since ("" for none).
+func (e *env) dialSince(t *testing.T, since string) *client {
 	t.Helper()
 	u := e.wsURL()
 	if since != "" {
 		u += "?since=" + url.QueryEscape(since)
 	}
-	return e.dialURL(t, u, &websocket.DialOptions{Subprotocols: []string{token}})
+	return e.dialURL(t, u, &websocket.DialOptions{Subprotocols: []string{"john-token"}})
 }
 
 func (e *env) dialURL(t *testing.T, u string, opts *websocket.DialOptions) *client {
@@ -150,7 +150,7 @@ func TestCatchUpOffSendsNoCursors(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
 	// A cursor is ignored, even a malformed one, when catch-up is off.
-	c := e.dialSince(t, "john-token", "not-a-cursor")
+	c := e.dialSince(t, "not-a-cursor")
 	c.send(t, "subscribe", "test")
 	e.publish(t, broadcast("test", map[string]int{"n": 1}))
 	if got, want := c.next(t), `{"channel":"test","message":{"n":1}}`; got != want {
@@ -198,7 +198,7 @@ func TestCatchUpReplay(t *testing.T) {
 	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
 
 	cursor := time.UnixMilli(1_700_000_000_123)
-	c := e.dialSince(t, "john-token", "1700000000123")
+	c := e.dialSince(t, "1700000000123")
 	if got := startCursor(t, c); !got.Equal(cursor) {
 		t.Errorf("first frame cursor = %v, want the client's %v", got, cursor)
 	}
@@ -247,7 +247,7 @@ func TestCatchUpLeavesNoGap(t *testing.T) {
 		return []signals.Signal{broadcast(c.channel, map[string]string{"replayed": "before"})}, nil
 	})
 	e = setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
-	c := e.dialSince(t, "john-token", "2024-01-02T03:04:05.5Z")
+	c := e.dialSince(t, "2024-01-02T03:04:05.5Z")
 	if got, want := startCursor(t, c), time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC); !got.Equal(want) {
 		t.Errorf("first frame cursor = %v, want %v (RFC 3339 accepted)", got, want)
 	}
@@ -267,7 +267,7 @@ func TestCatchUpFailureClosesTheConnection(t *testing.T) {
 		return nil, errors.New("database down")
 	})
 	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
-	c := e.dialSince(t, "john-token", "1700000000000")
+	c := e.dialSince(t, "1700000000000")
 	startCursor(t, c)
 	c.write(t, map[string]string{"action": "subscribe", "channel": "notifications"})
 	if _, err := c.closed(t); websocket.CloseStatus(err) != websocket.StatusInternalError {
@@ -301,7 +301,7 @@ func TestCatchUpShutdownInterruptsIt(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
-	c := e.dialSince(t, "john-token", "1700000000000")
+	c := e.dialSince(t, "1700000000000")
 	c.send(t, "subscribe", "notifications")
 	select {
 	case <-entered:
