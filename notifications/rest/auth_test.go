@@ -195,37 +195,35 @@ func TestOneAuthenticatorForEveryEndpoint(t *testing.T) {
 	}
 
 	// A service token sends but neither reads an inbox nor connects.
-	if status, body := h.call(t, http.MethodGet, "/status", "ci-token", ""); status != http.StatusForbidden ||
-		!strings.Contains(body, `"name":"NotAllowedError"`) {
-		t.Errorf("service token on /status: %d %s, want 403 NotAllowedError", status, body)
-	}
-	if _, status := h.dial(t, "ci-token"); status != http.StatusForbidden {
-		t.Errorf("service token on the WebSocket: %d, want 403", status)
-	}
-	if status := h.events(t, "ci-token"); status != http.StatusForbidden {
-		t.Errorf("service token on the event stream: %d, want 403", status)
-	}
+	h.refusedEverywhere(t, "ci-token", http.StatusForbidden, "NotAllowedError")
 	// A user token reads but does not send.
 	if status, body := h.call(t, http.MethodPost, "/notifications", "alice-token",
 		`{"recipients":{"type":"broadcast"},"payload":{"title":"t"}}`); status != http.StatusForbidden {
 		t.Errorf("user token sending: %d %s, want 403", status, body)
 	}
 	// An unknown token is refused everywhere.
-	if status, body := h.call(t, http.MethodGet, "/status", "guess", ""); status != http.StatusUnauthorized ||
-		!strings.Contains(body, `"name":"AuthenticationError"`) {
-		t.Errorf("unknown token on /status: %d %s, want 401 AuthenticationError", status, body)
+	h.refusedEverywhere(t, "guess", http.StatusUnauthorized, "AuthenticationError")
+}
+
+// refusedEverywhere checks that token is refused with status by the REST
+// API (in Backstage's error envelope, with the error named name), the
+// WebSocket and the event stream.
+func (h *host) refusedEverywhere(t *testing.T, token string, status int, name string) {
+	t.Helper()
+	if got, body := h.call(t, http.MethodGet, "/status", token, ""); got != status || !strings.Contains(body, `"name":"`+name+`"`) {
+		t.Errorf("token %q on /status: %d %s, want %d %s", token, got, body, status, name)
 	}
-	if _, status := h.dial(t, "guess"); status != http.StatusUnauthorized {
-		t.Errorf("unknown token on the WebSocket: %d, want 401", status)
+	if _, got := h.dial(t, token); got != status {
+		t.Errorf("token %q on the WebSocket: %d, want %d", token, got, status)
 	}
-	if status := h.events(t, "guess"); status != http.StatusUnauthorized {
-		t.Errorf("unknown token on the event stream: %d, want 401", status)
+	if got := h.events(t, token); got != status {
+		t.Errorf("token %q on the event stream: %d, want %d", token, got, status)
 	}
 }
 
-// A host's own Authenticator gets the bare token from either endpoint:
-// without "Bearer " from the REST header, as offered from the WebSocket's
-// sub-protocol. Its ErrForbidden is 403 on both.
+// A host's own Authenticator gets the bare token from every endpoint:
+// without "Bearer " from the REST and event-stream header, as offered from
+// the WebSocket's sub-protocol. Its ErrForbidden is 403 on all of them.
 func TestAuthenticatorGetsTheBareToken(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -253,16 +251,10 @@ func TestAuthenticatorGetsTheBareToken(t *testing.T) {
 	if ws, status := h.dial(t, "jane"); ws == nil {
 		t.Errorf("WebSocket: %d", status)
 	}
-	if status, body := h.call(t, http.MethodGet, "/status", "suspended", ""); status != http.StatusForbidden ||
-		!strings.Contains(body, `"name":"NotAllowedError"`) {
-		t.Errorf("REST, forbidden: %d %s, want 403 NotAllowedError", status, body)
-	}
-	if _, status := h.dial(t, "suspended"); status != http.StatusForbidden {
-		t.Errorf("WebSocket, forbidden: %d, want 403", status)
-	}
+	h.refusedEverywhere(t, "suspended", http.StatusForbidden, "NotAllowedError")
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"jane", "jane", "suspended", "suspended"}; strings.Join(got, ",") != strings.Join(want, ",") {
+	if want := []string{"jane", "jane", "suspended", "suspended", "suspended"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("the Authenticator got %q, want %q", got, want)
 	}
 }
