@@ -15,7 +15,7 @@ const CatchUpLimit = 500
 // CatchUp returns the signals a live connection of user would have carried
 // on channel since since: what a browser that lost its connection must be
 // told when it comes back. Package socket calls it for a client that
-// reconnects with a cursor; wire it as socket.Config{CatchUp: svc.CatchUp}
+// reconnects with a cursor; wire it as socket.Config{CatchUpFunc: svc.CatchUp}
 // (socket.CatchUpFunc has this signature). since is the client's cursor
 // minus a look-back window, which the socket subtracts.
 //

@@ -20,6 +20,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 	"github.com/heraldhq/herald/store"
 )
@@ -82,7 +83,7 @@ func replayed(t *testing.T, svc *notifications.Service, user string, since time.
 	t.Helper()
 	sigs, err := svc.CatchUp(t.Context(), user, notifications.SignalChannel, since)
 	if err != nil {
-		t.Fatalf("CatchUp: %v", err)
+		t.Fatalf("CatchUpFunc: %v", err)
 	}
 	var out []notifications.Notification
 	for _, s := range sigs {
@@ -180,13 +181,13 @@ func newLiveEnv(t *testing.T) *liveEnv {
 	svc := newCatchUpService(t, hub, nil)
 	h, err := socket.New(socket.Config{
 		Hub: hub,
-		Authenticate: func(_ *http.Request, token string) (socket.Identity, error) {
+		Authenticator: auth.AuthenticatorFunc(func(_ context.Context, token string) (auth.Principal, error) {
 			if token != "alice-token" {
-				return socket.Identity{}, socket.ErrUnauthenticated
+				return auth.Principal{}, auth.ErrUnauthenticated
 			}
-			return socket.Identity{UserRef: alice}, nil
-		},
-		CatchUp: svc.CatchUp,
+			return auth.Principal{Kind: auth.PrincipalUser, User: alice}, nil
+		}),
+		CatchUpFunc: svc.CatchUp,
 	})
 	if err != nil {
 		t.Fatal(err)

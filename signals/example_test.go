@@ -83,3 +83,29 @@ func ExampleHub_Publish_invalid() {
 	// Output:
 	// true signals: invalid signal: message is required
 }
+
+// A backend plugin publishes on a channel of its own, "my-plugin". In the
+// browser, useSignal('my-plugin') from @backstage/plugin-signals-react
+// subscribes to it over the WebSocket of package socket, which holds a
+// Hub subscriber like this one for the connection.
+func ExampleHub_Publish_pluginChannel() {
+	hub := signals.NewHub(signals.HubConfig{})
+	defer hub.Close()
+	browser := hub.Subscribe(signals.SubscribeOptions{User: "user:default/jane", Channels: []string{"my-plugin"}})
+	defer browser.Close()
+
+	// The plugin's backend code:
+	err := hub.Publish(context.Background(), signals.Signal{
+		Recipients: signals.Entity("user:default/jane"), // or signals.Broadcast()
+		Channel:    "my-plugin",
+		Message:    map[string]any{"build": 42, "status": "green"}, // any JSON object
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+
+	// What the browser receives on the WebSocket:
+	fmt.Println(string((<-browser.C()).Frame()))
+	// Output:
+	// {"channel":"my-plugin","message":{"build":42,"status":"green"}}
+}

@@ -42,7 +42,8 @@ type HubConfig struct {
 	BufferSize int
 
 	// Logger receives a warning for every subscriber dropped for being
-	// slow. Defaults to nil, which discards.
+	// slow. Defaults to slog.Default(), so a host that configured nothing
+	// still sees it.
 	Logger *slog.Logger
 }
 
@@ -90,7 +91,7 @@ func NewHub(cfg HubConfig) *Hub {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = slog.Default()
 	}
 	return &Hub{
 		bufferSize: size,

@@ -73,7 +73,8 @@ func setup(t *testing.T, cfg signals.HubConfig) *signals.Hub {
 
 func msg(v string) map[string]any { return map[string]any{"msg": v} }
 
-// Spec 93: the published signal reaches subscribers unchanged.
+// A published signal reaches its subscribers unchanged: recipients,
+// channel and message.
 func TestHubDeliversSignalUnchanged(t *testing.T) {
 	t.Parallel()
 	h := setup(t, signals.HubConfig{})
@@ -92,7 +93,8 @@ func TestHubDeliversSignalUnchanged(t *testing.T) {
 	none(t, sub)
 }
 
-// Spec 94: exact frame text, and nothing after unsubscribing.
+// A broadcast is framed as {"channel":...,"message":...} exactly, and a
+// subscriber that unsubscribed from the channel gets nothing more of it.
 func TestHubBroadcastFrameAndUnsubscribe(t *testing.T) {
 	t.Parallel()
 	h := setup(t, signals.HubConfig{})
@@ -109,7 +111,8 @@ func TestHubBroadcastFrameAndUnsubscribe(t *testing.T) {
 	none(t, sub)
 }
 
-// Spec 95: only the subscribed connection with a matching identity.
+// A signal to a user reaches only the subscribers of its channel that
+// belong to that user.
 func TestHubUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	t.Parallel()
 	h := setup(t, signals.HubConfig{})
@@ -131,7 +134,8 @@ func TestHubUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	none(t, c)
 }
 
-// Spec 96: a signal to a group reaches the members' connections.
+// A signal to a group reaches the subscribers whose ownership refs
+// include the group.
 func TestHubGroupSignal(t *testing.T) {
 	t.Parallel()
 	h := setup(t, signals.HubConfig{})
@@ -177,7 +181,7 @@ func TestHubDeliversOncePerSubscription(t *testing.T) {
 	}
 }
 
-// Spec 97: signals without a channel or a message are refused and reach no one.
+// Signals without a channel or a message are refused and reach no one.
 func TestHubRejectsInvalidSignals(t *testing.T) {
 	t.Parallel()
 	h := setup(t, signals.HubConfig{})
@@ -204,7 +208,7 @@ func TestHubRejectsInvalidSignals(t *testing.T) {
 	none(t, sub)
 }
 
-// Spec 98: a closed subscription gets nothing more; the others still do.
+// A closed subscription gets nothing more; the others still do.
 func TestHubClosedSubscriptionIsRemoved(t *testing.T) {
 	t.Parallel()
 	h := setup(t, signals.HubConfig{})

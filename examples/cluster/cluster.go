@@ -13,14 +13,15 @@ import (
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/pgbus"
 	"github.com/heraldhq/herald/signals/socket"
 	"github.com/heraldhq/herald/store"
 )
 
 // The demo's static tokens. Real deployments authenticate users through
-// their identity provider (a rest.Authenticator and a socket.AuthenticateFunc
-// of their own).
+// their identity provider, with an auth.Authenticator of their own that
+// both the REST API and the signals endpoints take.
 const (
 	userToken      = "alice-token"
 	userRef        = "user:default/alice"
@@ -54,8 +55,9 @@ type instanceConfig struct {
 	// channel is the NOTIFY channel of the cluster; every instance of one
 	// deployment uses the same. Defaults to pgbus.DefaultChannel.
 	channel string
-	// tokens authenticates REST calls and WebSocket connections. Required.
-	tokens *rest.StaticTokens
+	// tokens authenticates REST calls, WebSocket connections and event
+	// streams. Required.
+	tokens auth.Authenticator
 	// logger defaults to discarding.
 	logger *slog.Logger
 }
@@ -118,12 +120,12 @@ func newInstance(ctx context.Context, cfg instanceConfig) (_ *instance, err erro
 		return nil, err
 	}
 	in.socket, err = socket.New(socket.Config{
-		Hub:          in.hub,
-		Authenticate: socketAuth(cfg.tokens),
+		Hub:           in.hub,
+		Authenticator: cfg.tokens,
 		// A browser that reconnects, to this instance or another, with
 		// ?since=<cursor> is replayed what it missed.
-		CatchUp: in.svc.CatchUp,
-		Logger:  logger,
+		CatchUpFunc: in.svc.CatchUp,
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
@@ -159,21 +161,6 @@ func (in *instance) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// socketAuth lets the signals endpoint accept the REST API's user tokens;
-// a service token may not open a connection (403).
-func socketAuth(tokens *rest.StaticTokens) socket.AuthenticateFunc {
-	return func(_ *http.Request, token string) (socket.Identity, error) {
-		p, err := tokens.AuthenticateToken(token)
-		switch {
-		case err != nil:
-			return socket.Identity{}, fmt.Errorf("%w: %w", socket.ErrUnauthenticated, err)
-		case p.Kind != rest.PrincipalUser:
-			return socket.Identity{}, fmt.Errorf("%w: signals need a user token", socket.ErrForbidden)
-		}
-		return socket.Identity{UserRef: p.UserRef, OwnershipRefs: p.OwnershipRefs}, nil
-	}
-}
-
 // node is an instance serving HTTP.
 type node struct {
 	*instance
@@ -203,9 +190,9 @@ type clusterConfig struct {
 // startCluster starts instances A and B and returns once both listen and
 // both Buses receive.
 func startCluster(ctx context.Context, cfg clusterConfig) (_ *cluster, err error) {
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{
 		Services: map[string]string{serviceToken: serviceSubject},
-		Users:    map[string]rest.StaticUser{userToken: {Ref: userRef}},
+		Users:    map[string]auth.StaticUser{userToken: {Ref: userRef}},
 	})
 	if err != nil {
 		return nil, err

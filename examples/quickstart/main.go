@@ -102,8 +102,10 @@ func run(ctx context.Context) error {
 		fmt.Printf("sent %q to %d recipient(s)\n", s.p.Title, len(sent))
 	}
 
-	// Bob turns the builds topic off: the next build notice skips his
-	// inbox, but Alice still gets it.
+	// Bob turns the builds topic off in the in-app channel (Web) only: the
+	// next build notice skips his inbox, but Alice still gets it, and his
+	// other channels (each post-processor is one, like the audit) still
+	// deliver it to him.
 	_, err = svc.SaveSettings(ctx, "user:default/bob", notifications.Settings{Channels: []notifications.ChannelSettings{{
 		ID: notifications.WebChannel,
 		Origins: []notifications.OriginSettings{{ID: "external:ci", Enabled: true,
@@ -116,7 +118,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("sent %q to %d recipient(s) (bob turned builds off)\n", "Build fixed on main", len(sent))
+	fmt.Printf("sent %q to %d recipient(s): bob turned builds off for his inbox (the in-app channel) only,\n", "Build fixed on main", len(sent))
+	fmt.Println("  so it skips his inbox but still reaches his other channels, like the audit below")
 
 	// Alice reads everything; Carol reads her review request.
 	if _, err := svc.MarkAllRead(ctx, "user:default/alice", notifications.Filter{}); err != nil {
@@ -160,6 +163,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Println()
+	fmt.Println("the audit processor, a channel of its own, saw every delivery:")
 	sort.Strings(audit)
 	fmt.Println(strings.Join(audit, "\n"))
 	fmt.Println()

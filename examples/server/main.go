@@ -26,9 +26,14 @@
 // Routes:
 //
 //	/api/notifications/...   the REST API (see package notifications/rest)
-//	/api/signals             WebSocket (token as sub-protocol), /events for SSE
+//	/api/signals             WebSocket (token as sub-protocol), /events for SSE;
+//	                         ?since=CURSOR replays what a reconnecting client missed
 //	/api/signals/health      200 {"status":"ok"}, unauthenticated
 //	/healthz                 200 {"status":"ok"}, unauthenticated
+//
+// Catch-up is on: every signals frame carries a cursor, and a client that
+// reconnects with ?since=<the last cursor it got> is first sent what it
+// missed meanwhile (see package signals/socket).
 //
 // The catalog file holds entities like
 //
@@ -68,6 +73,7 @@ import (
 	"github.com/heraldhq/herald/processors/email"
 	"github.com/heraldhq/herald/processors/webhook"
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 	"github.com/heraldhq/herald/store"
 )
@@ -77,8 +83,9 @@ const shutdownTimeout = 15 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "herald:", err)
 		}
@@ -222,11 +229,12 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 	}
 	catalog := notifications.NewMemoryCatalog(entities...)
 
-	users := map[string]rest.StaticUser{}
+	// One set of tokens for the REST API and the signals endpoints.
+	users := map[string]auth.StaticUser{}
 	for token, ref := range cfg.userTokens {
-		users[token] = rest.StaticUser{Ref: ref, OwnershipRefs: groupsOf(entities, ref)}
+		users[token] = auth.StaticUser{Ref: ref, OwnershipRefs: groupsOf(entities, ref)}
 	}
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{Services: cfg.serviceTokens, Users: users})
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{Services: cfg.serviceTokens, Users: users})
 	if err != nil {
 		return nil, err
 	}
@@ -288,9 +296,12 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 	}
 	srv.socket, err = socket.New(socket.Config{
 		Hub:            srv.hub,
-		Authenticate:   socketAuth(tokens),
+		Authenticator:  tokens,
 		OriginPatterns: []string{base.Host},
-		Logger:         logger,
+		// A browser that reconnects with ?since=<cursor> (or an
+		// EventSource, with Last-Event-ID) is replayed what it missed.
+		CatchUpFunc: srv.svc.CatchUp,
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
@@ -326,21 +337,6 @@ func (s *server) close() {
 	}
 }
 
-// socketAuth lets the signals endpoint accept the user tokens of the REST
-// API: a service token may not open a connection (403).
-func socketAuth(tokens *rest.StaticTokens) socket.AuthenticateFunc {
-	return func(_ *http.Request, token string) (socket.Identity, error) {
-		p, err := tokens.AuthenticateToken(token)
-		switch {
-		case err != nil:
-			return socket.Identity{}, fmt.Errorf("%w: %w", socket.ErrUnauthenticated, err)
-		case p.Kind != rest.PrincipalUser:
-			return socket.Identity{}, fmt.Errorf("%w: signals need a user token", socket.ErrForbidden)
-		}
-		return socket.Identity{UserRef: p.UserRef, OwnershipRefs: p.OwnershipRefs}, nil
-	}
-}
-
 // loadCatalog reads the -catalog file; no file is an empty catalog.
 func loadCatalog(path string) ([]notifications.CatalogEntity, error) {
 	if path == "" {
@@ -364,43 +360,36 @@ func loadCatalog(path string) ([]notifications.CatalogEntity, error) {
 
 // groupsOf returns the groups user belongs to in entities: those with a
 // hasMember relation to the user, and the targets of the user's own
-// memberOf relations. Refs are compared canonically.
+// memberOf relations. Refs are compared canonically ("group:Team" is
+// "group:default/Team"); refs that are not valid entity refs match
+// nothing.
 func groupsOf(entities []notifications.CatalogEntity, user string) []string {
-	user = canonicalRef(user)
+	user, err := notifications.CanonicalEntityRef(user)
+	if err != nil {
+		return nil // NewStaticTokens refuses the token, saying why
+	}
+	isUser := func(ref string) bool {
+		c, err := notifications.CanonicalEntityRef(ref)
+		return err == nil && c == user
+	}
 	var groups []string
 	add := func(ref string) {
-		ref = canonicalRef(ref)
-		if strings.HasPrefix(ref, "group:") && !slices.Contains(groups, ref) {
-			groups = append(groups, ref)
+		c, err := notifications.CanonicalEntityRef(ref)
+		if err == nil && strings.HasPrefix(c, "group:") && !slices.Contains(groups, c) {
+			groups = append(groups, c)
 		}
 	}
 	for _, e := range entities {
 		for _, rel := range e.Relations {
 			switch {
-			case rel.Type == notifications.RelationHasMember && canonicalRef(rel.TargetRef) == user:
+			case rel.Type == notifications.RelationHasMember && isUser(rel.TargetRef):
 				add(e.Ref)
-			case rel.Type == "memberOf" && canonicalRef(e.Ref) == user:
+			case rel.Type == "memberOf" && isUser(e.Ref):
 				add(rel.TargetRef)
 			}
 		}
 	}
 	return groups
-}
-
-// canonicalRef returns ref as kind:namespace/name with kind and namespace
-// lower-cased and the namespace defaulted, the form Herald keeps refs in
-// ("group:Team" is "group:default/Team"). A ref without a kind is
-// returned as is.
-func canonicalRef(ref string) string {
-	kind, rest, ok := strings.Cut(ref, ":")
-	if !ok {
-		return ref
-	}
-	ns, name, ok := strings.Cut(rest, "/")
-	if !ok {
-		ns, name = "default", rest
-	}
-	return strings.ToLower(kind) + ":" + strings.ToLower(ns) + "/" + name
 }
 
 // cors lets the frontend at origin call the API from the browser, as

@@ -119,8 +119,10 @@ func (s *started) do(t *testing.T, method, path, token, body string) (int, []byt
 	return res.StatusCode, b
 }
 
-// frame is what the signals WebSocket sends.
+// frame is what the signals WebSocket sends. With catch-up on, the first
+// frame of a connection holds only a cursor, and live frames carry one.
 type frame struct {
+	Cursor  string `json:"cursor"`
 	Channel string `json:"channel"`
 	Message struct {
 		Action         string   `json:"action"`
@@ -134,13 +136,17 @@ type frame struct {
 	} `json:"message"`
 }
 
-// subscribe opens a WebSocket as the user of token, subscribes to the
-// notifications channel and returns the frames it receives. When it
-// returns, the subscription is in effect: the server applies client frames
-// in order before answering the ping that follows them.
-func subscribe(t *testing.T, ctx context.Context, s *started, token string) (<-chan frame, <-chan error) {
+// subscribe opens a WebSocket as the user of token, resuming from the
+// catch-up cursor since when it is set, subscribes to the notifications
+// channel and returns the frames it receives. When it returns, the
+// subscription is in effect: the server applies client frames in order
+// before answering the ping that follows them.
+func subscribe(t *testing.T, ctx context.Context, s *started, token, since string) (<-chan frame, <-chan error) {
 	t.Helper()
 	wsURL := "ws" + strings.TrimPrefix(s.base, "http") + "/api/signals"
+	if since != "" {
+		wsURL += "?since=" + since
+	}
 	c, res, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{token}})
 	if err != nil {
 		t.Fatalf("dial %s: %v", wsURL, err)
@@ -175,7 +181,19 @@ func subscribe(t *testing.T, ctx context.Context, s *started, token string) (<-c
 	return frames, ended
 }
 
+// next returns the next frame that carries a signal, skipping the
+// cursor-only frame a connection starts with.
 func next(t *testing.T, frames <-chan frame, ended <-chan error) frame {
+	t.Helper()
+	for {
+		if f := nextFrame(t, frames, ended); f.Channel != "" {
+			return f
+		}
+	}
+}
+
+// nextFrame returns the next frame, whatever it carries.
+func nextFrame(t *testing.T, frames <-chan frame, ended <-chan error) frame {
 	t.Helper()
 	select {
 	case f := <-frames:
@@ -196,7 +214,7 @@ func TestEndToEnd(t *testing.T) {
 	s := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	frames, ended := subscribe(t, ctx, s, "u1")
+	frames, ended := subscribe(t, ctx, s, "u1", "")
 
 	// The broadcast of the README.
 	status, body := s.do(t, http.MethodPost, "/api/notifications", "s3cret", readmeBroadcast)
@@ -262,6 +280,54 @@ func TestEndToEnd(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the WebSocket stayed open after shutdown")
+	}
+}
+
+// TestCatchUp: a browser that was away reconnects with the cursor it
+// last had and is replayed what was sent meanwhile, before anything live.
+func TestCatchUp(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	away, cancelAway := context.WithCancel(ctx)
+	frames, ended := subscribe(t, away, s, "u1", "")
+	cursor := nextFrame(t, frames, ended).Cursor
+	if cursor == "" {
+		t.Fatal("the first frame has no cursor: catch-up is off")
+	}
+	cancelAway() // the browser goes away
+
+	status, body := s.do(t, http.MethodPost, "/api/notifications", "s3cret",
+		`{"recipients":{"type":"entity","entityRef":"user:default/alice"},"payload":{"title":"Sent while away"}}`)
+	if status != http.StatusOK {
+		t.Fatalf("send: %d %s", status, body)
+	}
+	var sent []struct{ ID string }
+	if err := json.Unmarshal(body, &sent); err != nil || len(sent) != 1 {
+		t.Fatalf("send answered %s", body)
+	}
+
+	frames, ended = subscribe(t, ctx, s, "u1", cursor)
+	if f := nextFrame(t, frames, ended); f.Cursor != cursor || f.Channel != "" {
+		t.Errorf("first frame after reconnecting %+v, want the client's own cursor %s", f, cursor)
+	}
+	f := next(t, frames, ended)
+	if f.Message.Action != "new_notification" || f.Message.NotificationID != sent[0].ID ||
+		f.Message.Notification == nil || f.Message.Notification.Payload.Title != "Sent while away" {
+		t.Errorf("replayed frame %+v, want new_notification %s", f, sent[0].ID)
+	}
+	// Bob, who was not away, has nothing to catch up on: a live send
+	// reaches him with a cursor.
+	bob, bobEnded := subscribe(t, ctx, s, "u2", "")
+	status, body = s.do(t, http.MethodPost, "/api/notifications", "s3cret",
+		`{"recipients":{"type":"entity","entityRef":"user:default/bob"},"payload":{"title":"Live"}}`)
+	if status != http.StatusOK {
+		t.Fatalf("send: %d %s", status, body)
+	}
+	if f := next(t, bob, bobEnded); f.Message.Action != "new_notification" || f.Cursor == "" {
+		t.Errorf("live frame %+v, want a new_notification with a cursor", f)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // BenchmarkREST measures the REST layer's cost over the in-process call:
@@ -22,7 +23,7 @@ func BenchmarkREST(b *testing.B) {
 	const token = "bench-user-token"
 	newHandler := func(b *testing.B) (inboxDB, http.Handler) {
 		d := sqliteInbox(b)
-		tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{Users: map[string]rest.StaticUser{token: {Ref: listUser}}})
+		tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{Users: map[string]auth.StaticUser{token: {Ref: listUser}}})
 		if err != nil {
 			b.Fatal(err)
 		}

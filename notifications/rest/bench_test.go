@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // The REST layer's cost over the in-process call: each benchmark runs the
@@ -18,9 +19,9 @@ import (
 func benchHandler(b *testing.B) (*fixture, http.Handler) {
 	b.Helper()
 	f := setup(b)
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{
 		Services: map[string]string{serviceToken: testService},
-		Users:    map[string]rest.StaticUser{userToken: {Ref: mockUser}},
+		Users:    map[string]auth.StaticUser{userToken: {Ref: mockUser}},
 	})
 	if err != nil {
 		b.Fatal(err)

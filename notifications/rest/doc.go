@@ -31,12 +31,15 @@
 //
 // # Authentication
 //
-// Every route authenticates through Config.Authenticator, a hook returning
-// a Principal. Sending requires a service principal, whose Subject becomes
-// the notification's origin; every other route except the OpenAPI document
-// requires a user principal, and reads and changes only that user's
-// notifications and the broadcasts. StaticTokens is a ready Authenticator
-// over configured bearer tokens.
+// Every route authenticates the request's "Authorization: Bearer" token
+// through Config.Authenticator, an auth.Authenticator returning an
+// auth.Principal; the signals endpoints of package signals/socket take the
+// same Authenticator, so one set of tokens serves both. Sending requires a
+// service principal, whose Subject becomes the notification's origin;
+// every other route except the OpenAPI document requires a user
+// principal, and reads and changes only that user's notifications and the
+// broadcasts. auth.StaticTokens is a ready Authenticator over configured
+// tokens.
 //
 // # Errors
 //

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // Backstage error names, each with its status code.
@@ -82,13 +83,13 @@ func (h *Handler) classify(r *http.Request, err error) *httpError {
 	switch {
 	case errors.As(err, &he):
 		return he
-	case errors.Is(err, ErrUnauthenticated):
+	case errors.Is(err, auth.ErrUnauthenticated):
 		msg := "Invalid credentials"
 		if r.Header.Get("Authorization") == "" {
 			msg = "Missing credentials"
 		}
 		return &httpError{status: http.StatusUnauthorized, name: nameAuthentication, message: msg}
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, auth.ErrForbidden):
 		return notAllowed("These credentials may not use the notifications API")
 	case errors.Is(err, notifications.ErrNotFound):
 		return errNotFound

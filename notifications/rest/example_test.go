@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -35,9 +36,9 @@ func ExampleNew() {
 	}
 	defer svc.Close(ctx)
 
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{
 		Services: map[string]string{"s3cret": "external:ci"},
-		Users:    map[string]rest.StaticUser{"u1": {Ref: "user:default/alice"}},
+		Users:    map[string]auth.StaticUser{"u1": {Ref: "user:default/alice"}},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -74,26 +75,4 @@ func ExampleNew() {
 	// 200 {"unread":1,"read":0}
 	// 200 {"topics":["ci"]}
 	// 403 {"error":{"name":"NotAllowedError","message":"This endpoint requires user credentials"},"request":{"method":"GET","url":"/status"},"response":{"statusCode":403}}
-}
-
-// Authenticate with StaticTokens elsewhere than in an Authorization
-// header, as a WebSocket endpoint does with its sub-protocol.
-func ExampleStaticTokens_AuthenticateToken() {
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{
-		Services: map[string]string{"s3cret": "external:ci"},
-		Users:    map[string]rest.StaticUser{"u1": {Ref: "user:alice", OwnershipRefs: []string{"group:team"}}},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, _ := tokens.AuthenticateToken("u1")
-	fmt.Println(p.Kind, p.UserRef, p.OwnershipRefs)
-	p, _ = tokens.AuthenticateToken("s3cret")
-	fmt.Println(p.Kind, p.Subject)
-	_, err = tokens.AuthenticateToken("guess")
-	fmt.Println(err)
-	// Output:
-	// user user:default/alice [user:default/alice group:default/team]
-	// service external:ci
-	// rest: unauthenticated: invalid token
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -132,9 +133,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 		t.Fatalf("notifications.New: %v", err)
 	}
 	t.Cleanup(func() { _ = f.svc.Close(context.Background()) })
-	tokens, err := rest.NewStaticTokens(rest.StaticTokensConfig{
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{
 		Services: map[string]string{serviceToken: testService, otherServiceToken: otherService},
-		Users: map[string]rest.StaticUser{
+		Users: map[string]auth.StaticUser{
 			userToken:      {Ref: mockUser, OwnershipRefs: []string{"group:default/mock"}},
 			otherUserToken: {Ref: otherUser},
 		},

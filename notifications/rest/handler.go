@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // DefaultMaxBodyBytes is the default limit on request bodies: 100 KiB, the
@@ -20,9 +21,11 @@ const DefaultMaxBodyBytes = 100 << 10
 type Config struct {
 	// Service is the notifications service the API serves. Required.
 	Service *notifications.Service
-	// Authenticator identifies the caller of every request; see
-	// StaticTokens for a ready one. Required.
-	Authenticator Authenticator
+	// Authenticator identifies the caller of every request from its
+	// bearer token; see auth.StaticTokens for a ready one. Give the
+	// signals endpoints (socket.Config.Authenticator) the same one.
+	// Required.
+	Authenticator auth.Authenticator
 	// MaxBodyBytes bounds request bodies; a larger one is answered 413
 	// PayloadTooLargeError without being read further. Defaults to
 	// DefaultMaxBodyBytes (100 KiB).
@@ -42,7 +45,7 @@ type Config struct {
 // A Handler is safe for concurrent use.
 type Handler struct {
 	svc     *notifications.Service
-	auth    Authenticator
+	auth    auth.Authenticator
 	maxBody int64
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -65,7 +68,7 @@ type route struct {
 	pattern string // http.ServeMux pattern, method and path
 	access  access
 	params  []string // accepted query parameters
-	handle  func(h *Handler, w http.ResponseWriter, r *http.Request, p Principal, q query) error
+	handle  func(h *Handler, w http.ResponseWriter, r *http.Request, p auth.Principal, q query) error
 }
 
 // routes is every route the Handler serves: spec §4.2 (with the legacy
@@ -115,7 +118,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	// Everything else: authenticated like the rest (an anonymous caller
 	// learns nothing about which paths exist), then 404 in the envelope.
-	h.mux.Handle("/", h.wrap(route{access: anyPrincipal, handle: func(*Handler, http.ResponseWriter, *http.Request, Principal, query) error {
+	h.mux.Handle("/", h.wrap(route{access: anyPrincipal, handle: func(*Handler, http.ResponseWriter, *http.Request, auth.Principal, query) error {
 		return errNotFound
 	}}))
 	return h, nil
@@ -156,22 +159,9 @@ func (h *Handler) wrap(rt route) http.Handler {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
-	p, err := h.auth.Authenticate(r)
+	p, err := h.authenticate(r, rt.access)
 	if err != nil {
-		if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) {
-			return err
-		}
-		return fmt.Errorf("authenticate: %w", err)
-	}
-	switch {
-	case p.Kind != PrincipalUser && p.Kind != PrincipalService:
-		return fmt.Errorf("authenticator returned a principal of unknown kind %q", p.Kind)
-	case rt.access == userOnly && p.Kind != PrincipalUser:
-		return notAllowed("This endpoint requires user credentials")
-	case rt.access == serviceOnly && p.Kind != PrincipalService:
-		return notAllowed("Only services may send notifications")
-	case rt.access == userOnly && p.UserRef == "":
-		return errors.New("authenticator returned a user principal without UserRef")
+		return err
 	}
 	q, err := parseQuery(r, rt.params, "orderField")
 	if err != nil {

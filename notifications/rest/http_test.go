@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // The error envelope, exactly.
@@ -83,24 +84,26 @@ func TestAuthenticatorErrors(t *testing.T) {
 	f := setup(t)
 	for _, tc := range []struct {
 		err        error
-		principal  rest.Principal
+		principal  auth.Principal
 		wantStatus int
 		wantName   string
 	}{
-		{err: rest.ErrUnauthenticated, wantStatus: 401, wantName: "AuthenticationError"},
-		{err: errors.Join(errors.New("expired"), rest.ErrUnauthenticated), wantStatus: 401, wantName: "AuthenticationError"},
-		{err: rest.ErrForbidden, wantStatus: 403, wantName: "NotAllowedError"},
+		{err: auth.ErrUnauthenticated, wantStatus: 401, wantName: "AuthenticationError"},
+		{err: errors.Join(errors.New("expired"), auth.ErrUnauthenticated), wantStatus: 401, wantName: "AuthenticationError"},
+		{err: auth.ErrForbidden, wantStatus: 403, wantName: "NotAllowedError"},
 		{err: errors.New("identity provider at 10.0.0.7 is down"), wantStatus: 500, wantName: "Error"},
-		{principal: rest.Principal{Kind: "robot"}, wantStatus: 500, wantName: "Error"},
-		{principal: rest.Principal{Kind: rest.PrincipalUser}, wantStatus: 500, wantName: "Error"},
+		{principal: auth.Principal{Kind: "robot"}, wantStatus: 500, wantName: "Error"},
+		{principal: auth.Principal{Kind: auth.PrincipalUser}, wantStatus: 500, wantName: "Error"},
 	} {
-		auth := rest.AuthenticatorFunc(func(*http.Request) (rest.Principal, error) { return tc.principal, tc.err })
-		h, err := rest.New(rest.Config{Service: f.svc, Authenticator: auth})
+		authn := auth.AuthenticatorFunc(func(context.Context, string) (auth.Principal, error) { return tc.principal, tc.err })
+		h, err := rest.New(rest.Config{Service: f.svc, Authenticator: authn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := newRecorder()
-		h.ServeHTTP(rec, mustRequest(t, http.MethodGet, "/status", ""))
+		req := mustRequest(t, http.MethodGet, "/status", "")
+		req.Header.Set("Authorization", "Bearer any")
+		h.ServeHTTP(rec, req)
 		r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 		e := failure(t, r, tc.wantStatus, tc.wantName)
 		if strings.Contains(string(r.body), "10.0.0.7") {
@@ -245,11 +248,11 @@ func TestClosedService(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	auth := rest.AuthenticatorFunc(func(*http.Request) (rest.Principal, error) { return rest.Principal{}, nil })
+	authn := auth.AuthenticatorFunc(func(context.Context, string) (auth.Principal, error) { return auth.Principal{}, nil })
 	for name, cfg := range map[string]rest.Config{
-		"no service":       {Authenticator: auth},
+		"no service":       {Authenticator: authn},
 		"no authenticator": {Service: f.svc},
-		"negative limit":   {Service: f.svc, Authenticator: auth, MaxBodyBytes: -1},
+		"negative limit":   {Service: f.svc, Authenticator: authn, MaxBodyBytes: -1},
 	} {
 		if _, err := rest.New(cfg); err == nil {
 			t.Errorf("%s: New succeeded", name)

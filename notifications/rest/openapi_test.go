@@ -1,8 +1,8 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sort"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // unusedStore satisfies notifications.Store for a Service that is never
@@ -69,8 +70,8 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{Service: svc, Authenticator: AuthenticatorFunc(func(*http.Request) (Principal, error) {
-		return Principal{}, ErrUnauthenticated
+	h, err := New(Config{Service: svc, Authenticator: auth.AuthenticatorFunc(func(context.Context, string) (auth.Principal, error) {
+		return auth.Principal{}, auth.ErrUnauthenticated
 	})})
 	if err != nil {
 		t.Fatal(err)

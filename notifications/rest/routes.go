@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // listResponse is the list's body: Backstage's {totalCount, notifications}
@@ -17,12 +18,12 @@ type listResponse struct {
 }
 
 // GET /notifications, GET /
-func (h *Handler) list(w http.ResponseWriter, r *http.Request, p Principal, q query) error {
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, p auth.Principal, q query) error {
 	o, err := q.listOptions()
 	if err != nil {
 		return err
 	}
-	res, err := h.svc.List(r.Context(), p.UserRef, o)
+	res, err := h.svc.List(r.Context(), p.User, o)
 	if err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p Principal, q qu
 }
 
 // POST /notifications, POST /
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
 	if p.Subject == "" {
 		return errors.New("authenticator returned a service principal without Subject")
 	}
@@ -71,8 +72,8 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, p Principal, _ qu
 }
 
 // GET /notifications/{id}, GET /{id}
-func (h *Handler) get(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
-	n, err := h.svc.Get(r.Context(), p.UserRef, r.PathValue("id"))
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
+	n, err := h.svc.Get(r.Context(), p.User, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, p Principal, _ que
 }
 
 // POST /notifications/update, POST /update
-func (h *Handler) update(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+func (h *Handler) update(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
@@ -90,7 +91,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, p Principal, _ 
 	if err != nil {
 		return err
 	}
-	ns, err := h.svc.Update(r.Context(), p.UserRef, o)
+	ns, err := h.svc.Update(r.Context(), p.User, o)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ type readAllResponse struct {
 }
 
 // POST /notifications/read-all (Herald)
-func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
@@ -116,7 +117,7 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p Principal, _
 	if err != nil {
 		return err
 	}
-	ids, err := h.svc.MarkAllRead(r.Context(), p.UserRef, req.filter)
+	ids, err := h.svc.MarkAllRead(r.Context(), p.User, req.filter)
 	if err != nil {
 		return err
 	}
@@ -128,8 +129,8 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p Principal, _
 }
 
 // GET /status
-func (h *Handler) status(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
-	st, err := h.svc.Status(r.Context(), p.UserRef)
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
+	st, err := h.svc.Status(r.Context(), p.User)
 	if err != nil {
 		return err
 	}
@@ -138,8 +139,8 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, p Principal, _ 
 }
 
 // GET /settings
-func (h *Handler) settings(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
-	st, err := h.svc.Settings(r.Context(), p.UserRef)
+func (h *Handler) settings(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
+	st, err := h.svc.Settings(r.Context(), p.User)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, p Principal, 
 }
 
 // POST /settings
-func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, p Principal, _ query) error {
+func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, p Princip
 	if err != nil {
 		return err
 	}
-	st, err := h.svc.SaveSettings(r.Context(), p.UserRef, in)
+	st, err := h.svc.SaveSettings(r.Context(), p.User, in)
 	if err != nil {
 		return err
 	}
@@ -171,12 +172,12 @@ type topicsResponse struct {
 }
 
 // GET /topics
-func (h *Handler) topics(w http.ResponseWriter, r *http.Request, p Principal, q query) error {
+func (h *Handler) topics(w http.ResponseWriter, r *http.Request, p auth.Principal, q query) error {
 	f, err := q.filter()
 	if err != nil {
 		return err
 	}
-	topics, err := h.svc.Topics(r.Context(), p.UserRef, f)
+	topics, err := h.svc.Topics(r.Context(), p.User, f)
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func (h *Handler) topics(w http.ResponseWriter, r *http.Request, p Principal, q 
 }
 
 // GET /openapi.json
-func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request, _ Principal, _ query) error {
+func (h *Handler) openAPI(w http.ResponseWriter, _ *http.Request, _ auth.Principal, _ query) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

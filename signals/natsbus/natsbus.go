@@ -85,7 +85,8 @@ type Config struct {
 	PendingBytes int
 
 	// Logger receives disconnections, reconnections and slow-consumer
-	// drops. Defaults to discarding.
+	// drops. Defaults to slog.Default(), so a host that configured nothing
+	// still sees them.
 	Logger *slog.Logger
 }
 
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
+		t.log = slog.Default()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -250,9 +251,9 @@ func (t *Transport) Send(ctx context.Context, msg []byte) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, nats.ErrMaxPayload):
-		return fmt.Errorf("natsbus: %w: %v", signals.ErrTooLarge, err)
+		return fmt.Errorf("natsbus: %w: %w", signals.ErrTooLarge, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
-		return fmt.Errorf("natsbus: send: %w: %v", signals.ErrClosed, err)
+		return fmt.Errorf("natsbus: send: %w: %w", signals.ErrClosed, err)
 	default:
 		return fmt.Errorf("natsbus: send: %w", err)
 	}
@@ -270,7 +271,7 @@ func (t *Transport) Subscribe(ctx context.Context, h signals.TransportHandler) (
 	sub, err := t.nc.Subscribe(t.subject, s.receive)
 	if err == nil && t.pending > 0 {
 		if err = sub.SetPendingLimits(nats.DefaultSubPendingMsgsLimit, t.pending); err != nil {
-			sub.Unsubscribe()
+			_ = sub.Unsubscribe() // the error that matters is SetPendingLimits's
 		}
 	}
 	if err == nil {
@@ -287,7 +288,7 @@ func (t *Transport) Subscribe(ctx context.Context, h signals.TransportHandler) (
 		defer cancel()
 	}
 	if err := t.nc.FlushWithContext(ctx); err != nil {
-		s.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("natsbus: subscribe: flush: %w", err)
 	}
 	return s, nil
@@ -300,7 +301,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	for _, s := range t.subscriptions() {
-		s.Close()
+		_ = s.Close()
 	}
 	t.nc.Close()
 	return nil

@@ -2,9 +2,6 @@ package natsbus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +25,8 @@ const (
 	urlEnv = "HERALD_TEST_NATS_URL"
 	wait   = 15 * time.Second
 )
+
+func uniqueSubject() string { return signalstest.UniqueName("herald.test.") }
 
 // testServer is an in-process NATS server that can be restarted on its
 // port.
@@ -97,37 +96,24 @@ func open(tb testing.TB, cfg natsbus.Config) *natsbus.Transport {
 	return tr
 }
 
-func uniqueSubject() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "herald.test." + hex.EncodeToString(b[:])
-}
-
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
 		ts := startServer(t)
 		return signalstest.Backend{
-			Open:      func(t *testing.T) signals.Transport { return open(t, natsbus.Config{URL: ts.url()}) },
-			Interrupt: func(t *testing.T) { ts.restart() },
+			OpenFunc:      func(t *testing.T) signals.Transport { return open(t, natsbus.Config{URL: ts.url()}) },
+			InterruptFunc: func(t *testing.T) { ts.restart() },
 		}
 	})
 }
 
 func TestConformanceRealServer(t *testing.T) {
 	t.Parallel()
-	url := os.Getenv(urlEnv)
-	switch {
-	case url != "":
-	case os.Getenv("HERALD_REQUIRE_SERVICES") != "":
-		t.Fatal(urlEnv + " is not set but HERALD_REQUIRE_SERVICES is: the real NATS tests must run")
-	default:
-		t.Skip(urlEnv + " is not set; skipping the tests against a real NATS server")
-	}
+	url := signalstest.BackendFromEnv(t, urlEnv)
 	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
 		subject := uniqueSubject()
 		return signalstest.Backend{
-			Open: func(t *testing.T) signals.Transport { return open(t, natsbus.Config{URL: url, Subject: subject}) },
+			OpenFunc: func(t *testing.T) signals.Transport { return open(t, natsbus.Config{URL: url, Subject: subject}) },
 		}
 	})
 }
@@ -198,86 +184,35 @@ func TestOptionsHandlersStillRun(t *testing.T) {
 	}
 }
 
-type node struct {
-	bus  *signals.Bus
-	got  chan signals.Signal
-	gaps chan signals.Gap
-}
-
-func newNode(t *testing.T, url string) *node {
-	t.Helper()
-	n := &node{got: make(chan signals.Signal, 100), gaps: make(chan signals.Gap, 100)}
-	bus, err := signals.NewBus(t.Context(), signals.BusConfig{
-		Transport: open(t, natsbus.Config{URL: url}),
-		Local: signals.PublisherFunc(func(_ context.Context, s signals.Signal) error {
-			n.got <- s
-			return nil
-		}),
-		OnGap: func(_ context.Context, g signals.Gap) { n.gaps <- g },
-	})
-	if err != nil {
-		t.Fatalf("NewBus: %v", err)
-	}
-	t.Cleanup(func() { bus.Close() })
-	n.bus = bus
-	return n
-}
-
-func (n *node) publish(t *testing.T, i int) {
-	t.Helper()
-	err := n.bus.Publish(t.Context(), signals.Signal{Recipients: signals.Broadcast(), Channel: "c", Message: map[string]int{"n": i}})
-	if err != nil {
-		t.Fatalf("Publish %d: %v", i, err)
-	}
-}
-
-func next[T any](t *testing.T, c <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-c:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 // TestReconnect restarts the server under two instances: each reports the
 // gap once, with the disconnection's time and cause, and signals flow
 // again.
 func TestReconnect(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
-	a, b := newNode(t, ts.url()), newNode(t, ts.url())
-	a.publish(t, 1)
-	next(t, b.got, "signal 1 on b")
-	next(t, a.got, "signal 1 on a")
+	a := signalstest.NewNode(t, open(t, natsbus.Config{URL: ts.url()}))
+	b := signalstest.NewNode(t, open(t, natsbus.Config{URL: ts.url()}))
+	a.Publish(t, 1)
+	b.NextMessage(t, "signal 1 on b")
+	a.NextMessage(t, "signal 1 on a")
 
 	restarted := time.Now()
 	ts.restart()
-	for name, n := range map[string]*node{"a": a, "b": b} {
-		g := next(t, n.gaps, "the gap report on "+name)
+	for name, n := range map[string]*signalstest.Node{"a": a, "b": b} {
+		g := signalstest.Receive(t, n.Gaps, "the gap report on "+name)
 		if g.Err == nil || g.Since.IsZero() || g.Since.After(g.Until) || g.Until.Before(restarted) || g.Origin != "" {
 			t.Errorf("%s: gap = %+v, want a lost connection with its cause and times", name, g)
 		}
 	}
-	a.publish(t, 2)
-	b.publish(t, 3)
-	for name, n := range map[string]*node{"a": a, "b": b} {
-		var got []string
-		for len(got) < 2 {
-			raw, _ := json.Marshal(next(t, n.got, "signals after the restart on "+name).Message)
-			got = append(got, string(raw))
-		}
+	a.Publish(t, 2)
+	b.Publish(t, 3)
+	for name, n := range map[string]*signalstest.Node{"a": a, "b": b} {
+		got := []string{n.NextMessage(t, "a signal after the restart on "+name), n.NextMessage(t, "a signal after the restart on "+name)}
 		slices.Sort(got)
 		if fmt.Sprint(got) != `[{"n":2} {"n":3}]` {
 			t.Errorf("%s got %v after the restart, want signals 2 and 3", name, got)
 		}
-		select {
-		case g := <-n.gaps:
-			t.Errorf("%s: a second gap report for one restart: %+v", name, g)
-		default:
-		}
+		n.NoMoreGaps(t)
 	}
 }
 
@@ -301,20 +236,6 @@ func BenchmarkLatency(b *testing.B) {
 	}
 }
 
-// warnHandler signals each warning on a channel.
-type warnHandler struct{ c chan struct{} }
-
-func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (h warnHandler) Handle(context.Context, slog.Record) error {
-	select {
-	case h.c <- struct{}{}:
-	default:
-	}
-	return nil
-}
-func (h warnHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h warnHandler) WithGroup(string) slog.Handler      { return h }
-
 type blockingHandler struct {
 	release chan struct{}
 	gaps    chan signals.Gap
@@ -330,9 +251,8 @@ func (h *blockingHandler) HandleGap(g signals.Gap) { h.gaps <- g }
 func TestSlowConsumerReportsGap(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, func(o *server.Options) { o.MaxPending = 1 << 30 }) // the client, not the server, gives up
-	warned := make(chan struct{}, 1)
-	log := slog.New(warnHandler{warned})
-	tr := open(t, natsbus.Config{URL: ts.url(), PendingBytes: 2 << 20, Logger: log})
+	logs := signalstest.NewLogRecorder(slog.LevelWarn)
+	tr := open(t, natsbus.Config{URL: ts.url(), PendingBytes: 2 << 20, Logger: logs.Logger()})
 	h := &blockingHandler{release: make(chan struct{}), gaps: make(chan signals.Gap, 10)}
 	if _, err := tr.Subscribe(t.Context(), h); err != nil {
 		t.Fatal(err)
@@ -345,9 +265,9 @@ func TestSlowConsumerReportsGap(t *testing.T) {
 	}
 	// Release the handler only once the client has dropped messages: a
 	// handler released earlier may keep up and nothing would be dropped.
-	next(t, warned, "the slow-consumer warning")
+	logs.WaitFor(t, "natsbus: slow consumer; messages dropped")
 	close(h.release)
-	g := next(t, h.gaps, "the slow-consumer gap")
+	g := signalstest.Receive(t, h.gaps, "the slow-consumer gap")
 	if !errors.Is(g.Err, nats.ErrSlowConsumer) {
 		t.Errorf("gap = %+v, want nats.ErrSlowConsumer", g)
 	}

@@ -139,7 +139,8 @@ type Config struct {
 	HealthCheckInterval time.Duration
 
 	// Logger receives reconnections and undeliverable notifications.
-	// Defaults to discarding.
+	// Defaults to slog.Default(), so a host that configured nothing still
+	// sees them.
 	Logger *slog.Logger
 }
 
@@ -219,7 +220,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t.maxWait = max(orDefault(t.maxWait, defaultMaxReconnectDelay), t.delay)
 	t.health = orDefault(t.health, defaultHealthCheck)
 	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
+		t.log = slog.Default()
 	}
 
 	conn, err := t.connect(ctx, "send")
@@ -227,7 +228,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, fmt.Errorf("pgbus: connect: %w", err)
 	}
 	if err := createTable(ctx, conn); err != nil {
-		conn.Close(context.WithoutCancel(ctx))
+		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("pgbus: create %s: %w", PayloadTable, err)
 	}
 	t.conn = conn
@@ -376,7 +377,7 @@ func (t *Transport) Subscribe(ctx context.Context, h signals.TransportHandler) (
 	if t.closed.Load() {
 		t.mu.Unlock()
 		cancel()
-		conn.Close(runCtx)
+		_ = conn.Close(runCtx)
 		return nil, fmt.Errorf("pgbus: subscribe: %w", signals.ErrClosed)
 	}
 	t.subs[s] = struct{}{}
@@ -391,7 +392,7 @@ func (t *Transport) listen(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{t.channel}.Sanitize()); err != nil {
-		conn.Close(context.WithoutCancel(ctx))
+		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	return conn, nil
@@ -407,7 +408,7 @@ func (t *Transport) Close() error {
 	t.subs = nil
 	t.mu.Unlock()
 	for s := range subs {
-		s.Close()
+		_ = s.Close() // never fails
 	}
 	t.sendMu.Lock()
 	defer t.sendMu.Unlock()
@@ -451,7 +452,7 @@ func (s *subscription) run(ctx context.Context, conn *pgx.Conn) {
 	for {
 		lostAt, cause := s.receive(ctx, conn)
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		conn.Close(closeCtx)
+		_ = conn.Close(closeCtx)
 		cancel()
 		if ctx.Err() != nil {
 			return

@@ -2,14 +2,10 @@ package pgbus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,31 +19,16 @@ import (
 	"github.com/heraldhq/herald/signals/signalstest"
 )
 
-const (
-	dsnEnv = "HERALD_TEST_POSTGRES_DSN"
-	wait   = 15 * time.Second
-)
+const dsnEnv = "HERALD_TEST_POSTGRES_DSN"
 
 // testDSN returns the test database, skipping when there is none.
 func testDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv(dsnEnv)
-	switch {
-	case dsn != "":
-	case os.Getenv("HERALD_REQUIRE_SERVICES") != "":
-		tb.Fatal(dsnEnv + " is not set but HERALD_REQUIRE_SERVICES is: PostgreSQL tests must run")
-	default:
-		tb.Skip(dsnEnv + " is not set; skipping the PostgreSQL tests")
-	}
-	return dsn
+	return signalstest.BackendFromEnv(tb, dsnEnv)
 }
 
 // uniqueChannel keeps parallel tests apart.
-func uniqueChannel() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "herald_test_" + hex.EncodeToString(b[:])
-}
+func uniqueChannel() string { return signalstest.UniqueName("herald_test_") }
 
 func open(tb testing.TB, cfg pgbus.Config) *pgbus.Transport {
 	tb.Helper()
@@ -107,8 +88,8 @@ func TestConformance(t *testing.T) {
 	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
 		channel := uniqueChannel()
 		return signalstest.Backend{
-			Open: func(t *testing.T) signals.Transport { return open(t, pgbus.Config{Channel: channel}) },
-			Interrupt: func(t *testing.T) {
+			OpenFunc: func(t *testing.T) signals.Transport { return open(t, pgbus.Config{Channel: channel}) },
+			InterruptFunc: func(t *testing.T) {
 				// Both the listening and the sending connections.
 				if n := terminate(t, admin(t), "herald-pgbus % "+channel); n == 0 {
 					t.Fatal("no connection to terminate")
@@ -160,75 +141,6 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// node is one instance: a Bus on a pgbus transport, recording what reaches
-// its local Publisher and its OnGap.
-type node struct {
-	bus  *signals.Bus
-	got  chan signals.Signal
-	gaps chan signals.Gap
-}
-
-func newNode(t *testing.T, cfg pgbus.Config) *node {
-	t.Helper()
-	n := &node{got: make(chan signals.Signal, 100), gaps: make(chan signals.Gap, 100)}
-	bus, err := signals.NewBus(t.Context(), signals.BusConfig{
-		Transport: open(t, cfg),
-		Local: signals.PublisherFunc(func(_ context.Context, s signals.Signal) error {
-			n.got <- s
-			return nil
-		}),
-		OnGap: func(_ context.Context, g signals.Gap) { n.gaps <- g },
-	})
-	if err != nil {
-		t.Fatalf("NewBus: %v", err)
-	}
-	t.Cleanup(func() { bus.Close() })
-	n.bus = bus
-	return n
-}
-
-func (n *node) publish(t *testing.T, i int) {
-	t.Helper()
-	err := n.bus.Publish(t.Context(), signals.Signal{Recipients: signals.Broadcast(), Channel: "c", Message: map[string]int{"n": i}})
-	if err != nil {
-		t.Fatalf("Publish %d: %v", i, err)
-	}
-}
-
-func next[T any](t *testing.T, c <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-c:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
-func number(t *testing.T, s signals.Signal) string {
-	t.Helper()
-	raw, ok := s.Message.(json.RawMessage)
-	if !ok {
-		t.Fatalf("remote message is %T, want json.RawMessage", s.Message)
-	}
-	return string(raw)
-}
-
-// logRecorder is a slog.Handler that forwards messages to a channel.
-type logRecorder chan string
-
-func (l logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l logRecorder) Handle(_ context.Context, r slog.Record) error {
-	select {
-	case l <- r.Message:
-	default:
-	}
-	return nil
-}
-func (l logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l logRecorder) WithGroup(string) slog.Handler      { return l }
-
 // TestReconnectAfterTerminate kills the listening connection while the
 // network is down, publishes into the outage, and checks that the listener
 // comes back on a new connection, reports the gap once, and receives again.
@@ -246,13 +158,13 @@ func TestReconnectAfterTerminate(t *testing.T) {
 		}
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}
-	logs := make(logRecorder, 100)
-	a := newNode(t, pgbus.Config{DSN: dsn, Channel: channel})
-	b := newNode(t, pgbus.Config{ConnConfig: conf, Channel: channel, Logger: slog.New(logs)})
+	logs := signalstest.NewLogRecorder(slog.LevelDebug)
+	a := signalstest.NewNode(t, open(t, pgbus.Config{DSN: dsn, Channel: channel}))
+	b := signalstest.NewNode(t, open(t, pgbus.Config{ConnConfig: conf, Channel: channel, Logger: logs.Logger()}))
 	db := admin(t)
 
-	a.publish(t, 1)
-	if got := number(t, next(t, b.got, "signal 1")); got != `{"n":1}` {
+	a.Publish(t, 1)
+	if got := b.NextMessage(t, "signal 1"); got != `{"n":1}` {
 		t.Fatalf("got %s, want signal 1", got)
 	}
 	before := listenerPIDs(t, db, channel)
@@ -264,14 +176,12 @@ func TestReconnectAfterTerminate(t *testing.T) {
 	if n := terminate(t, db, "herald-pgbus listen "+channel); n != 2 {
 		t.Fatalf("terminated %d listeners, want 2", n)
 	}
-	for msg := ""; msg != "pgbus: reconnect failed"; {
-		msg = next(t, (<-chan string)(logs), "b's failed reconnection attempt")
-	}
-	next(t, a.gaps, "a's gap report") // a reconnects at once: its network is up
-	a.publish(t, 2)                   // b is away: lost to it
+	logs.WaitFor(t, "pgbus: reconnect failed")
+	signalstest.Receive(t, a.Gaps, "a's gap report") // a reconnects at once: its network is up
+	a.Publish(t, 2)                                  // b is away: lost to it
 	down.Store(false)
 
-	g := next(t, b.gaps, "b's gap report")
+	g := signalstest.Receive(t, b.Gaps, "b's gap report")
 	if g.Err == nil || g.Since.IsZero() || !g.Until.After(g.Since) || g.Origin != "" {
 		t.Errorf("gap = %+v, want a lost connection with its cause and times", g)
 	}
@@ -279,15 +189,11 @@ func TestReconnectAfterTerminate(t *testing.T) {
 	if len(after) != 2 || slices.ContainsFunc(after, func(p int) bool { return slices.Contains(before, p) }) {
 		t.Errorf("listener pids after reconnection = %v, before %v: want two new ones", after, before)
 	}
-	a.publish(t, 3)
-	if got := number(t, next(t, b.got, "signal 3")); got != `{"n":3}` {
+	a.Publish(t, 3)
+	if got := b.NextMessage(t, "signal 3"); got != `{"n":3}` {
 		t.Errorf("after reconnection got %s, want signal 3 (signal 2 was sent during the outage)", got)
 	}
-	select {
-	case g := <-b.gaps:
-		t.Errorf("a second gap report for one outage: %+v", g)
-	default:
-	}
+	b.NoMoreGaps(t)
 }
 
 // TestHealthCheck lets a listener idle past its health check interval many
@@ -296,14 +202,14 @@ func TestReconnectAfterTerminate(t *testing.T) {
 func TestHealthCheck(t *testing.T) {
 	t.Parallel()
 	channel := uniqueChannel()
-	a := newNode(t, pgbus.Config{Channel: channel})
-	b := newNode(t, pgbus.Config{Channel: channel, HealthCheckInterval: 5 * time.Millisecond})
+	a := signalstest.NewNode(t, open(t, pgbus.Config{Channel: channel}))
+	b := signalstest.NewNode(t, open(t, pgbus.Config{Channel: channel, HealthCheckInterval: 5 * time.Millisecond}))
 	db := admin(t)
 	// Wait until b's listener has pinged at least once (pgx pings with an
 	// empty statement), polling on a ticker with a deadline.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(wait)
+	deadline := time.After(15 * time.Second)
 	for pinged := false; !pinged; {
 		select {
 		case <-tick.C:
@@ -316,12 +222,12 @@ func TestHealthCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.publish(t, 1)
-	if got := number(t, next(t, b.got, "signal after health checks")); got != `{"n":1}` {
+	a.Publish(t, 1)
+	if got := b.NextMessage(t, "signal after health checks"); got != `{"n":1}` {
 		t.Errorf("got %s", got)
 	}
 	select {
-	case g := <-b.gaps:
+	case g := <-b.Gaps:
 		t.Errorf("health checks caused a gap: %+v", g)
 	default:
 	}
@@ -354,10 +260,10 @@ func TestForeignNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if g := next(t, h.gaps, "the gap for the missing reference"); g.Err == nil || !strings.Contains(g.Err.Error(), "deleted") {
+	if g := signalstest.Receive(t, h.gaps, "the gap for the missing reference"); g.Err == nil || !strings.Contains(g.Err.Error(), "deleted") {
 		t.Errorf("gap = %+v, want a deleted message", g)
 	}
-	if m := next(t, h.msgs, "the valid notification"); m != "hello" {
+	if m := signalstest.Receive(t, h.msgs, "the valid notification"); m != "hello" {
 		t.Errorf("got %q, want only \"hello\"", m)
 	}
 }

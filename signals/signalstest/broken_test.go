@@ -74,13 +74,13 @@ func TestBrokenTransport(t *testing.T) {
 	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
 		n := signalstest.NewMemoryNetwork()
 		b := signalstest.Backend{
-			Open: func(t *testing.T) signals.Transport {
+			OpenFunc: func(t *testing.T) signals.Transport {
 				tr := n.Transport()
 				t.Cleanup(func() { tr.Close() })
 				return brokenTransport{tr, flaw, new(atomic.Int64)}
 			},
-			Interrupt: func(t *testing.T) {},
-			Timeout:   time.Second,
+			InterruptFunc: func(t *testing.T) {},
+			Timeout:       time.Second,
 		}
 		return b
 	})

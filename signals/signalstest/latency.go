@@ -24,7 +24,7 @@ func BenchmarkLatency(b *testing.B, open func(b *testing.B) signals.Transport, m
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { bus.Close() })
+		b.Cleanup(func() { _ = bus.Close() })
 		return bus
 	}
 	sender := newBus(signals.PublisherFunc(func(context.Context, signals.Signal) error { return nil }))

@@ -1,15 +1,18 @@
 // Package signalstest helps test code built on package signals: a
 // conformance suite for signals.Transport implementations (the model is
-// testing/slogtest), and MemoryNetwork, an in-process transport backend for
-// tests that run several Herald instances in one process.
+// testing/slogtest), MemoryNetwork, an in-process transport backend for
+// tests that run several Herald instances in one process, and the helpers
+// a transport's own tests need beyond the suite (Node, a Bus that records
+// what it delivers; Receive and LogRecorder, to wait without sleeping;
+// UniqueName and BackendFromEnv, to share a real server).
 //
 // A transport package proves itself with one test:
 //
 //	func TestTransport(t *testing.T) {
 //		signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
-//			channel := uniqueName(t) // isolates parallel subtests
+//			channel := signalstest.UniqueName("test_") // isolates parallel subtests
 //			return signalstest.Backend{
-//				Open: func(t *testing.T) signals.Transport {
+//				OpenFunc: func(t *testing.T) signals.Transport {
 //					tr, err := mybus.New(t.Context(), mybus.Config{Channel: channel})
 //					if err != nil {
 //						t.Fatal(err)
@@ -39,19 +42,19 @@ import (
 
 // Backend is one isolated messaging backend for one subtest: a database
 // channel, a NATS subject, a MemoryNetwork. Transports opened by one
-// Backend's Open reach each other and no transport of another Backend.
+// Backend's OpenFunc reach each other and no transport of another Backend.
 type Backend struct {
-	// Open returns a new transport on the backend, as one more instance of
+	// OpenFunc returns a new transport on the backend, as one more instance of
 	// the deployment would open it, and registers its Close with t.Cleanup
 	// (the suite may close it earlier; Close must be idempotent). Required.
-	Open func(t *testing.T) signals.Transport
+	OpenFunc func(t *testing.T) signals.Transport
 
-	// Interrupt breaks the connection of every transport open on the
+	// InterruptFunc breaks the connection of every transport open on the
 	// backend, the way a network failure or a server restart would, and
 	// returns without waiting for them to reconnect. The suite then expects
 	// every subscription to report a gap and to receive again. Defaults to
 	// nil: the interruption test is skipped.
-	Interrupt func(t *testing.T)
+	InterruptFunc func(t *testing.T)
 
 	// Timeout bounds each wait for a delivery. Defaults to 15 seconds.
 	Timeout time.Duration
@@ -66,7 +69,7 @@ const defaultTimeout = 15 * time.Second
 // transport: delivery to every instance exactly once, order per publisher,
 // messages larger than a PostgreSQL NOTIFY (8000 bytes), the size limit of
 // a SizeLimiter, concurrent senders, subscriptions and instances that go
-// away and come back, and, with Backend.Interrupt, gap reports after a lost
+// away and come back, and, with Backend.InterruptFunc, gap reports after a lost
 // connection.
 func RunTransportTests(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Helper()
@@ -90,8 +93,8 @@ func RunTransportTests(t *testing.T, newBackend func(t *testing.T) Backend) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t)
-			if b.Open == nil {
-				t.Fatal("signalstest: Backend.Open is nil")
+			if b.OpenFunc == nil {
+				t.Fatal("signalstest: Backend.OpenFunc is nil")
 			}
 			if b.Timeout <= 0 {
 				b.Timeout = defaultTimeout
@@ -204,7 +207,7 @@ func subscribe(t *testing.T, tr signals.Transport, name string) (*recorder, sign
 		t.Fatalf("Subscribe %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		sub.Close()
+		_ = sub.Close()
 		r.check(t, name)
 	})
 	return r, sub
@@ -242,7 +245,7 @@ func testDelivery(t *testing.T, b Backend) {
 	trs := make([]signals.Transport, n)
 	recs := make([]*recorder, n)
 	for i := range n {
-		trs[i] = b.Open(t)
+		trs[i] = b.OpenFunc(t)
 		recs[i], _ = subscribe(t, trs[i], fmt.Sprintf("instance %d", i))
 	}
 	for i, tr := range trs {
@@ -270,7 +273,7 @@ func testDelivery(t *testing.T, b Backend) {
 // testOrder: sequential sends reach a remote and a local subscription in order.
 func testOrder(t *testing.T, b Backend) {
 	const n = 300
-	sender, other := b.Open(t), b.Open(t)
+	sender, other := b.OpenFunc(t), b.OpenFunc(t)
 	own, _ := subscribe(t, sender, "sender's own")
 	remote, _ := subscribe(t, other, "remote")
 	want := make([]string, n)
@@ -293,7 +296,7 @@ func testConcurrentSenders(t *testing.T, b Backend) {
 	trs := make([]signals.Transport, instances)
 	recs := make([]*recorder, instances)
 	for i := range instances {
-		trs[i] = b.Open(t)
+		trs[i] = b.OpenFunc(t)
 		recs[i], _ = subscribe(t, trs[i], fmt.Sprintf("instance %d", i))
 	}
 	var wg sync.WaitGroup
@@ -337,7 +340,7 @@ func testConcurrentSenders(t *testing.T, b Backend) {
 // testLargeMessages: messages around and above PostgreSQL's NOTIFY limit,
 // and bytes that are not text, arrive intact and in order.
 func testLargeMessages(t *testing.T, b Backend) {
-	sender, receiver := b.Open(t), b.Open(t)
+	sender, receiver := b.OpenFunc(t), b.OpenFunc(t)
 	r, _ := subscribe(t, receiver, "receiver")
 	binary := make([]byte, 3000)
 	for i := range binary {
@@ -378,29 +381,29 @@ func pattern(n int) []byte {
 // testSizeLimit: a SizeLimiter accepts exactly its limit and refuses one
 // byte more with ErrTooLarge.
 func testSizeLimit(t *testing.T, b Backend) {
-	sender := b.Open(t)
+	sender := b.OpenFunc(t)
 	limiter, ok := sender.(signals.SizeLimiter)
 	if !ok {
 		t.Skip("transport is not a signals.SizeLimiter")
 	}
-	max := limiter.MaxMessageSize()
-	if max < 8001 {
-		t.Fatalf("MaxMessageSize() = %d; a transport must carry more than a NOTIFY's 8000 bytes", max)
+	limit := limiter.MaxMessageSize()
+	if limit < 8001 {
+		t.Fatalf("MaxMessageSize() = %d; a transport must carry more than a NOTIFY's 8000 bytes", limit)
 	}
-	r, _ := subscribe(t, b.Open(t), "receiver")
-	if err := sender.Send(t.Context(), pattern(max+1)); !errors.Is(err, signals.ErrTooLarge) {
+	r, _ := subscribe(t, b.OpenFunc(t), "receiver")
+	if err := sender.Send(t.Context(), pattern(limit+1)); !errors.Is(err, signals.ErrTooLarge) {
 		t.Errorf("Send(MaxMessageSize()+1 bytes) = %v, want an error wrapping signals.ErrTooLarge", err)
 	}
-	full := pattern(max)
+	full := pattern(limit)
 	if err := sender.Send(t.Context(), full); err != nil {
-		t.Fatalf("Send(MaxMessageSize() = %d bytes): %v", max, err)
+		t.Fatalf("Send(MaxMessageSize() = %d bytes): %v", limit, err)
 	}
 	send(t, sender, "after")
 	got := r.msgs.waitFor(t, b.Timeout, "the message of the maximum size", func(m [][]byte) bool {
 		return count(m, "after") == 1
 	})
 	if len(got) != 2 || !bytes.Equal(got[0], full) {
-		t.Errorf("got %d messages (first %d bytes), want the %d-byte message then \"after\"", len(got), len(got[0]), max)
+		t.Errorf("got %d messages (first %d bytes), want the %d-byte message then \"after\"", len(got), len(got[0]), limit)
 	}
 }
 
@@ -408,7 +411,7 @@ func testSizeLimit(t *testing.T, b Backend) {
 // subscription on the same transport, and a new transport (a restarted
 // instance), receive what is sent after they subscribed.
 func testResubscribe(t *testing.T, b Backend) {
-	sender, instance := b.Open(t), b.Open(t)
+	sender, instance := b.OpenFunc(t), b.OpenFunc(t)
 	first, sub := subscribe(t, instance, "first subscription")
 	send(t, sender, "one")
 	first.msgs.waitLen(t, b.Timeout, "message one", 1)
@@ -422,7 +425,7 @@ func testResubscribe(t *testing.T, b Backend) {
 	send(t, sender, "two")
 
 	second, _ := subscribe(t, instance, "second subscription")
-	restarted, _ := subscribe(t, b.Open(t), "new instance")
+	restarted, _ := subscribe(t, b.OpenFunc(t), "new instance")
 	send(t, sender, "three")
 	for name, r := range map[string]*recorder{"second subscription": second, "new instance": restarted} {
 		got := asStrings(r.msgs.waitFor(t, b.Timeout, "message three on the "+name, func(m [][]byte) bool {
@@ -445,10 +448,10 @@ func testResubscribe(t *testing.T, b Backend) {
 // testInterrupt: after a lost connection every subscription reports a gap
 // once it is live again, and then receives.
 func testInterrupt(t *testing.T, b Backend) {
-	if b.Interrupt == nil {
-		t.Skip("Backend.Interrupt is nil")
+	if b.InterruptFunc == nil {
+		t.Skip("Backend.InterruptFunc is nil")
 	}
-	a, c := b.Open(t), b.Open(t)
+	a, c := b.OpenFunc(t), b.OpenFunc(t)
 	ra, _ := subscribe(t, a, "a")
 	rc, _ := subscribe(t, c, "c")
 	send(t, a, "before")
@@ -456,7 +459,7 @@ func testInterrupt(t *testing.T, b Backend) {
 	rc.msgs.waitLen(t, b.Timeout, "message before the interruption on c", 1)
 
 	start := time.Now()
-	b.Interrupt(t)
+	b.InterruptFunc(t)
 	for name, r := range map[string]*recorder{"a": ra, "c": rc} {
 		g := r.gaps.waitLen(t, b.Timeout, "a gap report on "+name, 1)[0]
 		if g.Until.Before(start) {
@@ -477,7 +480,7 @@ func testInterrupt(t *testing.T, b Backend) {
 
 // testClosed: a closed transport refuses work with ErrClosed.
 func testClosed(t *testing.T, b Backend) {
-	tr := b.Open(t)
+	tr := b.OpenFunc(t)
 	if err := tr.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -504,7 +507,7 @@ func newInstance(t *testing.T, b Backend, id string) *instance {
 	t.Helper()
 	in := &instance{got: newEvents[signals.Signal](), gaps: newEvents[signals.Gap]()}
 	bus, err := signals.NewBus(t.Context(), signals.BusConfig{
-		Transport:  b.Open(t),
+		Transport:  b.OpenFunc(t),
 		InstanceID: id,
 		Local: signals.PublisherFunc(func(_ context.Context, s signals.Signal) error {
 			in.got.add(s)
@@ -515,7 +518,7 @@ func newInstance(t *testing.T, b Backend, id string) *instance {
 	if err != nil {
 		t.Fatalf("NewBus %s: %v", id, err)
 	}
-	t.Cleanup(func() { bus.Close() })
+	t.Cleanup(func() { _ = bus.Close() })
 	in.bus = bus
 	return in
 }

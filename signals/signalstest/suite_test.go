@@ -13,12 +13,12 @@ func TestMemoryNetwork(t *testing.T) {
 	signalstest.RunTransportTests(t, func(t *testing.T) signalstest.Backend {
 		n := signalstest.NewMemoryNetwork()
 		return signalstest.Backend{
-			Open: func(t *testing.T) signals.Transport {
+			OpenFunc: func(t *testing.T) signals.Transport {
 				tr := n.Transport()
 				t.Cleanup(func() { tr.Close() })
 				return tr
 			},
-			Interrupt: func(t *testing.T) { n.Interrupt(errors.New("simulated outage")) },
+			InterruptFunc: func(t *testing.T) { n.Interrupt(errors.New("simulated outage")) },
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // Defaults of the catch-up fields of Config.
@@ -46,8 +47,6 @@ var errCatchUp = errors.New("socket: catch-up failed")
 func appendCursor(b []byte, t time.Time) []byte {
 	return strconv.AppendInt(b, t.UnixMilli(), 10)
 }
-
-func formatCursor(t time.Time) string { return string(appendCursor(nil, t)) }
 
 // parseCursor reads a client's cursor: what the server sent (milliseconds
 // since the epoch), or an RFC 3339 time for people and scripts.
@@ -95,7 +94,7 @@ func (req catchUpRequest) startCursor() time.Time {
 
 // replay calls the CatchUpFunc for channel and returns the frames to send,
 // oldest first. stop ends the call early (a Handler shutdown).
-func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Logger, id Identity, channel string, req catchUpRequest) ([][]byte, error) {
+func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Logger, id auth.Principal, channel string, req catchUpRequest) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.catchUpTimeout)
 	defer cancel()
 	go func() {
@@ -106,24 +105,24 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 		}
 	}()
 	since := req.cursor.Add(-h.catchUpWindow)
-	sigs, err := h.catchUp(ctx, id.UserRef, channel, since)
+	sigs, err := h.catchUp(ctx, id.User, channel, since)
 	if err != nil {
-		log.Error("socket: catch-up failed", "channel", channel, "since", since, "err", err)
+		log.Error("socket: catch-up failed", "channel", channel, "since", since, "error", err)
 		return nil, fmt.Errorf("%w: %w", errCatchUp, err)
 	}
 	frames := make([][]byte, 0, len(sigs))
 	for _, s := range sigs {
 		switch {
 		case s.Channel != channel:
-			log.Warn("socket: CatchUp returned a signal of another channel; dropped", "channel", channel, "signal_channel", s.Channel)
+			log.Warn("socket: CatchUpFunc returned a signal of another channel; dropped", "channel", channel, "signal_channel", s.Channel)
 			continue
 		case !addressedTo(s.Recipients, id):
-			log.Warn("socket: CatchUp returned a signal for someone else; dropped", "channel", channel)
+			log.Warn("socket: CatchUpFunc returned a signal for someone else; dropped", "channel", channel)
 			continue
 		}
 		f, err := encodeFrame(s)
 		if err != nil {
-			log.Warn("socket: CatchUp returned an invalid signal; dropped", "channel", channel, "err", err)
+			log.Warn("socket: CatchUpFunc returned an invalid signal; dropped", "channel", channel, "error", err)
 			continue
 		}
 		frames = append(frames, f)
@@ -132,13 +131,13 @@ func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Lo
 	return frames, nil
 }
 
-// addressedTo applies the Hub's delivery rule to one identity.
-func addressedTo(r signals.Recipients, id Identity) bool {
+// addressedTo applies the Hub's delivery rule to one principal.
+func addressedTo(r signals.Recipients, id auth.Principal) bool {
 	if r.IsBroadcast() {
 		return true
 	}
 	for _, ref := range r.EntityRefs {
-		if ref == id.UserRef || slices.Contains(id.OwnershipRefs, ref) {
+		if ref == id.User || slices.Contains(id.OwnershipRefs, ref) {
 			return true
 		}
 	}

@@ -65,14 +65,14 @@ func (r *recorder) none(t *testing.T) {
 	}
 }
 
-// dialSince connects with ?since=since ("" for none).
-func (e *env) dialSince(t *testing.T, token, since string) *client {
+// dialSince connects as john with ?since=since ("" for none).
+func (e *env) dialSince(t *testing.T, since string) *client {
 	t.Helper()
 	u := e.wsURL()
 	if since != "" {
 		u += "?since=" + url.QueryEscape(since)
 	}
-	return e.dialURL(t, u, &websocket.DialOptions{Subprotocols: []string{token}})
+	return e.dialURL(t, u, &websocket.DialOptions{Subprotocols: []string{"john-token"}})
 }
 
 func (e *env) dialURL(t *testing.T, u string, opts *websocket.DialOptions) *client {
@@ -137,8 +137,8 @@ func TestCatchUpConfigValidation(t *testing.T) {
 	hub := signals.NewHub(signals.HubConfig{})
 	t.Cleanup(hub.Close)
 	for _, cfg := range []socket.Config{
-		{Hub: hub, Authenticate: authenticate, CatchUpWindow: -time.Second},
-		{Hub: hub, Authenticate: authenticate, CatchUpTimeout: -time.Second},
+		{Hub: hub, Authenticator: authenticate, CatchUpWindow: -time.Second},
+		{Hub: hub, Authenticator: authenticate, CatchUpTimeout: -time.Second},
 	} {
 		if _, err := socket.New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -150,7 +150,7 @@ func TestCatchUpOffSendsNoCursors(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
 	// A cursor is ignored, even a malformed one, when catch-up is off.
-	c := e.dialSince(t, "john-token", "not-a-cursor")
+	c := e.dialSince(t, "not-a-cursor")
 	c.send(t, "subscribe", "test")
 	e.publish(t, broadcast("test", map[string]int{"n": 1}))
 	if got, want := c.next(t), `{"channel":"test","message":{"n":1}}`; got != want {
@@ -161,7 +161,7 @@ func TestCatchUpOffSendsNoCursors(t *testing.T) {
 func TestCatchUpCursors(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(nil)
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 
 	before := time.Now()
 	c := e.dial(t, "john-token")
@@ -195,10 +195,10 @@ func TestCatchUpReplay(t *testing.T) {
 			{Recipients: signals.Broadcast(), Channel: "notifications", Message: map[string]int{"n": 3}},
 		}, nil
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
 
 	cursor := time.UnixMilli(1_700_000_000_123)
-	c := e.dialSince(t, "john-token", "1700000000123")
+	c := e.dialSince(t, "1700000000123")
 	if got := startCursor(t, c); !got.Equal(cursor) {
 		t.Errorf("first frame cursor = %v, want the client's %v", got, cursor)
 	}
@@ -246,8 +246,8 @@ func TestCatchUpLeavesNoGap(t *testing.T) {
 		}
 		return []signals.Signal{broadcast(c.channel, map[string]string{"replayed": "before"})}, nil
 	})
-	e = setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
-	c := e.dialSince(t, "john-token", "2024-01-02T03:04:05.5Z")
+	e = setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
+	c := e.dialSince(t, "2024-01-02T03:04:05.5Z")
 	if got, want := startCursor(t, c), time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC); !got.Equal(want) {
 		t.Errorf("first frame cursor = %v, want %v (RFC 3339 accepted)", got, want)
 	}
@@ -266,8 +266,8 @@ func TestCatchUpFailureClosesTheConnection(t *testing.T) {
 	rec := newRecorder(func(context.Context, catchUpCall) ([]signals.Signal, error) {
 		return nil, errors.New("database down")
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
-	c := e.dialSince(t, "john-token", "1700000000000")
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
+	c := e.dialSince(t, "1700000000000")
 	startCursor(t, c)
 	c.write(t, map[string]string{"action": "subscribe", "channel": "notifications"})
 	if _, err := c.closed(t); websocket.CloseStatus(err) != websocket.StatusInternalError {
@@ -278,7 +278,7 @@ func TestCatchUpFailureClosesTheConnection(t *testing.T) {
 
 func TestCatchUpRefusesBadCursors(t *testing.T) {
 	t.Parallel()
-	e := setup(t, socket.Config{CatchUp: newRecorder(nil).catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: newRecorder(nil).catchUp}, signals.HubConfig{})
 	for _, since := range []string{"yesterday", "-5", "1.5"} {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		_, resp, err := websocket.Dial(ctx, e.wsURL()+"?since="+url.QueryEscape(since),
@@ -300,8 +300,8 @@ func TestCatchUpShutdownInterruptsIt(t *testing.T) {
 		cancelled <- ctx.Err()
 		return nil, ctx.Err()
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
-	c := e.dialSince(t, "john-token", "1700000000000")
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
+	c := e.dialSince(t, "1700000000000")
 	c.send(t, "subscribe", "notifications")
 	select {
 	case <-entered:
@@ -353,7 +353,7 @@ func TestSSECatchUp(t *testing.T) {
 	rec := newRecorder(func(_ context.Context, c catchUpCall) ([]signals.Signal, error) {
 		return []signals.Signal{broadcast(c.channel, map[string]string{"replayed": c.channel})}, nil
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp, CatchUpWindow: window}, signals.HubConfig{})
 
 	// EventSource reconnects with Last-Event-ID.
 	req := withHeader(e.sseRequest(t, "john-token", "notifications", "catalog", "notifications"), "Last-Event-ID", "1700000000000")
@@ -396,7 +396,7 @@ func TestSSECatchUpCursors(t *testing.T) {
 	rec := newRecorder(func(context.Context, catchUpCall) ([]signals.Signal, error) {
 		return nil, errors.New("database down")
 	})
-	e := setup(t, socket.Config{CatchUp: rec.catchUp}, signals.HubConfig{})
+	e := setup(t, socket.Config{CatchUpFunc: rec.catchUp}, signals.HubConfig{})
 
 	// Without a cursor, the stream starts with one and CatchUp is not asked.
 	before := time.Now()

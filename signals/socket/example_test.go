@@ -10,28 +10,27 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 )
 
 // Mount the endpoint at /api/signals, where the Backstage frontend looks
 // for it, and talk to it as the browser client does: the token as the
-// WebSocket sub-protocol, then a subscribe frame.
+// WebSocket sub-protocol, then a subscribe frame. The same tokens would
+// serve the REST API (rest.Config.Authenticator).
 func Example() {
 	hub := signals.NewHub(signals.HubConfig{})
 	defer hub.Close()
 
-	h, err := socket.New(socket.Config{
-		Hub: hub,
-		Authenticate: func(r *http.Request, token string) (socket.Identity, error) {
-			if token != "jane-secret" { // verify a real token here
-				return socket.Identity{}, socket.ErrUnauthenticated
-			}
-			return socket.Identity{
-				UserRef:       "user:default/jane",
-				OwnershipRefs: []string{"user:default/jane", "group:default/team-a"},
-			}, nil
+	tokens, err := auth.NewStaticTokens(auth.StaticTokensConfig{
+		Users: map[string]auth.StaticUser{
+			"jane-secret": {Ref: "user:default/jane", OwnershipRefs: []string{"group:default/team-a"}},
 		},
 	})
+	if err != nil {
+		panic(err)
+	}
+	h, err := socket.New(socket.Config{Hub: hub, Authenticator: tokens})
 	if err != nil {
 		panic(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 )
 
@@ -116,7 +117,7 @@ func setupFanout(b *testing.B, conns, stalled int) *fanout {
 	b.Helper()
 	f := &fanout{last: make(chan time.Time, 1), failed: make(chan error, 1)}
 	f.hub = signals.NewHub(signals.HubConfig{Logger: slog.New(countHandler{&f.slowDrops})})
-	h, err := socket.New(socket.Config{Hub: f.hub, Authenticate: benchAuthenticate})
+	h, err := socket.New(socket.Config{Hub: f.hub, Authenticator: benchAuthenticate})
 	if err != nil {
 		b.Fatalf("New: %v", err)
 	}
@@ -290,14 +291,14 @@ func (f *fanout) wait(b *testing.B) time.Time {
 }
 
 // benchAuthenticate makes every token a user of its own.
-func benchAuthenticate(_ *http.Request, token string) (socket.Identity, error) {
+var benchAuthenticate = auth.AuthenticatorFunc(func(_ context.Context, token string) (auth.Principal, error) {
 	name, ok := strings.CutPrefix(token, "bench-")
 	if !ok {
-		return socket.Identity{}, fmt.Errorf("unknown token: %w", socket.ErrUnauthenticated)
+		return auth.Principal{}, fmt.Errorf("unknown token: %w", auth.ErrUnauthenticated)
 	}
 	ref := "user:default/" + name
-	return socket.Identity{UserRef: ref, OwnershipRefs: []string{ref}}, nil
-}
+	return auth.Principal{Kind: auth.PrincipalUser, User: ref, OwnershipRefs: []string{ref}}, nil
+})
 
 // smallReceiveBuffer is a net.Dialer Control that sets the socket's receive
 // buffer to the minimum before it connects, so the window stays small.

@@ -15,7 +15,7 @@
 // without the trailing slash, because the Backstage client connects to the
 // bare prefix and a WebSocket client does not follow ServeMux's redirect:
 //
-//	h, err := socket.New(socket.Config{Hub: hub, Authenticate: auth})
+//	h, err := socket.New(socket.Config{Hub: hub, Authenticator: tokens})
 //	mux.Handle("/api/signals", http.StripPrefix("/api/signals", h))
 //	mux.Handle("/api/signals/", http.StripPrefix("/api/signals", h))
 //
@@ -23,20 +23,23 @@
 //
 // # WebSocket protocol
 //
-// The client authenticates in the handshake, either the browser's way, with
-// its token offered as a WebSocket sub-protocol (Sec-WebSocket-Protocol;
-// the value that authenticates is echoed as the selected protocol), or with
-// an Authorization: Bearer header. A request that does not authenticate is
-// answered with a plain 401 Unauthorized, or 403 Forbidden for credentials
-// that are valid but may not connect (a service token), with Connection:
-// close and Content-Length: 0.
+// The client authenticates in the handshake through Config.Authenticator
+// (the same auth.Authenticator the REST API takes), either the browser's
+// way, with its token offered as a WebSocket sub-protocol
+// (Sec-WebSocket-Protocol; the value that authenticates is echoed as the
+// selected protocol), or with an Authorization: Bearer header. Only a user
+// principal may connect. A request that does not authenticate is answered
+// with a plain 401 Unauthorized, or 403 Forbidden for credentials that are
+// valid but may not connect (a service principal, or auth.ErrForbidden),
+// with Connection: close and Content-Length: 0.
 //
 // The client then sends text frames {"action":"subscribe","channel":"x"} and
 // {"action":"unsubscribe","channel":"x"}, applied in order and not
 // acknowledged. Other actions, binary frames and invalid JSON are ignored;
 // a frame over 32 KiB closes the connection (1009). The server sends a text
 // frame {"channel":"x","message":{...}} for each signal of a subscribed
-// channel addressed to everyone or to one of the identity's ownership refs
+// channel addressed to everyone, to the user or to one of the principal's
+// ownership refs
 // (with a cursor when catch-up is on; see Catch-up).
 //
 // The server pings every Config.PingInterval and drops a peer that has not
@@ -69,7 +72,7 @@
 //
 // Backstage's signals are fire and forget: a browser that loses its
 // connection for a moment misses what was sent meanwhile. With
-// Config.CatchUp set, a client that reconnects gets it back:
+// Config.CatchUpFunc set, a client that reconnects gets it back:
 //
 //  1. Every live frame carries a cursor, an opaque string (today milliseconds
 //     since the Unix epoch on the server's clock, the time its Hub
@@ -87,7 +90,7 @@
 //     too; anything else is refused with 400.
 //  3. On the first subscribe of each channel (for SSE, at once for all the
 //     stream's channels) the server first subscribes the connection to the
-//     Hub, then calls CatchUp(user, channel, cursor − Config.CatchUpWindow)
+//     Hub, then calls CatchUpFunc(user, channel, cursor − Config.CatchUpWindow)
 //     and sends what it returns, without cursors, before any live frame of
 //     that channel; then it continues live. The connection's first frame
 //     repeats the client's cursor, so a client that drops again during the
@@ -100,7 +103,7 @@
 // committed, and its signal reaches this instance's Hub later still,
 // possibly from another instance whose clock differs; the window must
 // cover both. So clients de-duplicate: (*notifications.Service).CatchUp,
-// the usual CatchUp, replays a new_notification frame, with the
+// the usual CatchUpFunc, replays a new_notification frame, with the
 // notification as it is now, for every notification created, updated,
 // read or saved since the cursor, and a client treats each as an upsert
 // keyed by notification id. What leaves no time behind (marking unread)
@@ -137,6 +140,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // Defaults of Config.
@@ -150,42 +154,8 @@ const (
 // tokens, so one handshake cannot make the server verify hundreds.
 const maxProtocolTokens = 8
 
-var (
-	// ErrUnauthenticated is wrapped by an AuthenticateFunc error for missing,
-	// malformed, expired or unknown credentials; the client gets 401.
-	ErrUnauthenticated = errors.New("socket: unauthenticated")
-
-	// ErrForbidden is wrapped by an AuthenticateFunc error for credentials
-	// that are valid but may not open a connection, such as a service
-	// principal's token; the client gets 403.
-	ErrForbidden = errors.New("socket: forbidden")
-)
-
 // errShutdown ends connections closed by Handler.Shutdown.
 var errShutdown = errors.New("socket: server shutting down")
-
-// Identity is who a connection belongs to: the user and the refs whose
-// signals they receive.
-type Identity struct {
-	// UserRef is the user's entity ref, like "user:default/jane". Required.
-	UserRef string
-	// OwnershipRefs are the refs the user owns, in Backstage's terms their
-	// ownershipEntityRefs: usually their own ref and their groups'. A
-	// signal addressed to any of them reaches the connection. UserRef
-	// always counts, listed or not.
-	OwnershipRefs []string
-}
-
-// AuthenticateFunc turns the token a client presented into an Identity. It
-// is called once per offered token before the connection is accepted, with
-// the handshake request (whose context it may use); it must be safe for
-// concurrent use.
-//
-// Return an error wrapping ErrUnauthenticated when the token is not a valid
-// user's (401), or ErrForbidden when it is valid but may not connect (403).
-// Any other error is taken as a failure to decide, such as an identity
-// provider being down, and answered with 500.
-type AuthenticateFunc func(r *http.Request, token string) (Identity, error)
 
 // Config configures a Handler.
 type Config struct {
@@ -193,8 +163,11 @@ type Config struct {
 	// Required.
 	Hub *signals.Hub
 
-	// Authenticate verifies the tokens of connecting clients. Required.
-	Authenticate AuthenticateFunc
+	// Authenticator verifies the tokens of connecting clients; only user
+	// principals may connect. Give it the Authenticator of the REST API
+	// (an *auth.StaticTokens, or the host's own), so one set of tokens
+	// serves both. Required.
+	Authenticator auth.Authenticator
 
 	// PingInterval is how often a WebSocket peer is pinged; one that has
 	// not answered by the next ping is dropped. SSE streams write a
@@ -219,15 +192,15 @@ type Config struct {
 	// are refused with 403. Clients that send no Origin are not affected.
 	OriginPatterns []string
 
-	// CatchUp turns catch-up on (see "Catch-up" in the package
+	// CatchUpFunc turns catch-up on (see "Catch-up" in the package
 	// documentation): frames and events then carry cursors, and a client
-	// reconnecting with one is replayed what CatchUp returns before it
+	// reconnecting with one is replayed what CatchUpFunc returns before it
 	// continues live. Wire it to the notifications service with
 	// svc.CatchUp. Defaults to nil: no cursors are sent and the "since"
 	// parameter and Last-Event-ID header are ignored.
-	CatchUp CatchUpFunc
+	CatchUpFunc CatchUpFunc
 
-	// CatchUpWindow is how far before a client's cursor CatchUp is asked
+	// CatchUpWindow is how far before a client's cursor CatchUpFunc is asked
 	// to look. It covers what happens between the moment a change is
 	// stamped in the database and the moment its signal reaches this
 	// instance's Hub (the commit, the cross-instance transport), and the
@@ -235,19 +208,20 @@ type Config struct {
 	// to DefaultCatchUpWindow (1 minute).
 	CatchUpWindow time.Duration
 
-	// CatchUpTimeout bounds one call of CatchUp. Defaults to
+	// CatchUpTimeout bounds one call of CatchUpFunc. Defaults to
 	// DefaultCatchUpTimeout (10s).
 	CatchUpTimeout time.Duration
 
 	// Logger receives connection events at debug level and failures above
-	// it. Defaults to nil, which discards.
+	// it. Defaults to slog.Default(), so a host that configured nothing
+	// still sees the failures.
 	Logger *slog.Logger
 }
 
 // Handler serves the signals endpoints. It is safe for concurrent use.
 type Handler struct {
 	hub          *signals.Hub
-	authenticate AuthenticateFunc
+	auth         auth.Authenticator
 	pingInterval time.Duration
 	writeTimeout time.Duration
 	maxChannels  int
@@ -285,8 +259,8 @@ func New(cfg Config) (*Handler, error) {
 	switch {
 	case cfg.Hub == nil:
 		return nil, errors.New("socket: Config.Hub is required")
-	case cfg.Authenticate == nil:
-		return nil, errors.New("socket: Config.Authenticate is required")
+	case cfg.Authenticator == nil:
+		return nil, errors.New("socket: Config.Authenticator is required")
 	case cfg.PingInterval < 0:
 		return nil, fmt.Errorf("socket: Config.PingInterval %v is negative", cfg.PingInterval)
 	case cfg.WriteTimeout < 0:
@@ -300,7 +274,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		hub:          cfg.Hub,
-		authenticate: cfg.Authenticate,
+		auth:         cfg.Authenticator,
 		pingInterval: orDefault(cfg.PingInterval, DefaultPingInterval),
 		writeTimeout: orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
 		maxChannels:  orDefault(cfg.MaxChannels, DefaultMaxChannels),
@@ -308,12 +282,12 @@ func New(cfg Config) (*Handler, error) {
 		logger:       cfg.Logger,
 		streams:      make(map[stream]struct{}),
 
-		catchUp:        cfg.CatchUp,
+		catchUp:        cfg.CatchUpFunc,
 		catchUpWindow:  orDefault(cfg.CatchUpWindow, DefaultCatchUpWindow),
 		catchUpTimeout: orDefault(cfg.CatchUpTimeout, DefaultCatchUpTimeout),
 	}
 	if h.logger == nil {
-		h.logger = slog.New(slog.DiscardHandler)
+		h.logger = slog.Default()
 	}
 	return h, nil
 }
@@ -441,49 +415,54 @@ func (h *Handler) untrack(s stream, reason error) {
 	h.wg.Done()
 }
 
-// authenticateRequest finds the identity of a request from its offered
+// authenticateRequest finds the principal of a request from its offered
 // sub-protocols (when fromProtocols is set) and then its bearer token. On
-// success it returns the identity and, when a sub-protocol value
+// success it returns the principal and, when a sub-protocol value
 // authenticated, that value; on failure the HTTP status to answer.
-func (h *Handler) authenticateRequest(r *http.Request, fromProtocols bool) (Identity, string, int) {
+func (h *Handler) authenticateRequest(r *http.Request, fromProtocols bool) (auth.Principal, string, int) {
 	var forbidden, failed bool
-	try := func(token string) (Identity, bool) {
-		id, err := h.authenticate(r, token)
+	try := func(token string) (auth.Principal, bool) {
+		p, err := h.auth.Authenticate(r.Context(), token)
 		switch {
-		case err == nil && id.UserRef == "":
-			h.logger.Error("socket: Authenticate returned an identity without a user ref")
+		case err == nil && p.Kind == auth.PrincipalService:
+			forbidden = true // services send; they do not receive signals
+		case err == nil && p.Kind != auth.PrincipalUser:
+			h.logger.Error("socket: the Authenticator returned a principal of unknown kind", "kind", p.Kind)
+			failed = true
+		case err == nil && p.User == "":
+			h.logger.Error("socket: the Authenticator returned a user principal without User")
 			failed = true
 		case err == nil:
-			return id, true
-		case errors.Is(err, ErrForbidden):
+			return p, true
+		case errors.Is(err, auth.ErrForbidden):
 			forbidden = true
-		case errors.Is(err, ErrUnauthenticated):
+		case errors.Is(err, auth.ErrUnauthenticated):
 		default:
-			h.logger.Error("socket: authentication failed", "err", err)
+			h.logger.Error("socket: authentication failed", "error", err)
 			failed = true
 		}
-		return Identity{}, false
+		return auth.Principal{}, false
 	}
 
 	if fromProtocols {
 		for _, token := range protocolTokens(r) {
-			if id, ok := try(token); ok {
-				return id, token, 0
+			if p, ok := try(token); ok {
+				return p, token, 0
 			}
 		}
 	}
-	if token, ok := bearerToken(r); ok {
-		if id, ok := try(token); ok {
-			return id, "", 0
+	if token, err := auth.BearerToken(r); err == nil {
+		if p, ok := try(token); ok {
+			return p, "", 0
 		}
 	}
 	switch {
 	case failed:
-		return Identity{}, "", http.StatusInternalServerError
+		return auth.Principal{}, "", http.StatusInternalServerError
 	case forbidden:
-		return Identity{}, "", http.StatusForbidden
+		return auth.Principal{}, "", http.StatusForbidden
 	default:
-		return Identity{}, "", http.StatusUnauthorized
+		return auth.Principal{}, "", http.StatusUnauthorized
 	}
 }
 
@@ -499,16 +478,6 @@ func protocolTokens(r *http.Request) []string {
 		}
 	}
 	return out
-}
-
-// bearerToken returns the token of an "Authorization: Bearer" header.
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 // refuse answers a request that gets no connection with an empty response

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
 )
 
@@ -32,21 +33,25 @@ const (
 )
 
 // authenticate is the test identity provider.
-func authenticate(_ *http.Request, token string) (socket.Identity, error) {
+var authenticate = auth.AuthenticatorFunc(func(_ context.Context, token string) (auth.Principal, error) {
 	switch token {
 	case "john-token":
-		return socket.Identity{UserRef: john, OwnershipRefs: []string{john, team}}, nil
+		return auth.Principal{Kind: auth.PrincipalUser, User: john, OwnershipRefs: []string{john, team}}, nil
 	case "jane-token":
-		return socket.Identity{UserRef: jane, OwnershipRefs: []string{jane}}, nil
+		return auth.Principal{Kind: auth.PrincipalUser, User: jane, OwnershipRefs: []string{jane}}, nil
 	case "service-token":
-		return socket.Identity{}, fmt.Errorf("service principal: %w", socket.ErrForbidden)
+		return auth.Principal{Kind: auth.PrincipalService, Subject: "external:ci"}, nil
+	case "banned-token":
+		return auth.Principal{}, fmt.Errorf("banned: %w", auth.ErrForbidden)
 	case "broken-token":
-		return socket.Identity{}, errors.New("identity provider unreachable")
+		return auth.Principal{}, errors.New("identity provider unreachable")
 	case "nobody-token":
-		return socket.Identity{}, nil // a hook bug: no user
+		return auth.Principal{Kind: auth.PrincipalUser}, nil // a hook bug: no user
+	case "robot-token":
+		return auth.Principal{Kind: "robot", User: john}, nil // a hook bug: no such kind
 	}
-	return socket.Identity{}, fmt.Errorf("unknown token: %w", socket.ErrUnauthenticated)
-}
+	return auth.Principal{}, fmt.Errorf("unknown token: %w", auth.ErrUnauthenticated)
+})
 
 type env struct {
 	hub   *signals.Hub
@@ -60,8 +65,8 @@ func setup(t *testing.T, cfg socket.Config, hubCfg signals.HubConfig) *env {
 	t.Helper()
 	e := &env{hub: signals.NewHub(hubCfg), ended: make(chan error, 64)}
 	cfg.Hub = e.hub
-	if cfg.Authenticate == nil {
-		cfg.Authenticate = authenticate
+	if cfg.Authenticator == nil {
+		cfg.Authenticator = authenticate
 	}
 	h, err := socket.New(cfg)
 	if err != nil {
@@ -262,23 +267,24 @@ func TestNewValidatesConfig(t *testing.T) {
 		name string
 		cfg  socket.Config
 	}{
-		{"no hub", socket.Config{Authenticate: authenticate}},
-		{"no authenticate", socket.Config{Hub: hub}},
-		{"negative ping interval", socket.Config{Hub: hub, Authenticate: authenticate, PingInterval: -time.Second}},
-		{"negative write timeout", socket.Config{Hub: hub, Authenticate: authenticate, WriteTimeout: -time.Second}},
-		{"negative max channels", socket.Config{Hub: hub, Authenticate: authenticate, MaxChannels: -1}},
+		{"no hub", socket.Config{Authenticator: authenticate}},
+		{"no authenticator", socket.Config{Hub: hub}},
+		{"negative ping interval", socket.Config{Hub: hub, Authenticator: authenticate, PingInterval: -time.Second}},
+		{"negative write timeout", socket.Config{Hub: hub, Authenticator: authenticate, WriteTimeout: -time.Second}},
+		{"negative max channels", socket.Config{Hub: hub, Authenticator: authenticate, MaxChannels: -1}},
 	}
 	for _, tt := range tests {
 		if _, err := socket.New(tt.cfg); err == nil {
 			t.Errorf("%s: New succeeded", tt.name)
 		}
 	}
-	if _, err := socket.New(socket.Config{Hub: hub, Authenticate: authenticate}); err != nil {
+	if _, err := socket.New(socket.Config{Hub: hub, Authenticator: authenticate}); err != nil {
 		t.Errorf("New with the required fields: %v", err)
 	}
 }
 
-// Spec 102.
+// GET /health answers {"status":"ok"} without authentication; other
+// methods get 405, other paths 404.
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -315,7 +321,8 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-// Spec 94.
+// A broadcast reaches a subscribed connection as its exact frame, and
+// nothing more arrives after the client unsubscribes.
 func TestBroadcastThenUnsubscribe(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -332,7 +339,8 @@ func TestBroadcastThenUnsubscribe(t *testing.T) {
 	e.sentinel(t, c)
 }
 
-// Spec 95.
+// A signal to a user reaches that user's connections subscribed to the
+// channel, and neither another user's nor that user's unsubscribed ones.
 func TestUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -354,7 +362,8 @@ func TestUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	e.sentinel(t, a, b, c)
 }
 
-// Spec 96, over the wire; also every tab of a user receives it.
+// A signal to a group reaches the connections of its members, every tab
+// of each, and no one else.
 func TestGroupSignal(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -373,7 +382,8 @@ func TestGroupSignal(t *testing.T) {
 	e.sentinel(t, tab1, tab2, other)
 }
 
-// Spec 97.
+// Signals without a channel or a message are refused by Publish and reach
+// no connection.
 func TestInvalidSignalIsNotDelivered(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -391,7 +401,8 @@ func TestInvalidSignalIsNotDelivered(t *testing.T) {
 	e.sentinel(t, c)
 }
 
-// Spec 98.
+// A connection the client closes leaves the Hub; the others still
+// receive.
 func TestClosedConnectionIsRemoved(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -415,7 +426,8 @@ func TestClosedConnectionIsRemoved(t *testing.T) {
 	}
 }
 
-// Spec 99: a connection that errs is terminated and removed.
+// A connection that errs (dropped, or sends an oversized frame) is
+// terminated and leaves the Hub.
 func TestConnectionErrorTerminates(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -494,8 +506,8 @@ func TestMaxChannels(t *testing.T) {
 	}
 }
 
-// Spec 100, and the failures around it: refused handshakes get an empty
-// response that closes the connection, not a failed upgrade.
+// A handshake that does not authenticate as a user gets an empty 401, 403
+// or 500 response that closes the connection, not a failed upgrade.
 func TestRefusedHandshakes(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -510,8 +522,10 @@ func TestRefusedHandshakes(t *testing.T) {
 		{"not bearer", "Authorization: Basic am9objpwdw==\r\n", http.StatusUnauthorized},
 		{"service token", "Sec-WebSocket-Protocol: service-token\r\n", http.StatusForbidden},
 		{"service bearer", "Authorization: Bearer service-token\r\n", http.StatusForbidden},
+		{"forbidden token", "Sec-WebSocket-Protocol: banned-token\r\n", http.StatusForbidden},
 		{"provider down", "Sec-WebSocket-Protocol: broken-token\r\n", http.StatusInternalServerError},
-		{"identity without user", "Sec-WebSocket-Protocol: nobody-token\r\n", http.StatusInternalServerError},
+		{"principal without user", "Sec-WebSocket-Protocol: nobody-token\r\n", http.StatusInternalServerError},
+		{"principal of unknown kind", "Sec-WebSocket-Protocol: robot-token\r\n", http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -563,7 +577,8 @@ func rawHandshake(t *testing.T, e *env, header string) *bufio.Reader {
 	return bufio.NewReader(conn)
 }
 
-// Spec 100: the sub-protocol that authenticated is the selected one.
+// The sub-protocol value that authenticated is echoed as the selected
+// protocol, whatever its position among those offered.
 func TestSubprotocolTokenIsEchoed(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
@@ -615,7 +630,7 @@ func TestOriginPatterns(t *testing.T) {
 	})
 }
 
-// Spec 101: a peer that answers pings stays; one that does not is dropped.
+// A peer that answers pings stays; one that does not is dropped.
 func TestPing(t *testing.T) {
 	t.Parallel()
 	cfg := socket.Config{PingInterval: 50 * time.Millisecond}
@@ -732,7 +747,8 @@ func TestSlowConnectionIsClosed(t *testing.T) {
 	fast.next(t)
 }
 
-// Spec 99: backend shutdown terminates every connection.
+// Shutdown closes every connection with 1012 (service restart) and
+// refuses new ones with 503.
 func TestShutdown(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // ServeSSE authenticates the request by its bearer token and streams the
@@ -108,12 +109,12 @@ var (
 )
 
 // stream writes the event stream and returns why it ended.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, req sseRequest, s *sseStream) error {
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id auth.Principal, req sseRequest, s *sseStream) error {
 	// Subscribe before the response starts: once the client sees the
 	// headers, every later signal reaches it.
-	sub := h.hub.Subscribe(signals.SubscribeOptions{User: id.UserRef, OwnershipRefs: id.OwnershipRefs, Channels: req.channels})
+	sub := h.hub.Subscribe(signals.SubscribeOptions{User: id.User, OwnershipRefs: id.OwnershipRefs, Channels: req.channels})
 	defer sub.Close()
-	log := h.logger.With("stream", h.nextID.Add(1), "user", id.UserRef)
+	log := h.logger.With("stream", h.nextID.Add(1), "user", id.User)
 	log.Debug("socket: event stream opened", "channels", req.channels)
 
 	hdr := w.Header()
@@ -195,11 +196,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, id Identity, re
 	return reason
 }
 
-// replaySSE writes what CatchUp returns for each channel of the stream,
+// replaySSE writes what CatchUpFunc returns for each channel of the stream,
 // which is already subscribed, as events without an id: the client keeps
 // its Last-Event-ID until a live event brings a newer one. flush renews
-// the write deadline, which the CatchUp calls may have used up.
-func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, flush func() error, s *sseStream, log *slog.Logger, id Identity, req sseRequest) error {
+// the write deadline, which the CatchUpFunc calls may have used up.
+func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, flush func() error, s *sseStream, log *slog.Logger, id auth.Principal, req sseRequest) error {
 	seen := make(map[string]bool, len(req.channels))
 	for _, channel := range req.channels {
 		if seen[channel] {

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/signals"
+	"github.com/heraldhq/herald/signals/auth"
 )
 
 // ServeWebSocket authenticates the request, upgrades it and serves the
@@ -32,7 +33,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	since, err := h.parseSince(r.URL.Query().Get("since"))
 	if err != nil {
-		h.logger.Debug("socket: refused connection with a bad cursor", "err", err, "remote", r.RemoteAddr)
+		h.logger.Debug("socket: refused connection with a bad cursor", "error", err, "remote", r.RemoteAddr)
 		refuse(w, http.StatusBadRequest)
 		return
 	}
@@ -49,7 +50,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := websocket.Accept(w, r, opts) // answers the request itself on failure
 	if err != nil {
-		h.logger.Debug("socket: upgrade failed", "err", err, "remote", r.RemoteAddr)
+		h.logger.Debug("socket: upgrade failed", "error", err, "remote", r.RemoteAddr)
 		return
 	}
 
@@ -57,7 +58,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		h:     h,
 		ws:    ws,
 		id:    id,
-		log:   h.logger.With("conn", h.nextID.Add(1), "user", id.UserRef),
+		log:   h.logger.With("conn", h.nextID.Add(1), "user", id.User),
 		stop:  make(chan struct{}),
 		since: since,
 	}
@@ -78,7 +79,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 type wsConn struct {
 	h    *Handler
 	ws   *websocket.Conn
-	id   Identity
+	id   auth.Principal
 	log  *slog.Logger
 	stop chan struct{} // closed by shutdown
 
@@ -114,7 +115,7 @@ type clientFrame struct {
 // frames, one pings. It returns why the connection ended, once all three
 // are done and the connection is closed.
 func (c *wsConn) serve() error {
-	sub := c.h.hub.Subscribe(signals.SubscribeOptions{User: c.id.UserRef, OwnershipRefs: c.id.OwnershipRefs})
+	sub := c.h.hub.Subscribe(signals.SubscribeOptions{User: c.id.User, OwnershipRefs: c.id.OwnershipRefs})
 	defer sub.Close()
 	c.log.Debug("socket: connected")
 
@@ -274,7 +275,7 @@ func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
 		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.log.Debug("socket: ignored a frame that is not JSON", "err", err)
+			c.log.Debug("socket: ignored a frame that is not JSON", "error", err)
 			continue
 		}
 		switch {
