@@ -13,6 +13,8 @@ import (
 // Every read and write is scoped to one user: a user's notifications plus
 // all broadcasts, with that user's read and saved state for each broadcast.
 // An id that is not a well-formed UUID never matches (it is not an error).
+// Reads return metadata decoded by internal/jsonvalue: numbers are
+// json.Number with every digit the database kept.
 // Implementations are safe for concurrent use.
 type Store interface {
 	// SaveNotifications stores the user notifications of one send in one
