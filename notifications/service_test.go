@@ -110,6 +110,8 @@ func TestSendLinks(t *testing.T) {
 		{"http://localhost/test", true},              // 3
 		{"https://example.com", true},                // 4
 		{"/catalog", true},                           // 5
+		{"//evil.example/x", false},
+		{`/\evil.example/x`, false},
 	} {
 		t.Run(tt.link, func(t *testing.T) {
 			t.Parallel()
