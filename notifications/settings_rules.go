@@ -250,8 +250,9 @@ func findTopic(o *OriginSettings, id string) *TopicSettings {
 
 // SaveSettings replaces user's saved settings with st, in one transaction,
 // and returns the effective settings after it. A channel id that is not
-// WebChannel or a processor's name (exactly), an empty or overlong id, or
-// the same channel, origin and topic twice is an error wrapping ErrInvalid,
+// WebChannel or a processor's name (exactly), an empty or overlong id, an
+// id that is not valid UTF-8 or holds a NUL, or the same channel, origin
+// and topic twice is an error wrapping ErrInvalid,
 // and nothing is saved. A topic is stored enabled only if its origin is
 // too; a channel's Enabled is ignored (it is an administrator default).
 func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (Settings, error) {
@@ -283,11 +284,19 @@ func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (S
 				verr.add(of+".id", "must be 1 to 255 characters")
 				continue
 			}
+			if p := textProblem(o.ID); p != "" {
+				verr.add(of+".id", p)
+				continue
+			}
 			add(of, SettingRow{Channel: c.ID, Origin: o.ID, Enabled: o.Enabled})
 			for k, t := range o.Topics {
 				tf := fmt.Sprintf("%s.topics[%d]", of, k)
 				if t.ID == "" || len(t.ID) > MaxFieldLength {
 					verr.add(tf+".id", "must be 1 to 255 characters")
+					continue
+				}
+				if p := textProblem(t.ID); p != "" {
+					verr.add(tf+".id", p)
 					continue
 				}
 				add(tf, SettingRow{Channel: c.ID, Origin: o.ID, Topic: t.ID, Enabled: o.Enabled && t.Enabled})

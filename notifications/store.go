@@ -77,9 +77,10 @@ type Store interface {
 	DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
 }
 
-// MaxSearchLength is the longest Filter.Search, in characters (runes): a
-// longer one is refused with a *ValidationError. Every store must answer
-// any search up to it, whatever characters it holds.
+// MaxSearchLength is the longest Filter.Search, in characters (runes):
+// List, Topics and MarkAllRead refuse a longer one with a
+// *ValidationError naming the field search. Every store must answer any
+// search up to it, whatever characters it holds ('%' and '_' included).
 const MaxSearchLength = 1000
 
 // Filter selects notifications. The zero Filter selects everything.
