@@ -394,6 +394,12 @@ func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions,
 			continue
 		}
 		next, err := callPhase(p, "preProcess", func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
+		if err == nil {
+			// What a pre-processor makes of the payload must be as
+			// storable as what the sender sent; otherwise its change is
+			// dropped like any failed phase's.
+			err = validatePayload(next.Payload)
+		}
 		if err != nil {
 			s.log.ErrorContext(ctx, "Error while pre processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -672,5 +673,36 @@ func TestOptionsProcessorCannotSmuggleInvalidInput(t *testing.T) {
 	}
 	if f.count(t, mockUser) != 0 {
 		t.Fatal("an invalid processed request was stored")
+	}
+}
+
+func TestPreProcessorCannotStoreInvalidPayload(t *testing.T) {
+	t.Parallel()
+	for name, breakIt := range map[string]func(*notifications.Payload){
+		"NUL in the title":       func(p *notifications.Payload) { p.Title += "\x00" },
+		"NaN in metadata":        func(p *notifications.Payload) { p.Metadata = map[string]any{"n": math.NaN()} },
+		"unknown severity":       func(p *notifications.Payload) { p.Severity = "HIGH" },
+		"protocol-relative link": func(p *notifications.Payload) { p.Link = "//evil.example" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			breaker := &notifications.PreProcessorFunc{ProcessorName: "breaker", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
+				breakIt(&n.Payload)
+				return n, nil
+			}}
+			tagger := &notifications.PreProcessorFunc{ProcessorName: "tagger", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
+				n.Payload.Icon = "tagged"
+				return n, nil
+			}}
+			f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{breaker, tagger} })
+			for _, r := range []notifications.Recipients{notifications.Entity(mockUser), notifications.Broadcast()} {
+				ns := f.send(t, r, notifications.Payload{Title: "t"})
+				got, err := f.svc.Get(f.ctx, mockUser, ns[0].ID)
+				if err != nil || got.Payload.Title != "t" || got.Payload.Icon != "tagged" || got.Payload.Metadata != nil || got.Payload.Link != "" ||
+					got.Payload.Severity != notifications.SeverityNormal {
+					t.Fatalf("stored %+v, %v; want the breaker's change dropped and the tagger's kept", got.Payload, err)
+				}
+			}
+		})
 	}
 }

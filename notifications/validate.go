@@ -161,7 +161,30 @@ func (e *ValidationError) checkText(field, s string) {
 }
 
 // Validate checks o against every send rule and returns a
-// *ValidationError naming each bad field, or nil.
+// *ValidationError naming each bad field, or nil. Send calls it, and so
+// does notificationstest.Recorder: what it accepts, every store stores
+// alike and reads back unchanged. The rules:
+//
+//   - origin and title are required; origin, title, topic, scope and icon
+//     are at most MaxFieldLength characters;
+//   - every string (origin, payload fields, refs, metadata keys and string
+//     values at any depth) is valid UTF-8 without NUL characters;
+//   - entity refs parse as [kind:][namespace/]name (a ref without a kind
+//     is left to the resolver, which by default refuses it), exclusions
+//     too and must name a kind; an entity send names at least one ref;
+//   - the link passes ValidateLink and the severity is one of the four;
+//   - metadata encodes to at most MaxMetadataBytes of JSON and nests at
+//     most MaxMetadataDepth levels; floats are finite; and a number
+//     (json.Number, or decoded from JSON) is at most
+//     MaxMetadataNumberLength characters, has an exponent between -1000
+//     and 1000, and is zero or lies within float64's finite range without
+//     rounding to zero (about 5e-324 to 1.8e308 in magnitude), so
+//     PostgreSQL's numeric stores it exactly and a float64 can hold it.
+//
+// A bad metadata value is named by its path, like payload.metadata.a[2].b
+// or payload.metadata["backstage.io/x"]; values of other Go types than
+// those encoding/json decodes to are checked as encoding/json encodes
+// them.
 func (o SendOptions) Validate() error {
 	req := sendRequest{
 		Origin: o.Origin,
@@ -169,27 +192,54 @@ func (o SendOptions) Validate() error {
 			Type: string(o.Recipients.Type), EntityRef: o.Recipients.EntityRefs,
 			ExcludeEntityRef: o.Recipients.ExcludeEntityRefs,
 		},
-		Payload: payloadRequest{
-			Title: o.Payload.Title, Description: o.Payload.Description, Link: o.Payload.Link,
-			Severity: string(o.Payload.Severity), Topic: o.Payload.Topic, Scope: o.Payload.Scope,
-			Icon: o.Payload.Icon,
-		},
+		Payload: newPayloadRequest(o.Payload),
 	}
 	var verr ValidationError
-	if err := validate().Struct(req); err != nil {
-		var fieldErrs validator.ValidationErrors
-		if !errors.As(err, &fieldErrs) {
-			return fmt.Errorf("notifications: validate: %w", err)
-		}
-		for _, fe := range fieldErrs {
-			verr.add(fieldPath(fe.Namespace()), fieldMessage(fe))
-		}
+	if err := checkStruct(&verr, req); err != nil {
+		return err
 	}
 	if len(o.Recipients.EntityRefs) == 0 && o.Recipients.Type == RecipientEntity && !verr.has("recipients.entityRef") {
 		verr.add("recipients.entityRef", "is required for entity recipients")
 	}
 	validateMetadata(&verr, o.Payload.Metadata)
 	return verr.errOrNil()
+}
+
+// validatePayload checks a payload alone with Validate's rules: what a
+// pre-processor returns.
+func validatePayload(p Payload) error {
+	var verr ValidationError
+	if err := checkStruct(&verr, struct {
+		Payload payloadRequest `json:"payload"`
+	}{newPayloadRequest(p)}); err != nil {
+		return err
+	}
+	validateMetadata(&verr, p.Metadata)
+	return verr.errOrNil()
+}
+
+func newPayloadRequest(p Payload) payloadRequest {
+	return payloadRequest{
+		Title: p.Title, Description: p.Description, Link: p.Link, Severity: string(p.Severity),
+		Topic: p.Topic, Scope: p.Scope, Icon: p.Icon,
+	}
+}
+
+// checkStruct runs the validator over req, adding its field errors to
+// verr; it returns an error only when the validator itself fails.
+func checkStruct(verr *ValidationError, req any) error {
+	err := validate().Struct(req)
+	if err == nil {
+		return nil
+	}
+	var fieldErrs validator.ValidationErrors
+	if !errors.As(err, &fieldErrs) {
+		return fmt.Errorf("notifications: validate: %w", err)
+	}
+	for _, fe := range fieldErrs {
+		verr.add(fieldPath(fe.Namespace()), fieldMessage(fe))
+	}
+	return nil
 }
 
 func (e *ValidationError) has(field string) bool {
