@@ -1,6 +1,9 @@
 package notifications
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestFiltersAllow(t *testing.T) {
 	t.Parallel()
@@ -47,7 +50,7 @@ func TestFiltersValidate(t *testing.T) {
 
 func TestSeverityOrder(t *testing.T) {
 	t.Parallel()
-	for i, s := range Severities {
+	for i, s := range Severities() {
 		if s.Rank() != i {
 			t.Errorf("%s.Rank() = %d, want %d", s, s.Rank(), i)
 		}
@@ -63,5 +66,35 @@ func TestSeverityOrder(t *testing.T) {
 	}
 	if _, err := ParseSeverity("HIGH"); err == nil {
 		t.Error("ParseSeverity accepts upper case")
+	}
+}
+
+// No exported function hands out package state: changing what one call
+// returned changes nothing for the next.
+func TestSeverityListsAreCopies(t *testing.T) {
+	t.Parallel()
+	high := SeverityHigh.AndAbove()
+	_ = append(high, "oops") // would overwrite normal in a shared backing array
+	high[0] = "changed"
+	all := Severities()
+	all[3] = "changed"
+	_ = append(all[:1], "oops")
+	fields := OrderFields()
+	fields[0] = "changed"
+	_ = append(fields[:1], "oops")
+	if got := Severities(); !slices.Equal(got, []Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}) {
+		t.Errorf("Severities() = %v after callers changed earlier results", got)
+	}
+	if got := SeverityLow.AndAbove(); !slices.Equal(got, []Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}) {
+		t.Errorf("low.AndAbove() = %v after callers changed earlier results", got)
+	}
+	if got := SeverityHigh.AndAbove(); !slices.Equal(got, []Severity{SeverityCritical, SeverityHigh}) {
+		t.Errorf("high.AndAbove() = %v after callers changed earlier results", got)
+	}
+	if got := OrderFields(); got[0] != OrderCreated || got[1] != OrderUpdated || len(got) != 8 {
+		t.Errorf("OrderFields() = %v after callers changed earlier results", got)
+	}
+	if !SeverityNormal.AtLeast(SeverityLow) || !OrderCreated.Valid() || Severity("oops").Valid() {
+		t.Error("severity and order checks changed")
 	}
 }

@@ -2,6 +2,7 @@ package notifications
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -128,12 +129,16 @@ const (
 	OrderSaved    OrderField = "saved"
 )
 
-// OrderFields lists the sortable fields.
-var OrderFields = [...]OrderField{OrderCreated, OrderUpdated, OrderTitle, OrderTopic, OrderOrigin, OrderSeverity, OrderRead, OrderSaved}
+// orderFields is every sortable field; callers get copies.
+var orderFields = [...]OrderField{OrderCreated, OrderUpdated, OrderTitle, OrderTopic, OrderOrigin, OrderSeverity, OrderRead, OrderSaved}
+
+// OrderFields returns the sortable fields, in a new slice the caller may
+// keep and change.
+func OrderFields() []OrderField { return slices.Clone(orderFields[:]) }
 
 // Valid reports whether f is one of OrderFields.
 func (f OrderField) Valid() bool {
-	for _, known := range OrderFields {
+	for _, known := range orderFields {
 		if f == known {
 			return true
 		}

@@ -77,7 +77,7 @@ func newFilter(f notifications.Filter) filter {
 		switch sev := f.MinimumSeverity.AndAbove(); len(sev) {
 		case 0: // unknown severity: nothing is that severe
 			out.none = true
-		case len(notifications.Severities): // low: everything
+		case len(notifications.Severities()): // low: everything
 		default:
 			out.severities = sev
 		}
