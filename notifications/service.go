@@ -70,8 +70,15 @@ type Service struct {
 	hasPost bool
 	jobs    chan postJob
 	workers sync.WaitGroup
-	mu      sync.RWMutex // guards closed against sends racing Close
-	closed  bool
+	// mu guards closed, and enqueuers.Add against Close. It is never held
+	// while waiting: a send waiting for room in the queue must not keep
+	// Close from starting, or Close could not honour its deadline.
+	mu        sync.RWMutex
+	closed    bool
+	closing   chan struct{}  // closed by Close: sends waiting for queue room give up
+	enqueuers sync.WaitGroup // sends past the closed check, handing a job over
+	drainOnce sync.Once
+	drained   chan struct{} // closed when the queue is closed and every worker returned
 }
 
 // New validates cfg and returns a running Service.
@@ -140,25 +147,36 @@ func New(cfg Config) (*Service, error) {
 		queue = 1024
 	}
 	s.jobs = make(chan postJob, queue)
+	s.closing, s.drained = make(chan struct{}), make(chan struct{})
 	for range workers {
 		s.workers.Go(s.postProcessLoop)
 	}
 	return s, nil
 }
 
-// Close stops accepting sends and waits until every committed send has
-// been post-processed, or until ctx is done.
+// Close stops accepting sends and waits until every queued send has been
+// post-processed, or until ctx is done, whatever senders are doing: sends
+// still waiting for room in the queue return at once, their
+// notifications stored but not post-processed. It returns ctx's error
+// when ctx ended first; post-processing then goes on in the background.
+// Close may be called again, to wait longer.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		close(s.jobs)
+		close(s.closing)
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
+	s.drainOnce.Do(func() {
+		go func() {
+			s.enqueuers.Wait() // prompt: closing makes every waiting send give up
+			close(s.jobs)
+			s.workers.Wait()
+			close(s.drained)
+		}()
+	})
 	select {
-	case <-done:
+	case <-s.drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("notifications: close: post-processing still running: %w", ctx.Err())
@@ -448,13 +466,18 @@ func (s *Service) enqueuePost(ctx context.Context, job postJob) {
 	}
 	job.ctx = context.WithoutCancel(ctx)
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.closed {
+		s.mu.RUnlock()
 		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
 		return
 	}
+	s.enqueuers.Add(1)
+	s.mu.RUnlock()
+	defer s.enqueuers.Done()
 	select {
 	case s.jobs <- job:
+	case <-s.closing:
+		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
 	case <-ctx.Done():
 		s.log.ErrorContext(ctx, "Post-processing queue full and the sender gave up: post-processing skipped for a committed send",
 			"notifications", len(job.notifications), "error", ctx.Err())

@@ -630,6 +630,89 @@ func TestCloseDrainsPostProcessing(t *testing.T) {
 	}
 }
 
+// Close must return by its deadline even while sends wait for room in a
+// full post-processing queue: with one worker stalled in a processor and
+// a queue of one, every further send waits, and none may hold Close up.
+func TestCloseHonoursDeadlineWhileSendsWait(t *testing.T) {
+	t.Parallel()
+	const waiting = 16
+	started := make(chan struct{}, waiting+2)
+	release := make(chan struct{})
+	stalled := &notifications.PostProcessorFunc{ProcessorName: "stalled", Func: func(context.Context, notifications.Notification, notifications.SendOptions) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}}
+	// A send publishes its signal just before it queues its job, so a
+	// published signal tells that the send is about to wait.
+	published := make(chan struct{}, waiting+2)
+	f := setup(t, func(c *notifications.Config) {
+		c.Processors = []notifications.Processor{stalled}
+		c.PostProcessWorkers, c.PostProcessQueue = 1, 1
+		c.Signals = signals.PublisherFunc(func(context.Context, signals.Signal) error {
+			published <- struct{}{}
+			return nil
+		})
+	})
+	t.Cleanup(func() { close(release) }) // runs before setup's Close
+	send := func() error {
+		_, err := f.svc.Sender(origin).Send(f.ctx, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+		return err
+	}
+	timeout := time.After(30 * time.Second)
+	wait := func(c <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	if err := send(); err != nil { // taken by the worker, which stalls
+		t.Fatal(err)
+	}
+	wait(started, "the worker to stall")
+	if err := send(); err != nil { // fills the queue
+		t.Fatal(err)
+	}
+	wait(published, "the first send's signal")
+	wait(published, "the second send's signal")
+	results := make(chan error, waiting)
+	for range waiting {
+		go func() { results <- send() }()
+	}
+	for range waiting {
+		wait(published, "the waiting sends' signals")
+	}
+
+	ctx, cancel := context.WithTimeout(f.ctx, 50*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- f.svc.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close = %v, want its context's deadline error", err)
+		}
+	case <-timeout:
+		t.Fatal("Close ignored its deadline while sends waited for the queue")
+	}
+	// The waiting sends return too: stored, not post-processed.
+	for range waiting {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Errorf("a send waiting at Close failed: %v", err)
+			}
+		case <-timeout:
+			t.Fatal("sends still wait for the queue after Close")
+		}
+	}
+	if n := f.count(t, mockUser); n != waiting+2 {
+		t.Errorf("%d notifications stored, want %d", n, waiting+2)
+	}
+}
+
 func TestFailingPublisherDoesNotFailSend(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *notifications.Config) {
