@@ -15,18 +15,18 @@ func TestFiltersAllow(t *testing.T) {
 		want     bool
 	}{
 		{"no filters", ProcessorFilter{}, SeverityLow, "", true},
-		{"min high skips normal (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
-		{"min high runs high (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
-		{"min high runs critical (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
+		{"min high skips normal", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
+		{"min high runs high", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
+		{"min high runs critical", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
 		{"min high treats empty as normal", ProcessorFilter{MinSeverity: SeverityHigh}, "", "", false},
-		{"max normal skips critical (106)", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
-		{"max normal runs low (106)", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
+		{"max normal skips critical", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
+		{"max normal runs low", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
 		{"max normal runs normal", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityNormal, "", true},
-		{"excluded topic skipped (107)", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
-		{"excluded topic, none given (107)", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
-		{"included topic runs (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
-		{"other topic skipped (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
-		{"no topic skipped (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
+		{"excluded topic skipped", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
+		{"excluded topic, none given", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
+		{"included topic runs", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
+		{"other topic skipped", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
+		{"no topic skipped", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
 		{"min and max together", ProcessorFilter{MinSeverity: SeverityHigh, MaxSeverity: SeverityHigh}, SeverityCritical, "", false},
 	}
 	for _, tt := range tests {

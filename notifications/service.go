@@ -213,26 +213,6 @@ func (o originSender) Send(ctx context.Context, r Recipients, p Payload) ([]Noti
 	return o.s.Send(ctx, SendOptions{Origin: o.origin, Recipients: r, Payload: p})
 }
 
-// ResolveError reports that the recipients of a send could not be
-// resolved: an unresolvable ref (which also matches ErrInvalid) or a
-// catalog or resolver failure.
-type ResolveError struct {
-	Err     error
-	invalid bool
-}
-
-func (e *ResolveError) Error() string {
-	return "notifications: failed to send user notifications: " + e.Err.Error()
-}
-
-// Unwrap returns the cause, and ErrInvalid when the cause is bad input.
-func (e *ResolveError) Unwrap() []error {
-	if e.invalid {
-		return []error{e.Err, ErrInvalid}
-	}
-	return []error{e.Err}
-}
-
 // Send is Sender.Send with the origin given in o.
 func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, error) {
 	s.mu.RLock()
@@ -450,112 +430,6 @@ func callPhase[T any](p Processor, phase string, fn func() (T, error)) (result T
 		}
 	}()
 	return fn()
-}
-
-// postJob is one committed send waiting for post-processing.
-type postJob struct {
-	ctx           context.Context
-	opts          SendOptions
-	notifications []Notification
-	settings      map[string][]SettingRow
-}
-
-func (s *Service) enqueuePost(ctx context.Context, job postJob) {
-	if !s.hasPost || len(job.notifications) == 0 {
-		return
-	}
-	job.ctx = context.WithoutCancel(ctx)
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
-		return
-	}
-	s.enqueuers.Add(1)
-	s.mu.RUnlock()
-	defer s.enqueuers.Done()
-	select {
-	case s.jobs <- job:
-	case <-s.closing:
-		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
-	case <-ctx.Done():
-		s.log.ErrorContext(ctx, "Post-processing queue full and the sender gave up: post-processing skipped for a committed send",
-			"notifications", len(job.notifications), "error", ctx.Err())
-	}
-}
-
-func (s *Service) postProcessLoop() {
-	for job := range s.jobs {
-		s.postProcess(job)
-	}
-}
-
-// postProcess runs each post-processor over the job's notifications, each
-// processor in its own goroutine so a slow one never holds up the others.
-func (s *Service) postProcess(job postJob) {
-	var wg sync.WaitGroup
-	for _, p := range s.processors {
-		pp, ok := p.(PostProcessor)
-		if !ok {
-			continue
-		}
-		wg.Go(func() {
-			for _, n := range job.notifications {
-				if !s.processorAllowed(p, n, job.settings[n.User]) {
-					continue
-				}
-				_, err := callPhase(p, "postProcess", func() (struct{}, error) {
-					return struct{}{}, pp.PostProcess(job.ctx, n, job.opts)
-				})
-				if err != nil {
-					s.log.ErrorContext(job.ctx, "Error while post processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// SignalChannel is the signals channel Herald publishes on, the one
-// Backstage's notifications UI subscribes to.
-const SignalChannel = "notifications"
-
-// Signal message actions.
-const (
-	ActionNewNotification    = "new_notification"
-	ActionNotificationRead   = "notification_read"
-	ActionNotificationUnread = "notification_unread"
-)
-
-// NotificationMessage is the message of a new_notification signal.
-// Backstage sends only the id; Herald adds the notification so a client
-// need not fetch it.
-type NotificationMessage struct {
-	Action         string        `json:"action"`
-	NotificationID string        `json:"notification_id"`
-	Notification   *Notification `json:"notification,omitempty"`
-}
-
-// ReadStateMessage is the message of a notification_read or
-// notification_unread signal, sent to the user whose state changed.
-type ReadStateMessage struct {
-	Action          string   `json:"action"`
-	NotificationIDs []string `json:"notification_ids"`
-}
-
-func (s *Service) publishToUser(ctx context.Context, user string, msg ReadStateMessage) {
-	s.publish(ctx, signals.Signal{Recipients: signals.Entity(user), Channel: SignalChannel, Message: msg})
-}
-
-// publish hands a signal over after a commit; a failure is logged, never
-// returned, because the notification is already stored.
-func (s *Service) publish(ctx context.Context, sig signals.Signal) {
-	if s.publisher == nil {
-		return
-	}
-	if err := s.publisher.Publish(context.WithoutCancel(ctx), sig); err != nil {
-		s.log.ErrorContext(ctx, "Failed to publish signal", "channel", sig.Channel, "error", err)
-	}
 }
 
 func containsFold(list []string, s string) bool {

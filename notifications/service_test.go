@@ -47,9 +47,9 @@ type fixture struct {
 	ctx     context.Context
 }
 
-// setup builds a Service on a fresh in-memory SQLite store with the
-// spec's router fixture (R): a catalog with user mock and group mock, and
-// Web defaults for two origins. edit may change the config.
+// setup builds a Service on a fresh in-memory SQLite store with a
+// catalog holding user mock and group mock, and Web defaults for two
+// origins (one off, one with a topic off). edit may change the config.
 func setup(t *testing.T, edit func(*notifications.Config)) fixture {
 	t.Helper()
 	ctx := t.Context()
@@ -106,11 +106,11 @@ func TestSendLinks(t *testing.T) {
 		link string
 		ok   bool
 	}{
-		{"javascript:alert(document.domain)", false}, // 1
-		{"ftp://example.com", false},                 // 2
-		{"http://localhost/test", true},              // 3
-		{"https://example.com", true},                // 4
-		{"/catalog", true},                           // 5
+		{"javascript:alert(document.domain)", false},
+		{"ftp://example.com", false},
+		{"http://localhost/test", true},
+		{"https://example.com", true},
+		{"/catalog", true},
 		{"//evil.example/x", false},
 		{`/\evil.example/x`, false},
 	} {
@@ -144,13 +144,13 @@ func TestSendToEntities(t *testing.T) {
 		to    notifications.Recipients
 		users int
 	}{
-		{"user (6)", notifications.Entity(mockUser), 1},
-		{"user excluded (7)", notifications.Entity(mockUser).Excluding(mockUser), 0},
-		{"group (8)", notifications.Entity("group:default/mock"), 1},
-		{"group excluded (9)", notifications.Entity("group:default/mock").Excluding("group:default/mock"), 0},
-		{"group with member excluded (10)", notifications.Entity("group:default/mock").Excluding(mockUser), 0},
-		{"group and user de-duplicated (11)", notifications.Entity("group:default/mock", mockUser), 1},
-		{"refs canonicalised (33, a deviation)", notifications.Entity("user:mock", "User:Default/mock"), 1},
+		{"user", notifications.Entity(mockUser), 1},
+		{"user excluded", notifications.Entity(mockUser).Excluding(mockUser), 0},
+		{"group", notifications.Entity("group:default/mock"), 1},
+		{"group excluded", notifications.Entity("group:default/mock").Excluding("group:default/mock"), 0},
+		{"group with member excluded", notifications.Entity("group:default/mock").Excluding(mockUser), 0},
+		{"group and user de-duplicated", notifications.Entity("group:default/mock", mockUser), 1},
+		{"refs canonicalised (unlike Backstage)", notifications.Entity("user:mock", "User:Default/mock"), 1},
 		{"exclusion canonicalised", notifications.Entity("group:mock").Excluding("user:mock"), 0},
 	}
 	for _, tt := range tests {
@@ -179,15 +179,15 @@ func TestSendInvalid(t *testing.T) {
 		r notifications.Recipients
 		p notifications.Payload
 	}{
-		"no recipients (15)":         {notifications.Recipients{}, notifications.Payload{Title: "t"}},
-		"invalid type (16)":          {notifications.Recipients{Type: "invalid"}, notifications.Payload{Title: "t"}},
-		"no title (17)":              {notifications.Entity(mockUser), notifications.Payload{}},
-		"unknown severity (30)":      {notifications.Entity(mockUser), notifications.Payload{Title: "t", Severity: "urgent"}},
-		"title over 255 chars (31)":  {notifications.Entity(mockUser), notifications.Payload{Title: strings.Repeat("x", 256)}},
+		"no recipients":              {notifications.Recipients{}, notifications.Payload{Title: "t"}},
+		"invalid type":               {notifications.Recipients{Type: "invalid"}, notifications.Payload{Title: "t"}},
+		"no title":                   {notifications.Entity(mockUser), notifications.Payload{}},
+		"unknown severity":           {notifications.Entity(mockUser), notifications.Payload{Title: "t", Severity: "urgent"}},
+		"title over 255 chars":       {notifications.Entity(mockUser), notifications.Payload{Title: strings.Repeat("x", 256)}},
 		"malformed ref":              {notifications.Entity("user:"), notifications.Payload{Title: "t"}},
 		"metadata over 64 KiB":       {notifications.Entity(mockUser), notifications.Payload{Title: "t", Metadata: map[string]any{"x": strings.Repeat("y", 70000)}}},
-		"ref without kind (32)":      {notifications.Entity("foo"), notifications.Payload{Title: "t"}},
-		"group among bad refs (32)":  {notifications.Entity(mockUser, "foo"), notifications.Payload{Title: "t"}},
+		"ref without kind":           {notifications.Entity("foo"), notifications.Payload{Title: "t"}},
+		"group among bad refs":       {notifications.Entity(mockUser, "foo"), notifications.Payload{Title: "t"}},
 		"long origin is not allowed": {notifications.Broadcast(), notifications.Payload{Title: "t", Topic: strings.Repeat("é", 256)}},
 	} {
 		if _, err := sender.Send(f.ctx, o.r, o.p); !errors.Is(err, notifications.ErrInvalid) {
@@ -232,7 +232,7 @@ func webOrigin(originID string, enabled bool, topics ...notifications.TopicSetti
 
 func TestSendRespectsWebSettings(t *testing.T) {
 	t.Parallel()
-	t.Run("origin off suppresses, no signal (12, 25)", func(t *testing.T) {
+	t.Run("origin off suppresses, no signal", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "seed"})
@@ -245,28 +245,28 @@ func TestSendRespectsWebSettings(t *testing.T) {
 			t.Fatal("suppressed send stored or signalled")
 		}
 	})
-	t.Run("topic off suppresses that topic (13)", func(t *testing.T) {
+	t.Run("topic off suppresses that topic", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		saveSettings(t, f, mockUser, webOrigin(origin, true, notifications.TopicSettings{ID: "test-topic", Enabled: false}))
 		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t", Topic: "test-topic"}); len(ns) != 0 {
 			t.Fatalf("suppressed send returned %v", ns)
 		}
-		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); len(ns) != 1 { // 14
+		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); len(ns) != 1 {
 			t.Fatalf("send without topic returned %v", ns)
 		}
 	})
 	optIn := func(c *notifications.Config) {
 		c.DefaultSettings = notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "Web", Enabled: new(false)}}}
 	}
-	t.Run("opt-in channel suppresses (18)", func(t *testing.T) {
+	t.Run("opt-in channel suppresses", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, optIn)
 		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t", Topic: "x"}); len(ns) != 0 || f.count(t, mockUser) != 0 {
 			t.Fatalf("opt-in channel delivered %v", ns)
 		}
 	})
-	t.Run("opt-in channel with the topic opted in (19)", func(t *testing.T) {
+	t.Run("opt-in channel with the topic opted in", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, optIn)
 		saveSettings(t, f, mockUser, webOrigin(origin, true, notifications.TopicSettings{ID: "important-topic", Enabled: true}))
@@ -290,8 +290,8 @@ func TestCustomResolver(t *testing.T) {
 		returns []string
 		want    int
 	}{
-		"returns a user (20)":      {[]string{mockUser}, 1},
-		"returns a non-user (21)":  {[]string{"system:default/mock"}, 0},
+		"returns a user":           {[]string{mockUser}, 1},
+		"returns a non-user":       {[]string{"system:default/mock"}, 0},
 		"returns garbage and dups": {[]string{"", "user:mock", mockUser, "nope:"}, 1},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -326,18 +326,18 @@ func TestSendSignals(t *testing.T) {
 	user, bcast := sigs[0], sigs[1]
 	msg := user.Message.(notifications.NotificationMessage)
 	if user.Channel != "notifications" || user.Recipients.Type != signals.RecipientUser || !slices.Equal(user.Recipients.EntityRefs, []string{mockUser}) ||
-		msg.Action != "new_notification" || msg.NotificationID != ns[0].ID || msg.Notification.ID != ns[0].ID { // 23
+		msg.Action != "new_notification" || msg.NotificationID != ns[0].ID || msg.Notification.ID != ns[0].ID {
 		t.Errorf("user signal = %+v", user)
 	}
 	bmsg := bcast.Message.(notifications.NotificationMessage)
-	if !bcast.Recipients.IsBroadcast() || bmsg.NotificationID != b[0].ID { // 24
+	if !bcast.Recipients.IsBroadcast() || bmsg.NotificationID != b[0].ID {
 		t.Errorf("broadcast signal = %+v", bcast)
 	}
 }
 
 func TestScopedResend(t *testing.T) {
 	t.Parallel()
-	t.Run("user (26)", func(t *testing.T) {
+	t.Run("user", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		first := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "A", Scope: "s1", Icon: "icon-a"})[0]
@@ -353,7 +353,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatal("scoped re-send added a row")
 		}
 	})
-	t.Run("metadata cleared and replaced (27)", func(t *testing.T) {
+	t.Run("metadata cleared and replaced", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		first := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "A", Scope: "s", Metadata: map[string]any{"a": 1}})[0]
@@ -368,7 +368,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatalf("metadata = %v, want map[b:2]", got.Payload.Metadata)
 		}
 	})
-	t.Run("different origin adds a row (28)", func(t *testing.T) {
+	t.Run("different origin adds a row", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "A", Scope: "s"})
@@ -379,7 +379,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatal("same scope from another origin did not add a row")
 		}
 	})
-	t.Run("broadcast returns the stored id (29, a deviation)", func(t *testing.T) {
+	t.Run("broadcast returns the stored id (unlike Backstage)", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		first := f.send(t, notifications.Broadcast(), notifications.Payload{Title: "A", Scope: "s"})[0]
@@ -539,7 +539,7 @@ func TestProcessorPhases(t *testing.T) {
 func TestProcessorFailuresAreContained(t *testing.T) {
 	t.Parallel()
 	for _, fail := range []string{"options:error", "options:panic", "pre:error", "pre:panic", "post:error", "post:panic"} {
-		t.Run(fail, func(t *testing.T) { // 109, 110
+		t.Run(fail, func(t *testing.T) {
 			t.Parallel()
 			log := &phaseLog{}
 			f := setup(t, func(c *notifications.Config) {
@@ -570,7 +570,7 @@ func TestProcessorFiltersAndChannels(t *testing.T) {
 	email.filter = notifications.ProcessorFilter{MinSeverity: notifications.SeverityHigh}
 	chat := recordingProcessor("Chat", log, "")
 	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{email, chat} })
-	// 111: the user turned Email off for this origin; Web stays on.
+	// The user turned Email off for this origin; Web stays on.
 	saveSettings(t, f, mockUser, notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "Email", Origins: []notifications.OriginSettings{{ID: origin, Enabled: false}}}}})
 	f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t", Severity: notifications.SeverityCritical})
 	// Normal severity: the Email filter skips it even for other users.
