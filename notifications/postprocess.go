@@ -21,7 +21,7 @@ func (s *Service) enqueuePost(ctx context.Context, job postJob) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
+		s.log.ErrorContext(ctx, "notifications: post-processing skipped: the service is closed", "notifications", len(job.notifications))
 		return
 	}
 	s.enqueuers.Add(1)
@@ -30,9 +30,10 @@ func (s *Service) enqueuePost(ctx context.Context, job postJob) {
 	select {
 	case s.jobs <- job:
 	case <-s.closing:
-		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
+		s.log.ErrorContext(ctx, "notifications: post-processing skipped: the service closed while the send waited for the queue",
+			"notifications", len(job.notifications))
 	case <-ctx.Done():
-		s.log.ErrorContext(ctx, "Post-processing queue full and the sender gave up: post-processing skipped for a committed send",
+		s.log.ErrorContext(ctx, "notifications: post-processing skipped: the sender gave up waiting for the queue",
 			"notifications", len(job.notifications), "error", ctx.Err())
 	}
 }
@@ -57,11 +58,11 @@ func (s *Service) postProcess(job postJob) {
 				if !s.processorAllowed(p, n, job.settings[n.User]) {
 					continue
 				}
-				_, err := callPhase(p, "postProcess", func() (struct{}, error) {
+				_, err := callPhase(func() (struct{}, error) {
 					return struct{}{}, pp.PostProcess(job.ctx, n, job.opts)
 				})
 				if err != nil {
-					s.log.ErrorContext(job.ctx, "Error while post processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
+					s.logProcessorFailure(job.ctx, p, phasePost, n.ID, err)
 				}
 			}
 		})

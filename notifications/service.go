@@ -253,9 +253,9 @@ func (s *Service) processOptions(ctx context.Context, o SendOptions) (SendOption
 		if !ok || !passesFilters(p, o.Payload) {
 			continue
 		}
-		next, err := callPhase(p, "processOptions", func() (SendOptions, error) { return op.ProcessOptions(ctx, o) })
+		next, err := callPhase(func() (SendOptions, error) { return op.ProcessOptions(ctx, o) })
 		if err != nil {
-			s.log.ErrorContext(ctx, "Error while processing notification options", "processor", p.Name(), "error", err)
+			s.logProcessorFailure(ctx, p, phaseOptions, "", err)
 			continue
 		}
 		o, ran = next, true
@@ -391,7 +391,7 @@ func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions,
 		if !ok || !s.processorAllowed(p, n, settings) {
 			continue
 		}
-		next, err := callPhase(p, "preProcess", func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
+		next, err := callPhase(func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
 		if err == nil {
 			// What a pre-processor makes of the payload must be as
 			// storable as what the sender sent; otherwise its change is
@@ -399,7 +399,7 @@ func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions,
 			err = validatePayload(next.Payload)
 		}
 		if err != nil {
-			s.log.ErrorContext(ctx, "Error while pre processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
+			s.logProcessorFailure(ctx, p, phasePre, n.ID, err)
 			continue
 		}
 		n = next
@@ -421,15 +421,49 @@ func passesFilters(p Processor, payload Payload) bool {
 	return !ok || fp.Filter().Allow(payload.Severity.OrDefault(), payload.Topic)
 }
 
+// The phases, as logs name them.
+const (
+	phaseOptions = "processOptions"
+	phasePre     = "preProcess"
+	phasePost    = "postProcess"
+)
+
 // callPhase runs one processor phase, turning a panic into an error so a
 // broken processor cannot take the send down with it.
-func callPhase[T any](p Processor, phase string, fn func() (T, error)) (result T, err error) {
+func callPhase[T any](fn func() (T, error)) (result T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("processor %q panicked in %s: %v\n%s", p.Name(), phase, r, debug.Stack())
+			err = &panicError{value: r, stack: debug.Stack()}
 		}
 	}()
 	return fn()
+}
+
+// panicError is a processor phase's panic, with the stack where it
+// happened.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// logProcessorFailure logs a failed phase, the one place a processor's
+// error is logged: processors return their errors and log nothing.
+// notificationID is "" for the options phase, which runs before there
+// are notifications.
+func (s *Service) logProcessorFailure(ctx context.Context, p Processor, phase, notificationID string, err error) {
+	attrs := make([]any, 0, 10)
+	attrs = append(attrs, "processor", p.Name(), "phase", phase)
+	if notificationID != "" {
+		attrs = append(attrs, "notification_id", notificationID)
+	}
+	attrs = append(attrs, "error", err)
+	var pe *panicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.stack))
+	}
+	s.log.ErrorContext(ctx, "notifications: processor failed", attrs...)
 }
 
 func containsFold(list []string, s string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -445,6 +446,28 @@ func TestFailedSendWritesNothing(t *testing.T) {
 	}
 }
 
+// logRecords is a slog handler that keeps every record.
+type logRecords struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, r)
+	return nil
+}
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecords) WithGroup(string) slog.Handler      { return l }
+
+func (l *logRecords) all() []slog.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.records)
+}
+
 // phaseLog records processor calls in order.
 type phaseLog struct {
 	mu    sync.Mutex
@@ -542,12 +565,28 @@ func TestProcessorFailuresAreContained(t *testing.T) {
 		t.Run(fail, func(t *testing.T) {
 			t.Parallel()
 			log := &phaseLog{}
+			logs := &logRecords{}
 			f := setup(t, func(c *notifications.Config) {
 				c.Processors = []notifications.Processor{recordingProcessor("bad", log, fail), recordingProcessor("good", log, "")}
+				c.Logger = slog.New(logs)
 			})
 			ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
 			if err := f.svc.Close(f.ctx); err != nil {
 				t.Fatal(err)
+			}
+			// Logged once, by the Service, naming processor and phase.
+			phase := map[string]string{"options": "processOptions", "pre": "preProcess", "post": "postProcess"}[strings.Split(fail, ":")[0]]
+			records := logs.all()
+			if len(records) != 1 || records[0].Message != "notifications: processor failed" ||
+				attr(records[0], "processor") != "bad" || attr(records[0], "phase") != phase ||
+				(phase != "processOptions") != (attr(records[0], "notification_id") == ns[0].ID) {
+				t.Fatalf("logs = %v, want one processor failure of bad in %s", records, phase)
+			}
+			if msg := attr(records[0], "error"); msg != "boom" && msg != "panic: boom" {
+				t.Errorf("logged error %q", msg)
+			}
+			if strings.HasSuffix(fail, ":panic") != strings.Contains(attr(records[0], "stack"), "recordingProcessor") {
+				t.Errorf("stack = %q; want the panic's stack, only for a panic", attr(records[0], "stack"))
 			}
 			if len(ns) != 1 || f.count(t, mockUser) != 1 {
 				t.Fatal("a failing processor stopped the send")

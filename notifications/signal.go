@@ -44,6 +44,6 @@ func (s *Service) publish(ctx context.Context, sig signals.Signal) {
 		return
 	}
 	if err := s.publisher.Publish(context.WithoutCancel(ctx), sig); err != nil {
-		s.log.ErrorContext(ctx, "Failed to publish signal", "channel", sig.Channel, "error", err)
+		s.log.ErrorContext(ctx, "notifications: publishing a signal failed", "channel", sig.Channel, "error", err)
 	}
 }
