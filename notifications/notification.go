@@ -118,13 +118,6 @@ func nullable(s string) *string {
 	return &s
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // MarshalJSON encodes the payload as a request carries it: unset fields are
 // left out.
 func (p Payload) MarshalJSON() ([]byte, error) {

@@ -1,6 +1,7 @@
 package notifications
 
 import (
+	"errors"
 	"slices"
 	"testing"
 )
@@ -42,8 +43,8 @@ func TestFiltersValidate(t *testing.T) {
 		t.Fatalf("valid filters: %v", err)
 	}
 	err := (ProcessorFilter{MinSeverity: "urgent", MaxSeverity: "x"}).Validate()
-	verr, ok := err.(*ValidationError)
-	if !ok || len(verr.Fields) != 2 || verr.Fields[0].Message != "Invalid minSeverity: urgent" || verr.Fields[1].Message != "Invalid maxSeverity: x" {
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Fields) != 2 || verr.Fields[0].Message != "Invalid minSeverity: urgent" || verr.Fields[1].Message != "Invalid maxSeverity: x" {
 		t.Fatalf("Validate = %#v", err)
 	}
 }

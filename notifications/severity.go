@@ -69,11 +69,11 @@ func (s Severity) Rank() int {
 	return len(severities)
 }
 
-// AtLeast reports whether s is as severe as min or more.
-func (s Severity) AtLeast(min Severity) bool { return s.Rank() <= min.Rank() }
+// AtLeast reports whether s is as severe as minimum or more.
+func (s Severity) AtLeast(minimum Severity) bool { return s.Rank() <= minimum.Rank() }
 
-// AtMost reports whether s is as severe as max or less.
-func (s Severity) AtMost(max Severity) bool { return s.Rank() >= max.Rank() }
+// AtMost reports whether s is as severe as maximum or less.
+func (s Severity) AtMost(maximum Severity) bool { return s.Rank() >= maximum.Rank() }
 
 // AndAbove returns s and every more severe severity, most severe first: the
 // set a minimumSeverity filter selects. An unknown severity returns nil.
