@@ -206,20 +206,20 @@ func numberProblem(lit string) string {
 	if v, err := jsonvalue.Decode([]byte(lit)); err != nil || v != json.Number(lit) {
 		return fmt.Sprintf("%q is not a JSON number", lit)
 	}
-	mantissa := lit
-	if i := strings.IndexAny(lit, "eE"); i >= 0 {
-		mantissa = lit[:i]
-		exp, err := strconv.Atoi(strings.TrimPrefix(lit[i+1:], "+"))
-		if err != nil || exp < -1000 || exp > 1000 {
-			return "is a number whose exponent is outside -1000 to 1000"
-		}
-	}
+	mantissa, exponent, hasExponent := strings.Cut(strings.ToLower(lit), "e")
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil || math.IsInf(f, 0) {
 		return "is a number too large: its magnitude must be at most 1.7976931348623157e308"
 	}
 	if f == 0 && strings.Trim(mantissa, "-0.") != "" {
 		return "is a number too close to zero: a non-zero magnitude must be at least 5e-324"
+	}
+	if hasExponent {
+		// A value in range may still carry a far exponent, a zero above
+		// all ("0e-99999"), and PostgreSQL's numeric refuses that too.
+		if exp, err := strconv.Atoi(strings.TrimPrefix(exponent, "+")); err != nil || exp < -1000 || exp > 1000 {
+			return "is a number whose exponent is outside -1000 to 1000"
+		}
 	}
 	return ""
 }
