@@ -37,7 +37,7 @@ type Payload struct {
 	// reads 1E2 back as 100). Reads (List, Get, and JSON decoding) return
 	// numbers as json.Number, every digit kept, inside map[string]any and
 	// []any; use its Int64 or Float64 methods, or strconv, to compute with
-	// one. Send returns the notifications with the map it was given.
+	// one. What Send returns holds the map it was given.
 	Metadata map[string]any
 }
 
