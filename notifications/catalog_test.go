@@ -47,15 +47,15 @@ func TestCatalogResolver(t *testing.T) {
 		want     []string
 		calls    int
 	}{
-		{"user refs need no catalog (81)", []string{"user:default/foo", "user:default/ignored"}, []string{"user:default/ignored"}, []string{"user:default/foo"}, 0},
-		{"sub-groups, exclusion (82)", []string{"group:default/parent_group"}, []string{"user:default/ignored"}, []string{"user:default/foo", "user:default/bar"}, 2},
-		{"owned by a user (83)", []string{"component:default/owned-by-user"}, nil, []string{"user:default/foo"}, 1},
-		{"owned by a group, first owner only (84)", []string{"component:default/owned-by-group"}, nil, []string{"user:default/foo", "user:default/baz"}, 2},
-		{"owned by a group, member excluded (85, 34)", []string{"component:default/owned-by-group"}, []string{"user:default/foo"}, []string{"user:default/baz"}, 2},
-		{"cycle terminates (86)", []string{"group:default/cycle-a"}, nil, []string{"user:default/a", "user:default/b"}, 2},
-		{"excluded group is not expanded (9)", []string{"group:default/g"}, []string{"group:default/g"}, nil, 0},
+		{"user refs need no catalog", []string{"user:default/foo", "user:default/ignored"}, []string{"user:default/ignored"}, []string{"user:default/foo"}, 0},
+		{"sub-groups, exclusion", []string{"group:default/parent_group"}, []string{"user:default/ignored"}, []string{"user:default/foo", "user:default/bar"}, 2},
+		{"owned by a user", []string{"component:default/owned-by-user"}, nil, []string{"user:default/foo"}, 1},
+		{"owned by a group, first owner only", []string{"component:default/owned-by-group"}, nil, []string{"user:default/foo", "user:default/baz"}, 2},
+		{"owned by a group, member excluded", []string{"component:default/owned-by-group"}, []string{"user:default/foo"}, []string{"user:default/baz"}, 2},
+		{"cycle terminates", []string{"group:default/cycle-a"}, nil, []string{"user:default/a", "user:default/b"}, 2},
+		{"excluded group is not expanded", []string{"group:default/g"}, []string{"group:default/g"}, nil, 0},
 		{"excluded sub-group", []string{"group:default/parent_group"}, []string{"group:default/child_group"}, []string{"user:default/foo"}, 1},
-		{"de-duplicated (11)", []string{"group:default/g", "user:default/foo", "user:default/foo"}, nil, []string{"user:default/foo", "user:default/baz"}, 1},
+		{"de-duplicated", []string{"group:default/g", "user:default/foo", "user:default/foo"}, nil, []string{"user:default/foo", "user:default/baz"}, 1},
 		{"user entity looked up as entity", []string{"group:default/g", "component:default/owned-by-user"}, nil, []string{"user:default/foo", "user:default/baz"}, 1},
 		{"missing entities ignored", []string{"group:default/nope", "system:default/unowned"}, nil, nil, 1},
 	}

@@ -50,7 +50,7 @@ func (s *Service) CatchUp(ctx context.Context, user, channel string, since time.
 		return nil, fmt.Errorf("notifications: catch up: %w", err)
 	}
 	if len(ns) > CatchUpLimit {
-		s.log.WarnContext(ctx, "Catch-up truncated: more notifications changed than are replayed",
+		s.log.WarnContext(ctx, "notifications: catch-up truncated: more notifications changed than are replayed",
 			"user", user, "since", since, "limit", CatchUpLimit)
 		ns = ns[:CatchUpLimit]
 	}

@@ -69,3 +69,23 @@ func (e *ValidationError) errOrNil() error {
 	}
 	return e
 }
+
+// ResolveError reports that the recipients of a send could not be
+// resolved: an unresolvable ref (which also matches ErrInvalid) or a
+// catalog or resolver failure.
+type ResolveError struct {
+	Err     error
+	invalid bool
+}
+
+func (e *ResolveError) Error() string {
+	return "notifications: failed to send user notifications: " + e.Err.Error()
+}
+
+// Unwrap returns the cause, and ErrInvalid when the cause is bad input.
+func (e *ResolveError) Unwrap() []error {
+	if e.invalid {
+		return []error{e.Err, ErrInvalid}
+	}
+	return []error{e.Err}
+}

@@ -165,3 +165,18 @@ func ExamplePostProcessorFunc() {
 	fmt.Println(<-delivered) // post-processing runs in the background
 	// Output: user:default/jane: Hello
 }
+
+func ExampleCanonicalEntityRef() {
+	for _, ref := range []string{"user:jane", "Group:Team-A/Platform", "jane"} {
+		canonical, err := notifications.CanonicalEntityRef(ref)
+		if err != nil {
+			fmt.Println(ref, "is refused:", errors.Is(err, notifications.ErrInvalid))
+			continue
+		}
+		fmt.Println(ref, "is", canonical)
+	}
+	// Output:
+	// user:jane is user:default/jane
+	// Group:Team-A/Platform is group:team-a/Platform
+	// jane is refused: true
+}

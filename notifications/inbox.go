@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/internal/entityref"
 )
@@ -41,7 +42,11 @@ type ListResult struct {
 }
 
 // List returns a page of user's notifications together with all
-// broadcasts, each with that user's read and saved state.
+// broadcasts, each with that user's read and saved state. A Search longer
+// than MaxSearchLength characters, an unknown MinimumSeverity, or a
+// Search, Topic or id that is not valid UTF-8 or holds a NUL is a
+// *ValidationError naming the field (search, minimumSeverity, topic,
+// ids[i]); Topics and MarkAllRead check their Filter the same way.
 func (s *Service) List(ctx context.Context, user string, o ListOptions) (ListResult, error) {
 	user, err := canonicalUser(user)
 	if err != nil {
@@ -93,12 +98,39 @@ func validateListOptions(o ListOptions) error {
 	if o.Limit != nil && *o.Limit < 0 {
 		verr.add("limit", "must be >= 0")
 	}
-	if o.MinimumSeverity != "" && !o.MinimumSeverity.Valid() {
-		verr.add("minimumSeverity", fmt.Sprintf("%q is not one of critical, high, normal, low", o.MinimumSeverity))
-	}
+	verr.checkFilter(o.Filter)
 	if o.Cursor != "" && !cursorOrder(o.Order) {
 		verr.add("cursor", "only works with the default order or a single created order")
 	}
+	return verr.errOrNil()
+}
+
+// checkFilter adds f's bad fields to e: a search longer than
+// MaxSearchLength, an unknown severity, and strings no store can take
+// (invalid UTF-8, NUL).
+func (e *ValidationError) checkFilter(f Filter) {
+	e.checkText("search", f.Search)
+	if utf8.RuneCountInString(f.Search) > MaxSearchLength {
+		e.add("search", fmt.Sprintf("must be at most %d characters", MaxSearchLength))
+	}
+	e.checkText("topic", f.Topic)
+	e.checkIDs(f.IDs)
+	if f.MinimumSeverity != "" && !f.MinimumSeverity.Valid() {
+		e.add("minimumSeverity", fmt.Sprintf("%q is not one of critical, high, normal, low", f.MinimumSeverity))
+	}
+}
+
+// checkIDs refuses ids no store can take. Well-formed text that is not a
+// UUID is left to the store, for which it matches nothing.
+func (e *ValidationError) checkIDs(ids []string) {
+	for i, id := range ids {
+		e.checkText(fmt.Sprintf("ids[%d]", i), id)
+	}
+}
+
+func validateFilter(f Filter) error {
+	var verr ValidationError
+	verr.checkFilter(f)
 	return verr.errOrNil()
 }
 
@@ -152,10 +184,13 @@ func (s *Service) Status(ctx context.Context, user string) (Status, error) {
 }
 
 // Topics returns the distinct topics among user's notifications and
-// broadcasts that f selects, sorted.
+// broadcasts that f selects, sorted. f is checked as List checks it.
 func (s *Service) Topics(ctx context.Context, user string, f Filter) ([]string, error) {
 	user, err := canonicalUser(user)
 	if err != nil {
+		return nil, err
+	}
+	if err := validateFilter(f); err != nil {
 		return nil, err
 	}
 	topics, err := s.store.Topics(ctx, user, f)
@@ -185,6 +220,11 @@ func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]N
 	}
 	if o.IDs == nil {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "ids", Message: "is required"}}}
+	}
+	var verr ValidationError
+	verr.checkIDs(o.IDs)
+	if err := verr.errOrNil(); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	at := func(on bool) *time.Time {
@@ -221,10 +261,13 @@ func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]N
 // MarkAllRead marks every unread notification and broadcast of user that
 // f selects as read (set f.CreatedBefore to stop at a point in time), in
 // one statement per table, publishes notification_read with their ids, and
-// returns the ids.
+// returns the ids. f is checked as List checks it.
 func (s *Service) MarkAllRead(ctx context.Context, user string, f Filter) ([]string, error) {
 	user, err := canonicalUser(user)
 	if err != nil {
+		return nil, err
+	}
+	if err := validateFilter(f); err != nil {
 		return nil, err
 	}
 	ids, err := s.store.MarkAllRead(ctx, user, f, s.now())

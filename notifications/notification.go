@@ -1,9 +1,7 @@
 package notifications
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -31,8 +29,15 @@ type Payload struct {
 	Scope string
 	// Icon names an icon for the UI.
 	Icon string
-	// Metadata is any JSON object, stored and returned as is; at most 64
-	// KiB once encoded.
+	// Metadata is any JSON object, at most MaxMetadataBytes once encoded,
+	// within the rules SendOptions.Validate states (no NUL, valid UTF-8,
+	// numbers PostgreSQL can store exactly). It is stored as given except
+	// that key order is not kept (PostgreSQL's jsonb sorts keys) and a
+	// number may be spelled differently with the same value (PostgreSQL
+	// reads 1E2 back as 100). Reads (List, Get, and JSON decoding) return
+	// numbers as json.Number, every digit kept, inside map[string]any and
+	// []any; use its Int64 or Float64 methods, or strconv, to compute with
+	// one. What Send returns holds the map it was given.
 	Metadata map[string]any
 }
 
@@ -78,28 +83,7 @@ func (t jsonTime) MarshalJSON() ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-func (t *jsonTime) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return err
-	}
-	parsed, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return err
-	}
-	*t = jsonTime(parsed.UTC())
-	return nil
-}
-
 func optTime(t *time.Time) *jsonTime { return (*jsonTime)(t) }
-
-func fromOptTime(t *jsonTime) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := time.Time(*t)
-	return &v
-}
 
 // wirePayload is the payload as sent and as a fresh send returns it: unset
 // optional fields are absent.
@@ -134,33 +118,10 @@ func nullable(s string) *string {
 	return &s
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // MarshalJSON encodes the payload as a request carries it: unset fields are
 // left out.
 func (p Payload) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wirePayload(p))
-}
-
-// UnmarshalJSON decodes a payload, with absent or null fields left empty.
-// It refuses wrong JSON types (a number for title) rather than coercing
-// them, as Backstage's request validator does.
-func (p *Payload) UnmarshalJSON(data []byte) error {
-	var w storedPayload
-	if err := json.Unmarshal(data, &w); err != nil {
-		return err
-	}
-	*p = Payload{
-		Title: w.Title, Description: deref(w.Description), Link: deref(w.Link),
-		Severity: w.Severity, Topic: deref(w.Topic), Scope: deref(w.Scope),
-		Icon: deref(w.Icon), Metadata: w.Metadata,
-	}
-	return nil
 }
 
 type storedNotification struct {
@@ -219,31 +180,4 @@ func (c compactNotification) MarshalJSON() ([]byte, error) {
 		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
 		Origin: n.Origin, Payload: p,
 	})
-}
-
-// UnmarshalJSON decodes either form.
-func (n *Notification) UnmarshalJSON(data []byte) error {
-	var w struct {
-		ID      string          `json:"id"`
-		User    *string         `json:"user"`
-		Created jsonTime        `json:"created"`
-		Saved   *jsonTime       `json:"saved"`
-		Read    *jsonTime       `json:"read"`
-		Updated *jsonTime       `json:"updated"`
-		Origin  string          `json:"origin"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(data, &w); err != nil {
-		return err
-	}
-	*n = Notification{
-		ID: w.ID, User: deref(w.User), Created: time.Time(w.Created), Origin: w.Origin,
-		Saved: fromOptTime(w.Saved), Read: fromOptTime(w.Read), Updated: fromOptTime(w.Updated),
-	}
-	if len(w.Payload) > 0 && !bytes.Equal(w.Payload, []byte("null")) {
-		if err := json.Unmarshal(w.Payload, &n.Payload); err != nil {
-			return fmt.Errorf("payload: %w", err)
-		}
-	}
-	return nil
 }

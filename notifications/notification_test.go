@@ -16,7 +16,7 @@ func TestNotificationJSON(t *testing.T) {
 		want string
 	}{
 		{
-			name: "stored user notification has nulls and no metadata (35)",
+			name: "stored user notification has nulls and no metadata",
 			v:    Notification{ID: "id1", User: "user:default/mock", Origin: "external:test-service", Created: created, Payload: Payload{Title: "t", Severity: SeverityHigh}},
 			want: `{"id":"id1","user":"user:default/mock","created":"2025-01-01T09:00:00.000Z","saved":null,"read":null,"updated":null,"origin":"external:test-service",` +
 				`"payload":{"title":"t","description":null,"link":null,"severity":"high","topic":null,"scope":null,"icon":null}}`,
@@ -28,7 +28,7 @@ func TestNotificationJSON(t *testing.T) {
 				`"payload":{"title":"t","description":null,"link":null,"severity":"normal","topic":null,"scope":null,"icon":null,"metadata":{"a":1}}}`,
 		},
 		{
-			name: "fresh send leaves unset fields out (4)",
+			name: "fresh send leaves unset fields out",
 			v:    Notification{ID: "id", Origin: "external:test-service", Created: created, Payload: Payload{Title: "test notification", Link: "https://example.com"}}.Compact(),
 			want: `{"id":"id","user":null,"created":"2025-01-01T09:00:00.000Z","origin":"external:test-service","payload":{"title":"test notification","link":"https://example.com","severity":"normal"}}`,
 		},

@@ -1,6 +1,10 @@
 package notifications
 
-import "testing"
+import (
+	"errors"
+	"slices"
+	"testing"
+)
 
 func TestFiltersAllow(t *testing.T) {
 	t.Parallel()
@@ -12,18 +16,18 @@ func TestFiltersAllow(t *testing.T) {
 		want     bool
 	}{
 		{"no filters", ProcessorFilter{}, SeverityLow, "", true},
-		{"min high skips normal (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
-		{"min high runs high (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
-		{"min high runs critical (105)", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
+		{"min high skips normal", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityNormal, "", false},
+		{"min high runs high", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityHigh, "", true},
+		{"min high runs critical", ProcessorFilter{MinSeverity: SeverityHigh}, SeverityCritical, "", true},
 		{"min high treats empty as normal", ProcessorFilter{MinSeverity: SeverityHigh}, "", "", false},
-		{"max normal skips critical (106)", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
-		{"max normal runs low (106)", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
+		{"max normal skips critical", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityCritical, "", false},
+		{"max normal runs low", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityLow, "", true},
 		{"max normal runs normal", ProcessorFilter{MaxSeverity: SeverityNormal}, SeverityNormal, "", true},
-		{"excluded topic skipped (107)", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
-		{"excluded topic, none given (107)", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
-		{"included topic runs (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
-		{"other topic skipped (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
-		{"no topic skipped (108)", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
+		{"excluded topic skipped", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "a", false},
+		{"excluded topic, none given", ProcessorFilter{ExcludedTopics: []string{"a"}}, SeverityNormal, "", true},
+		{"included topic runs", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "a", true},
+		{"other topic skipped", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "b", false},
+		{"no topic skipped", ProcessorFilter{IncludedTopics: []string{"a"}}, SeverityNormal, "", false},
 		{"min and max together", ProcessorFilter{MinSeverity: SeverityHigh, MaxSeverity: SeverityHigh}, SeverityCritical, "", false},
 	}
 	for _, tt := range tests {
@@ -39,15 +43,15 @@ func TestFiltersValidate(t *testing.T) {
 		t.Fatalf("valid filters: %v", err)
 	}
 	err := (ProcessorFilter{MinSeverity: "urgent", MaxSeverity: "x"}).Validate()
-	verr, ok := err.(*ValidationError)
-	if !ok || len(verr.Fields) != 2 || verr.Fields[0].Message != "Invalid minSeverity: urgent" || verr.Fields[1].Message != "Invalid maxSeverity: x" {
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Fields) != 2 || verr.Fields[0].Message != "Invalid minSeverity: urgent" || verr.Fields[1].Message != "Invalid maxSeverity: x" {
 		t.Fatalf("Validate = %#v", err)
 	}
 }
 
 func TestSeverityOrder(t *testing.T) {
 	t.Parallel()
-	for i, s := range Severities {
+	for i, s := range Severities() {
 		if s.Rank() != i {
 			t.Errorf("%s.Rank() = %d, want %d", s, s.Rank(), i)
 		}
@@ -63,5 +67,35 @@ func TestSeverityOrder(t *testing.T) {
 	}
 	if _, err := ParseSeverity("HIGH"); err == nil {
 		t.Error("ParseSeverity accepts upper case")
+	}
+}
+
+// No exported function hands out package state: changing what one call
+// returned changes nothing for the next.
+func TestSeverityListsAreCopies(t *testing.T) {
+	t.Parallel()
+	high := SeverityHigh.AndAbove()
+	_ = append(high, "oops") // would overwrite normal in a shared backing array
+	high[0] = "changed"
+	all := Severities()
+	all[3] = "changed"
+	_ = append(all[:1], "oops")
+	fields := OrderFields()
+	fields[0] = "changed"
+	_ = append(fields[:1], "oops")
+	if got := Severities(); !slices.Equal(got, []Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}) {
+		t.Errorf("Severities() = %v after callers changed earlier results", got)
+	}
+	if got := SeverityLow.AndAbove(); !slices.Equal(got, []Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}) {
+		t.Errorf("low.AndAbove() = %v after callers changed earlier results", got)
+	}
+	if got := SeverityHigh.AndAbove(); !slices.Equal(got, []Severity{SeverityCritical, SeverityHigh}) {
+		t.Errorf("high.AndAbove() = %v after callers changed earlier results", got)
+	}
+	if got := OrderFields(); got[0] != OrderCreated || got[1] != OrderUpdated || len(got) != 8 {
+		t.Errorf("OrderFields() = %v after callers changed earlier results", got)
+	}
+	if !SeverityNormal.AtLeast(SeverityLow) || !OrderCreated.Valid() || Severity("oops").Valid() {
+		t.Error("severity and order checks changed")
 	}
 }

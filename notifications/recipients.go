@@ -68,18 +68,8 @@ func (r Recipients) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON accepts each ref field as a string or an array of strings.
-func (r *Recipients) UnmarshalJSON(data []byte) error {
-	var w wireRecipients
-	if err := json.Unmarshal(data, &w); err != nil {
-		return err
-	}
-	*r = Recipients{Type: w.Type, EntityRefs: w.EntityRef, ExcludeEntityRefs: w.ExcludeEntityRef}
-	return nil
-}
-
-// stringOrList decodes a JSON string or array of strings into a slice and
-// encodes as an array; omitempty leaves out a nil or empty one.
+// stringOrList encodes refs as an array; omitempty leaves out a nil or
+// empty one.
 type stringOrList []string
 
 func (l stringOrList) MarshalJSON() ([]byte, error) {
@@ -87,27 +77,6 @@ func (l stringOrList) MarshalJSON() ([]byte, error) {
 		return []byte("[]"), nil
 	}
 	return json.Marshal([]string(l))
-}
-
-func (l *stringOrList) UnmarshalJSON(data []byte) error {
-	if string(data) == "null" {
-		*l = nil
-		return nil
-	}
-	if len(data) > 0 && data[0] == '"' {
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		*l = stringOrList{s}
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(data, &list); err != nil {
-		return fmt.Errorf("must be a string or an array of strings")
-	}
-	*l = list
-	return nil
 }
 
 // CanonicalEntityRef returns ref in the form Herald stores and compares

@@ -58,12 +58,12 @@ func (s *Service) RunCleaner(ctx context.Context, o CleanerOptions) error {
 			return ctx.Err()
 		case <-ticker.C:
 		}
-		s.log.InfoContext(ctx, "Starting notification cleaner task")
+		s.log.InfoContext(ctx, "notifications: cleaner started")
 		n, err := s.DeleteOlderThan(ctx, o.MaxAge)
 		if err != nil {
-			s.log.ErrorContext(ctx, "Notification cleaner task failed", "error", err)
+			s.log.ErrorContext(ctx, "notifications: cleaner failed", "error", err)
 			continue
 		}
-		s.log.InfoContext(ctx, fmt.Sprintf("Notification cleaner task completed successfully, deleted %d notifications", n), "deleted", n)
+		s.log.InfoContext(ctx, "notifications: cleaner finished", "deleted", n)
 	}
 }

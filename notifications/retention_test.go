@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
 )
 
-// logChan is a slog handler that forwards each message to a channel.
-type logChan chan string
+// logChan is a slog handler that forwards each record to a channel.
+type logChan chan slog.Record
 
 func (c logChan) Enabled(context.Context, slog.Level) bool      { return true }
-func (c logChan) Handle(_ context.Context, r slog.Record) error { c <- r.Message; return nil }
+func (c logChan) Handle(_ context.Context, r slog.Record) error { c <- r; return nil }
 func (c logChan) WithAttrs([]slog.Attr) slog.Handler            { return c }
 func (c logChan) WithGroup(string) slog.Handler                 { return c }
 
@@ -64,16 +63,16 @@ func TestRunCleaner(t *testing.T) {
 wait:
 	for {
 		select {
-		case msg := <-logs:
-			got = append(got, msg)
-			if strings.HasPrefix(msg, "Notification cleaner task completed successfully, deleted 1 notifications") {
+		case r := <-logs:
+			got = append(got, r.Message)
+			if r.Message == "notifications: cleaner finished" && attr(r, "deleted") == "1" {
 				break wait
 			}
 		case <-timeout:
 			t.Fatalf("cleaner did not report a deletion; logs: %q", got)
 		}
 	}
-	if got[0] != "Starting notification cleaner task" {
+	if got[0] != "notifications: cleaner started" {
 		t.Errorf("first log %q", got[0])
 	}
 	cancel()
@@ -83,4 +82,17 @@ wait:
 	if f.count(t, mockUser) != 0 {
 		t.Fatal("the cleaner left the old notification")
 	}
+}
+
+// attr returns the value of r's attribute key, as text; "" when absent.
+func attr(r slog.Record, key string) string {
+	var v string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return v
 }

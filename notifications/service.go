@@ -70,8 +70,15 @@ type Service struct {
 	hasPost bool
 	jobs    chan postJob
 	workers sync.WaitGroup
-	mu      sync.RWMutex // guards closed against sends racing Close
-	closed  bool
+	// mu guards closed, and enqueuers.Add against Close. It is never held
+	// while waiting: a send waiting for room in the queue must not keep
+	// Close from starting, or Close could not honour its deadline.
+	mu        sync.RWMutex
+	closed    bool
+	closing   chan struct{}  // closed by Close: sends waiting for queue room give up
+	enqueuers sync.WaitGroup // sends past the closed check, handing a job over
+	drainOnce sync.Once
+	drained   chan struct{} // closed when the queue is closed and every worker returned
 }
 
 // New validates cfg and returns a running Service.
@@ -140,25 +147,36 @@ func New(cfg Config) (*Service, error) {
 		queue = 1024
 	}
 	s.jobs = make(chan postJob, queue)
+	s.closing, s.drained = make(chan struct{}), make(chan struct{})
 	for range workers {
 		s.workers.Go(s.postProcessLoop)
 	}
 	return s, nil
 }
 
-// Close stops accepting sends and waits until every committed send has
-// been post-processed, or until ctx is done.
+// Close stops accepting sends and waits until every queued send has been
+// post-processed, or until ctx is done, whatever senders are doing: sends
+// still waiting for room in the queue return at once, their
+// notifications stored but not post-processed. It returns ctx's error
+// when ctx ended first; post-processing then goes on in the background.
+// Close may be called again, to wait longer.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		close(s.jobs)
+		close(s.closing)
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
+	s.drainOnce.Do(func() {
+		go func() {
+			s.enqueuers.Wait() // prompt: closing makes every waiting send give up
+			close(s.jobs)
+			s.workers.Wait()
+			close(s.drained)
+		}()
+	})
 	select {
-	case <-done:
+	case <-s.drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("notifications: close: post-processing still running: %w", ctx.Err())
@@ -193,26 +211,6 @@ type originSender struct {
 
 func (o originSender) Send(ctx context.Context, r Recipients, p Payload) ([]Notification, error) {
 	return o.s.Send(ctx, SendOptions{Origin: o.origin, Recipients: r, Payload: p})
-}
-
-// ResolveError reports that the recipients of a send could not be
-// resolved: an unresolvable ref (which also matches ErrInvalid) or a
-// catalog or resolver failure.
-type ResolveError struct {
-	Err     error
-	invalid bool
-}
-
-func (e *ResolveError) Error() string {
-	return "notifications: failed to send user notifications: " + e.Err.Error()
-}
-
-// Unwrap returns the cause, and ErrInvalid when the cause is bad input.
-func (e *ResolveError) Unwrap() []error {
-	if e.invalid {
-		return []error{e.Err, ErrInvalid}
-	}
-	return []error{e.Err}
 }
 
 // Send is Sender.Send with the origin given in o.
@@ -255,9 +253,9 @@ func (s *Service) processOptions(ctx context.Context, o SendOptions) (SendOption
 		if !ok || !passesFilters(p, o.Payload) {
 			continue
 		}
-		next, err := callPhase(p, "processOptions", func() (SendOptions, error) { return op.ProcessOptions(ctx, o) })
+		next, err := callPhase(func() (SendOptions, error) { return op.ProcessOptions(ctx, o) })
 		if err != nil {
-			s.log.ErrorContext(ctx, "Error while processing notification options", "processor", p.Name(), "error", err)
+			s.logProcessorFailure(ctx, p, phaseOptions, "", err)
 			continue
 		}
 		o, ran = next, true
@@ -393,9 +391,15 @@ func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions,
 		if !ok || !s.processorAllowed(p, n, settings) {
 			continue
 		}
-		next, err := callPhase(p, "preProcess", func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
+		next, err := callPhase(func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
+		if err == nil {
+			// What a pre-processor makes of the payload must be as
+			// storable as what the sender sent; otherwise its change is
+			// dropped like any failed phase's.
+			err = validatePayload(next.Payload)
+		}
 		if err != nil {
-			s.log.ErrorContext(ctx, "Error while pre processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
+			s.logProcessorFailure(ctx, p, phasePre, n.ID, err)
 			continue
 		}
 		n = next
@@ -417,116 +421,49 @@ func passesFilters(p Processor, payload Payload) bool {
 	return !ok || fp.Filter().Allow(payload.Severity.OrDefault(), payload.Topic)
 }
 
+// The phases, as logs name them.
+const (
+	phaseOptions = "processOptions"
+	phasePre     = "preProcess"
+	phasePost    = "postProcess"
+)
+
 // callPhase runs one processor phase, turning a panic into an error so a
 // broken processor cannot take the send down with it.
-func callPhase[T any](p Processor, phase string, fn func() (T, error)) (result T, err error) {
+func callPhase[T any](fn func() (T, error)) (result T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("processor %q panicked in %s: %v\n%s", p.Name(), phase, r, debug.Stack())
+			err = &panicError{value: r, stack: debug.Stack()}
 		}
 	}()
 	return fn()
 }
 
-// postJob is one committed send waiting for post-processing.
-type postJob struct {
-	ctx           context.Context
-	opts          SendOptions
-	notifications []Notification
-	settings      map[string][]SettingRow
+// panicError is a processor phase's panic, with the stack where it
+// happened.
+type panicError struct {
+	value any
+	stack []byte
 }
 
-func (s *Service) enqueuePost(ctx context.Context, job postJob) {
-	if !s.hasPost || len(job.notifications) == 0 {
-		return
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// logProcessorFailure logs a failed phase, the one place a processor's
+// error is logged: processors return their errors and log nothing.
+// notificationID is "" for the options phase, which runs before there
+// are notifications.
+func (s *Service) logProcessorFailure(ctx context.Context, p Processor, phase, notificationID string, err error) {
+	attrs := make([]any, 0, 10)
+	attrs = append(attrs, "processor", p.Name(), "phase", phase)
+	if notificationID != "" {
+		attrs = append(attrs, "notification_id", notificationID)
 	}
-	job.ctx = context.WithoutCancel(ctx)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		s.log.ErrorContext(ctx, "Service closed: post-processing skipped for a committed send", "notifications", len(job.notifications))
-		return
+	attrs = append(attrs, "error", err)
+	var pe *panicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.stack))
 	}
-	select {
-	case s.jobs <- job:
-	case <-ctx.Done():
-		s.log.ErrorContext(ctx, "Post-processing queue full and the sender gave up: post-processing skipped for a committed send",
-			"notifications", len(job.notifications), "error", ctx.Err())
-	}
-}
-
-func (s *Service) postProcessLoop() {
-	for job := range s.jobs {
-		s.postProcess(job)
-	}
-}
-
-// postProcess runs each post-processor over the job's notifications, each
-// processor in its own goroutine so a slow one never holds up the others.
-func (s *Service) postProcess(job postJob) {
-	var wg sync.WaitGroup
-	for _, p := range s.processors {
-		pp, ok := p.(PostProcessor)
-		if !ok {
-			continue
-		}
-		wg.Go(func() {
-			for _, n := range job.notifications {
-				if !s.processorAllowed(p, n, job.settings[n.User]) {
-					continue
-				}
-				_, err := callPhase(p, "postProcess", func() (struct{}, error) {
-					return struct{}{}, pp.PostProcess(job.ctx, n, job.opts)
-				})
-				if err != nil {
-					s.log.ErrorContext(job.ctx, "Error while post processing notification", "processor", p.Name(), "notification_id", n.ID, "error", err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// SignalChannel is the signals channel Herald publishes on, the one
-// Backstage's notifications UI subscribes to.
-const SignalChannel = "notifications"
-
-// Signal message actions.
-const (
-	ActionNewNotification    = "new_notification"
-	ActionNotificationRead   = "notification_read"
-	ActionNotificationUnread = "notification_unread"
-)
-
-// NotificationMessage is the message of a new_notification signal.
-// Backstage sends only the id; Herald adds the notification so a client
-// need not fetch it.
-type NotificationMessage struct {
-	Action         string        `json:"action"`
-	NotificationID string        `json:"notification_id"`
-	Notification   *Notification `json:"notification,omitempty"`
-}
-
-// ReadStateMessage is the message of a notification_read or
-// notification_unread signal, sent to the user whose state changed.
-type ReadStateMessage struct {
-	Action          string   `json:"action"`
-	NotificationIDs []string `json:"notification_ids"`
-}
-
-func (s *Service) publishToUser(ctx context.Context, user string, msg ReadStateMessage) {
-	s.publish(ctx, signals.Signal{Recipients: signals.Entity(user), Channel: SignalChannel, Message: msg})
-}
-
-// publish hands a signal over after a commit; a failure is logged, never
-// returned, because the notification is already stored.
-func (s *Service) publish(ctx context.Context, sig signals.Signal) {
-	if s.publisher == nil {
-		return
-	}
-	if err := s.publisher.Publish(context.WithoutCancel(ctx), sig); err != nil {
-		s.log.ErrorContext(ctx, "Failed to publish signal", "channel", sig.Channel, "error", err)
-	}
+	s.log.ErrorContext(ctx, "notifications: processor failed", attrs...)
 }
 
 func containsFold(list []string, s string) bool {

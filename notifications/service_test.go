@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -46,9 +48,9 @@ type fixture struct {
 	ctx     context.Context
 }
 
-// setup builds a Service on a fresh in-memory SQLite store with the
-// spec's router fixture (R): a catalog with user mock and group mock, and
-// Web defaults for two origins. edit may change the config.
+// setup builds a Service on a fresh in-memory SQLite store with a
+// catalog holding user mock and group mock, and Web defaults for two
+// origins (one off, one with a topic off). edit may change the config.
 func setup(t *testing.T, edit func(*notifications.Config)) fixture {
 	t.Helper()
 	ctx := t.Context()
@@ -105,11 +107,13 @@ func TestSendLinks(t *testing.T) {
 		link string
 		ok   bool
 	}{
-		{"javascript:alert(document.domain)", false}, // 1
-		{"ftp://example.com", false},                 // 2
-		{"http://localhost/test", true},              // 3
-		{"https://example.com", true},                // 4
-		{"/catalog", true},                           // 5
+		{"javascript:alert(document.domain)", false},
+		{"ftp://example.com", false},
+		{"http://localhost/test", true},
+		{"https://example.com", true},
+		{"/catalog", true},
+		{"//evil.example/x", false},
+		{`/\evil.example/x`, false},
 	} {
 		t.Run(tt.link, func(t *testing.T) {
 			t.Parallel()
@@ -141,13 +145,13 @@ func TestSendToEntities(t *testing.T) {
 		to    notifications.Recipients
 		users int
 	}{
-		{"user (6)", notifications.Entity(mockUser), 1},
-		{"user excluded (7)", notifications.Entity(mockUser).Excluding(mockUser), 0},
-		{"group (8)", notifications.Entity("group:default/mock"), 1},
-		{"group excluded (9)", notifications.Entity("group:default/mock").Excluding("group:default/mock"), 0},
-		{"group with member excluded (10)", notifications.Entity("group:default/mock").Excluding(mockUser), 0},
-		{"group and user de-duplicated (11)", notifications.Entity("group:default/mock", mockUser), 1},
-		{"refs canonicalised (33, a deviation)", notifications.Entity("user:mock", "User:Default/mock"), 1},
+		{"user", notifications.Entity(mockUser), 1},
+		{"user excluded", notifications.Entity(mockUser).Excluding(mockUser), 0},
+		{"group", notifications.Entity("group:default/mock"), 1},
+		{"group excluded", notifications.Entity("group:default/mock").Excluding("group:default/mock"), 0},
+		{"group with member excluded", notifications.Entity("group:default/mock").Excluding(mockUser), 0},
+		{"group and user de-duplicated", notifications.Entity("group:default/mock", mockUser), 1},
+		{"refs canonicalised (unlike Backstage)", notifications.Entity("user:mock", "User:Default/mock"), 1},
 		{"exclusion canonicalised", notifications.Entity("group:mock").Excluding("user:mock"), 0},
 	}
 	for _, tt := range tests {
@@ -176,15 +180,15 @@ func TestSendInvalid(t *testing.T) {
 		r notifications.Recipients
 		p notifications.Payload
 	}{
-		"no recipients (15)":         {notifications.Recipients{}, notifications.Payload{Title: "t"}},
-		"invalid type (16)":          {notifications.Recipients{Type: "invalid"}, notifications.Payload{Title: "t"}},
-		"no title (17)":              {notifications.Entity(mockUser), notifications.Payload{}},
-		"unknown severity (30)":      {notifications.Entity(mockUser), notifications.Payload{Title: "t", Severity: "urgent"}},
-		"title over 255 chars (31)":  {notifications.Entity(mockUser), notifications.Payload{Title: strings.Repeat("x", 256)}},
+		"no recipients":              {notifications.Recipients{}, notifications.Payload{Title: "t"}},
+		"invalid type":               {notifications.Recipients{Type: "invalid"}, notifications.Payload{Title: "t"}},
+		"no title":                   {notifications.Entity(mockUser), notifications.Payload{}},
+		"unknown severity":           {notifications.Entity(mockUser), notifications.Payload{Title: "t", Severity: "urgent"}},
+		"title over 255 chars":       {notifications.Entity(mockUser), notifications.Payload{Title: strings.Repeat("x", 256)}},
 		"malformed ref":              {notifications.Entity("user:"), notifications.Payload{Title: "t"}},
 		"metadata over 64 KiB":       {notifications.Entity(mockUser), notifications.Payload{Title: "t", Metadata: map[string]any{"x": strings.Repeat("y", 70000)}}},
-		"ref without kind (32)":      {notifications.Entity("foo"), notifications.Payload{Title: "t"}},
-		"group among bad refs (32)":  {notifications.Entity(mockUser, "foo"), notifications.Payload{Title: "t"}},
+		"ref without kind":           {notifications.Entity("foo"), notifications.Payload{Title: "t"}},
+		"group among bad refs":       {notifications.Entity(mockUser, "foo"), notifications.Payload{Title: "t"}},
 		"long origin is not allowed": {notifications.Broadcast(), notifications.Payload{Title: "t", Topic: strings.Repeat("é", 256)}},
 	} {
 		if _, err := sender.Send(f.ctx, o.r, o.p); !errors.Is(err, notifications.ErrInvalid) {
@@ -229,7 +233,7 @@ func webOrigin(originID string, enabled bool, topics ...notifications.TopicSetti
 
 func TestSendRespectsWebSettings(t *testing.T) {
 	t.Parallel()
-	t.Run("origin off suppresses, no signal (12, 25)", func(t *testing.T) {
+	t.Run("origin off suppresses, no signal", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "seed"})
@@ -242,28 +246,28 @@ func TestSendRespectsWebSettings(t *testing.T) {
 			t.Fatal("suppressed send stored or signalled")
 		}
 	})
-	t.Run("topic off suppresses that topic (13)", func(t *testing.T) {
+	t.Run("topic off suppresses that topic", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		saveSettings(t, f, mockUser, webOrigin(origin, true, notifications.TopicSettings{ID: "test-topic", Enabled: false}))
 		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t", Topic: "test-topic"}); len(ns) != 0 {
 			t.Fatalf("suppressed send returned %v", ns)
 		}
-		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); len(ns) != 1 { // 14
+		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); len(ns) != 1 {
 			t.Fatalf("send without topic returned %v", ns)
 		}
 	})
 	optIn := func(c *notifications.Config) {
 		c.DefaultSettings = notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "Web", Enabled: new(false)}}}
 	}
-	t.Run("opt-in channel suppresses (18)", func(t *testing.T) {
+	t.Run("opt-in channel suppresses", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, optIn)
 		if ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t", Topic: "x"}); len(ns) != 0 || f.count(t, mockUser) != 0 {
 			t.Fatalf("opt-in channel delivered %v", ns)
 		}
 	})
-	t.Run("opt-in channel with the topic opted in (19)", func(t *testing.T) {
+	t.Run("opt-in channel with the topic opted in", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, optIn)
 		saveSettings(t, f, mockUser, webOrigin(origin, true, notifications.TopicSettings{ID: "important-topic", Enabled: true}))
@@ -287,8 +291,8 @@ func TestCustomResolver(t *testing.T) {
 		returns []string
 		want    int
 	}{
-		"returns a user (20)":      {[]string{mockUser}, 1},
-		"returns a non-user (21)":  {[]string{"system:default/mock"}, 0},
+		"returns a user":           {[]string{mockUser}, 1},
+		"returns a non-user":       {[]string{"system:default/mock"}, 0},
 		"returns garbage and dups": {[]string{"", "user:mock", mockUser, "nope:"}, 1},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -323,18 +327,18 @@ func TestSendSignals(t *testing.T) {
 	user, bcast := sigs[0], sigs[1]
 	msg := user.Message.(notifications.NotificationMessage)
 	if user.Channel != "notifications" || user.Recipients.Type != signals.RecipientUser || !slices.Equal(user.Recipients.EntityRefs, []string{mockUser}) ||
-		msg.Action != "new_notification" || msg.NotificationID != ns[0].ID || msg.Notification.ID != ns[0].ID { // 23
+		msg.Action != "new_notification" || msg.NotificationID != ns[0].ID || msg.Notification.ID != ns[0].ID {
 		t.Errorf("user signal = %+v", user)
 	}
 	bmsg := bcast.Message.(notifications.NotificationMessage)
-	if !bcast.Recipients.IsBroadcast() || bmsg.NotificationID != b[0].ID { // 24
+	if !bcast.Recipients.IsBroadcast() || bmsg.NotificationID != b[0].ID {
 		t.Errorf("broadcast signal = %+v", bcast)
 	}
 }
 
 func TestScopedResend(t *testing.T) {
 	t.Parallel()
-	t.Run("user (26)", func(t *testing.T) {
+	t.Run("user", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		first := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "A", Scope: "s1", Icon: "icon-a"})[0]
@@ -350,7 +354,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatal("scoped re-send added a row")
 		}
 	})
-	t.Run("metadata cleared and replaced (27)", func(t *testing.T) {
+	t.Run("metadata cleared and replaced", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		first := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "A", Scope: "s", Metadata: map[string]any{"a": 1}})[0]
@@ -365,7 +369,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatalf("metadata = %v, want map[b:2]", got.Payload.Metadata)
 		}
 	})
-	t.Run("different origin adds a row (28)", func(t *testing.T) {
+	t.Run("different origin adds a row", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "A", Scope: "s"})
@@ -376,7 +380,7 @@ func TestScopedResend(t *testing.T) {
 			t.Fatal("same scope from another origin did not add a row")
 		}
 	})
-	t.Run("broadcast returns the stored id (29, a deviation)", func(t *testing.T) {
+	t.Run("broadcast returns the stored id (unlike Backstage)", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, nil)
 		first := f.send(t, notifications.Broadcast(), notifications.Payload{Title: "A", Scope: "s"})[0]
@@ -440,6 +444,28 @@ func TestFailedSendWritesNothing(t *testing.T) {
 	if f.count(t, "user:default/a")+f.count(t, "user:default/b") != 0 || len(f.signals.all()) != 0 {
 		t.Fatal("a failed send left rows or signals behind")
 	}
+}
+
+// logRecords is a slog handler that keeps every record.
+type logRecords struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, r)
+	return nil
+}
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecords) WithGroup(string) slog.Handler      { return l }
+
+func (l *logRecords) all() []slog.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.records)
 }
 
 // phaseLog records processor calls in order.
@@ -536,15 +562,31 @@ func TestProcessorPhases(t *testing.T) {
 func TestProcessorFailuresAreContained(t *testing.T) {
 	t.Parallel()
 	for _, fail := range []string{"options:error", "options:panic", "pre:error", "pre:panic", "post:error", "post:panic"} {
-		t.Run(fail, func(t *testing.T) { // 109, 110
+		t.Run(fail, func(t *testing.T) {
 			t.Parallel()
 			log := &phaseLog{}
+			logs := &logRecords{}
 			f := setup(t, func(c *notifications.Config) {
 				c.Processors = []notifications.Processor{recordingProcessor("bad", log, fail), recordingProcessor("good", log, "")}
+				c.Logger = slog.New(logs)
 			})
 			ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
 			if err := f.svc.Close(f.ctx); err != nil {
 				t.Fatal(err)
+			}
+			// Logged once, by the Service, naming processor and phase.
+			phase := map[string]string{"options": "processOptions", "pre": "preProcess", "post": "postProcess"}[strings.Split(fail, ":")[0]]
+			records := logs.all()
+			if len(records) != 1 || records[0].Message != "notifications: processor failed" ||
+				attr(records[0], "processor") != "bad" || attr(records[0], "phase") != phase ||
+				(phase != "processOptions") != (attr(records[0], "notification_id") == ns[0].ID) {
+				t.Fatalf("logs = %v, want one processor failure of bad in %s", records, phase)
+			}
+			if msg := attr(records[0], "error"); msg != "boom" && msg != "panic: boom" {
+				t.Errorf("logged error %q", msg)
+			}
+			if strings.HasSuffix(fail, ":panic") != strings.Contains(attr(records[0], "stack"), "recordingProcessor") {
+				t.Errorf("stack = %q; want the panic's stack, only for a panic", attr(records[0], "stack"))
 			}
 			if len(ns) != 1 || f.count(t, mockUser) != 1 {
 				t.Fatal("a failing processor stopped the send")
@@ -567,7 +609,7 @@ func TestProcessorFiltersAndChannels(t *testing.T) {
 	email.filter = notifications.ProcessorFilter{MinSeverity: notifications.SeverityHigh}
 	chat := recordingProcessor("Chat", log, "")
 	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{email, chat} })
-	// 111: the user turned Email off for this origin; Web stays on.
+	// The user turned Email off for this origin; Web stays on.
 	saveSettings(t, f, mockUser, notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "Email", Origins: []notifications.OriginSettings{{ID: origin, Enabled: false}}}}})
 	f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t", Severity: notifications.SeverityCritical})
 	// Normal severity: the Email filter skips it even for other users.
@@ -627,6 +669,89 @@ func TestCloseDrainsPostProcessing(t *testing.T) {
 	}
 }
 
+// Close must return by its deadline even while sends wait for room in a
+// full post-processing queue: with one worker stalled in a processor and
+// a queue of one, every further send waits, and none may hold Close up.
+func TestCloseHonoursDeadlineWhileSendsWait(t *testing.T) {
+	t.Parallel()
+	const waiting = 16
+	started := make(chan struct{}, waiting+2)
+	release := make(chan struct{})
+	stalled := &notifications.PostProcessorFunc{ProcessorName: "stalled", Func: func(context.Context, notifications.Notification, notifications.SendOptions) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}}
+	// A send publishes its signal just before it queues its job, so a
+	// published signal tells that the send is about to wait.
+	published := make(chan struct{}, waiting+2)
+	f := setup(t, func(c *notifications.Config) {
+		c.Processors = []notifications.Processor{stalled}
+		c.PostProcessWorkers, c.PostProcessQueue = 1, 1
+		c.Signals = signals.PublisherFunc(func(context.Context, signals.Signal) error {
+			published <- struct{}{}
+			return nil
+		})
+	})
+	t.Cleanup(func() { close(release) }) // runs before setup's Close
+	send := func() error {
+		_, err := f.svc.Sender(origin).Send(f.ctx, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+		return err
+	}
+	timeout := time.After(30 * time.Second)
+	wait := func(c <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	if err := send(); err != nil { // taken by the worker, which stalls
+		t.Fatal(err)
+	}
+	wait(started, "the worker to stall")
+	if err := send(); err != nil { // fills the queue
+		t.Fatal(err)
+	}
+	wait(published, "the first send's signal")
+	wait(published, "the second send's signal")
+	results := make(chan error, waiting)
+	for range waiting {
+		go func() { results <- send() }()
+	}
+	for range waiting {
+		wait(published, "the waiting sends' signals")
+	}
+
+	ctx, cancel := context.WithTimeout(f.ctx, 50*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- f.svc.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close = %v, want its context's deadline error", err)
+		}
+	case <-timeout:
+		t.Fatal("Close ignored its deadline while sends waited for the queue")
+	}
+	// The waiting sends return too: stored, not post-processed.
+	for range waiting {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Errorf("a send waiting at Close failed: %v", err)
+			}
+		case <-timeout:
+			t.Fatal("sends still wait for the queue after Close")
+		}
+	}
+	if n := f.count(t, mockUser); n != waiting+2 {
+		t.Errorf("%d notifications stored, want %d", n, waiting+2)
+	}
+}
+
 func TestFailingPublisherDoesNotFailSend(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *notifications.Config) {
@@ -670,5 +795,36 @@ func TestOptionsProcessorCannotSmuggleInvalidInput(t *testing.T) {
 	}
 	if f.count(t, mockUser) != 0 {
 		t.Fatal("an invalid processed request was stored")
+	}
+}
+
+func TestPreProcessorCannotStoreInvalidPayload(t *testing.T) {
+	t.Parallel()
+	for name, breakIt := range map[string]func(*notifications.Payload){
+		"NUL in the title":       func(p *notifications.Payload) { p.Title += "\x00" },
+		"NaN in metadata":        func(p *notifications.Payload) { p.Metadata = map[string]any{"n": math.NaN()} },
+		"unknown severity":       func(p *notifications.Payload) { p.Severity = "HIGH" },
+		"protocol-relative link": func(p *notifications.Payload) { p.Link = "//evil.example" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			breaker := &notifications.PreProcessorFunc{ProcessorName: "breaker", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
+				breakIt(&n.Payload)
+				return n, nil
+			}}
+			tagger := &notifications.PreProcessorFunc{ProcessorName: "tagger", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
+				n.Payload.Icon = "tagged"
+				return n, nil
+			}}
+			f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{breaker, tagger} })
+			for _, r := range []notifications.Recipients{notifications.Entity(mockUser), notifications.Broadcast()} {
+				ns := f.send(t, r, notifications.Payload{Title: "t"})
+				got, err := f.svc.Get(f.ctx, mockUser, ns[0].ID)
+				if err != nil || got.Payload.Title != "t" || got.Payload.Icon != "tagged" || got.Payload.Metadata != nil || got.Payload.Link != "" ||
+					got.Payload.Severity != notifications.SeverityNormal {
+					t.Fatalf("stored %+v, %v; want the breaker's change dropped and the tagger's kept", got.Payload, err)
+				}
+			}
+		})
 	}
 }

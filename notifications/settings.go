@@ -1,5 +1,11 @@
 package notifications
 
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
 // WebChannel is the settings channel id of the in-app inbox. Turning it off
 // for an origin or topic stops those notifications from being stored and
 // signalled for that user; processors' channels are separate.
@@ -35,3 +41,201 @@ type TopicSettings struct {
 	ID      string `json:"id"`
 	Enabled bool   `json:"enabled"`
 }
+
+// Settings returns user's effective settings: every channel
+// (WebChannel, each processor, then channels only the defaults name), each
+// with every origin the user has received from or the defaults name, and
+// their topics, each resolved from the user's saved settings, then the
+// administrator's defaults, then the channel default.
+func (s *Service) Settings(ctx context.Context, user string) (Settings, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return Settings{}, err
+	}
+	pairs, err := s.store.OriginTopics(ctx, user)
+	if err != nil {
+		return Settings{}, fmt.Errorf("notifications: load origins: %w", err)
+	}
+	rowsByUser, err := s.store.SettingRows(ctx, []string{user})
+	if err != nil {
+		return Settings{}, fmt.Errorf("notifications: load settings: %w", err)
+	}
+	return s.effectiveSettings(pairs, rowsByUser[user]), nil
+}
+
+func (s *Service) effectiveSettings(pairs []OriginTopic, rows []SettingRow) Settings {
+	// The origin and topic lists are shared by every channel.
+	var origins []string
+	topics := map[string][]string{}
+	addOrigin := func(o string) {
+		for _, have := range origins {
+			if have == o {
+				return
+			}
+		}
+		origins = append(origins, o)
+	}
+	addTopic := func(o, t string) {
+		for _, have := range topics[o] {
+			if have == t {
+				return
+			}
+		}
+		topics[o] = append(topics[o], t)
+	}
+	for _, p := range pairs {
+		addOrigin(p.Origin)
+		if p.Topic != "" {
+			addTopic(p.Origin, p.Topic)
+		}
+	}
+	for _, c := range s.defaults.raw.Channels {
+		for _, o := range c.Origins {
+			addOrigin(o.ID)
+			for _, t := range o.Topics {
+				addTopic(o.ID, t.ID)
+			}
+		}
+	}
+	out := Settings{Channels: make([]ChannelSettings, 0, len(s.channels))}
+	for _, id := range s.channels {
+		stored := foldRows(rows, id)
+		def := s.defaults.channel(id)
+		var channelEnabled *bool
+		if def != nil && def.Enabled != nil {
+			v := *def.Enabled
+			channelEnabled = &v
+		}
+		originDefault := channelEnabled == nil || *channelEnabled
+		ch := ChannelSettings{ID: id, Enabled: channelEnabled, Origins: make([]OriginSettings, 0, len(origins))}
+		for _, o := range origins {
+			storedOrigin := findOrigin(stored, o, false)
+			var defOrigin *OriginSettings
+			if def != nil {
+				defOrigin = findOrigin(def.Origins, o, true)
+			}
+			os := OriginSettings{ID: o, Enabled: originDefault, Topics: make([]TopicSettings, 0, len(topics[o]))}
+			switch {
+			case storedOrigin != nil:
+				os.Enabled = storedOrigin.Enabled
+			case defOrigin != nil:
+				os.Enabled = defOrigin.Enabled
+			}
+			for _, t := range topics[o] {
+				ts := TopicSettings{ID: t, Enabled: os.Enabled}
+				if channelEnabled != nil {
+					ts.Enabled = *channelEnabled
+				}
+				if dt := findTopic(defOrigin, t); dt != nil {
+					ts.Enabled = dt.Enabled
+				}
+				if st := findTopic(storedOrigin, t); st != nil {
+					ts.Enabled = st.Enabled
+				}
+				os.Topics = append(os.Topics, ts)
+			}
+			ch.Origins = append(ch.Origins, os)
+		}
+		out.Channels = append(out.Channels, ch)
+	}
+	return out
+}
+
+func findOrigin(origins []OriginSettings, id string, fold bool) *OriginSettings {
+	for i := range origins {
+		if origins[i].ID == id || fold && strings.EqualFold(origins[i].ID, id) {
+			return &origins[i]
+		}
+	}
+	return nil
+}
+
+func findTopic(o *OriginSettings, id string) *TopicSettings {
+	if o == nil {
+		return nil
+	}
+	for i := range o.Topics {
+		if o.Topics[i].ID == id {
+			return &o.Topics[i]
+		}
+	}
+	return nil
+}
+
+// SaveSettings replaces user's saved settings with st, in one transaction,
+// and returns the effective settings after it. A channel id that is not
+// WebChannel or a processor's name (exactly), an empty or overlong id, an
+// id that is not valid UTF-8 or holds a NUL, or the same channel, origin
+// and topic twice is an error wrapping ErrInvalid, and nothing is saved.
+// A topic is stored enabled only if its origin is too; a channel's
+// Enabled is ignored (it is an administrator default).
+func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (Settings, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return Settings{}, err
+	}
+	var verr ValidationError
+	var rows []SettingRow
+	seen := map[[3]string]bool{}
+	add := func(field string, r SettingRow) {
+		key := [3]string{r.Channel, r.Origin, r.Topic}
+		if seen[key] {
+			verr.add(field, "appears twice")
+			return
+		}
+		seen[key] = true
+		rows = append(rows, r)
+	}
+	for i, c := range st.Channels {
+		cf := fmt.Sprintf("channels[%d]", i)
+		if !s.isChannel(c.ID) {
+			verr.add(cf+".id", fmt.Sprintf("Invalid channel %q: must be %s", c.ID, strings.Join(s.processorChannels(), ", ")))
+			continue
+		}
+		for j, o := range c.Origins {
+			of := fmt.Sprintf("%s.origins[%d]", cf, j)
+			if o.ID == "" || len(o.ID) > MaxFieldLength {
+				verr.add(of+".id", "must be 1 to 255 characters")
+				continue
+			}
+			if p := textProblem(o.ID); p != "" {
+				verr.add(of+".id", p)
+				continue
+			}
+			add(of, SettingRow{Channel: c.ID, Origin: o.ID, Enabled: o.Enabled})
+			for k, t := range o.Topics {
+				tf := fmt.Sprintf("%s.topics[%d]", of, k)
+				if t.ID == "" || len(t.ID) > MaxFieldLength {
+					verr.add(tf+".id", "must be 1 to 255 characters")
+					continue
+				}
+				if p := textProblem(t.ID); p != "" {
+					verr.add(tf+".id", p)
+					continue
+				}
+				add(tf, SettingRow{Channel: c.ID, Origin: o.ID, Topic: t.ID, Enabled: o.Enabled && t.Enabled})
+			}
+		}
+	}
+	if err := verr.errOrNil(); err != nil {
+		return Settings{}, err
+	}
+	if err := s.store.ReplaceSettings(ctx, user, rows); err != nil {
+		return Settings{}, fmt.Errorf("notifications: save settings: %w", err)
+	}
+	return s.Settings(ctx, user)
+}
+
+// isChannel reports whether id is a channel users may save settings for:
+// exactly WebChannel or a processor's name (channels only the defaults
+// name are listed by Settings but cannot be saved, as in Backstage).
+func (s *Service) isChannel(id string) bool {
+	for _, c := range s.processorChannels() {
+		if c == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) processorChannels() []string { return s.channels[:1+len(s.processors)] }

@@ -23,23 +23,23 @@ func TestEnabledRule(t *testing.T) {
 		channel, origin, topic string
 		want                   bool
 	}{
-		{"nothing stored, no defaults (104)", d, nil, "Web", "o", "", true},
-		{"channel not found (104)", d, rows, "Email", "o1", "", true},
+		{"nothing stored, no defaults", d, nil, "Web", "o", "", true},
+		{"channel not found", d, rows, "Email", "o1", "", true},
 		{"channel matched case-insensitively", d, rows, "web", "o1", "", false},
-		{"origin not found, channel default absent (104)", d, rows, "Web", "other", "", true},
-		{"origin not found, opt-in channel (18)", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}}), nil, "Web", "o", "t", false},
-		{"origin without topic (104)", d, rows, "Web", "o1", "", false},
-		{"topic entry wins over disabled origin (104)", d, rows, "Web", "o1", "t-on", true},
-		{"topic without entry falls back to origin (104)", d, rows, "Web", "o1", "t-none", false},
-		{"disabled topic of enabled origin (13)", d, rows, "Web", "o2", "t-off", false},
-		{"send without topic ignores topic rows (14)", d, rows, "Web", "o2", "", true},
+		{"origin not found, channel default absent", d, rows, "Web", "other", "", true},
+		{"origin not found, opt-in channel", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}}), nil, "Web", "o", "t", false},
+		{"origin without topic", d, rows, "Web", "o1", "", false},
+		{"topic entry wins over disabled origin", d, rows, "Web", "o1", "t-on", true},
+		{"topic without entry falls back to origin", d, rows, "Web", "o1", "t-none", false},
+		{"disabled topic of enabled origin", d, rows, "Web", "o2", "t-off", false},
+		{"send without topic ignores topic rows", d, rows, "Web", "o2", "", true},
 		{"topic-only row enables the rest of the origin", d, rows, "Web", "o3", "another", true},
 		{"origin ids are exact", d, rows, "Web", "O1", "", true},
-		{"opt-in channel with a stored topic row (19)", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}}),
+		{"opt-in channel with a stored topic row", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}}),
 			[]SettingRow{{Channel: "Web", Origin: "external:test-service", Topic: "important-topic", Enabled: true}}, "Web", "external:test-service", "important-topic", true},
 		{"default origins apply when the channel is on", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Origins: []OriginSettings{{ID: "o", Enabled: false}}}}}),
 			nil, "Web", "o", "", false},
-		{"default origins ignored when the channel is off (§2.9)", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no, Origins: []OriginSettings{{ID: "o", Enabled: true}}}}}),
+		{"default origins ignored when the channel is off", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no, Origins: []OriginSettings{{ID: "o", Enabled: true}}}}}),
 			nil, "Web", "o", "", false},
 		{"stored origin beats default origin", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Origins: []OriginSettings{{ID: "o", Enabled: false}}}}}),
 			[]SettingRow{{Channel: "Web", Origin: "o", Enabled: true}}, "Web", "o", "", true},
@@ -51,8 +51,8 @@ func TestEnabledRule(t *testing.T) {
 	}
 }
 
-// routerDefaults is the spec's router fixture (R): Web defaults for two
-// origins.
+// routerDefaults are Web defaults for two origins: one off, one on with
+// one topic off.
 func routerDefaults() Settings {
 	return Settings{Channels: []ChannelSettings{{ID: "Web", Origins: []OriginSettings{
 		{ID: "external:test-service2", Enabled: false},
@@ -71,19 +71,19 @@ func TestEffectiveSettings(t *testing.T) {
 		rows     []SettingRow
 		want     string
 	}{
-		{"stored origin off (52)", routerDefaults(), pairs, []SettingRow{{Channel: "Web", Origin: "external:test-service", Enabled: false}},
+		{"stored origin off", routerDefaults(), pairs, []SettingRow{{Channel: "Web", Origin: "external:test-service", Enabled: false}},
 			`{"channels":[{"id":"Web","origins":[{"id":"external:test-service","enabled":false,"topics":[{"id":"test-topic","enabled":false}]},{"id":"external:test-service2","enabled":false,"topics":[{"id":"test-topic2","enabled":false}]},{"id":"external:test-service3","enabled":true,"topics":[{"id":"test-topic3","enabled":false}]}]}]}`},
-		{"stored topic off (53)", routerDefaults(), pairs, []SettingRow{{Channel: "Web", Origin: "external:test-service", Topic: "test-topic", Enabled: false}},
+		{"stored topic off", routerDefaults(), pairs, []SettingRow{{Channel: "Web", Origin: "external:test-service", Topic: "test-topic", Enabled: false}},
 			`{"channels":[{"id":"Web","origins":[{"id":"external:test-service","enabled":true,"topics":[{"id":"test-topic","enabled":false}]},{"id":"external:test-service2","enabled":false,"topics":[{"id":"test-topic2","enabled":false}]},{"id":"external:test-service3","enabled":true,"topics":[{"id":"test-topic3","enabled":false}]}]}]}`},
-		{"nothing stored (54)", routerDefaults(), pairs, nil,
+		{"nothing stored", routerDefaults(), pairs, nil,
 			`{"channels":[{"id":"Web","origins":[{"id":"external:test-service","enabled":true,"topics":[{"id":"test-topic","enabled":true}]},{"id":"external:test-service2","enabled":false,"topics":[{"id":"test-topic2","enabled":false}]},{"id":"external:test-service3","enabled":true,"topics":[{"id":"test-topic3","enabled":false}]}]}]}`},
-		{"opt-in channel (55)", Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}}, pairs, nil,
+		{"opt-in channel", Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}}, pairs, nil,
 			`{"channels":[{"id":"Web","enabled":false,"origins":[{"id":"external:test-service","enabled":false,"topics":[{"id":"test-topic","enabled":false}]},{"id":"external:test-service2","enabled":false,"topics":[{"id":"test-topic2","enabled":false}]}]}]}`},
-		{"opt-in channel with one topic opted in (56)", Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}},
+		{"opt-in channel with one topic opted in", Settings{Channels: []ChannelSettings{{ID: "Web", Enabled: &no}}},
 			[]OriginTopic{{"external:test-service", "topic-build-failed"}, {"external:test-service", "topic-deployment-success"}, {"external:test-service", "topic-security-alert"}},
 			[]SettingRow{{Channel: "Web", Origin: "external:test-service", Topic: "topic-build-failed", Enabled: true}},
 			`{"channels":[{"id":"Web","enabled":false,"origins":[{"id":"external:test-service","enabled":true,"topics":[{"id":"topic-build-failed","enabled":true},{"id":"topic-deployment-success","enabled":false},{"id":"topic-security-alert","enabled":false}]}]}]}`},
-		{"no notifications, no defaults (60)", Settings{}, nil, nil, `{"channels":[{"id":"Web","origins":[]}]}`},
+		{"no notifications, no defaults", Settings{}, nil, nil, `{"channels":[{"id":"Web","origins":[]}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

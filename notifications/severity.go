@@ -1,6 +1,9 @@
 package notifications
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Severity ranks how urgent a notification is. The zero value means
 // SeverityNormal wherever a severity is read.
@@ -14,8 +17,13 @@ const (
 	SeverityLow      Severity = "low"
 )
 
-// Severities lists every severity, most severe first.
-var Severities = [...]Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}
+// severities is every severity, most severe first. It is never handed
+// out: callers get copies, so no caller can change another's view.
+var severities = [...]Severity{SeverityCritical, SeverityHigh, SeverityNormal, SeverityLow}
+
+// Severities returns every severity, most severe first, in a new slice
+// the caller may keep and change.
+func Severities() []Severity { return slices.Clone(severities[:]) }
 
 // ParseSeverity returns the severity named s exactly (lower case, as on the
 // wire); anything else is an error wrapping ErrInvalid.
@@ -58,21 +66,22 @@ func (s Severity) Rank() int {
 	case SeverityLow:
 		return 3
 	}
-	return len(Severities)
+	return len(severities)
 }
 
-// AtLeast reports whether s is as severe as min or more.
-func (s Severity) AtLeast(min Severity) bool { return s.Rank() <= min.Rank() }
+// AtLeast reports whether s is as severe as minimum or more.
+func (s Severity) AtLeast(minimum Severity) bool { return s.Rank() <= minimum.Rank() }
 
-// AtMost reports whether s is as severe as max or less.
-func (s Severity) AtMost(max Severity) bool { return s.Rank() >= max.Rank() }
+// AtMost reports whether s is as severe as maximum or less.
+func (s Severity) AtMost(maximum Severity) bool { return s.Rank() >= maximum.Rank() }
 
 // AndAbove returns s and every more severe severity, most severe first: the
-// set a minimumSeverity filter selects.
+// set a minimumSeverity filter selects. An unknown severity returns nil.
+// The slice is new on every call; the caller may keep and change it.
 func (s Severity) AndAbove() []Severity {
 	r := s.Rank()
-	if r >= len(Severities) {
+	if r >= len(severities) {
 		return nil
 	}
-	return Severities[:r+1]
+	return slices.Clone(severities[:r+1])
 }

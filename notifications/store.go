@@ -2,6 +2,7 @@ package notifications
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -13,6 +14,8 @@ import (
 // Every read and write is scoped to one user: a user's notifications plus
 // all broadcasts, with that user's read and saved state for each broadcast.
 // An id that is not a well-formed UUID never matches (it is not an error).
+// Reads return metadata decoded by internal/jsonvalue: numbers are
+// json.Number with every digit the database kept.
 // Implementations are safe for concurrent use.
 type Store interface {
 	// SaveNotifications stores the user notifications of one send in one
@@ -75,9 +78,10 @@ type Store interface {
 	DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
 }
 
-// MaxSearchLength is the longest Filter.Search, in characters (runes): a
-// longer one is refused with a *ValidationError. Every store must answer
-// any search up to it, whatever characters it holds.
+// MaxSearchLength is the longest Filter.Search, in characters (runes):
+// List, Topics and MarkAllRead refuse a longer one with a
+// *ValidationError naming the field search. Every store must answer any
+// search up to it, whatever characters it holds ('%' and '_' included).
 const MaxSearchLength = 1000
 
 // Filter selects notifications. The zero Filter selects everything.
@@ -125,12 +129,16 @@ const (
 	OrderSaved    OrderField = "saved"
 )
 
-// OrderFields lists the sortable fields.
-var OrderFields = [...]OrderField{OrderCreated, OrderUpdated, OrderTitle, OrderTopic, OrderOrigin, OrderSeverity, OrderRead, OrderSaved}
+// orderFields is every sortable field; callers get copies.
+var orderFields = [...]OrderField{OrderCreated, OrderUpdated, OrderTitle, OrderTopic, OrderOrigin, OrderSeverity, OrderRead, OrderSaved}
+
+// OrderFields returns the sortable fields, in a new slice the caller may
+// keep and change.
+func OrderFields() []OrderField { return slices.Clone(orderFields[:]) }
 
 // Valid reports whether f is one of OrderFields.
 func (f OrderField) Valid() bool {
-	for _, known := range OrderFields {
+	for _, known := range orderFields {
 		if f == known {
 			return true
 		}

@@ -3,13 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/internal/jsonvalue"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 )
@@ -77,7 +77,7 @@ func newFilter(f notifications.Filter) filter {
 		switch sev := f.MinimumSeverity.AndAbove(); len(sev) {
 		case 0: // unknown severity: nothing is that severe
 			out.none = true
-		case len(notifications.Severities): // low: everything
+		case len(notifications.Severities()): // low: everything
 		default:
 			out.severities = sev
 		}
@@ -517,7 +517,8 @@ func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.
 	n.Payload.Description, n.Payload.Link, n.Payload.Scope = desc.String, link.String, scope.String
 	n.Payload.Topic, n.Payload.Icon = topic.String, icon.String
 	if meta.b != nil {
-		if err := json.Unmarshal(meta.b, &n.Payload.Metadata); err != nil {
+		var err error
+		if n.Payload.Metadata, err = jsonvalue.DecodeObject(meta.b); err != nil {
 			return n, fmt.Errorf("notification %s: metadata: %w", n.ID, err)
 		}
 	}

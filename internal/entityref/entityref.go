@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultNamespace is the namespace of a ref that names none.
@@ -27,13 +28,17 @@ type Ref struct {
 // Parse splits s into kind, namespace and name. Kind and namespace are
 // lower-cased and the namespace defaults to "default"; the name keeps its
 // case. An empty part around a separator, white space or a control
-// character, or a ref longer than MaxLength is an error wrapping ErrSyntax.
+// character (NUL among them), invalid UTF-8, or a ref longer than
+// MaxLength is an error wrapping ErrSyntax.
 func Parse(s string) (Ref, error) {
 	if s == "" {
 		return Ref{}, fmt.Errorf("%w: empty", ErrSyntax)
 	}
 	if len(s) > MaxLength {
 		return Ref{}, fmt.Errorf("%w: longer than %d bytes", ErrSyntax, MaxLength)
+	}
+	if !utf8.ValidString(s) {
+		return Ref{}, fmt.Errorf("%w: %q is not valid UTF-8", ErrSyntax, s)
 	}
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {

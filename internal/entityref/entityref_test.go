@@ -29,6 +29,10 @@ func TestParse(t *testing.T) {
 		{in: "user:a:b", wantErr: true},
 		{in: "user:foo bar", wantErr: true},
 		{in: "user:foo\n", wantErr: true},
+		{in: "user:foo\x00", wantErr: true},
+		{in: "user:caf\xc3", wantErr: true},
+		{in: "\xffuser:foo", wantErr: true},
+		{in: "user:café", want: "user:default/café", kind: "user"},
 		{in: "user:" + strings.Repeat("x", MaxLength), wantErr: true},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ package notificationstest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -34,9 +35,11 @@ type Sent struct {
 }
 
 // Recorder is a notifications.Sender that records requests instead of
-// delivering them. Invalid requests are refused with the same
-// *notifications.ValidationError a Service returns, and not recorded.
-// It is safe for concurrent use.
+// delivering them. It refuses, without recording them, the requests a
+// Service with the default resolver refuses: what SendOptions.Validate
+// refuses, with the same *notifications.ValidationError, and entity refs
+// without a kind, which the default resolver cannot resolve (also an
+// error wrapping notifications.ErrInvalid). It is safe for concurrent use.
 type Recorder struct {
 	origin string
 	mu     sync.Mutex
@@ -58,8 +61,9 @@ func (r *Recorder) FailWith(err error) {
 }
 
 // Send validates and records the request. It returns one notification per
-// user ref among the recipients (groups and other kinds are not resolved),
-// or one broadcast, with fresh ids.
+// user ref among the recipients that is not excluded (refs compared
+// canonically; groups and other kinds are not resolved), or one broadcast,
+// with fresh ids.
 func (r *Recorder) Send(ctx context.Context, rcp notifications.Recipients, p notifications.Payload) ([]notifications.Notification, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -67,6 +71,18 @@ func (r *Recorder) Send(ctx context.Context, rcp notifications.Recipients, p not
 	o := notifications.SendOptions{Origin: r.origin, Recipients: rcp, Payload: p}
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	var verr notifications.ValidationError
+	for i, ref := range rcp.EntityRefs {
+		if parsed, err := entityref.Parse(ref); err == nil && parsed.Kind == "" {
+			verr.Fields = append(verr.Fields, notifications.FieldError{
+				Field:   fmt.Sprintf("recipients.entityRef[%d]", i),
+				Message: fmt.Sprintf("%q names no kind, so the default resolver cannot resolve it", ref),
+			})
+		}
+	}
+	if len(verr.Fields) > 0 {
+		return nil, &verr
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -80,9 +96,13 @@ func (r *Recorder) Send(ctx context.Context, rcp notifications.Recipients, p not
 		base.ID = uuid.New()
 		return []notifications.Notification{base}, nil
 	}
+	excluded := make(map[string]bool, len(rcp.ExcludeEntityRefs))
+	for _, ref := range rcp.ExcludeEntityRefs {
+		excluded[canonical(ref)] = true
+	}
 	var out []notifications.Notification
 	for _, ref := range rcp.EntityRefs {
-		if parsed, err := entityref.Parse(ref); err == nil && parsed.IsUser() && !slices.Contains(rcp.ExcludeEntityRefs, ref) {
+		if parsed, err := entityref.Parse(ref); err == nil && parsed.IsUser() && !excluded[parsed.String()] {
 			n := base
 			n.ID, n.User = uuid.New(), parsed.String()
 			out = append(out, n)

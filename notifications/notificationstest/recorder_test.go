@@ -40,7 +40,13 @@ func TestRecorder(t *testing.T) {
 	if _, err := rec.Send(ctx, notifications.Broadcast(), notifications.Payload{}); !errors.Is(err, notifications.ErrInvalid) {
 		t.Fatalf("invalid send: %v", err)
 	}
-	AssertCount(t, rec, 2)
+	if ns, err := rec.Send(ctx, notifications.Entity("user:jane").Excluding("User:default/jane"), notifications.Payload{Title: "x"}); err != nil || len(ns) != 0 {
+		t.Fatalf("exclusions are compared canonically: %v, %v", ns, err)
+	}
+	if _, err := rec.Send(ctx, notifications.Entity("jane"), notifications.Payload{Title: "x"}); !errors.Is(err, notifications.ErrInvalid) {
+		t.Fatalf("a ref without a kind: %v, want ErrInvalid as the default resolver answers", err)
+	}
+	AssertCount(t, rec, 3)
 	if s := AssertSentTo(t, rec, "user:default/jane"); s.Payload.Title != "Deployed" {
 		t.Errorf("AssertSentTo returned %+v", s)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/internal/jsonvalue"
 	"github.com/heraldhq/herald/notifications"
 )
 
@@ -300,7 +301,7 @@ func decodePayload(p object) (notifications.Payload, error) {
 		if kind(raw) != '{' {
 			return out, inputError(p.child("metadata") + " must be object")
 		}
-		if err := json.Unmarshal(raw, &out.Metadata); err != nil {
+		if out.Metadata, err = jsonvalue.DecodeObject(raw); err != nil {
 			return out, inputError(p.child("metadata") + " is not representable: " + err.Error())
 		}
 	}

@@ -188,8 +188,9 @@ func parseOrder(values []string) ([]notifications.Order, error) {
 }
 
 func orderFieldList() string {
-	names := make([]string, len(notifications.OrderFields))
-	for i, f := range notifications.OrderFields {
+	fields := notifications.OrderFields()
+	names := make([]string, len(fields))
+	for i, f := range fields {
 		names[i] = string(f)
 	}
 	return strings.Join(names, ", ")

@@ -32,7 +32,8 @@ func TestSendLinks(t *testing.T) {
 		{"http://localhost/test", ""}, // 3
 		{"https://example.com", ""},   // 4
 		{"/catalog", ""},              // 5
-		{"//evil.com", ""},
+		{"//evil.com", "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"},
+		{`/\\evil.com`, "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"},
 	} {
 		t.Run(tc.link, func(t *testing.T) {
 			r := f.sendJSON(broadcast(`{"title":"test notification","link":"` + tc.link + `"}`))

@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -660,7 +661,7 @@ func testFailedSendWritesNothing(t *testing.T, s notifications.Store) {
 
 func testFanOutSharedMetadata(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
-	meta := map[string]any{"backstage.io/body.markdown": "**hi**", "n": 1.5}
+	meta := map[string]any{"backstage.io/body.markdown": "**hi**", "n": json.Number("1.5")}
 	ns := make([]notifications.Notification, 3000)
 	for i := range ns {
 		ns[i] = notifications.Notification{ID: id(100000 + i), User: fmt.Sprintf("user:default/u%04d", i), Origin: "o",
@@ -778,10 +779,11 @@ func testMetadataRoundTrip(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	meta := map[string]any{
 		"string":                           "värde 'quoted' \"double\" ? $1 \\ %",
-		"number":                           42.5,
+		"number":                           json.Number("42.5"),
+		"big":                              json.Number("12345678901234567890123"),
 		"bool":                             true,
 		"null":                             nil,
-		"list":                             []any{"a", 1.0, false},
+		"list":                             []any{"a", json.Number("1"), false},
 		"object":                           map[string]any{"nested": map[string]any{"deep": "x"}},
 		notifications.MetadataMarkdownBody: "# Title\n\nbody",
 	}
