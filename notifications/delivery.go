@@ -1,0 +1,213 @@
+package notifications
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// A delivery is everything one post-processor does for one stored
+// notification: one record per (notification, post-processor), written in
+// the send's own transaction and worked off by the Service's delivery
+// workers, so a crash after commit loses nothing. Delivery is at least
+// once: an attempt that ran but whose outcome was not recorded (a crash in
+// between) runs again. The delivery id is the same on every attempt, so a
+// downstream system can de-duplicate by it (the webhook processor sends it
+// as webhook-id, the email processor derives Message-ID from it).
+
+// DeliveryStatus is where a delivery stands.
+type DeliveryStatus string
+
+// The delivery statuses. Pending and retrying deliveries are waiting for an
+// attempt (NextAttempt says when); the others are final until a
+// RetryDelivery.
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // not attempted yet, or running its first attempt
+	DeliveryRetrying  DeliveryStatus = "retrying"  // an attempt failed; another is due at NextAttempt
+	DeliverySent      DeliveryStatus = "sent"      // the post-processor returned nil
+	DeliveryFailed    DeliveryStatus = "failed"    // attempts exhausted, or a Permanent error
+	DeliveryCancelled DeliveryStatus = "cancelled" // the notification is gone, or the user turned the channel off
+)
+
+// Valid reports whether s is one of the five statuses.
+func (s DeliveryStatus) Valid() bool {
+	switch s {
+	case DeliveryPending, DeliveryRetrying, DeliverySent, DeliveryFailed, DeliveryCancelled:
+		return true
+	}
+	return false
+}
+
+// Final reports whether s is sent, failed or cancelled.
+func (s DeliveryStatus) Final() bool {
+	return s == DeliverySent || s == DeliveryFailed || s == DeliveryCancelled
+}
+
+// Delivery is the record of one post-processor's work for one notification.
+type Delivery struct {
+	ID             string
+	NotificationID string
+	// User is the recipient, "" for a broadcast.
+	User string
+	// Origin is the origin of the send that made the delivery.
+	Origin    string
+	Processor string
+	Status    DeliveryStatus
+	// Attempts counts the attempts started, the running one included.
+	Attempts int
+	// LastError is the last failed attempt's error text, at most
+	// MaxDeliveryErrorLength bytes, with URLs reduced to scheme and host.
+	LastError string
+	// NextAttempt is when the next attempt is due, while pending or
+	// retrying; nil once final.
+	NextAttempt *time.Time
+	Created     time.Time
+	Updated     time.Time
+}
+
+// MaxDeliveryErrorLength bounds Delivery.LastError, in bytes.
+const MaxDeliveryErrorLength = 1024
+
+// DeliveryFilter selects deliveries. The zero DeliveryFilter selects the
+// newest DefaultDeliveryLimit of every delivery.
+type DeliveryFilter struct {
+	// NotificationID keeps the deliveries of one notification, when set.
+	NotificationID string
+	// Processor keeps one processor's deliveries, when set.
+	Processor string
+	// Status keeps one status, when set.
+	Status DeliveryStatus
+	// Origin keeps the deliveries of one origin's sends, when set. The
+	// REST API sets it to the calling service's origin.
+	Origin string
+	// Limit caps the result. Defaults to DefaultDeliveryLimit; at most
+	// MaxDeliveryLimit.
+	Limit int
+}
+
+// Bounds of DeliveryFilter.Limit.
+const (
+	DefaultDeliveryLimit = 100
+	MaxDeliveryLimit     = 1000
+)
+
+// RetryPolicy says how often and how soon a failed delivery is tried
+// again: exponential backoff with full jitter, the n-th retry waiting a
+// random duration up to min(MaxBackoff, MinBackoff·2ⁿ⁻¹), never less than
+// MinBackoff. The zero RetryPolicy means the defaults: 8 attempts, 10
+// seconds to 10 minutes apart, about half an hour in all.
+type RetryPolicy struct {
+	// MaxAttempts is how many attempts a delivery gets before it fails.
+	// Defaults to 8; 1 means no retry.
+	MaxAttempts int
+	// MinBackoff is the shortest wait before a retry. Defaults to 10s.
+	MinBackoff time.Duration
+	// MaxBackoff caps the wait before a retry. Defaults to 10m.
+	MaxBackoff time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 8
+	}
+	if p.MinBackoff <= 0 {
+		p.MinBackoff = 10 * time.Second
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 10 * time.Minute
+	}
+	if p.MaxBackoff < p.MinBackoff {
+		p.MaxBackoff = p.MinBackoff
+	}
+	return p
+}
+
+// backoff returns the wait after the attempt-th failed attempt (1-based),
+// drawn with full jitter between MinBackoff and the exponential cap.
+func (p RetryPolicy) backoff(attempt int, rnd func(n int64) int64) time.Duration {
+	ceiling := p.MaxBackoff
+	if attempt < 63 {
+		if d := p.MinBackoff << (attempt - 1); d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	if ceiling <= p.MinBackoff {
+		return p.MinBackoff
+	}
+	if rnd == nil {
+		rnd = rand.Int64N
+	}
+	return p.MinBackoff + time.Duration(rnd(int64(ceiling-p.MinBackoff)+1))
+}
+
+// Permanent marks a post-processor's error as one that retrying cannot
+// fix (a rejected address, a 4xx from a webhook): the delivery fails at
+// once. errors.Is and errors.As see through it. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// RetryLater marks a post-processor's error as one to retry no sooner than
+// after (a 429 or 503 with Retry-After): the next attempt waits the longer
+// of after and the policy's backoff, and still counts against
+// MaxAttempts. errors.Is and errors.As see through it. RetryLater(nil, d)
+// is nil.
+func RetryLater(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryLaterError{err: err, after: after}
+}
+
+type retryLaterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryLaterError) Error() string {
+	return fmt.Sprintf("%s (retry after %s)", e.err.Error(), e.after)
+}
+func (e *retryLaterError) Unwrap() error { return e.err }
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// RetryAfter returns the wait a RetryLater in err's chain asks for.
+func RetryAfter(err error) (time.Duration, bool) {
+	var r *retryLaterError
+	if errors.As(err, &r) {
+		return r.after, true
+	}
+	return 0, false
+}
+
+type deliveryKey struct{}
+
+// DeliveryFromContext returns, inside PostProcess, the delivery the
+// attempt belongs to: its id is the same on every attempt (a key for
+// downstream de-duplication), and Attempts counts this one.
+func DeliveryFromContext(ctx context.Context) (Delivery, bool) {
+	d, ok := ctx.Value(deliveryKey{}).(Delivery)
+	return d, ok
+}
+
+// ContextWithDelivery returns ctx carrying d for DeliveryFromContext. The
+// Service sets it for every attempt; a host calls it to test a
+// post-processor on its own.
+func ContextWithDelivery(ctx context.Context, d Delivery) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, d)
+}
