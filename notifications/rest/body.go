@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,21 +58,28 @@ type object struct {
 	props map[string]json.RawMessage
 }
 
+// errMalformed words a JSON syntax error with its offset, and nothing of
+// the decoder that found it.
 func errMalformed(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return inputError(fmt.Sprintf("Malformed JSON body: %v at offset %d", se, se.Offset))
+		return inputError(fmt.Sprintf("Malformed JSON body: %s at offset %d", strings.TrimPrefix(se.Error(), "json: "), se.Offset))
 	}
-	return inputError("Malformed JSON body: " + err.Error())
+	return inputError("Malformed JSON body")
 }
 
-// decodeJSON checks that raw is a single, well-formed JSON value.
+// decodeJSON checks that raw is a single, well-formed JSON value whose
+// strings all keep the text rules (see checkJSONText).
 func decodeJSON(raw []byte) (json.RawMessage, error) {
 	if !json.Valid(raw) {
 		var v any
 		return nil, errMalformed(json.Unmarshal(raw, &v))
 	}
-	return json.RawMessage(bytes.TrimSpace(raw)), nil
+	raw = bytes.TrimSpace(raw)
+	if err := checkJSONText(bodyPath, raw); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(raw), nil
 }
 
 func kind(raw json.RawMessage) byte {
@@ -300,11 +308,105 @@ func decodePayload(p object) (notifications.Payload, error) {
 		if kind(raw) != '{' {
 			return out, inputError(p.child("metadata") + " must be object")
 		}
-		if err := json.Unmarshal(raw, &out.Metadata); err != nil {
-			return out, inputError(p.child("metadata") + " is not representable: " + err.Error())
+		if out.Metadata, err = decodeMetadata(p.child("metadata"), raw); err != nil {
+			return out, err
 		}
 	}
 	return out, nil
+}
+
+// MaxMetadataNumberLength bounds a metadata number's JSON text, in bytes.
+// Metadata numbers are kept digit for digit (as json.Number), so both
+// stores must be able to hold any number accepted: a number is refused
+// when it is longer than this, when its exponent is beyond ±1000, or when
+// it is outside the range of a float64 (a magnitude above about 1.8e308,
+// or a non-zero one below about 4.9e-324). Within these bounds
+// PostgreSQL's numeric (131072 integer digits, 16383 fractional ones)
+// holds every accepted number exactly.
+const MaxMetadataNumberLength = 100
+
+// decodeMetadata decodes a metadata object, keeping numbers exactly
+// (json.Number) and refusing what would not survive a store alike on
+// SQLite and PostgreSQL: a property repeated in one object (jsonb keeps
+// one of them, SQLite's text both) and numbers outside the bounds of
+// MaxMetadataNumberLength.
+func decodeMetadata(path string, raw json.RawMessage) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	v, err := metadataValue(dec, path)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
+
+// metadataValue decodes the next value of dec, already known to be well
+// formed.
+func metadataValue(dec *json.Decoder, path string) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, errMalformed(err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' {
+			m := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, errMalformed(err)
+				}
+				k, _ := kt.(string)
+				if _, dup := m[k]; dup {
+					return nil, inputError(fmt.Sprintf("%s must not repeat the property '%s'", path, k))
+				}
+				if m[k], err = metadataValue(dec, path+"/"+k); err != nil {
+					return nil, err
+				}
+			}
+			_, err := dec.Token() // '}'
+			return m, err
+		}
+		list := []any{}
+		for i := 0; dec.More(); i++ {
+			v, err := metadataValue(dec, fmt.Sprintf("%s/%d", path, i))
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+		_, err := dec.Token() // ']'
+		return list, err
+	case json.Number:
+		if problem := numberProblem(t); problem != "" {
+			return nil, inputError(path + " " + problem)
+		}
+		return t, nil
+	}
+	return tok, nil // string, bool or nil
+}
+
+// numberProblem returns the rule n breaks (see MaxMetadataNumberLength),
+// or "".
+func numberProblem(n json.Number) string {
+	s := string(n)
+	if len(s) > MaxMetadataNumberLength {
+		return fmt.Sprintf("must be a number of at most %d characters", MaxMetadataNumberLength)
+	}
+	mantissa, exponent, hasExponent := strings.Cut(strings.ToLower(s), "e")
+	if hasExponent {
+		// Only a zero can carry a huge exponent past the float64 check,
+		// and PostgreSQL keeps a zero's scale: 0e-99999 overflows it.
+		if e, err := strconv.Atoi(exponent); err != nil || e < -1000 || e > 1000 {
+			return "must be a number whose exponent is between -1000 and 1000"
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f == 0 && strings.ContainsAny(mantissa, "123456789") {
+		return "must be a number within the range of a float64 (magnitude at most about 1.8e308, and zero or at least about 4.9e-324)"
+	}
+	return ""
 }
 
 // decodeUpdate decodes {ids, read?, saved?}.
@@ -433,6 +535,9 @@ func decodeReadAll(body []byte) (readAllRequest, error) {
 	if f.Search, err = root.str("search", false); err != nil {
 		return req, err
 	}
+	if err := checkSearch(root.child("search"), f.Search); err != nil {
+		return req, err
+	}
 	if f.Topic, err = root.str("topic", false); err != nil {
 		return req, err
 	}
@@ -460,11 +565,9 @@ func decodeReadAll(body []byte) (readAllRequest, error) {
 		if s == "" {
 			continue
 		}
-		t, err := parseDate(s)
-		if err != nil {
-			return req, inputError("Unexpected date format")
+		if *d.dst, err = parseBound(root.child(d.name), s); err != nil {
+			return req, err
 		}
-		*d.dst = &t
 	}
 	return req, nil
 }
