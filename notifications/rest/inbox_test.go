@@ -427,10 +427,15 @@ func TestReadAll(t *testing.T) {
 	}
 }
 
-// Cursor pagination over HTTP.
+// Cursor pagination over HTTP, on every store: the cursors the Service
+// issues pass the Handler's cursor check.
 func TestListCursor(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	eachStore(t, testListCursor)
+}
+
+func testListCursor(t *testing.T, kind storeKind) {
+	f := setup(t, withStoreKind(kind))
 	var want []string
 	for i := range 5 {
 		id := f.sent(toMock(`{"title":"n` + string(rune('0'+i)) + `"}`))[0]["id"].(string)
