@@ -120,9 +120,6 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p Principal, _
 	if err != nil {
 		return err
 	}
-	if ids == nil {
-		ids = []string{}
-	}
 	writeJSON(w, http.StatusOK, readAllResponse{IDs: ids})
 	return nil
 }
@@ -179,9 +176,6 @@ func (h *Handler) topics(w http.ResponseWriter, r *http.Request, p Principal, q 
 	topics, err := h.svc.Topics(r.Context(), p.UserRef, f)
 	if err != nil {
 		return err
-	}
-	if topics == nil {
-		topics = []string{}
 	}
 	writeJSON(w, http.StatusOK, topicsResponse{Topics: topics})
 	return nil
