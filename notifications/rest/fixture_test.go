@@ -104,6 +104,7 @@ type fixtureConfig struct {
 	resolver  notifications.RecipientResolver
 	wrapStore func(notifications.Store) notifications.Store
 	maxBody   int64
+	noLogs    bool
 	root      bool // mount at the root instead of under prefix
 }
 
@@ -121,8 +122,13 @@ func withStore(wrap func(notifications.Store) notifications.Store) option {
 func withMaxBody(n int64) option       { return func(c *fixtureConfig) { c.maxBody = n } }
 func withStoreKind(k storeKind) option { return func(c *fixtureConfig) { c.store = k } }
 
+// withDiscardedLogs drops the fixture's logs instead of keeping them, for
+// fuzz targets whose runs would otherwise grow the buffer without bound.
+func withDiscardedLogs() option { return func(c *fixtureConfig) { c.noLogs = true } }
+
 type fixture struct {
 	t       testing.TB
+	kind    storeKind
 	store   *store.Store
 	svc     *notifications.Service
 	srv     *httptest.Server
@@ -154,7 +160,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 		t.Fatalf("open %s store: %v", cfg.store, err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{t: t, store: st, signals: &signalRecorder{}, logs: &syncBuffer{},
+	f := &fixture{t: t, kind: cfg.store, store: st, signals: &signalRecorder{}, logs: &syncBuffer{},
 		clock: &fakeClock{t: time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)}}
 	var backend notifications.Store = st
 	if cfg.wrapStore != nil {
@@ -165,6 +171,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 		defaults = *cfg.defaults
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
+	if cfg.noLogs {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	f.svc, err = notifications.New(notifications.Config{
 		Store:           backend,
 		Signals:         f.signals,

@@ -152,45 +152,7 @@ func hostileCases(id string) []hostileCase {
 
 	// Bodies: every string (and property name) of every body route, with
 	// invalid UTF-8, lone surrogate escapes and NUL escapes.
-	type spot struct {
-		method, path, token string
-		template            string // @ is replaced by the hostile string's content
-		field               string // the path the message names
-	}
-	send := func(recipients, payload string) string {
-		return `{"recipients":` + recipients + `,"payload":` + payload + `}`
-	}
-	toMockRecipients := `{"type":"entity","entityRef":"user:default/mock"}`
-	spots := []spot{
-		{"POST", "/notifications", serviceToken, send(`{"type":"broadcast"}`, `{"title":"@"}`), "request/body/payload/title"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"@"}`), "request/body/payload/title"},
-		{"POST", "/", serviceToken, send(toMockRecipients, `{"title":"@"}`), "request/body/payload/title"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","description":"@"}`), "request/body/payload/description"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","link":"/x@"}`), "request/body/payload/link"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","topic":"@"}`), "request/body/payload/topic"},
-		{"POST", "/notifications", serviceToken, send(`{"type":"broadcast"}`, `{"title":"t","scope":"@"}`), "request/body/payload/scope"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","icon":"@"}`), "request/body/payload/icon"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","severity":"@"}`), "request/body/payload/severity"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","metadata":{"@":"v"}}`), "request/body/payload/metadata property names"},
-		{"POST", "/notifications", serviceToken, send(toMockRecipients, `{"title":"t","metadata":{"k":"@"}}`), "request/body/payload/metadata/k"},
-		{"POST", "/notifications", serviceToken, send(`{"type":"broadcast"}`, `{"title":"t","metadata":{"k":[1,{"d":"@"}]}}`), "request/body/payload/metadata/k/1/d"},
-		{"POST", "/notifications", serviceToken, send(`{"type":"entity","entityRef":"user:default/@"}`, `{"title":"t"}`), "request/body/recipients/entityRef"},
-		{"POST", "/notifications", serviceToken, send(`{"type":"entity","entityRef":["user:default/mock","user:@"]}`, `{"title":"t"}`), "request/body/recipients/entityRef/1"},
-		{"POST", "/notifications", serviceToken, send(`{"type":"entity","entityRef":"user:default/mock","excludeEntityRef":"@"}`, `{"title":"t"}`), "request/body/recipients/excludeEntityRef"},
-		{"POST", "/notifications", serviceToken, send(`{"type":"@"}`, `{"title":"t"}`), "request/body/recipients/type"},
-		{"POST", "/notifications", serviceToken, `{"ignored@":1,"recipients":{"type":"broadcast"},"payload":{"title":"t"}}`, "request/body property names"},
-		{"POST", "/notifications/update", userToken, `{"ids":["@"],"read":true}`, "request/body/ids/0"},
-		{"POST", "/update", userToken, `{"ids":["x","@"],"saved":true}`, "request/body/ids/1"},
-		{"POST", "/notifications/read-all", userToken, `{"search":"@"}`, "request/body/search"},
-		{"POST", "/notifications/read-all", userToken, `{"topic":"@"}`, "request/body/topic"},
-		{"POST", "/notifications/read-all", userToken, `{"before":"2024-01-01@"}`, "request/body/before"},
-		{"POST", "/notifications/read-all", userToken, `{"createdAfter":"@"}`, "request/body/createdAfter"},
-		{"POST", "/notifications/read-all", userToken, `{"minimumSeverity":"@"}`, "request/body/minimumSeverity"},
-		{"POST", "/settings", userToken, `{"channels":[{"id":"@","origins":[]}]}`, "request/body/channels/0/id"},
-		{"POST", "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"@","enabled":false}]}]}`, "request/body/channels/0/origins/0/id"},
-		{"POST", "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"o","enabled":true,"topics":[{"id":"@","enabled":false}]}]}]}`, "request/body/channels/0/origins/0/topics/0/id"},
-	}
-	for _, sp := range spots {
+	for _, sp := range bodySpots {
 		for _, v := range []struct{ what, content, rule string }{
 			{"invalid UTF-8", "a\xff\xfeb", "must be valid UTF-8"},
 			{"overlong encoding", "\xc0\xaf", "must be valid UTF-8"},
@@ -207,7 +169,7 @@ func hostileCases(id string) []hostileCase {
 	}
 	// A surrogate pair is one valid character.
 	add(hostileCase{name: "surrogate pair in a title", method: "POST", path: "/notifications", token: serviceToken,
-		body: send(toMockRecipients, `{"title":"\ud83d\ude00"}`), status: 200})
+		body: sendBody(toMockRecipients, `{"title":"\ud83d\ude00"}`), status: 200})
 
 	// Metadata: numbers kept exactly within documented bounds, duplicate
 	// keys refused.
@@ -235,24 +197,24 @@ func hostileCases(id string) []hostileCase {
 		{`{"deep":` + strings.Repeat(`[`, 9000) + strings.Repeat(`]`, 9000) + `}`, 0, ""},
 	} {
 		for _, rec := range []string{toMockRecipients, `{"type":"broadcast"}`} {
-			add(hostileCase{name: "metadata " + m.metadata[:min(len(m.metadata), 40)] + " to " + rec[9:14], method: "POST", path: "/notifications",
-				token: serviceToken, body: send(rec, `{"title":"t","metadata":`+m.metadata+`}`), status: m.status, message: m.message})
+			add(hostileCase{name: "metadata " + m.metadata[:min(len(m.metadata), 40)] + " to " + recipientsName(rec), method: "POST", path: "/notifications",
+				token: serviceToken, body: sendBody(rec, `{"title":"t","metadata":`+m.metadata+`}`), status: m.status, message: m.message})
 		}
 	}
 	// Numbers where strings are due.
 	add(hostileCase{name: "huge number as a title", method: "POST", path: "/notifications", token: serviceToken,
-		body: send(toMockRecipients, `{"title":1e200000}`), status: 400, message: "request/body/payload/title must be string"})
+		body: sendBody(toMockRecipients, `{"title":1e200000}`), status: 400, message: "request/body/payload/title must be string"})
 
 	// Validation by the Service: exclusions are refs like recipients, and
 	// protocol-relative or backslash links are not relative paths.
 	for _, ex := range []string{`"!!"`, `["user:default/x","!!"]`, `"user:"`} {
 		add(hostileCase{name: "exclusion " + ex, method: "POST", path: "/notifications", token: serviceToken,
-			body: send(`{"type":"entity","entityRef":"user:default/mock","excludeEntityRef":`+ex+`}`, `{"title":"t"}`), status: 400, message: "excludeEntityRef"})
+			body: sendBody(`{"type":"entity","entityRef":"user:default/mock","excludeEntityRef":`+ex+`}`, `{"title":"t"}`), status: 400, message: "excludeEntityRef"})
 	}
 	for _, link := range []string{`//evil.example/x`, `/\\evil.example/x`, `\\\\evil.example/x`, `/\\/evil.example`} {
 		for _, rec := range []string{toMockRecipients, `{"type":"broadcast"}`} {
-			add(hostileCase{name: "link " + link + " to " + rec[9:14], method: "POST", path: "/notifications", token: serviceToken,
-				body: send(rec, `{"title":"t","link":"`+link+`"}`), status: 400, message: "link"})
+			add(hostileCase{name: "link " + link + " to " + recipientsName(rec), method: "POST", path: "/notifications", token: serviceToken,
+				body: sendBody(rec, `{"title":"t","link":"`+link+`"}`), status: 400, message: "link"})
 		}
 	}
 
@@ -279,6 +241,51 @@ func hostileCases(id string) []hostileCase {
 		}
 	}
 	return cases
+}
+
+// bodySpot is one string of one body route: template with @ where the
+// string's content goes, and the path a 400 about it names.
+type bodySpot struct {
+	method, path, token string
+	template            string
+	field               string
+}
+
+const toMockRecipients = `{"type":"entity","entityRef":"user:default/mock"}`
+
+func sendBody(recipients, payload string) string {
+	return `{"recipients":` + recipients + `,"payload":` + payload + `}`
+}
+
+// bodySpots are every string (and property name) a body route reads.
+var bodySpots = []bodySpot{
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"broadcast"}`, `{"title":"@"}`), "request/body/payload/title"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"@"}`), "request/body/payload/title"},
+	{"POST", "/", serviceToken, sendBody(toMockRecipients, `{"title":"@"}`), "request/body/payload/title"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","description":"@"}`), "request/body/payload/description"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","link":"/x@"}`), "request/body/payload/link"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","topic":"@"}`), "request/body/payload/topic"},
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"broadcast"}`, `{"title":"t","scope":"@"}`), "request/body/payload/scope"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","icon":"@"}`), "request/body/payload/icon"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","severity":"@"}`), "request/body/payload/severity"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","metadata":{"@":"v"}}`), "request/body/payload/metadata property names"},
+	{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","metadata":{"k":"@"}}`), "request/body/payload/metadata/k"},
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"broadcast"}`, `{"title":"t","metadata":{"k":[1,{"d":"@"}]}}`), "request/body/payload/metadata/k/1/d"},
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"entity","entityRef":"user:default/@"}`, `{"title":"t"}`), "request/body/recipients/entityRef"},
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"entity","entityRef":["user:default/mock","user:@"]}`, `{"title":"t"}`), "request/body/recipients/entityRef/1"},
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"entity","entityRef":"user:default/mock","excludeEntityRef":"@"}`, `{"title":"t"}`), "request/body/recipients/excludeEntityRef"},
+	{"POST", "/notifications", serviceToken, sendBody(`{"type":"@"}`, `{"title":"t"}`), "request/body/recipients/type"},
+	{"POST", "/notifications", serviceToken, `{"ignored@":1,"recipients":{"type":"broadcast"},"payload":{"title":"t"}}`, "request/body property names"},
+	{"POST", "/notifications/update", userToken, `{"ids":["@"],"read":true}`, "request/body/ids/0"},
+	{"POST", "/update", userToken, `{"ids":["x","@"],"saved":true}`, "request/body/ids/1"},
+	{"POST", "/notifications/read-all", userToken, `{"search":"@"}`, "request/body/search"},
+	{"POST", "/notifications/read-all", userToken, `{"topic":"@"}`, "request/body/topic"},
+	{"POST", "/notifications/read-all", userToken, `{"before":"2024-01-01@"}`, "request/body/before"},
+	{"POST", "/notifications/read-all", userToken, `{"createdAfter":"@"}`, "request/body/createdAfter"},
+	{"POST", "/notifications/read-all", userToken, `{"minimumSeverity":"@"}`, "request/body/minimumSeverity"},
+	{"POST", "/settings", userToken, `{"channels":[{"id":"@","origins":[]}]}`, "request/body/channels/0/id"},
+	{"POST", "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"@","enabled":false}]}]}`, "request/body/channels/0/origins/0/id"},
+	{"POST", "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"o","enabled":true,"topics":[{"id":"@","enabled":false}]}]}]}`, "request/body/channels/0/origins/0/topics/0/id"},
 }
 
 // TestHostileInputs sends every hostile input to every route it can reach,
@@ -422,11 +429,19 @@ func TestMetadataNumbersKept(t *testing.T) {
 				for _, digits := range []string{"12345678901234567890123", "0.1000000000000000055511151231257827", "-98765432109876543210"} {
 					if !strings.Contains(string(body), digits) {
 						_, md, _ := strings.Cut(string(body), `"metadata":`)
-						t.Errorf("%s: %s metadata %s, without %s", rec[9:14], what, md, digits)
+						t.Errorf("%s: %s metadata %s, without %s", recipientsName(rec), what, md, digits)
 						break
 					}
 				}
 			}
 		}
 	})
+}
+
+// recipientsName names a recipients object in test names.
+func recipientsName(recipients string) string {
+	if strings.Contains(recipients, "broadcast") {
+		return "broadcast"
+	}
+	return "user"
 }
