@@ -186,12 +186,13 @@ func checkSearch(path, search string) error {
 	return nil
 }
 
-// Cursor times are Unix milliseconds within years 1 to 9999, the range
-// every store can compare against: PostgreSQL answers a position beyond
-// its timestamp range with an error, not with an empty page.
-var (
-	minCursorMillis = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	maxCursorMillis = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+// Times from a request (cursor positions, date bounds) lie within years 1
+// to 9999 UTC, as Unix milliseconds: the range every store compares
+// against. PostgreSQL answers an instant outside its timestamp range with
+// an error, not with an empty page.
+const (
+	minMillis = -62135596800000 // 0001-01-01T00:00:00Z
+	maxMillis = 253402300799999 // 9999-12-31T23:59:59.999Z
 )
 
 // validCursor reports whether s has the shape of a cursor the Service
@@ -213,7 +214,7 @@ func validCursor(s string) bool {
 	if err := json.Unmarshal(raw, &c); err != nil || c.Created == nil {
 		return false
 	}
-	return minCursorMillis <= *c.Created && *c.Created <= maxCursorMillis && uuid.Valid(c.ID)
+	return minMillis <= *c.Created && *c.Created <= maxMillis && uuid.Valid(c.ID)
 }
 
 // parseOrder reads repeated "field,asc|desc" values; a bare field sorts
@@ -304,14 +305,6 @@ var (
 	gmtOffset = regexp.MustCompile(`\b(?:GMT|UTC)([+-]\d{4})$`)
 )
 
-// Date bounds are within years 1 to 9999 (UTC), the range every store
-// compares against; PostgreSQL answers an instant before year 1 with an
-// error.
-var (
-	minDate = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxDate = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
 // parseBound parses the date bound at path: Backstage's "Unexpected date
 // format" when it is no date, a 400 naming path when it falls outside
 // years 1 to 9999.
@@ -320,7 +313,7 @@ func parseBound(path, s string) (*time.Time, error) {
 	if err != nil {
 		return nil, inputError("Unexpected date format")
 	}
-	if t.Before(minDate) || !t.Before(maxDate) {
+	if ms := t.UnixMilli(); ms < minMillis || ms > maxMillis {
 		return nil, inputError(path + " must be a date from year 1 to 9999 (UTC)")
 	}
 	return &t, nil
