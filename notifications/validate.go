@@ -28,8 +28,11 @@ const (
 	// max_stack_depth, refuses nesting some hundreds deep.
 	MaxMetadataDepth = 100
 	// MaxMetadataNumberLength bounds a metadata number as written in JSON,
-	// in characters. See SendOptions.Validate for the other number rules.
-	MaxMetadataNumberLength = 1000
+	// in characters: far more digits than a JavaScript client (or a
+	// float64) can use, and few enough that both stores hold every
+	// accepted number exactly. See SendOptions.Validate for the other
+	// number rules.
+	MaxMetadataNumberLength = 100
 )
 
 // sendRequest mirrors SendOptions with the rules as validator tags, so the

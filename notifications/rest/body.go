@@ -58,21 +58,28 @@ type object struct {
 	props map[string]json.RawMessage
 }
 
+// errMalformed words a JSON syntax error with its offset, and nothing of
+// the decoder that found it.
 func errMalformed(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return inputError(fmt.Sprintf("Malformed JSON body: %v at offset %d", se, se.Offset))
+		return inputError(fmt.Sprintf("Malformed JSON body: %s at offset %d", strings.TrimPrefix(se.Error(), "json: "), se.Offset))
 	}
-	return inputError("Malformed JSON body: " + err.Error())
+	return inputError("Malformed JSON body")
 }
 
-// decodeJSON checks that raw is a single, well-formed JSON value.
+// decodeJSON checks that raw is a single, well-formed JSON value whose
+// strings all keep the text rules (see checkJSONText).
 func decodeJSON(raw []byte) (json.RawMessage, error) {
 	if !json.Valid(raw) {
 		var v any
 		return nil, errMalformed(json.Unmarshal(raw, &v))
 	}
-	return json.RawMessage(bytes.TrimSpace(raw)), nil
+	raw = bytes.TrimSpace(raw)
+	if err := checkJSONText(bodyPath, raw); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(raw), nil
 }
 
 func kind(raw json.RawMessage) byte {
@@ -434,6 +441,9 @@ func decodeReadAll(body []byte) (readAllRequest, error) {
 	if f.Search, err = root.str("search", false); err != nil {
 		return req, err
 	}
+	if err := checkSearch(root.child("search"), f.Search); err != nil {
+		return req, err
+	}
 	if f.Topic, err = root.str("topic", false); err != nil {
 		return req, err
 	}
@@ -461,11 +471,9 @@ func decodeReadAll(body []byte) (readAllRequest, error) {
 		if s == "" {
 			continue
 		}
-		t, err := parseDate(s)
-		if err != nil {
-			return req, inputError("Unexpected date format")
+		if *d.dst, err = parseBound(root.child(d.name), s); err != nil {
+			return req, err
 		}
-		*d.dst = &t
 	}
 	return req, nil
 }

@@ -46,13 +46,36 @@
 // Errors use Backstage's envelope:
 //
 //	{"error":{"name":"InputError","message":"..."},
-//	 "request":{"method":"GET","url":"/notifications?foo=bar"},
+//	 "request":{"method":"GET","url":"/notifications"},
 //	 "response":{"statusCode":400}}
 //
 // with InputError (400), AuthenticationError (401), NotAllowedError (403),
 // NotFoundError (404), PayloadTooLargeError (413), ServiceUnavailableError
-// (503, after the Service is closed) and Error (500: a fault, logged to
-// Config.Logger; the response says only "Internal server error").
+// (503 with Retry-After: the store is unreachable, see
+// notifications.ErrUnavailable, or the Service is closed) and Error (500:
+// a fault, logged to Config.Logger; the response says only "Internal
+// server error"). A 400's message names the parameter or field and the
+// rule it breaks, never the layers below. request.url is the path alone:
+// the query string is left out, so a secret put there is never echoed.
+//
+// # Input rules
+//
+// What a request carries is checked before it reaches the Service, so
+// that SQLite and PostgreSQL give the same answer to the same request:
+//
+//   - Every query value and name, and every string and property name of a
+//     JSON body, is valid UTF-8 without NUL. Invalid UTF-8 and lone
+//     surrogate escapes ("\ud800") are refused, not replaced with U+FFFD.
+//   - search is at most notifications.MaxSearchLength characters.
+//   - A cursor is passed back as the API issued it; a tampered one
+//     (a position outside years 1 to 9999, an id that is not a UUID) is
+//     400 "request/query/cursor is invalid".
+//   - Date bounds (createdAfter, read-all's before) lie within years 1 to
+//     9999, UTC. Presence decides, not zero-ness: before in year 1 marks
+//     nothing.
+//   - Metadata is kept as sent, numbers digit for digit (json.Number in
+//     Payload.Metadata); a property repeated within one object is 400, and
+//     so is a number outside the bounds of notifications.MaxMetadataNumberLength.
 //
 // # Beyond Backstage
 //

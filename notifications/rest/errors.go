@@ -36,11 +36,20 @@ func inputError(msg string) *httpError {
 }
 
 var (
-	errNotFound = &httpError{status: http.StatusNotFound, name: nameNotFound, message: "Not found"}
-	errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge, name: namePayloadTooLarge, message: "request entity too large"}
-	errInternal = &httpError{status: http.StatusInternalServerError, name: nameInternal, message: "Internal server error"}
-	errClosed   = &httpError{status: http.StatusServiceUnavailable, name: nameUnavailable, message: "The notifications service is shutting down"}
+	errNotFound    = &httpError{status: http.StatusNotFound, name: nameNotFound, message: "Not found"}
+	errTooLarge    = &httpError{status: http.StatusRequestEntityTooLarge, name: namePayloadTooLarge, message: "request entity too large"}
+	errInternal    = &httpError{status: http.StatusInternalServerError, name: nameInternal, message: "Internal server error"}
+	errClosed      = &httpError{status: http.StatusServiceUnavailable, name: nameUnavailable, message: "The notifications service is shutting down"}
+	errUnavailable = &httpError{status: http.StatusServiceUnavailable, name: nameUnavailable, message: "The notifications store is unavailable; retry later"}
+	// errInvalid answers bad input that no validation named: the cause is
+	// logged, the client learns only that the request was refused.
+	errInvalid = inputError("Invalid request")
 )
+
+// retryAfter is the Retry-After of every 503, in seconds: a store that
+// lost its connection is usually back by then, and a closing instance's
+// load balancer has moved on.
+const retryAfter = "1"
 
 func notAllowed(msg string) *httpError {
 	return &httpError{status: http.StatusForbidden, name: nameNotAllowed, message: msg}
@@ -63,15 +72,20 @@ type errorEnvelope struct {
 
 // writeError answers r with err in Backstage's envelope. Errors that are
 // not an *httpError or a known notifications error are faults: logged
-// with the route, answered 500 without details.
+// with the route, answered 500 without details. The envelope's
+// request.url is the path alone: the query string is left out, so a
+// secret put there (?token=...) is never echoed.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	he := h.classify(r, err)
 	var env errorEnvelope
 	env.Error.Name, env.Error.Message = he.name, he.message
-	env.Request.Method, env.Request.URL = r.Method, r.URL.RequestURI()
+	env.Request.Method, env.Request.URL = r.Method, r.URL.EscapedPath()
 	env.Response.StatusCode = he.status
-	if he.status == http.StatusUnauthorized {
+	switch he.status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeJSON(w, he.status, env)
 }
@@ -94,13 +108,25 @@ func (h *Handler) classify(r *http.Request, err error) *httpError {
 	case errors.Is(err, notifications.ErrNotFound):
 		return errNotFound
 	case errors.As(err, &rerr) && errors.Is(err, notifications.ErrInvalid):
-		return inputError("Failed to send user notifications; caused by Error: " + rerr.Err.Error())
+		cause := rerr.Err.Error()
+		if errors.As(rerr.Err, &verr) {
+			cause = fieldMessages(verr)
+		}
+		return inputError("Failed to send user notifications; caused by Error: " + cause)
 	case errors.As(err, &verr):
 		return inputError(validationMessage("Invalid request", verr))
 	case errors.Is(err, notifications.ErrInvalid):
-		return inputError(strings.TrimPrefix(err.Error(), "notifications: "))
+		// Bad input that passed every validation and was refused further
+		// down: its text is a chain of layers, not a message for a client.
+		h.log.WarnContext(r.Context(), "notifications API: invalid input refused below validation",
+			"method", r.Method, "path", r.URL.Path, "error", err)
+		return errInvalid
 	case errors.Is(err, notifications.ErrClosed):
 		return errClosed
+	case errors.Is(err, notifications.ErrUnavailable):
+		h.log.WarnContext(r.Context(), "notifications API: store unavailable",
+			"method", r.Method, "path", r.URL.Path, "error", err)
+		return errUnavailable
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer and it is no fault.
 		h.log.InfoContext(r.Context(), "request canceled by the client", "method", r.Method, "path", r.URL.Path)
@@ -119,17 +145,26 @@ func validationMessage(prefix string, verr *notifications.ValidationError) strin
 		switch {
 		case f.Field == "payload.link":
 			cause := "Error: Only HTTP/HTTPS links are allowed"
-			if strings.Contains(f.Message, "Invalid URL") {
+			switch {
+			case strings.Contains(f.Message, "Invalid URL"):
 				cause = "TypeError: Invalid URL"
+			case !strings.Contains(f.Message, "Only HTTP/HTTPS"):
+				// A rule Backstage does not have (protocol-relative
+				// links): say which.
+				cause = "Error: " + strings.TrimPrefix(f.Message, "Invalid link provided; ")
 			}
 			return "Invalid link provided; caused by " + cause
 		case strings.HasPrefix(f.Message, "Invalid channel"):
 			return f.Message
 		}
 	}
+	return prefix + ": " + fieldMessages(verr)
+}
+
+// fieldMessages lists every bad field of verr: "payload.title: is
+// required; payload.link: ...".
+func fieldMessages(verr *notifications.ValidationError) string {
 	var b strings.Builder
-	b.WriteString(prefix)
-	b.WriteString(": ")
 	for i, f := range verr.Fields {
 		if i > 0 {
 			b.WriteString("; ")

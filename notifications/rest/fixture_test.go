@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testdb"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
@@ -21,7 +23,7 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
-// Tokens of the router fixture (R) of spec §7.
+// Tokens of the router fixture: two services and two users.
 const (
 	serviceToken      = "service-token"       // external:test-service
 	otherServiceToken = "other-service-token" // external:other-service
@@ -36,7 +38,7 @@ const (
 
 func ptr[T any](v T) *T { return &v }
 
-// defaultsR are the administrator defaults of fixture R: Web with
+// defaultsR are the fixture's administrator defaults: Web with
 // test-service2 disabled and test-service3 enabled but its topic
 // test-topic3 disabled.
 func defaultsR() notifications.Settings {
@@ -49,8 +51,8 @@ func defaultsR() notifications.Settings {
 	}}}
 }
 
-// catalogR is fixture R's catalog, plus a component owned by a group of
-// two users for case 34.
+// catalogR is the fixture's catalog: the mock user, a group holding it,
+// and a component owned by a group of two users (owner resolution).
 func catalogR() notifications.Catalog {
 	return notifications.NewMemoryCatalog(
 		notifications.CatalogEntity{Ref: mockUser},
@@ -63,11 +65,47 @@ func catalogR() notifications.Catalog {
 	)
 }
 
+// storeKind names a store the fixture runs on.
+type storeKind string
+
+const (
+	onSQLite   storeKind = "sqlite"   // in memory, always available
+	onPostgres storeKind = "postgres" // a fresh schema of HERALD_TEST_POSTGRES_DSN
+)
+
+// eachStore runs test in a parallel subtest per store: SQLite always,
+// PostgreSQL when HERALD_TEST_POSTGRES_DSN is set (a failure instead of a
+// skip when HERALD_REQUIRE_SERVICES is set). Both stores must give the same
+// answer to the same request.
+func eachStore(t *testing.T, test func(t *testing.T, kind storeKind)) {
+	t.Helper()
+	for _, kind := range []storeKind{onSQLite, onPostgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			test(t, kind)
+		})
+	}
+}
+
+// availableStores are the stores a test that compares them (or a fuzz
+// target) runs on: SQLite always, and PostgreSQL when
+// HERALD_TEST_POSTGRES_DSN is set or HERALD_REQUIRE_SERVICES demands it
+// (setup then fails without a DSN). Such a test is not skipped for want of
+// PostgreSQL: it still runs on SQLite.
+func availableStores() []storeKind {
+	if os.Getenv(testdb.PostgresEnv) == "" && os.Getenv(testdb.RequireEnv) == "" {
+		return []storeKind{onSQLite}
+	}
+	return []storeKind{onSQLite, onPostgres}
+}
+
 type fixtureConfig struct {
+	store     storeKind
 	defaults  *notifications.Settings
 	resolver  notifications.RecipientResolver
 	wrapStore func(notifications.Store) notifications.Store
 	maxBody   int64
+	noLogs    bool
 	root      bool // mount at the root instead of under prefix
 }
 
@@ -82,10 +120,16 @@ func withResolver(r notifications.RecipientResolver) option {
 func withStore(wrap func(notifications.Store) notifications.Store) option {
 	return func(c *fixtureConfig) { c.wrapStore = wrap }
 }
-func withMaxBody(n int64) option { return func(c *fixtureConfig) { c.maxBody = n } }
+func withMaxBody(n int64) option       { return func(c *fixtureConfig) { c.maxBody = n } }
+func withStoreKind(k storeKind) option { return func(c *fixtureConfig) { c.store = k } }
+
+// withDiscardedLogs drops the fixture's logs instead of keeping them, for
+// fuzz targets whose runs would otherwise grow the buffer without bound.
+func withDiscardedLogs() option { return func(c *fixtureConfig) { c.noLogs = true } }
 
 type fixture struct {
 	t       testing.TB
+	kind    storeKind
 	store   *store.Store
 	svc     *notifications.Service
 	srv     *httptest.Server
@@ -94,22 +138,30 @@ type fixture struct {
 	clock   *fakeClock
 }
 
-// setup builds fixture R: a Service on a fresh in-memory SQLite store
-// with R's defaults and catalog and a recording signals publisher, served
-// by a Handler mounted under /api/notifications on an httptest.Server.
+// setup builds the router fixture: a Service on a fresh store (in-memory
+// SQLite unless withStoreKind says otherwise) with the fixture's defaults
+// and catalog and a recording signals publisher, served by a Handler
+// mounted under /api/notifications on an httptest.Server.
 func setup(t testing.TB, opts ...option) *fixture {
 	t.Helper()
-	cfg := fixtureConfig{}
+	cfg := fixtureConfig{store: onSQLite}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, ":memory:")
+	var st *store.Store
+	var err error
+	switch cfg.store {
+	case onPostgres:
+		st, err = store.OpenPostgres(ctx, testdb.PostgresSchema(t))
+	default:
+		st, err = store.OpenSQLite(ctx, ":memory:")
+	}
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		t.Fatalf("open %s store: %v", cfg.store, err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{t: t, store: st, signals: &signalRecorder{}, logs: &syncBuffer{},
+	f := &fixture{t: t, kind: cfg.store, store: st, signals: &signalRecorder{}, logs: &syncBuffer{},
 		clock: &fakeClock{t: time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)}}
 	var backend notifications.Store = st
 	if cfg.wrapStore != nil {
@@ -120,6 +172,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 		defaults = *cfg.defaults
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
+	if cfg.noLogs {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	f.svc, err = notifications.New(notifications.Config{
 		Store:           backend,
 		Signals:         f.signals,
@@ -181,6 +236,36 @@ func (f *fixture) do(method, path, token, body string) response {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return f.send(req)
+}
+
+// raw is do for subtests: failures are t's, and the path is sent as
+// written (percent-escapes and all).
+func (f *fixture) raw(t testing.TB, method, path, token, body string) response {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.srv.URL+prefix+path, r)
+	if err != nil {
+		t.Fatalf("new request %s %s: %v", method, path, err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
 func (f *fixture) send(req *http.Request) response {
@@ -278,8 +363,8 @@ func (f *fixture) rows(user string) int {
 	return n
 }
 
-// seed stores notifications directly, bypassing settings, as upstream
-// tests insert rows.
+// seed stores notifications directly, bypassing the Service and its
+// settings.
 func (f *fixture) seed(ns ...notifications.Notification) []notifications.Notification {
 	f.t.Helper()
 	for i := range ns {

@@ -30,8 +30,9 @@ type Config struct {
 	// PayloadTooLargeError without being read further. Defaults to
 	// DefaultMaxBodyBytes (100 KiB).
 	MaxBodyBytes int64
-	// Logger receives internal errors (answered 500 without details) and
-	// recovered panics. Defaults to discarding them.
+	// Logger receives internal errors (answered 500 without details),
+	// recovered panics, store outages (answered 503) and bad input that
+	// only a layer below validation refused. Defaults to slog.Default().
 	Logger *slog.Logger
 }
 
@@ -71,8 +72,9 @@ type route struct {
 	handle  func(h *Handler, w http.ResponseWriter, r *http.Request, p auth.Principal, q query) error
 }
 
-// routes is every route the Handler serves: spec §4.2 (with the legacy
-// root routes) plus Herald's read-all and the OpenAPI document.
+// routes is every route the Handler serves: those of Backstage's
+// notifications-backend (the current ones and the legacy root ones), plus
+// Herald's read-all and the OpenAPI document.
 var routes = []route{
 	{"GET /{$}", userOnly, listParams, (*Handler).list},
 	{"POST /{$}", serviceOnly, nil, (*Handler).send},
@@ -111,7 +113,7 @@ func New(cfg Config) (*Handler, error) {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+		h.log = slog.Default()
 	}
 	for _, rt := range routes {
 		h.mux.Handle(rt.pattern, h.wrap(rt))

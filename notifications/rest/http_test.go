@@ -4,17 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/rest"
 	"github.com/heraldhq/herald/signals/auth"
 )
 
-// The error envelope, exactly.
+// The error envelope, exactly. Its request.url is the path relative to
+// the mount point, without the query string.
 func TestErrorEnvelope(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -23,7 +27,7 @@ func TestErrorEnvelope(t *testing.T) {
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"error":{"message":"Unknown query parameter 'x'","name":"InputError"},"request":{"method":"GET","url":"/notifications?x"},"response":{"statusCode":400}}`
+	want := `{"error":{"message":"Unknown query parameter 'x'","name":"InputError"},"request":{"method":"GET","url":"/notifications"},"response":{"statusCode":400}}`
 	if b, _ := json.Marshal(got); string(b) != want {
 		t.Errorf("envelope %s\nwant     %s", b, want)
 	}
@@ -96,7 +100,7 @@ func TestAuthenticatorErrors(t *testing.T) {
 		{principal: auth.Principal{Kind: auth.PrincipalUser}, wantStatus: 500, wantName: "Error"},
 	} {
 		authn := auth.AuthenticatorFunc(func(context.Context, string) (auth.Principal, error) { return tc.principal, tc.err })
-		h, err := rest.New(rest.Config{Service: f.svc, Authenticator: authn})
+		h, err := rest.New(rest.Config{Service: f.svc, Authenticator: authn, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,5 +274,119 @@ func TestOpenAPIExported(t *testing.T) {
 	doc[0] = 'x'
 	if rest.OpenAPI()[0] == 'x' {
 		t.Error("OpenAPI returns the shared bytes")
+	}
+}
+
+// unavailableStore fails every call the routes make as a store does when
+// its database is unreachable: with an error wrapping ErrUnavailable.
+type unavailableStore struct {
+	notifications.Store
+}
+
+var errOutage = fmt.Errorf("store: list: %w: read tcp 10.0.0.9:5432: connection reset by peer", notifications.ErrUnavailable)
+
+func (unavailableStore) SaveNotifications(context.Context, []notifications.Notification) ([]notifications.Notification, error) {
+	return nil, errOutage
+}
+func (unavailableStore) SaveBroadcast(context.Context, notifications.Notification) (notifications.Notification, error) {
+	return notifications.Notification{}, errOutage
+}
+func (unavailableStore) List(context.Context, notifications.Query) ([]notifications.Notification, error) {
+	return nil, errOutage
+}
+func (unavailableStore) Count(context.Context, string, notifications.Filter) (int, error) {
+	return 0, errOutage
+}
+func (unavailableStore) Get(context.Context, string, string) (notifications.Notification, error) {
+	return notifications.Notification{}, errOutage
+}
+func (unavailableStore) Status(context.Context, string) (notifications.Status, error) {
+	return notifications.Status{}, errOutage
+}
+func (unavailableStore) Topics(context.Context, string, notifications.Filter) ([]string, error) {
+	return nil, errOutage
+}
+func (unavailableStore) OriginTopics(context.Context, string) ([]notifications.OriginTopic, error) {
+	return nil, errOutage
+}
+func (unavailableStore) SetRead(context.Context, string, []string, *time.Time) error {
+	return errOutage
+}
+func (unavailableStore) SetSaved(context.Context, string, []string, *time.Time) error {
+	return errOutage
+}
+func (unavailableStore) MarkAllRead(context.Context, string, notifications.Filter, time.Time) ([]string, error) {
+	return nil, errOutage
+}
+func (unavailableStore) SettingRows(context.Context, []string) (map[string][]notifications.SettingRow, error) {
+	return nil, errOutage
+}
+func (unavailableStore) ReplaceSettings(context.Context, string, []notifications.SettingRow) error {
+	return errOutage
+}
+
+// A store outage is a 503 with Retry-After on every route that reaches
+// the store, never a 500, and the cause is logged, not answered.
+func TestStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	f := setup(t, withStore(func(s notifications.Store) notifications.Store { return unavailableStore{s} }))
+	const id = "6c2b3b8e-2f0a-4a51-9b53-7b0a3c0a5e11"
+	for _, rt := range []struct{ method, path, token, body string }{
+		{"GET", "/notifications", userToken, ""}, {"GET", "/", userToken, ""},
+		{"GET", "/notifications?limit=1", userToken, ""},
+		{"GET", "/notifications/" + id, userToken, ""}, {"GET", "/" + id, userToken, ""},
+		{"GET", "/status", userToken, ""}, {"GET", "/topics", userToken, ""}, {"GET", "/settings", userToken, ""},
+		{"POST", "/notifications/update", userToken, `{"ids":["` + id + `"],"read":true}`},
+		{"POST", "/update", userToken, `{"ids":["` + id + `"],"saved":true}`},
+		{"POST", "/notifications/read-all", userToken, ""},
+		{"POST", "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"o","enabled":false}]}]}`},
+		{"POST", "/notifications", serviceToken, toMock(`{"title":"t"}`)},
+		{"POST", "/notifications", serviceToken, broadcast(`{"title":"t"}`)},
+		{"POST", "/", serviceToken, toMock(`{"title":"t"}`)},
+	} {
+		r := f.do(rt.method, rt.path, rt.token, rt.body)
+		e := failure(t, r, 503, "ServiceUnavailableError")
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("%s %s: 503 without Retry-After", rt.method, rt.path)
+		}
+		if strings.Contains(string(r.body), "10.0.0.9") || strings.Contains(e.Error.Message, "store") && strings.Contains(e.Error.Message, ":") {
+			t.Errorf("%s %s: the 503 leaks its cause: %s", rt.method, rt.path, r.body)
+		}
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "10.0.0.9") || !strings.Contains(logs, "/settings") {
+		t.Errorf("the outage was not logged with its cause and route: %q", logs)
+	}
+	// A closed Service is unavailable too, with the same header.
+	g := setup(t)
+	if err := g.svc.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := g.sendJSON(toMock(`{"title":"t"}`)); r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Errorf("send after Close: %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+}
+
+// invalidBelowStore refuses a read as a store does when bad input got past
+// every validation: an error wrapping ErrInvalid that is no
+// *ValidationError.
+type invalidBelowStore struct {
+	notifications.Store
+}
+
+func (invalidBelowStore) Status(context.Context, string) (notifications.Status, error) {
+	return notifications.Status{}, fmt.Errorf("status: store: status: %w: position id %q is not a UUID", notifications.ErrInvalid, "x")
+}
+
+// Bad input refused below validation is a 400 that names no layer; the
+// chain is logged.
+func TestInvalidInputRefusedBelowValidation(t *testing.T) {
+	t.Parallel()
+	f := setup(t, withStore(func(s notifications.Store) notifications.Store { return invalidBelowStore{s} }))
+	r := f.do(http.MethodGet, "/status", userToken, "")
+	if e := failure(t, r, 400, "InputError"); e.Error.Message != "Invalid request" {
+		t.Errorf("message %q, want a bare \"Invalid request\"", e.Error.Message)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "is not a UUID") || !strings.Contains(logs, "/status") {
+		t.Errorf("the refusal was not logged with its cause and route: %q", logs)
 	}
 }

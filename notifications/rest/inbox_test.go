@@ -11,7 +11,8 @@ import (
 	"github.com/heraldhq/herald/notifications"
 )
 
-// Case 35: the list's shape, on both the legacy and the current route.
+// The list's shape, on both the legacy and the current route: nulls for
+// unset fields, user notifications before broadcasts at equal times.
 func TestListShape(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -48,7 +49,8 @@ func TestListShape(t *testing.T) {
 	}
 }
 
-// Cases 36–41 and the rest of the query grammar.
+// The list's query grammar: paging, ordering, filters, and the 400s of
+// every malformed parameter.
 func TestListQuery(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -69,13 +71,13 @@ func TestListQuery(t *testing.T) {
 		wantTotal  int
 	}{
 		{"", []string{"three", "two", "one"}, 3},
-		{"limit=0", nil, 3}, // 36
+		{"limit=0", nil, 3},
 		{"limit=2", []string{"three", "two"}, 3},
 		{"limit=2&offset=2", []string{"one"}, 3},
 		{"limit=10000&offset=100000", nil, 3},
 		{"offset=5", nil, 3},
-		{"orderField=topic,asc&orderField=created,desc", []string{"three", "two", "one"}, 3}, // 41
-		{"orderField=topic&orderField=created", []string{"two", "three", "one"}, 3},          // bare field: ascending
+		{"orderField=topic,asc&orderField=created,desc", []string{"three", "two", "one"}, 3},
+		{"orderField=topic&orderField=created", []string{"two", "three", "one"}, 3}, // bare field: ascending
 		{"orderField=created,asc", []string{"one", "two", "three"}, 3},
 		{"orderField=severity,asc", []string{"two", "three", "one"}, 3},
 		{"topic=a", []string{"three", "two"}, 2},
@@ -105,9 +107,9 @@ func TestListQuery(t *testing.T) {
 	for _, tc := range []struct {
 		query, wantPrefix string
 	}{
-		{"foo=bar", "Unknown query parameter 'foo'"}, // 37
+		{"foo=bar", "Unknown query parameter 'foo'"},
 		{"Limit=1", "Unknown query parameter 'Limit'"},
-		{"read=maybe", "request/query/read must be boolean"}, // 38
+		{"read=maybe", "request/query/read must be boolean"},
 		{"read=TRUE", "request/query/read must be boolean"},
 		{"read=1", "request/query/read must be boolean"},
 		{"saved=", "request/query/saved must be boolean"},
@@ -125,28 +127,29 @@ func TestListQuery(t *testing.T) {
 		{"topic=a&topic=b", "request/query/topic must not be repeated"},
 		{"minimumSeverity=HIGH", "request/query/minimumSeverity must be equal to one of the allowed values"},
 		{"minimumSeverity=", "request/query/minimumSeverity must be equal to one of the allowed values"},
-		{"createdAfter=not-a-date", "Unexpected date format"},                       // 39
-		{"orderField=created,up", "Invalid order field order, must be asc or desc"}, // 40
+		{"createdAfter=not-a-date", "Unexpected date format"},
+		{"orderField=created,up", "Invalid order field order, must be asc or desc"},
 		{"orderField=created,desc,x", "Invalid order field order, must be asc or desc"},
 		{"orderField=password,asc", `Invalid order field "password"`},
 		{"cursor=%%%", "Malformed query string"},
 		{"a;b=1", "Malformed query string"},
-		{"cursor=bogus", "Invalid request: cursor"},
-		{"cursor=bogus&orderField=topic", "Invalid request: cursor"},
+		{"cursor=bogus", "request/query/cursor is invalid"},
+		{"cursor=bogus&orderField=topic", "request/query/cursor is invalid"},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			e := failure(t, f.do(http.MethodGet, "/notifications?"+tc.query, userToken, ""), 400, "InputError")
 			if !strings.HasPrefix(e.Error.Message, tc.wantPrefix) {
 				t.Errorf("message %q, want prefix %q", e.Error.Message, tc.wantPrefix)
 			}
-			if e.Request.URL != "/notifications?"+tc.query {
-				t.Errorf("request.url %q, want the URL relative to the mount point", e.Request.URL)
+			if e.Request.URL != "/notifications" {
+				t.Errorf("request.url %q, want the path relative to the mount point, without the query", e.Request.URL)
 			}
 		})
 	}
 }
 
-// Case 42: one notification, and who can see it.
+// One notification, and who can see it: the owner and, for a broadcast,
+// everyone; anything else is 404.
 func TestGet(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -176,7 +179,7 @@ func TestGet(t *testing.T) {
 	failure(t, f.do(http.MethodGet, "/notifications/"+own, otherUserToken, ""), 404, "NotFoundError")
 }
 
-// Case 43: status counts own notifications and broadcasts.
+// Status counts the caller's own notifications and the broadcasts.
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -193,7 +196,7 @@ func TestStatus(t *testing.T) {
 	failure(t, f.do(http.MethodGet, "/status?x=1", userToken, ""), 400, "InputError")
 }
 
-// Case 44: topics.
+// Topics: the distinct topics of what the filter selects, sorted.
 func TestTopics(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -219,7 +222,7 @@ func TestTopics(t *testing.T) {
 	}
 }
 
-// Case 45: a service token on every user route is 403; a user token on
+// A service token on every user route is 403; a user token on
 // send is 403; no token anywhere is 401.
 func TestPrincipalKinds(t *testing.T) {
 	t.Parallel()
@@ -244,7 +247,8 @@ func TestPrincipalKinds(t *testing.T) {
 	}
 }
 
-// Cases 46–49: update.
+// Update: read and unread publish a signal, saved and unsaved do not;
+// malformed bodies are 400.
 func TestUpdate(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -264,7 +268,7 @@ func TestUpdate(t *testing.T) {
 	}
 	before := len(f.signals.all(t))
 
-	if n := update(`{"ids":["` + id + `"],"read":true}`); n["read"] == nil { // 46
+	if n := update(`{"ids":["` + id + `"],"read":true}`); n["read"] == nil {
 		t.Errorf("read is null after read:true: %v", n)
 	}
 	s := lastSignal()
@@ -272,14 +276,14 @@ func TestUpdate(t *testing.T) {
 		!slices.Equal(s.Recipients.EntityRef, []string{mockUser}) {
 		t.Errorf("signal %+v, want notification_read [%s] to %s", s, id, mockUser)
 	}
-	if n := update(`{"ids":["` + id + `"],"read":false}`); n["read"] != nil { // 47
+	if n := update(`{"ids":["` + id + `"],"read":false}`); n["read"] != nil {
 		t.Errorf("read is %v after read:false", n["read"])
 	}
 	if s := lastSignal(); s.Message["action"] != "notification_unread" {
 		t.Errorf("signal %+v, want notification_unread", s)
 	}
 	count := len(f.signals.all(t))
-	if n := update(`{"ids":["` + id + `"],"saved":true}`); n["saved"] == nil { // 48
+	if n := update(`{"ids":["` + id + `"],"saved":true}`); n["saved"] == nil {
 		t.Errorf("saved is null after saved:true: %v", n)
 	}
 	if len(f.signals.all(t)) != count {
@@ -299,7 +303,7 @@ func TestUpdate(t *testing.T) {
 	if len(got) != 1 || got[0]["read"] == nil {
 		t.Errorf("POST /update answered %v", got)
 	}
-	for _, body := range []string{ // 49
+	for _, body := range []string{
 		`{"read":true}`, `{"ids":["` + id + `"],"read":"true"}`, `{"ids":["` + id + `"],"saved":1}`,
 		`{"ids":"` + id + `"}`, `{"ids":[1]}`, `{"ids":null}`, `{"ids":[`, `[]`,
 		`{"ids":[` + strings.Repeat(`"x",`, 1000) + `"x"]}`,
@@ -311,7 +315,7 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-// Case 50: a broadcast's read and saved states are independent.
+// A broadcast's read and saved states are independent, and per user.
 func TestUpdateBroadcast(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -338,7 +342,7 @@ func TestUpdateBroadcast(t *testing.T) {
 	}
 }
 
-// Case 51: updating another user's notification changes nothing of theirs.
+// Updating another user's notification changes nothing of theirs.
 func TestUpdateOtherUsersNotification(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -427,10 +431,15 @@ func TestReadAll(t *testing.T) {
 	}
 }
 
-// Cursor pagination over HTTP.
+// Cursor pagination over HTTP, on every store: the cursors the Service
+// issues pass the Handler's cursor check.
 func TestListCursor(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	eachStore(t, testListCursor)
+}
+
+func testListCursor(t *testing.T, kind storeKind) {
+	f := setup(t, withStoreKind(kind))
 	var want []string
 	for i := range 5 {
 		id := f.sent(toMock(`{"title":"n` + string(rune('0'+i)) + `"}`))[0]["id"].(string)
@@ -472,7 +481,7 @@ func TestListCursor(t *testing.T) {
 	failure(t, f.do(http.MethodGet, "/notifications?limit=2&orderField=topic,asc&cursor="+url.QueryEscape(cursor), userToken, ""), 400, "InputError")
 }
 
-// Storing straight through the store (as upstream tests insert rows) is
+// Storing straight through the store, bypassing the Service, is
 // visible over HTTP as usual: a sanity check of the seeding helper.
 func TestSeededRowsAreListed(t *testing.T) {
 	t.Parallel()

@@ -196,3 +196,41 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 	}
 	walk(all)
 }
+
+// TestOpenAPILimits checks that the document states the limits the
+// Handler enforces: the search length, and a 503 on every operation that
+// reaches the store.
+func TestOpenAPILimits(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Paths      map[string]map[string]struct{ Responses map[string]any } `json:"paths"`
+		Components struct {
+			Parameters map[string]struct {
+				Schema struct{ MaxLength int } `json:"schema"`
+			} `json:"parameters"`
+			Schemas struct {
+				ReadAllRequest struct {
+					Properties struct {
+						Search struct{ MaxLength int } `json:"search"`
+					} `json:"properties"`
+				} `json:"ReadAllRequest"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Components.Parameters["search"].Schema.MaxLength; got != notifications.MaxSearchLength {
+		t.Errorf("search parameter maxLength %d, want %d", got, notifications.MaxSearchLength)
+	}
+	if got := doc.Components.Schemas.ReadAllRequest.Properties.Search.MaxLength; got != notifications.MaxSearchLength {
+		t.Errorf("read-all search maxLength %d, want %d", got, notifications.MaxSearchLength)
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if _, ok := op.Responses["503"]; !ok && path != "/openapi.json" {
+				t.Errorf("%s %s does not document its 503", method, path)
+			}
+		}
+	}
+}

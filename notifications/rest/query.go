@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 )
 
@@ -38,11 +42,19 @@ func parseQuery(r *http.Request, allowed []string, repeatable ...string) (query,
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		if problem := textProblem(name); problem != "" {
+			return nil, inputError("Query parameter names " + problem)
+		}
 		if !slices.Contains(allowed, name) {
 			return nil, inputError(fmt.Sprintf("Unknown query parameter '%s'", name))
 		}
 		if len(values[name]) > 1 && !slices.Contains(repeatable, name) {
 			return nil, inputError(fmt.Sprintf("request/query/%s must not be repeated", name))
+		}
+		for _, v := range values[name] {
+			if problem := textProblem(v); problem != "" {
+				return nil, inputError(fmt.Sprintf("request/query/%s %s", name, problem))
+			}
 		}
 	}
 	return query(values), nil
@@ -119,13 +131,14 @@ func (q query) filter() (notifications.Filter, error) {
 		return f, err
 	}
 	f.Search, _ = q.one("search")
+	if err := checkSearch("request/query/search", f.Search); err != nil {
+		return f, err
+	}
 	f.Topic, _ = q.one("topic")
 	if s, ok := q.one("createdAfter"); ok && s != "" {
-		t, err := parseDate(s)
-		if err != nil {
-			return f, inputError("Unexpected date format")
+		if f.CreatedAfter, err = parseBound("request/query/createdAfter", s); err != nil {
+			return f, err
 		}
-		f.CreatedAfter = &t
 	}
 	if s, ok := q.one("minimumSeverity"); ok {
 		sev := notifications.Severity(s)
@@ -158,7 +171,50 @@ func (q query) listOptions() (notifications.ListOptions, error) {
 		return o, err
 	}
 	o.Cursor, _ = q.one("cursor")
+	if o.Cursor != "" && !validCursor(o.Cursor) {
+		return o, inputError("request/query/cursor is invalid: pass back the nextCursor of a previous page unchanged")
+	}
 	return o, nil
+}
+
+// checkSearch refuses a search longer than notifications.MaxSearchLength
+// characters (runes), the longest every store answers.
+func checkSearch(path, search string) error {
+	if utf8.RuneCountInString(search) > notifications.MaxSearchLength {
+		return inputError(fmt.Sprintf("%s must NOT have more than %d characters", path, notifications.MaxSearchLength))
+	}
+	return nil
+}
+
+// Times from a request (cursor positions, date bounds) lie within years 1
+// to 9999 UTC, as Unix milliseconds: the range every store compares
+// against. PostgreSQL answers an instant outside its timestamp range with
+// an error, not with an empty page.
+const (
+	minMillis = -62135596800000 // 0001-01-01T00:00:00Z
+	maxMillis = 253402300799999 // 9999-12-31T23:59:59.999Z
+)
+
+// validCursor reports whether s has the shape of a cursor the Service
+// issues as nextCursor (unpadded base64url of {"c": created in Unix
+// milliseconds, "b": broadcast, "i": id}) with a position every store can
+// compare against: a time within years 1 to 9999 and a UUID. The Service
+// decodes the cursor itself; this check keeps a tampered one from
+// reaching the store, where it could only fail.
+func validCursor(s string) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Created   *int64 `json:"c"`
+		Broadcast bool   `json:"b"`
+		ID        string `json:"i"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil || c.Created == nil {
+		return false
+	}
+	return minMillis <= *c.Created && *c.Created <= maxMillis && uuid.Valid(c.ID)
 }
 
 // parseOrder reads repeated "field,asc|desc" values; a bare field sorts
@@ -249,6 +305,20 @@ var (
 	zoneName  = regexp.MustCompile(`\s*\([^()]*\)$`)
 	gmtOffset = regexp.MustCompile(`\b(?:GMT|UTC)([+-]\d{4})$`)
 )
+
+// parseBound parses the date bound at path: Backstage's "Unexpected date
+// format" when it is no date, a 400 naming path when it falls outside
+// years 1 to 9999.
+func parseBound(path, s string) (*time.Time, error) {
+	t, err := parseDate(s)
+	if err != nil {
+		return nil, inputError("Unexpected date format")
+	}
+	if ms := t.UnixMilli(); ms < minMillis || ms > maxMillis {
+		return nil, inputError(path + " must be a date from year 1 to 9999 (UTC)")
+	}
+	return &t, nil
+}
 
 // parseDate parses s leniently, as Backstage's createdAfter does.
 func parseDate(s string) (time.Time, error) {

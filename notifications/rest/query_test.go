@@ -103,3 +103,21 @@ func TestParseQueryNames(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeBounds(t *testing.T) {
+	t.Parallel()
+	if got := time.UnixMilli(minMillis).UTC(); !got.Equal(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("minMillis is %v, want the first instant of year 1", got)
+	}
+	if got := time.UnixMilli(maxMillis).UTC(); !got.Equal(time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)) {
+		t.Errorf("maxMillis is %v, want the last millisecond of year 9999", got)
+	}
+	for s, ok := range map[string]bool{
+		"0001-01-01T00:00:00Z": true, "9999-12-31T23:59:59.999Z": true, "9999-12-31T23:59:59.9999Z": true,
+		"0000-12-31T23:59:59.999999999Z": false, "0001-01-01T00:00:00+00:01": false, "9999-12-31T23:59:59-00:01": false,
+	} {
+		if _, err := parseBound("b", s); (err == nil) != ok {
+			t.Errorf("parseBound(%q) error %v, want ok %v", s, err, ok)
+		}
+	}
+}

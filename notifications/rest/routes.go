@@ -121,9 +121,6 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p auth.Princip
 	if err != nil {
 		return err
 	}
-	if ids == nil {
-		ids = []string{}
-	}
 	writeJSON(w, http.StatusOK, readAllResponse{IDs: ids})
 	return nil
 }
@@ -180,9 +177,6 @@ func (h *Handler) topics(w http.ResponseWriter, r *http.Request, p auth.Principa
 	topics, err := h.svc.Topics(r.Context(), p.User, f)
 	if err != nil {
 		return err
-	}
-	if topics == nil {
-		topics = []string{}
 	}
 	writeJSON(w, http.StatusOK, topicsResponse{Topics: topics})
 	return nil

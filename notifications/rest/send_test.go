@@ -18,27 +18,33 @@ var (
 	isoRE  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 )
 
-// Spec §7.1 cases 1–5: link validation on broadcasts.
+// Links must be http(s) URLs or paths on the same host, worded as
+// Backstage words the refusal. Protocol-relative (//host) and backslash
+// (/\host) links are refused (Backstage takes them for relative paths; a
+// browser follows them to another host).
 func TestSendLinks(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
+	const onlyHTTP = "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"
 	for _, tc := range []struct {
 		link    string
-		wantErr string // "" for 200
+		wantErr string // "" for 200; ends with "*" for a prefix
 	}{
-		{"javascript:alert(document.domain)", "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"}, // 1
-		{"ftp://example.com", "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"},                 // 2
-		{"mailto:x@y", "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"},
-		{"http://localhost/test", ""}, // 3
-		{"https://example.com", ""},   // 4
-		{"/catalog", ""},              // 5
-		{"//evil.com", "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"},
-		{`/\\evil.com`, "Invalid link provided; caused by Error: Only HTTP/HTTPS links are allowed"},
+		{"javascript:alert(document.domain)", onlyHTTP},
+		{"ftp://example.com", onlyHTTP},
+		{"mailto:x@y", onlyHTTP},
+		{"http://localhost/test", ""},
+		{"https://example.com", ""},
+		{"/catalog", ""},
+		{"//evil.com", "Invalid link provided*"},
+		{`/\\evil.com`, "Invalid link provided*"},
 	} {
 		t.Run(tc.link, func(t *testing.T) {
 			r := f.sendJSON(broadcast(`{"title":"test notification","link":"` + tc.link + `"}`))
 			if tc.wantErr != "" {
-				if e := failure(t, r, 400, "InputError"); e.Error.Message != tc.wantErr {
+				e := failure(t, r, 400, "InputError")
+				if prefix, isPrefix := strings.CutSuffix(tc.wantErr, "*"); isPrefix && !strings.HasPrefix(e.Error.Message, prefix) ||
+					!isPrefix && e.Error.Message != tc.wantErr {
 					t.Errorf("message %q, want %q", e.Error.Message, tc.wantErr)
 				}
 				return
@@ -51,7 +57,8 @@ func TestSendLinks(t *testing.T) {
 	}
 }
 
-// Case 4: the exact shape of a fresh broadcast in the send response.
+// The exact shape of a fresh broadcast in the send response: the compact
+// form, without read, saved or updated.
 func TestSendResponseShape(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -79,7 +86,8 @@ func TestSendResponseShape(t *testing.T) {
 	}
 }
 
-// Cases 6–11, 20, 21, 33, 34: who an entity send reaches.
+// Who an entity send reaches: users, group members, owners, exclusions,
+// de-duplication and custom resolvers.
 func TestSendEntityRecipients(t *testing.T) {
 	t.Parallel()
 	mockSystem := notifications.RecipientResolverFunc(func(_ context.Context, o notifications.ResolveOptions) ([]string, error) {
@@ -97,18 +105,18 @@ func TestSendEntityRecipients(t *testing.T) {
 		resolver   notifications.RecipientResolver
 		want       []string // users, in response order
 	}{
-		{"6 user", `{"type":"entity","entityRef":["user:default/mock"]}`, nil, []string{mockUser}},
-		{"7 user excluded", `{"type":"entity","entityRef":["user:default/mock"],"excludeEntityRef":"user:default/mock"}`, nil, nil},
-		{"8 group", `{"type":"entity","entityRef":["group:default/mock"]}`, nil, []string{mockUser}},
-		{"9 group excluded", `{"type":"entity","entityRef":["group:default/mock"],"excludeEntityRef":"group:default/mock"}`, nil, nil},
-		{"10 group minus member", `{"type":"entity","entityRef":["group:default/mock"],"excludeEntityRef":"user:default/mock"}`, nil, nil},
-		{"11 group and member deduplicated", `{"type":"entity","entityRef":["group:default/mock","user:default/mock"]}`, nil, []string{mockUser}},
+		{"user", `{"type":"entity","entityRef":["user:default/mock"]}`, nil, []string{mockUser}},
+		{"user excluded", `{"type":"entity","entityRef":["user:default/mock"],"excludeEntityRef":"user:default/mock"}`, nil, nil},
+		{"group", `{"type":"entity","entityRef":["group:default/mock"]}`, nil, []string{mockUser}},
+		{"group excluded", `{"type":"entity","entityRef":["group:default/mock"],"excludeEntityRef":"group:default/mock"}`, nil, nil},
+		{"group minus member", `{"type":"entity","entityRef":["group:default/mock"],"excludeEntityRef":"user:default/mock"}`, nil, nil},
+		{"group and member deduplicated", `{"type":"entity","entityRef":["group:default/mock","user:default/mock"]}`, nil, []string{mockUser}},
 		{"single string entityRef", `{"type":"entity","entityRef":"user:default/mock"}`, nil, []string{mockUser}},
-		{"20 custom resolver", `{"type":"entity","entityRef":["system:default/mock"]}`, mockSystem, []string{mockUser}},
-		{"21 resolver returning a non-user", `{"type":"entity","entityRef":["system:default/mock"]}`, returnsSystem, nil},
-		// Herald canonicalises refs (DESIGN: deviations); Backstage stores user:foo as given.
-		{"33 user without namespace", `{"type":"entity","entityRef":["user:foo"]}`, nil, []string{"user:default/foo"}},
-		{"34 owner group minus one member", `{"type":"entity","entityRef":["component:default/svc"],"excludeEntityRef":["user:default/a"]}`, nil, []string{"user:default/b"}},
+		{"custom resolver", `{"type":"entity","entityRef":["system:default/mock"]}`, mockSystem, []string{mockUser}},
+		{"resolver returning a non-user", `{"type":"entity","entityRef":["system:default/mock"]}`, returnsSystem, nil},
+		// Herald canonicalises refs; Backstage stores user:foo as given.
+		{"user without namespace", `{"type":"entity","entityRef":["user:foo"]}`, nil, []string{"user:default/foo"}},
+		{"owner group minus one member", `{"type":"entity","entityRef":["component:default/svc"],"excludeEntityRef":["user:default/a"]}`, nil, []string{"user:default/b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -135,7 +143,7 @@ func TestSendEntityRecipients(t *testing.T) {
 				}
 			}
 			if len(got) == 1 {
-				// Case 6: the compact shape carries metadata and the default severity.
+				// The compact shape carries metadata and the default severity.
 				p := got[0]["payload"].(map[string]any)
 				want := map[string]any{"title": "hello", "severity": "normal", "metadata": map[string]any{"attr": float64(1)}}
 				if !mapsEqual(p, want) {
@@ -146,7 +154,7 @@ func TestSendEntityRecipients(t *testing.T) {
 	}
 }
 
-// Cases 12–14 and 25: the user's Web settings at send time.
+// The user's Web settings at send time decide what is delivered.
 func TestSendHonoursSettings(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -156,11 +164,11 @@ func TestSendHonoursSettings(t *testing.T) {
 		send     string // payload of the send under test
 		deliver  bool
 	}{
-		{"12 origin disabled", `{"id":"external:test-service","enabled":false}`,
+		{"origin disabled", `{"id":"external:test-service","enabled":false}`,
 			`{"title":"seed"}`, `{"title":"t"}`, false},
-		{"13 topic disabled", `{"id":"external:test-service","enabled":true,"topics":[{"id":"test-topic","enabled":false}]}`,
+		{"topic disabled", `{"id":"external:test-service","enabled":true,"topics":[{"id":"test-topic","enabled":false}]}`,
 			`{"title":"seed","topic":"test-topic"}`, `{"title":"t","topic":"test-topic"}`, false},
-		{"14 topic disabled, sent without topic", `{"id":"external:test-service","enabled":true,"topics":[{"id":"test-topic","enabled":false}]}`,
+		{"topic disabled, sent without topic", `{"id":"external:test-service","enabled":true,"topics":[{"id":"test-topic","enabled":false}]}`,
 			`{"title":"seed","topic":"test-topic"}`, `{"title":"t"}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,7 +185,7 @@ func TestSendHonoursSettings(t *testing.T) {
 			if len(got) != wantLen || f.rows(mockUser) != wantRows {
 				t.Errorf("response %v with %d rows, want %d notifications and %d rows", got, f.rows(mockUser), wantLen, wantRows)
 			}
-			// Case 25: a suppressed send publishes nothing.
+			// A suppressed send publishes nothing.
 			if n := len(f.signals.all(t)) - before; n != wantLen {
 				t.Errorf("%d signals, want %d", n, wantLen)
 			}
@@ -185,18 +193,18 @@ func TestSendHonoursSettings(t *testing.T) {
 	}
 }
 
-// Cases 18 and 19: an opt-in Web channel.
+// An opt-in Web channel delivers only what the user opted into.
 func TestSendOptInChannel(t *testing.T) {
 	t.Parallel()
 	optIn := notifications.Settings{Channels: []notifications.ChannelSettings{{ID: notifications.WebChannel, Enabled: ptr(false)}}}
-	t.Run("18 nothing opted in", func(t *testing.T) {
+	t.Run("nothing opted in", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, withDefaults(optIn))
 		if got := f.sent(toMock(`{"title":"t","topic":"important-topic"}`)); len(got) != 0 || f.rows(mockUser) != 0 {
 			t.Errorf("response %v, %d rows; want nothing delivered", got, f.rows(mockUser))
 		}
 	})
-	t.Run("19 topic opted in", func(t *testing.T) {
+	t.Run("topic opted in", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t, withDefaults(optIn))
 		err := f.store.ReplaceSettings(context.Background(), mockUser, []notifications.SettingRow{
@@ -216,7 +224,8 @@ func TestSendOptInChannel(t *testing.T) {
 	})
 }
 
-// Cases 15–17, 30–32 and strict decoding: bodies that are 400.
+// Bodies that are 400: missing or mistyped properties, invalid values,
+// malformed JSON.
 func TestSendBadBodies(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -224,14 +233,14 @@ func TestSendBadBodies(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, wantPrefix string
 	}{
-		{"15 no recipients", `{"payload":{"title":"t"}}`, "request/body must have required property 'recipients'"},
-		{"16 invalid recipients type", `{"recipients":{"type":"invalid"},"payload":{"title":"t"}}`, "request/body/recipients/type must be equal to one of the allowed values"},
-		{"17 no title", broadcast(`{"description":"d"}`), "request/body/payload must have required property 'title'"},
+		{"no recipients", `{"payload":{"title":"t"}}`, "request/body must have required property 'recipients'"},
+		{"invalid recipients type", `{"recipients":{"type":"invalid"},"payload":{"title":"t"}}`, "request/body/recipients/type must be equal to one of the allowed values"},
+		{"no title", broadcast(`{"description":"d"}`), "request/body/payload must have required property 'title'"},
 		{"empty title", broadcast(`{"title":""}`), "Invalid notification request received: payload.title"},
-		{"30 unknown severity", broadcast(`{"title":"t","severity":"urgent"}`), "request/body/payload/severity must be equal to one of the allowed values"},
+		{"unknown severity", broadcast(`{"title":"t","severity":"urgent"}`), "request/body/payload/severity must be equal to one of the allowed values"},
 		{"severity in capitals", broadcast(`{"title":"t","severity":"HIGH"}`), "request/body/payload/severity"},
-		{"31 title over 255 characters", broadcast(`{"title":"` + long + `"}`), "Invalid notification request received: payload.title"},
-		{"32 ref without kind", `{"recipients":{"type":"entity","entityRef":["foo"]},"payload":{"title":"t"}}`, "Failed to send user notifications"},
+		{"title over 255 characters", broadcast(`{"title":"` + long + `"}`), "Invalid notification request received: payload.title"},
+		{"ref without kind", `{"recipients":{"type":"entity","entityRef":["foo"]},"payload":{"title":"t"}}`, "Failed to send user notifications"},
 		{"malformed ref", `{"recipients":{"type":"entity","entityRef":["user:"]},"payload":{"title":"t"}}`, "Invalid notification request received: recipients.entityRef"},
 		{"no payload", `{"recipients":{"type":"broadcast"}}`, "request/body must have required property 'payload'"},
 		{"entity without entityRef", `{"recipients":{"type":"entity"},"payload":{"title":"t"}}`, "request/body/recipients must have required property 'entityRef'"},
@@ -284,7 +293,7 @@ func TestSendLenientWhereBackstageIs(t *testing.T) {
 	}
 }
 
-// Case 30: an omitted severity is stored and returned as normal.
+// An omitted severity is stored and returned as normal.
 func TestSendDefaultSeverity(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -295,13 +304,13 @@ func TestSendDefaultSeverity(t *testing.T) {
 	}
 }
 
-// Cases 22–24: who may send, and the signals of a send.
+// Who may send, and the signals of a send.
 func TestSendSignalsAndAuth(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	body := toMock(`{"title":"t"}`)
-	failure(t, f.do(http.MethodPost, "/notifications", userToken, body), 403, "NotAllowedError")  // 22
-	failure(t, f.do(http.MethodPost, "/notifications", "", body), 401, "AuthenticationError")     // 22
+	failure(t, f.do(http.MethodPost, "/notifications", userToken, body), 403, "NotAllowedError")
+	failure(t, f.do(http.MethodPost, "/notifications", "", body), 401, "AuthenticationError")
 	failure(t, f.do(http.MethodPost, "/", userToken, body), 403, "NotAllowedError")               // legacy root
 	failure(t, f.do(http.MethodPost, "/notifications", "nope", body), 401, "AuthenticationError") // unknown token
 	if len(f.signals.all(t)) != 0 || f.rows(mockUser) != 0 {
@@ -310,7 +319,7 @@ func TestSendSignalsAndAuth(t *testing.T) {
 
 	id := f.sent(body)[0]["id"].(string)
 	sigs := f.signals.all(t)
-	if len(sigs) != 1 { // 23
+	if len(sigs) != 1 {
 		t.Fatalf("%d signals, want 1", len(sigs))
 	}
 	s := sigs[0]
@@ -319,7 +328,7 @@ func TestSendSignalsAndAuth(t *testing.T) {
 		t.Errorf("signal %+v, want new_notification %s to %s", s, id, mockUser)
 	}
 
-	bid := f.sent(broadcast(`{"title":"b"}`))[0]["id"].(string) // 24
+	bid := f.sent(broadcast(`{"title":"b"}`))[0]["id"].(string)
 	sigs = f.signals.all(t)
 	if len(sigs) != 2 || sigs[1].Recipients.Type != "broadcast" || sigs[1].Message["action"] != "new_notification" || sigs[1].Message["notification_id"] != bid {
 		t.Errorf("signals %+v, want a broadcast new_notification %s", sigs, bid)
@@ -335,7 +344,8 @@ func TestSendSignalsAndAuth(t *testing.T) {
 	}
 }
 
-// Cases 26–28: scope de-duplication of user notifications.
+// Scope de-duplication of user notifications: the same origin and scope
+// update the stored one and make it unread again.
 func TestSendScopedResend(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -343,7 +353,7 @@ func TestSendScopedResend(t *testing.T) {
 	id := first["id"].(string)
 	ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications/update", userToken, `{"ids":["`+id+`"],"read":true}`))
 
-	second := f.sent(toMock(`{"title":"B","scope":"s1"}`)) // 26
+	second := f.sent(toMock(`{"title":"B","scope":"s1"}`))
 	if len(second) != 1 {
 		t.Fatalf("got %v", second)
 	}
@@ -360,7 +370,7 @@ func TestSendScopedResend(t *testing.T) {
 	if rows := f.rows(mockUser); rows != 1 {
 		t.Errorf("%d rows, want 1", rows)
 	}
-	got := ok[map[string]any](t, f.do(http.MethodGet, "/notifications/"+id, userToken, "")) // 27
+	got := ok[map[string]any](t, f.do(http.MethodGet, "/notifications/"+id, userToken, ""))
 	if _, has := got["payload"].(map[string]any)["metadata"]; has {
 		t.Errorf("metadata %v survived a re-send without metadata", got["payload"])
 	}
@@ -370,14 +380,14 @@ func TestSendScopedResend(t *testing.T) {
 		t.Errorf("metadata %v, want {b:2}", md)
 	}
 
-	// 28: the same scope from another origin is another notification.
+	// The same scope from another origin is another notification.
 	other := ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications", otherServiceToken, toMock(`{"title":"D","scope":"s1"}`)))
 	if len(other) != 1 || other[0]["id"] == id || other[0]["origin"] != otherService || f.rows(mockUser) != 2 {
 		t.Errorf("other origin answered %v with %d rows; want a new notification", other, f.rows(mockUser))
 	}
 }
 
-// Case 29: a scoped broadcast re-send. Herald answers with the stored id
+// A scoped broadcast re-send. Herald answers with the stored id
 // (Backstage answers with a new, never stored one).
 func TestSendScopedBroadcastResend(t *testing.T) {
 	t.Parallel()

@@ -92,7 +92,7 @@ func (c channelView) String() string {
 	return fmt.Sprintf("{enabled: %s, origins: %+v}", e, c.Origins)
 }
 
-// Cases 52–56 and 60: GET /settings.
+// GET /settings: the effective settings, defaults and stored rows merged.
 func TestGetSettings(t *testing.T) {
 	t.Parallel()
 	optOut := notifications.Settings{Channels: []notifications.ChannelSettings{{ID: notifications.WebChannel, Enabled: ptr(false)}}}
@@ -107,32 +107,32 @@ func TestGetSettings(t *testing.T) {
 		stored   []notifications.SettingRow
 		want     channelView
 	}{
-		{"52 origin disabled", nil, basic,
+		{"origin disabled", nil, basic,
 			[]notifications.SettingRow{{Channel: "Web", Origin: testService, Enabled: false}},
 			channelView{Origins: map[string]originView{
 				testService:              origin(false, "test-topic", false),
 				"external:test-service2": origin(false, "test-topic2", false),
 				"external:test-service3": origin(true, "test-topic3", false),
 			}}},
-		{"53 topic disabled", nil, basic,
+		{"topic disabled", nil, basic,
 			[]notifications.SettingRow{{Channel: "Web", Origin: testService, Topic: "test-topic", Enabled: false}},
 			channelView{Origins: map[string]originView{
 				testService:              origin(true, "test-topic", false),
 				"external:test-service2": origin(false, "test-topic2", false),
 				"external:test-service3": origin(true, "test-topic3", false),
 			}}},
-		{"54 nothing stored", nil, basic, nil,
+		{"nothing stored", nil, basic, nil,
 			channelView{Origins: map[string]originView{
 				testService:              origin(true, "test-topic", true),
 				"external:test-service2": origin(false, "test-topic2", false),
 				"external:test-service3": origin(true, "test-topic3", false),
 			}}},
-		{"55 opt-in channel", &optOut, basic, nil,
+		{"opt-in channel", &optOut, basic, nil,
 			channelView{Enabled: ptr(false), Origins: map[string]originView{
 				testService:              origin(false, "test-topic", false),
 				"external:test-service2": origin(false, "test-topic2", false),
 			}}},
-		{"56 opt-in channel, one topic opted in", &optOut,
+		{"opt-in channel, one topic opted in", &optOut,
 			[]notifications.Notification{
 				{User: mockUser, Origin: testService, Payload: notifications.Payload{Title: "1", Topic: "topic-build-failed"}},
 				{User: mockUser, Origin: testService, Payload: notifications.Payload{Title: "2", Topic: "topic-deployment-success"}},
@@ -142,7 +142,7 @@ func TestGetSettings(t *testing.T) {
 			channelView{Enabled: ptr(false), Origins: map[string]originView{
 				testService: origin(true, "topic-build-failed", true, "topic-deployment-success", false, "topic-security-alert", false),
 			}}},
-		{"60 nothing at all", &notifications.Settings{}, nil, nil, channelView{Origins: map[string]originView{}}},
+		{"nothing at all", &notifications.Settings{}, nil, nil, channelView{Origins: map[string]originView{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -171,7 +171,7 @@ func TestGetSettings(t *testing.T) {
 	}
 }
 
-// Case 60 exactly: {channels:[{id:"Web", origins:[]}]}.
+// With no defaults and no rows, exactly {channels:[{id:"Web", origins:[]}]}.
 func TestGetSettingsEmptyShape(t *testing.T) {
 	t.Parallel()
 	f := setup(t, withDefaults(notifications.Settings{}))
@@ -186,7 +186,8 @@ func TestGetSettingsEmptyShape(t *testing.T) {
 	}
 }
 
-// Cases 57–59: POST /settings.
+// POST /settings replaces the user's settings and answers the effective
+// ones; an unknown channel is 400.
 func TestSaveSettings(t *testing.T) {
 	t.Parallel()
 	rowsOf := func(f *fixture) []notifications.SettingRow {
@@ -197,7 +198,7 @@ func TestSaveSettings(t *testing.T) {
 		}
 		return m[mockUser]
 	}
-	t.Run("57 one origin", func(t *testing.T) {
+	t.Run("one origin", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t)
 		r := f.do(http.MethodPost, "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"external:test-service","enabled":false}]}]}`)
@@ -207,7 +208,7 @@ func TestSaveSettings(t *testing.T) {
 		if rows := rowsOf(f); !slices.Equal(rows, []notifications.SettingRow{{Channel: "Web", Origin: testService, Enabled: false}}) {
 			t.Errorf("stored %+v, want one row (Web, %s, no topic, false)", rows, testService)
 		}
-		// The response is the effective settings (§4.3): the origins the
+		// The response is the effective settings: the origins the
 		// user received from (none yet) and the defaults' origins.
 		got := settingsView(t, r.body)["Web"]
 		want := channelView{Origins: map[string]originView{
@@ -224,7 +225,7 @@ func TestSaveSettings(t *testing.T) {
 			t.Errorf("settings %v, want %s disabled", got, testService)
 		}
 	})
-	t.Run("58 invalid channel", func(t *testing.T) {
+	t.Run("invalid channel", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t)
 		r := f.do(http.MethodPost, "/settings", userToken, `{"channels":[{"id":"Web","origins":[{"id":"a","enabled":false}]},{"id":"Invalid","origins":[]}]}`)
@@ -235,7 +236,7 @@ func TestSaveSettings(t *testing.T) {
 			t.Errorf("stored %+v, want nothing", rows)
 		}
 	})
-	t.Run("59 topic of a disabled origin", func(t *testing.T) {
+	t.Run("topic of a disabled origin", func(t *testing.T) {
 		t.Parallel()
 		f := setup(t)
 		ok[map[string]any](t, f.do(http.MethodPost, "/settings", userToken,
