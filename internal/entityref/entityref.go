@@ -29,7 +29,7 @@ type Ref struct {
 // lower-cased and the namespace defaults to "default"; the name keeps its
 // case. An empty part around a separator, white space or a control
 // character (NUL among them), invalid UTF-8, or a ref longer than
-// MaxLength is an error wrapping ErrSyntax.
+// MaxLength (as given or in canonical form) is an error wrapping ErrSyntax.
 func Parse(s string) (Ref, error) {
 	if s == "" {
 		return Ref{}, fmt.Errorf("%w: empty", ErrSyntax)
@@ -67,6 +67,13 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("%w: %q has a stray ':' or '/' in its name", ErrSyntax, s)
 	}
 	ref.Name = rest
+	// The limit holds for the canonical form too, which may be longer
+	// than the input (a namespace added, a kind or namespace whose
+	// lower case takes more bytes): what Parse accepts, its own output
+	// must parse again.
+	if n := len(ref.String()); n > MaxLength {
+		return Ref{}, fmt.Errorf("%w: canonical form is %d bytes, longer than %d", ErrSyntax, n, MaxLength)
+	}
 	return ref, nil
 }
 
