@@ -211,3 +211,86 @@ func DeliveryFromContext(ctx context.Context) (Delivery, bool) {
 func ContextWithDelivery(ctx context.Context, d Delivery) context.Context {
 	return context.WithValue(ctx, deliveryKey{}, d)
 }
+
+// ErrLeaseLost is wrapped by the Store's delivery calls when the lease
+// token presented no longer holds the delivery: its lease ran out and
+// another worker claimed it. The outcome of such an attempt is dropped.
+var ErrLeaseLost = errors.New("notifications: delivery lease lost")
+
+// SendRecord is the durable record of one send, written with its
+// deliveries, so that a post-processor that runs after a restart gets the
+// same SendOptions as it would have in-process.
+type SendRecord struct {
+	ID     string
+	Origin string
+	// Options is the send as the post-processors see it: validated,
+	// canonical, after the options phase.
+	Options SendOptions
+	// TraceParent is the W3C traceparent of the send's span, "" when none:
+	// delivery attempts link to it.
+	TraceParent string
+	// IdempotencyKey is the send's key, "" when none.
+	IdempotencyKey string
+	Created        time.Time
+}
+
+// DeliveryWrite is what a send writes besides its notifications: the send
+// record and one delivery per (notification, post-processor).
+type DeliveryWrite struct {
+	Send       SendRecord
+	Deliveries []NewDelivery
+}
+
+// NewDelivery is a delivery to write with a send. It starts pending, due
+// at the send's Created time.
+type NewDelivery struct {
+	// ID is the delivery id, a UUID, stable across attempts.
+	ID        string
+	Processor string
+	// Index is the position, among the notifications saved with it, of
+	// the notification it delivers.
+	Index int
+	// Snapshot, when set, is the notification to deliver, which is not
+	// stored in the inbox (its user turned the in-app channel off); Index
+	// is then ignored.
+	Snapshot *Notification
+}
+
+// ClaimOptions is what Store.ClaimDeliveries claims.
+type ClaimOptions struct {
+	// Now is the claimer's clock: deliveries due at or before it are due.
+	Now time.Time
+	// Lease is how long the claim holds before another may take over.
+	Lease time.Duration
+	// Limit caps how many deliveries one call claims.
+	Limit int
+}
+
+// DeliveryClaim is one leased delivery with what its attempt needs.
+type DeliveryClaim struct {
+	// Delivery is the delivery as leased: Attempts counts this attempt.
+	Delivery Delivery
+	// Token is the lease token; FinishDelivery and RenewDeliveryLease
+	// must present it.
+	Token string
+	// Options and TraceParent come from the delivery's send record.
+	Options     SendOptions
+	TraceParent string
+	// Notification is the notification as stored now (for a broadcast,
+	// the broadcast row), or the snapshot written with the delivery; nil
+	// when it no longer exists.
+	Notification *Notification
+}
+
+// DeliveryOutcome is the result of one attempt, for Store.FinishDelivery.
+type DeliveryOutcome struct {
+	ID    string
+	Token string
+	// Status is DeliverySent, DeliveryRetrying, DeliveryFailed or
+	// DeliveryCancelled.
+	Status    DeliveryStatus
+	LastError string
+	// NextAttempt is when a retrying delivery is due; nil otherwise.
+	NextAttempt *time.Time
+	Now         time.Time
+}

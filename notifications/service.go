@@ -291,7 +291,7 @@ func canonicalRecipients(r Recipients) (Recipients, bool) {
 func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification) ([]Notification, error) {
 	n.ID = s.newID()
 	n = s.preProcess(ctx, n, o, nil)
-	stored, err := s.store.SaveBroadcast(ctx, n)
+	stored, err := s.store.SaveBroadcast(ctx, n, nil)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: save broadcast: %w", err)
 	}
@@ -332,7 +332,7 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 	}
 	stored := []Notification{}
 	if len(deliver) > 0 {
-		stored, err = s.store.SaveNotifications(ctx, deliver)
+		stored, err = s.store.SaveNotifications(ctx, deliver, nil)
 		if err != nil {
 			return nil, fmt.Errorf("notifications: save notifications: %w", err)
 		}

@@ -26,12 +26,17 @@ type Store interface {
 	// notification's Created, Read cleared; id, created, icon and saved
 	// kept), atomically even under concurrent sends. It returns the stored
 	// state of each, in input order.
-	SaveNotifications(ctx context.Context, ns []Notification) ([]Notification, error)
+	//
+	// When w is not nil, the send record and its deliveries are written in
+	// the same transaction (see DeliveryWrite); a delivery of a scoped
+	// notification takes the stored (updated) row's id.
+	SaveNotifications(ctx context.Context, ns []Notification, w *DeliveryWrite) ([]Notification, error)
 	// SaveBroadcast stores a broadcast (User is ""). A Scope whose
 	// (Origin, Scope) is already stored updates that broadcast as above,
 	// leaving every user's read and saved state alone. It returns the
-	// stored state, with the stored id.
-	SaveBroadcast(ctx context.Context, n Notification) (Notification, error)
+	// stored state, with the stored id. w is written with it, as for
+	// SaveNotifications (every NewDelivery.Index is 0).
+	SaveBroadcast(ctx context.Context, n Notification, w *DeliveryWrite) (Notification, error)
 
 	// List returns the user's notifications and the broadcasts that match
 	// q, ordered as q says with a deterministic tie-break.
@@ -76,6 +81,41 @@ type Store interface {
 	// batches of at most batchSize rows per statement so a large purge
 	// never holds a long lock. It returns how many it deleted.
 	DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
+
+	// ClaimDeliveries leases up to o.Limit due deliveries (pending or
+	// retrying, NextAttempt at or before o.Now), oldest NextAttempt first:
+	// each gets one new lease token, its NextAttempt moves to o.Now+o.Lease
+	// and its Attempts grows by one. A lease that runs out makes the
+	// delivery due again, for any claimer; no delivery is leased to two
+	// claimers at once while its lease holds, even across processes (on
+	// PostgreSQL with FOR UPDATE SKIP LOCKED). Each claim carries the
+	// send's options and the notification as stored now.
+	ClaimDeliveries(ctx context.Context, o ClaimOptions) ([]DeliveryClaim, error)
+	// RenewDeliveryLease extends a held lease to until. An error wrapping
+	// ErrLeaseLost means the token no longer holds the delivery.
+	RenewDeliveryLease(ctx context.Context, id, token string, until time.Time) error
+	// FinishDelivery records an attempt's outcome, fenced by the lease
+	// token (an error wrapping ErrLeaseLost when it no longer holds), and
+	// returns the delivery as stored. If a scoped re-send replaced the
+	// delivery while the attempt ran, the outcome is not applied: the
+	// delivery becomes pending, due at o.Now, with its attempts reset, so
+	// the new content runs next, never alongside the old.
+	FinishDelivery(ctx context.Context, o DeliveryOutcome) (Delivery, error)
+	// ListDeliveries returns the deliveries f selects, newest first (by
+	// Created, then id), at most f.Limit.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// GetDelivery returns one delivery, or an error wrapping ErrNotFound.
+	GetDelivery(ctx context.Context, id string) (Delivery, error)
+	// RequeueDelivery makes a failed or cancelled delivery pending, due at
+	// now, with its attempts reset, and returns it. Any other status, or
+	// an unknown id, is an error wrapping ErrNotFound.
+	RequeueDelivery(ctx context.Context, id string, now time.Time) (Delivery, error)
+	// DeleteFinishedDeliveries deletes sent, failed and cancelled
+	// deliveries last updated at or before cutoff, and the send records
+	// no delivery refers to any more, in batches of at most batchSize
+	// rows per statement. It returns how many deliveries it deleted.
+	// DeleteOlderThan deletes a notification's deliveries with it.
+	DeleteFinishedDeliveries(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
 }
 
 // MaxSearchLength is the longest Filter.Search, in characters (runes):
