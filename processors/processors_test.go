@@ -306,7 +306,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0, false},
 		{"Wed, 01 Jan 2025 10:00:30 GMT", 30 * time.Second, true},
 		{"Wed, 01 Jan 2025 09:00:00 GMT", 0, true},
-		{"99999999999", 24 * time.Hour, true},
+		{"3601", time.Hour, true},
+		{"99999999999", time.Hour, true},
+		{"Thu, 01 Jan 2026 10:00:00 GMT", processors.MaxRetryAfter, true},
 	}
 	for _, tt := range tests {
 		got, ok := processors.ParseRetryAfter(tt.in, now)
