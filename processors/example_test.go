@@ -1,9 +1,7 @@
 package processors_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,24 +45,30 @@ func Example_filterFromConfig() {
 	// notifications: invalid request: filter.minSeverity: Invalid minSeverity: urgent
 }
 
-func ExampleRetry_Do() {
-	r := processors.Retry{
-		MaxAttempts: 3,
-		// Print the waits instead of waiting.
-		SleepFunc: func(_ context.Context, d time.Duration) error { fmt.Println("wait", d); return nil },
+// A post-processor makes one attempt and classifies its failure: the
+// Service retries a plain error with backoff, a RetryLater no sooner than
+// asked, and never a Permanent one.
+func ExampleParseRetryAfter() {
+	classify := func(code int, retryAfter string) error {
+		err := fmt.Errorf("answered %d", code)
+		switch {
+		case code == 429 || code == 503:
+			if d, ok := processors.ParseRetryAfter(retryAfter, time.Now()); ok {
+				return notifications.RetryLater(err, d)
+			}
+			return err
+		case code >= 500:
+			return err
+		}
+		return notifications.Permanent(err)
 	}
-	err := r.Do(context.Background(), func(_ context.Context, attempt int) error {
-		if attempt == 1 {
-			// A 429 with Retry-After: 2 is waited exactly.
-			return processors.RetryAfter(errors.New("429 Too Many Requests"), 2*time.Second)
-		}
-		if attempt == 2 {
-			return errors.New("400 Bad Request") // not marked: permanent
-		}
-		return nil
-	})
-	fmt.Println(err)
+	for _, err := range []error{classify(429, "7"), classify(503, "86400"), classify(500, ""), classify(400, "")} {
+		d, later := notifications.RetryAfter(err)
+		fmt.Println(err, "| permanent:", notifications.IsPermanent(err), "| retry after:", d, later)
+	}
 	// Output:
-	// wait 2s
-	// 400 Bad Request
+	// answered 429 (retry after 7s) | permanent: false | retry after: 7s true
+	// answered 503 (retry after 1h0m0s) | permanent: false | retry after: 1h0m0s true
+	// answered 500 | permanent: false | retry after: 0s false
+	// answered 400 | permanent: true | retry after: 0s false
 }

@@ -2,19 +2,27 @@ package processors
 
 import "sync/atomic"
 
-// Event is what happened to one outbound message: an email to one address,
-// a Slack message to one channel, a webhook delivery to one endpoint.
+// Event is what happened to one outbound message in one attempt: an email
+// to one address, a Slack message to one channel, a webhook call to one
+// endpoint.
 type Event string
 
-// The events Metrics counts.
+// The events Metrics counts. Every attempt at a message counts once as
+// EventSent or EventFailed; an attempt that repeats an earlier one counts
+// EventRetried as well. So Sent+Failed is the number of attempts, and a
+// message the Service retried twice before it went out counts Failed 2,
+// Sent 1, Retried 2.
 const (
 	// EventSent is a message delivered (for Slack, also an edit of an
 	// earlier message by a scoped re-send).
 	EventSent Event = "sent"
-	// EventFailed is a message given up on: a permanent error, or the
-	// last attempt failed.
+	// EventFailed is an attempt at a message that failed, whether the
+	// Service will retry it or not: the delivery record (Service.Deliveries)
+	// says which failures were final.
 	EventFailed Event = "failed"
-	// EventRetried is one more attempt after a failed one.
+	// EventRetried is an attempt that repeats an earlier one: a delivery
+	// attempt after the first (the delivery in the context has Attempts >
+	// 1), or one of the Slack options phase's in-process retries.
 	EventRetried Event = "retried"
 )
 

@@ -12,24 +12,53 @@
 // Addresses pass Backstage's checks in order: syntax (no white space, none
 // of " ' , ; < > :, exactly one @ and not at either end), allowlist and
 // allowed domains, then the denylist; one that fails is skipped, not an
-// error. Mail is throttled (2 per 100 ms by default),
-// temporary SMTP failures (4xx replies, unreachable servers) are retried
-// with backoff, and permanent ones (5xx replies) are not. Failures are
-// counted in Config.Metrics and returned joined, each wrapped with the
-// notification id and the address; the processor does not log them, the
-// notifications Service does, once.
+// error. Mail is throttled (2 per 100 ms by default); each address gets
+// its own email.
+//
+// # Delivery, retries and Message-ID
+//
+// Inside a notifications Service, each PostProcess call is one attempt of
+// a durable delivery: the Service retries a failed attempt with backoff
+// (notifications.Config.Retry), after a restart too, and records the
+// outcome. The processor itself does not retry. It classifies each
+// address's failure for the Service: a 5xx SMTP reply (550 no such
+// mailbox, 535 bad credentials...) is permanent (notifications.Permanent);
+// a 4xx reply (451 try again later, greylisting), an unreachable server,
+// a broken connection or a timeout is transient (a plain error, retried).
+// An attempt with several addresses is permanent only when every failure
+// in it is. An address that accepted the email is remembered, in memory,
+// for a day: the retries this process runs mail only the addresses that
+// failed.
+//
+// Delivery is at least once: a retry after a crash, on another instance,
+// or after a reply lost on the way mails an address again. Each email's
+// Message-ID is therefore derived from the delivery
+// (notifications.DeliveryFromContext) and the address,
+// <deliveryID.hash@domain> with the domain of Config.From, the same on
+// every attempt and on every instance, and different for each recipient
+// of one delivery (a broadcast's addresses, or a user's several), so mail
+// systems and clients can recognise a repeat. A scoped re-send that
+// replaced a pending delivery's content changes the hash, so its email is
+// not taken for a repeat of the old one. Called outside a Service (no
+// delivery in the context), each email gets a random Message-ID.
+//
+// Failures are counted in Config.Metrics and returned joined, each wrapped
+// with the notification id and the address; the processor does not log
+// them, the notifications Service does, once.
 package email
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
 	"log/slog"
-	"net"
 	netmail "net/mail"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -39,8 +68,10 @@ import (
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
 
+	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/internal/attempt"
 )
 
 // Name is the processor's name and settings channel id, Backstage's.
@@ -100,8 +131,8 @@ type Config struct {
 	// sides support; PLAIN and LOGIN only over TLS), and only when both
 	// are set. Defaults to no authentication.
 	Username, Password string
-	// Timeout bounds one email: connecting, the SMTP dialogue and the
-	// upload. Defaults to 30 seconds.
+	// Timeout bounds one email of one attempt: connecting, the SMTP
+	// dialogue and the upload. Defaults to 30 seconds.
 	Timeout time.Duration
 
 	// From is the sender address, like "Backstage <noreply@example.com>".
@@ -152,18 +183,15 @@ type Config struct {
 	ConcurrencyLimit int
 	// ThrottleInterval is the throttle's window. Defaults to 100ms.
 	ThrottleInterval time.Duration
-	// Retry retries temporary failures (SMTP 4xx replies, refused or
-	// timed-out connections). Defaults to processors.Retry's defaults: 5
-	// attempts.
-	Retry processors.Retry
-
 	// Template replaces the built-in subject and bodies. Defaults to none.
 	Template Template
-	// Logger receives retries and skipped addresses (malformed ones at
-	// warning level, those the allow and deny rules drop at debug level).
-	// Failures are returned, not logged. Defaults to slog.Default().
+	// Logger receives skipped addresses: malformed ones at warning level,
+	// those the allow and deny rules drop and those an earlier attempt
+	// already mailed at debug level. Failures are returned, not logged.
+	// Defaults to slog.Default().
 	Logger *slog.Logger
-	// Metrics counts emails sent, failed and retried. Defaults to none.
+	// Metrics counts emails sent and failed, per address and attempt, and
+	// emails that repeat an earlier attempt. Defaults to none.
 	Metrics *processors.Metrics
 }
 
@@ -179,6 +207,8 @@ type Processor struct {
 	allow, deny map[string]bool
 	domains     map[string]bool
 	broadcast   []string
+	idDomain    string // the right-hand side of Message-IDs: From's domain
+	reached     *attempt.Reached
 }
 
 var (
@@ -198,10 +228,13 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Host == "" {
 		bad("Host is required")
 	}
+	var idDomain string
 	if cfg.From == "" {
 		bad("From is required")
-	} else if _, err := netmail.ParseAddress(cfg.From); err != nil {
+	} else if from, err := netmail.ParseAddress(cfg.From); err != nil {
 		bad("From %q: %v", cfg.From, err)
+	} else {
+		idDomain = messageIDDomain(from.Address)
 	}
 	if cfg.ReplyTo != "" {
 		if _, err := netmail.ParseAddress(cfg.ReplyTo); err != nil {
@@ -218,9 +251,6 @@ func New(cfg Config) (*Processor, error) {
 		bad("Timeout, CacheTTL, ThrottleInterval and ConcurrencyLimit must not be negative")
 	}
 	if err := cfg.Filter.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
-	}
-	if err := cfg.Retry.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
 	}
 
@@ -288,6 +318,8 @@ func New(cfg Config) (*Processor, error) {
 		deny:      addressSet(cfg.Denylist),
 		domains:   addressSet(cfg.AllowedDomains),
 		broadcast: cfg.BroadcastAddresses,
+		idDomain:  idDomain,
+		reached:   attempt.NewReached(),
 	}
 	switch cfg.BroadcastReceiver {
 	case ReceiverNone, ReceiverConfig:
@@ -327,12 +359,16 @@ func (p *Processor) Name() string { return Name }
 // Filter returns Config.Filter.
 func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter }
 
-// PostProcess mails n: to its user's addresses, or for a broadcast to the
-// broadcast receivers, after the syntax, allow and deny rules. One email
-// goes to each address, throttled; each failure is counted as failed and
-// returned, wrapped with the notification id and the address, joined with
-// the others. An entity notification without a user, or with no address
-// left, sends nothing and returns nil.
+// PostProcess makes one attempt at mailing n: to its user's addresses, or
+// for a broadcast to the broadcast receivers, after the syntax, allow and
+// deny rules, skipping the addresses an earlier attempt of the same
+// delivery mailed. One email goes to each address, throttled; each is
+// counted, and the failures are returned joined, each wrapped with the
+// notification id and the address, and classified as the package
+// documentation says. A failed address lookup is transient; a Template
+// error is permanent only when the template marked it with
+// notifications.Permanent. An entity notification without a user, or with
+// no address left, sends nothing and returns nil.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 	log := p.log.With("processor", Name, "notification_id", n.ID)
 	addrs, err := p.recipients(ctx, n)
@@ -350,16 +386,39 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("email: notification %s: render: %w", n.ID, err)
 	}
-	var errs []error
+	id, stable := attempt.MessageID(ctx, n)
+	d, _ := notifications.DeliveryFromContext(ctx)
+	deliveryID := d.ID
+	done := p.reached.Load(id)
+	retry := attempt.IsRetry(ctx)
+	var out attempt.Outcome
+	var reached []string
 	for _, addr := range addrs {
-		if err := p.sendOne(ctx, log, addr, msg); err != nil {
+		key := normalize(addr)
+		if done[key] {
+			log.Debug("email: address mailed by an earlier attempt; skipped", "to", addr)
+			continue
+		}
+		if retry {
+			p.cfg.Metrics.Add(Name, processors.EventRetried)
+		}
+		messageID := p.newMessageID()
+		if stable {
+			messageID = p.messageID(deliveryID, id, key)
+		}
+		if err := p.sendOne(ctx, addr, msg, messageID); err != nil {
 			p.cfg.Metrics.Add(Name, processors.EventFailed)
-			errs = append(errs, fmt.Errorf("email: notification %s to %s: %w", n.ID, addr, err))
+			out.Add(fmt.Errorf("email: notification %s to %s: %w", n.ID, addr, err), permanent(err), 0)
 			continue
 		}
 		p.cfg.Metrics.Add(Name, processors.EventSent)
+		reached = append(reached, key)
 	}
-	return errors.Join(errs...)
+	err = out.Err()
+	if stable {
+		p.reached.Finish(id, done, reached, err != nil)
+	}
+	return err
 }
 
 func (p *Processor) recipients(ctx context.Context, n notifications.Notification) ([]string, error) {
@@ -413,56 +472,95 @@ func (p *Processor) allowed(key string) bool {
 	return len(p.allow) == 0
 }
 
-func (p *Processor) sendOne(ctx context.Context, log *slog.Logger, addr string, msg Message) error {
-	return p.cfg.Retry.Do(ctx, func(ctx context.Context, attempt int) error {
-		if attempt > 1 {
-			p.cfg.Metrics.Add(Name, processors.EventRetried)
-			log.Info("email: retrying", "to", addr, "attempt", attempt)
-		}
-		if err := p.throttle.Wait(ctx); err != nil {
-			return err
-		}
-		m := mail.NewMsg()
-		if err := m.From(p.cfg.From); err != nil {
-			return fmt.Errorf("from: %w", err)
-		}
-		if err := m.To(addr); err != nil {
-			return fmt.Errorf("to: %w", err)
-		}
-		if p.cfg.ReplyTo != "" {
-			if err := m.ReplyTo(p.cfg.ReplyTo); err != nil {
-				return fmt.Errorf("reply-to: %w", err)
-			}
-		}
-		m.Subject(msg.Subject)
-		m.SetDate()
-		m.SetMessageID()
-		switch {
-		case msg.Text != "" && msg.HTML != "":
-			m.SetBodyString(mail.TypeTextPlain, msg.Text)
-			m.AddAlternativeString(mail.TypeTextHTML, msg.HTML)
-		case msg.HTML != "":
-			m.SetBodyString(mail.TypeTextHTML, msg.HTML)
-		default:
-			m.SetBodyString(mail.TypeTextPlain, msg.Text)
-		}
-		err := p.client.DialAndSendWithContext(ctx, m)
-		if err != nil && temporary(err) && ctx.Err() == nil {
-			return processors.Retryable(err)
-		}
+// sendOne makes one attempt at mailing msg to addr.
+func (p *Processor) sendOne(ctx context.Context, addr string, msg Message, messageID string) error {
+	if err := p.throttle.Wait(ctx); err != nil {
 		return err
-	})
+	}
+	m := mail.NewMsg()
+	if err := m.From(p.cfg.From); err != nil {
+		return fmt.Errorf("from: %w", err)
+	}
+	if err := m.To(addr); err != nil {
+		return fmt.Errorf("to: %w", err)
+	}
+	if p.cfg.ReplyTo != "" {
+		if err := m.ReplyTo(p.cfg.ReplyTo); err != nil {
+			return fmt.Errorf("reply-to: %w", err)
+		}
+	}
+	m.Subject(msg.Subject)
+	m.SetDate()
+	m.SetMessageIDWithValue(messageID)
+	switch {
+	case msg.Text != "" && msg.HTML != "":
+		m.SetBodyString(mail.TypeTextPlain, msg.Text)
+		m.AddAlternativeString(mail.TypeTextHTML, msg.HTML)
+	case msg.HTML != "":
+		m.SetBodyString(mail.TypeTextHTML, msg.HTML)
+	default:
+		m.SetBodyString(mail.TypeTextPlain, msg.Text)
+	}
+	return p.client.DialAndSendWithContext(ctx, m)
 }
 
-// temporary reports whether err is worth retrying: a 4xx SMTP reply, or a
-// connection that could not be made.
-func temporary(err error) bool {
-	var se *mail.SendError
-	if errors.As(err, &se) {
-		return se.IsTemp()
+// permanent reports whether err, one email's failure, is a 5xx SMTP reply,
+// which retrying cannot fix. A 4xx reply, and every failure that is not a
+// reply (a refused or broken connection, a timeout, a TLS handshake), is
+// worth retrying.
+func permanent(err error) bool {
+	if se, ok := errors.AsType[*mail.SendError](err); ok && se.ErrorCode() != 0 {
+		return se.ErrorCode() >= 500
 	}
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	if te, ok := errors.AsType[*textproto.Error](err); ok {
+		return te.Code >= 500 && te.Code < 600
+	}
+	return false
+}
+
+// messageID returns the Message-ID (without its angle brackets) of the
+// email to the normalized address addr for the message id of a delivery
+// (attempt.MessageID): the delivery id, a dot and a hash of the message id
+// and the address, at From's domain. The hash keeps addresses out of the
+// header and makes one id per recipient of a delivery.
+func (p *Processor) messageID(deliveryID, id, addr string) string {
+	sum := sha256.Sum256([]byte(id + "\x00" + addr))
+	left := deliveryID
+	if !idSafe(left) {
+		// Not a UUID-like id (a custom store's): its hash keeps the
+		// header well formed.
+		h := sha256.Sum256([]byte(deliveryID))
+		left = hex.EncodeToString(h[:16])
+	}
+	return left + "." + hex.EncodeToString(sum[:10]) + "@" + p.idDomain
+}
+
+// newMessageID returns a random Message-ID at From's domain, for an email
+// sent outside a delivery.
+func (p *Processor) newMessageID() string {
+	return uuid.New() + "@" + p.idDomain
+}
+
+// messageIDDomain returns the right-hand side of Message-IDs for the From
+// address: its domain in lower case, or "localhost" when that is not a
+// plain host name (a domain literal, say).
+func messageIDDomain(address string) string {
+	domain := strings.ToLower(address[strings.LastIndexByte(address, '@')+1:])
+	if !idSafe(strings.ReplaceAll(domain, ".", "")) || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "localhost"
+	}
+	return domain
+}
+
+// idSafe reports whether s is non-empty, at most 64 bytes, and only ASCII
+// letters, digits and hyphens: safe as a part of a Message-ID.
+func idSafe(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(c rune) bool {
+		return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-'
+	})
 }
 
 // Message is one rendered email.
@@ -480,8 +578,11 @@ type Message struct {
 // extension point. Render gets the notification and the built-in message
 // and returns the message to send: it may change any field and keep the
 // others. An empty Subject falls back to the title. An error skips the
-// notification's emails: PostProcess returns it and counts one failure.
-// Render is called concurrently.
+// notification's emails for this attempt: PostProcess returns it and
+// counts one failure, and the Service retries it unless Render marked it
+// with notifications.Permanent (or asked for a wait with
+// notifications.RetryLater). Render is called once per attempt, and
+// concurrently.
 type Template interface {
 	Render(ctx context.Context, n notifications.Notification, m Message) (Message, error)
 }
@@ -508,7 +609,8 @@ func (p *Processor) render(ctx context.Context, n notifications.Notification) (M
 	if md, ok := n.Payload.Metadata[notifications.MetadataMarkdownBody].(string); ok && md != "" {
 		var buf bytes.Buffer
 		if err := p.markdown.Convert([]byte(md), &buf); err != nil {
-			return Message{}, fmt.Errorf("markdown: %w", err)
+			// The same Markdown fails the same way on every attempt.
+			return Message{}, notifications.Permanent(fmt.Errorf("markdown: %w", err))
 		}
 		body.Write(buf.Bytes())
 		msg.Text = md + "\n\n" + link

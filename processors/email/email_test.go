@@ -25,9 +25,6 @@ var testCatalog = notifications.NewMemoryCatalog(
 	notifications.CatalogEntity{Ref: "group:default/team", Profile: notifications.Profile{Email: "team@example.com"}},
 )
 
-// noWait is a Retry that does not wait between attempts.
-var noWait = processors.Retry{SleepFunc: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
-
 // setup returns a processor mailing srv in plain text, with cfg's
 // non-zero fields layered over test defaults.
 func setup(t *testing.T, srv *smtpServer, cfg email.Config) *email.Processor {
@@ -44,9 +41,6 @@ func setup(t *testing.T, srv *smtpServer, cfg email.Config) *email.Processor {
 	}
 	if cfg.Catalog == nil && cfg.Lookup == nil {
 		cfg.Catalog = testCatalog
-	}
-	if cfg.Retry.SleepFunc == nil {
-		cfg.Retry.SleepFunc = noWait.SleepFunc
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
@@ -339,10 +333,15 @@ func TestStartTLSWithAuth(t *testing.T) {
 	}
 
 	// Without trusting the certificate, delivery fails rather than going
-	// out unverified.
-	p = setup(t, srv, email.Config{TLS: email.TLSStartTLS, Username: "u", Password: "p", Retry: processors.Retry{MaxAttempts: 1}})
-	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); err == nil {
-		t.Fatal("untrusted certificate accepted")
+	// out unverified (transient: a renewed certificate may be trusted).
+	p = setup(t, srv, email.Config{TLS: email.TLSStartTLS, Username: "u", Password: "p"})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); err == nil || notifications.IsPermanent(err) {
+		t.Fatalf("untrusted certificate: err = %v, want a transient failure", err)
+	}
+	// A wrong password gets 535: permanent.
+	p = setup(t, srv, email.Config{TLS: email.TLSStartTLS, TLSConfig: clientTLS, Username: "u", Password: "wrong"})
+	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); !notifications.IsPermanent(err) || !strings.Contains(err.Error(), "535") {
+		t.Fatalf("wrong password: err = %v, want the 535, permanent", err)
 	}
 	srv.none()
 }
@@ -380,50 +379,63 @@ func TestStartTLSRequiredButNotOffered(t *testing.T) {
 	}
 }
 
-func TestTemporaryFailureIsRetried(t *testing.T) {
+// inDelivery returns a context carrying delivery id's attempt, as the
+// Service sets it.
+func inDelivery(t *testing.T, id string, attempt int) context.Context {
+	t.Helper()
+	return notifications.ContextWithDelivery(t.Context(), notifications.Delivery{ID: id, Processor: email.Name, Attempts: attempt})
+}
+
+const deliveryID = "0b6f0c1e-2d3a-4b5c-8d7e-9f0a1b2c3d4e"
+
+// A 4xx reply is transient: one attempt per PostProcess, a plain error the
+// Service retries. A server answering 451 twice, then accepting, gets one
+// email over three attempts of the delivery.
+func TestTemporaryFailureIsTransient(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
 	srv.failRcpt(2, reply451)
 	m := &processors.Metrics{}
 	p := setup(t, srv, email.Config{Metrics: m})
-	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{}); err != nil {
+	n := note("user:default/jane", notifications.Payload{Title: "x"})
+	for attempt := 1; attempt <= 2; attempt++ {
+		err := p.PostProcess(inDelivery(t, deliveryID, attempt), n, notifications.SendOptions{})
+		if err == nil || notifications.IsPermanent(err) || !strings.Contains(err.Error(), "451") {
+			t.Fatalf("attempt %d: err = %v, want the 451, transient", attempt, err)
+		}
+		if _, later := notifications.RetryAfter(err); later {
+			t.Fatalf("attempt %d: err = %v asks for a wait", attempt, err)
+		}
+		if got := srv.rcptCount(); got != attempt {
+			t.Fatalf("attempt %d: %d RCPTs, want one per attempt", attempt, got)
+		}
+		srv.none()
+	}
+	if err := p.PostProcess(inDelivery(t, deliveryID, 3), n, notifications.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	srv.next()
-	if n := srv.rcptCount(); n != 3 {
-		t.Fatalf("%d attempts, want 3 (two 451s, then accepted)", n)
+	got := srv.next()
+	if id := got.Header.Get("Message-ID"); !strings.HasPrefix(id, "<"+deliveryID+".") || !strings.HasSuffix(id, "@example.com>") {
+		t.Fatalf("Message-ID %q, want <deliveryID.hash@example.com>", id)
 	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
-		t.Fatalf("metrics = %+v", s)
-	}
-
-	// The attempts are bounded.
-	srv.failRcpt(100, reply451)
-	p = setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}})
-	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
-	if !errors.Is(err, processors.ErrGaveUp) {
-		t.Fatalf("err = %v, want ErrGaveUp", err)
-	}
-	if n := srv.rcptCount() - 3; n != 3 {
-		t.Fatalf("%d attempts, want 3", n)
-	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 4, Failed: 1}) {
-		t.Fatalf("metrics = %+v", s)
+	srv.none()
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Failed: 2, Retried: 2}) {
+		t.Fatalf("metrics = %+v, want per attempt: failed 2, sent 1, retried 2", s)
 	}
 }
 
 // A 5xx reply is permanent: the email fails after one attempt, is counted
-// as failed, and is not retried, however many attempts Retry allows.
+// as failed, and PostProcess says the Service must not retry it.
 func TestPermanentFailureIsNotRetried(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	// More 550s than attempts: a retry would be seen as a second RCPT.
+	// More 550s than one: a retry would be seen as a second RCPT.
 	srv.failRcpt(5, reply550)
 	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 5}})
-	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
-	if err == nil || errors.Is(err, processors.ErrGaveUp) {
-		t.Fatalf("err = %v, want the permanent failure itself", err)
+	p := setup(t, srv, email.Config{Metrics: m})
+	err := p.PostProcess(inDelivery(t, deliveryID, 1), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
+	if !notifications.IsPermanent(err) {
+		t.Fatalf("err = %v, want permanent", err)
 	}
 	if !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "jane@example.com") || !strings.Contains(err.Error(), "n-1") {
 		t.Fatalf("err = %v, want the reply, the address and the notification id", err)
@@ -442,12 +454,102 @@ func TestConnectionRefused(t *testing.T) {
 	srv := startSMTP(t, serverOptions{})
 	srv.Port = 1 // nothing listens there
 	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 2}})
+	p := setup(t, srv, email.Config{Metrics: m})
 	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
-	if !errors.Is(err, processors.ErrGaveUp) {
-		t.Fatalf("err = %v", err)
+	if err == nil || notifications.IsPermanent(err) {
+		t.Fatalf("err = %v, want transient", err)
 	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1, Retried: 1}) {
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
+		t.Fatalf("metrics = %+v", s)
+	}
+}
+
+// Message-ID derives from the delivery and the recipient: the same on
+// every attempt, different per recipient of one delivery, and different
+// for a re-send that replaced the delivery's content.
+func TestMessageID(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	p := setup(t, srv, email.Config{BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"ops@example.com", "dev@example.com"}})
+	ids := func(ctx context.Context, n notifications.Notification) map[string]string {
+		t.Helper()
+		if err := p.PostProcess(ctx, n, notifications.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range srv.drain() {
+			out[r.To[0]] = r.Header.Get("Message-ID")
+		}
+		return out
+	}
+	broadcast := note("", notifications.Payload{Title: "B"})
+	first := ids(inDelivery(t, deliveryID, 1), broadcast)
+	again := ids(inDelivery(t, deliveryID, 2), broadcast)
+	if len(first) != 2 || first["ops@example.com"] == first["dev@example.com"] {
+		t.Fatalf("Message-IDs %v, want two distinct ones", first)
+	}
+	for addr, id := range first {
+		if again[addr] != id || !strings.HasPrefix(id, "<"+deliveryID+".") || !strings.HasSuffix(id, "@example.com>") {
+			t.Fatalf("%s: Message-ID %q then %q, want the same <deliveryID.hash@example.com>", addr, id, again[addr])
+		}
+	}
+	other := ids(inDelivery(t, "1c7e1d2f-3e4b-4c6d-9e8f-0a1b2c3d4e5f", 1), broadcast)
+	updated := time.Now()
+	broadcast.Updated = &updated
+	resent := ids(inDelivery(t, deliveryID, 1), broadcast)
+	outside := ids(t.Context(), broadcast)
+	for addr, id := range first {
+		if other[addr] == id || resent[addr] == id || outside[addr] == id || outside[addr] == "" {
+			t.Fatalf("%s: Message-ID %q reused: other delivery %q, re-send %q, outside a delivery %q", addr, id, other[addr], resent[addr], outside[addr])
+		}
+	}
+
+	// A delivery id unfit for a header (a custom store's) is hashed.
+	odd := ids(inDelivery(t, "odd id\r\nBcc: victim@example.com", 1), broadcast)
+	for _, id := range odd {
+		if strings.ContainsAny(id, " \r\n") || strings.Contains(id, "Bcc") || !strings.HasSuffix(id, "@example.com>") {
+			t.Fatalf("Message-ID %q from an odd delivery id", id)
+		}
+	}
+
+	// A user with two addresses: one id each.
+	dir := directory{users: map[string][]string{"user:default/jane": {"jane@corp.example", "jane@home.example"}}}
+	p = setup(t, srv, email.Config{Lookup: dir})
+	got := ids(inDelivery(t, deliveryID, 1), note("user:default/jane", notifications.Payload{Title: "T"}))
+	if len(got) != 2 || got["jane@corp.example"] == got["jane@home.example"] {
+		t.Fatalf("Message-IDs %v, want two distinct ones", got)
+	}
+}
+
+// A retry of the delivery mails only the addresses that failed, with the
+// same Message-ID; the attempt is transient while one failure is.
+func TestRetryMailsOnlyFailedAddresses(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	srv.failAddr("b@example.com", 1, reply451)
+	srv.failAddr("c@example.com", 2, reply550)
+	m := &processors.Metrics{}
+	p := setup(t, srv, email.Config{Metrics: m, BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"a@example.com", "b@example.com", "c@example.com"}})
+	broadcast := note("", notifications.Payload{Title: "B"})
+	err := p.PostProcess(inDelivery(t, deliveryID, 1), broadcast, notifications.SendOptions{})
+	if err == nil || notifications.IsPermanent(err) || !strings.Contains(err.Error(), "b@example.com") || !strings.Contains(err.Error(), "c@example.com") {
+		t.Fatalf("first attempt: err = %v, want b's 451 and c's 550, transient", err)
+	}
+	if got := srv.drain(); len(got) != 1 || got[0].To[0] != "a@example.com" {
+		t.Fatalf("first attempt mailed %+v, want a only", got)
+	}
+	err = p.PostProcess(inDelivery(t, deliveryID, 2), broadcast, notifications.SendOptions{})
+	if !notifications.IsPermanent(err) || strings.Contains(err.Error(), "b@example.com") {
+		t.Fatalf("second attempt: err = %v, want c's 550 alone, permanent", err)
+	}
+	got := srv.drain()
+	if len(got) != 1 || got[0].To[0] != "b@example.com" {
+		t.Fatalf("second attempt mailed %+v, want b only", got)
+	}
+	if n := srv.rcptCount(); n != 5 {
+		t.Fatalf("%d RCPTs, want a, b, c then b, c", n)
+	}
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 2, Failed: 3, Retried: 2}) {
 		t.Fatalf("metrics = %+v", s)
 	}
 }
@@ -631,7 +733,6 @@ func TestNewValidates(t *testing.T) {
 		"bad port":        func(c *email.Config) { c.Port = 70000 },
 		"bad receiver":    func(c *email.Config) { c.BroadcastReceiver = "all" },
 		"bad severity":    func(c *email.Config) { c.Filter.MinSeverity = "urgent" },
-		"bad retry":       func(c *email.Config) { c.Retry.MaxAttempts = -1 },
 		"negative limit":  func(c *email.Config) { c.ConcurrencyLimit = -1 },
 		"users no lister": func(c *email.Config) { c.BroadcastReceiver = email.ReceiverUsers; c.Catalog = plainCatalog{} },
 	}

@@ -2,19 +2,49 @@ package email_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors/email"
 	"github.com/heraldhq/herald/store"
 )
 
-// The processor inside a real Service: a group send mails each member once
-// the service has drained post-processing.
+// attempts wraps the processor to report each PostProcess that returned,
+// so a test waits for the Service's background delivery instead of
+// sleeping.
+type attempts struct {
+	*email.Processor
+	done chan error
+}
+
+func (a attempts) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
+	err := a.Processor.PostProcess(ctx, n, o)
+	select {
+	case a.done <- err:
+	default: // an attempt the test does not wait for must not block the Service
+	}
+	return err
+}
+
+func (a attempts) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-a.done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery attempt within 10s")
+		return nil
+	}
+}
+
+// The processor inside a real Service: a group send mails each member, in
+// the background; a send its filter excludes mails nobody.
 func TestInService(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
@@ -43,16 +73,18 @@ func TestInService(t *testing.T) {
 	if _, err := sender.Send(t.Context(), notifications.Entity("group:default/team"), notifications.Payload{Title: "Filtered", Topic: "quiet"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 	var to []string
-	for _, r := range srv.drain() {
+	for range 2 {
+		r := srv.next()
 		if r.Subject != "Team news" || r.Text != "\n\nhttp://localhost/team" {
 			t.Fatalf("subject %q text %q", r.Subject, r.Text)
 		}
 		to = append(to, r.To...)
 	}
+	if err := svc.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv.none()
 	slices.Sort(to)
 	if want := []string{"bob@example.com", "jane@example.com"}; !slices.Equal(to, want) {
 		t.Fatalf("mailed %v, want %v", to, want)
@@ -90,13 +122,18 @@ func TestFailureLoggedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	mailer := setup(t, srv, email.Config{Logger: logger})
+	mailer := attempts{Processor: setup(t, srv, email.Config{Logger: logger}), done: make(chan error, 8)}
 	svc, err := notifications.New(notifications.Config{Store: st, Catalog: testCatalog, Processors: []notifications.Processor{mailer}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Sender("plugin:test").Send(t.Context(), notifications.Entity("user:default/jane"), notifications.Payload{Title: "T"}); err != nil {
 		t.Fatal(err)
+	}
+	// A 550 is permanent: one attempt, then Close waits for the Service to
+	// finish with it (record and log the failure).
+	if err := mailer.wait(t); !notifications.IsPermanent(err) {
+		t.Fatalf("PostProcess = %v, want a permanent failure", err)
 	}
 	if err := svc.Close(t.Context()); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,8 +46,9 @@ type smtpServer struct {
 	got  chan received
 
 	mu          sync.Mutex
-	rcptReplies []*smtp.SMTPError // RCPT answers these, in order, before accepting again
-	rcpts       int               // RCPT commands received
+	rcptReplies []*smtp.SMTPError            // RCPT answers these, in order, before accepting again
+	addrReplies map[string][]*smtp.SMTPError // per address, RCPT answers these first
+	rcpts       int                          // RCPT commands received
 }
 
 // Replies failRcpt queues.
@@ -66,6 +66,18 @@ func (s *smtpServer) failRcpt(n int, reply *smtp.SMTPError) {
 	defer s.mu.Unlock()
 	for range n {
 		s.rcptReplies = append(s.rcptReplies, reply)
+	}
+}
+
+// failAddr makes the next n RCPT commands for addr answer reply.
+func (s *smtpServer) failAddr(addr string, n int, reply *smtp.SMTPError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.addrReplies == nil {
+		s.addrReplies = map[string][]*smtp.SMTPError{}
+	}
+	for range n {
+		s.addrReplies[addr] = append(s.addrReplies[addr], reply)
 	}
 }
 
@@ -186,6 +198,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	s.srv.rcpts++
+	if q := s.srv.addrReplies[to]; len(q) > 0 {
+		s.srv.addrReplies[to] = q[1:]
+		return q[0]
+	}
 	if len(s.srv.rcptReplies) > 0 {
 		reply := s.srv.rcptReplies[0]
 		s.srv.rcptReplies = s.srv.rcptReplies[1:]
@@ -308,5 +324,3 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 	client = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	return server, client
 }
-
-func portString(p int) string { return strconv.Itoa(p) }

@@ -46,12 +46,13 @@ type fakeSlack struct {
 	calls  []apiCall
 	users  map[string]string                        // email → Slack user id
 	fail   map[string][]func(w http.ResponseWriter) // per method, consumed in order
+	failCh map[string]func(w http.ResponseWriter)   // per chat.postMessage channel, every time
 	nextTS int
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
 	t.Helper()
-	f := &fakeSlack{t: t, users: map[string]string{}, fail: map[string][]func(http.ResponseWriter){}}
+	f := &fakeSlack{t: t, users: map[string]string{}, fail: map[string][]func(http.ResponseWriter){}, failCh: map[string]func(http.ResponseWriter){}}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL + "/api/"
@@ -63,6 +64,14 @@ func (f *fakeSlack) failNext(method string, respond func(w http.ResponseWriter))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail[method] = append(f.fail[method], respond)
+}
+
+// failChannel makes the next chat.postMessage to channel answer with
+// respond.
+func (f *fakeSlack) failChannel(channel string, respond func(w http.ResponseWriter)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failCh[channel] = respond
 }
 
 func (f *fakeSlack) recorded() []apiCall {
@@ -82,6 +91,10 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	var respond func(http.ResponseWriter)
 	if q := f.fail[method]; len(q) > 0 {
 		respond, f.fail[method] = q[0], q[1:]
+	}
+	if fail, ok := f.failCh[r.Form.Get("channel")]; ok && method == "chat.postMessage" {
+		respond = fail
+		delete(f.failCh, r.Form.Get("channel"))
 	}
 	f.nextTS++
 	ts := fmt.Sprintf("1700000000.%06d", f.nextTS)

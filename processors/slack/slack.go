@@ -31,11 +31,57 @@
 // work only within one process, and are forgotten on restart.
 //
 // Posting is throttled (10 messages per minute by default, Backstage's
-// defaults) and rate limits (HTTP 429) are waited out as Slack's
-// Retry-After says. Failures are counted in Config.Metrics and returned
-// joined, each wrapped with the notification id (in the post-processing
-// phase) and the channel; the processor does not log them, the
-// notifications Service does, once.
+// defaults). Failures are counted in Config.Metrics and returned joined,
+// each wrapped with the notification id (in the post-processing phase)
+// and the channel; the processor does not log them, the notifications
+// Service does, once.
+//
+// # Delivery, retries and duplicates
+//
+// Inside a notifications Service, each PostProcess call is one attempt of
+// a durable delivery: the Service retries a failed attempt with backoff
+// (notifications.Config.Retry), after a restart too, and records the
+// outcome. PostProcess makes each API call once and classifies what
+// failed for the Service:
+//
+//   - a rate limit (HTTP 429 with Retry-After) is retried no sooner than
+//     Slack asks (notifications.RetryLater), at most
+//     processors.MaxRetryAfter (an hour) later;
+//   - a Slack error that retrying cannot fix is permanent
+//     (notifications.Permanent): a bad channel (channel_not_found,
+//     not_in_channel, is_archived, restricted_action...), a bad token or
+//     missing rights (not_authed, invalid_auth, account_inactive,
+//     token_revoked, token_expired, no_permission, missing_scope...), a
+//     message Slack refuses (msg_too_long, no_text, invalid_blocks,
+//     invalid_attachments, invalid_arguments...); so are another 4xx
+//     answer and a user without a Slack account;
+//   - anything else (5xx answers, internal_error, fatal_error, network
+//     errors, a failing catalog) is transient: a plain error, retried after
+//     the Service's backoff.
+//
+// With several channels (a routed broadcast), an attempt is permanent only
+// when every failure in it is.
+//
+// Slack has no idempotency key for chat.postMessage, so the processor
+// keeps its own: after each post (or edit) of a delivery it records the
+// message in Config.Timestamps under the delivery's id, and an attempt of
+// the same delivery skips a channel already recorded. A broadcast that
+// failed in one of its channels is therefore not re-posted in the others,
+// by any instance sharing the TimestampStore, and a crash after the post
+// was recorded but before the Service recorded the outcome does not post
+// twice either. What is left is at least once: a post Slack made whose
+// answer was lost (a timeout), or that a crash cut off before it was
+// recorded, is posted again by the retry. A scoped re-send that replaced a
+// pending delivery's content is a new message under the same delivery, so
+// it is posted (or edits the earlier one) as usual.
+//
+// The options phase (channel posts for groups and components) runs inside
+// Send, before anything is stored, so no delivery backs it: there each
+// API call is tried up to Config.OptionsAttempts times in process, waiting
+// Slack's Retry-After when it is at most 10 seconds, else about 1 s, then
+// about 2 s (with jitter); a longer rate limit, a permanent error or the
+// last failure is returned for the Service to log. Keep OptionsAttempts
+// low: these waits delay Send.
 package slack
 
 import (
@@ -43,7 +89,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -56,6 +102,7 @@ import (
 	"github.com/heraldhq/herald/internal/entityref"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/internal/attempt"
 	"github.com/heraldhq/herald/processors/internal/ttlcache"
 )
 
@@ -76,7 +123,8 @@ const (
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("slack: invalid config")
 
-// TimestampTTL is how long message timestamps are kept for scoped updates.
+// TimestampTTL is how long message timestamps are kept for scoped updates,
+// and a delivery's record of its posts against a repeat.
 const TimestampTTL = 24 * time.Hour
 
 // Route sends broadcasts of an origin, a topic, or both, to channels. Among
@@ -134,10 +182,12 @@ type Config struct {
 	// Filter limits the processor to some severities and topics. Defaults
 	// to every notification.
 	Filter notifications.ProcessorFilter
-	// Retry bounds retries of rate-limited (429, after its Retry-After),
-	// failing (5xx) and unreachable API calls. Defaults to
-	// processors.Retry's defaults: 5 attempts, Retry-After up to 1 minute.
-	Retry processors.Retry
+	// OptionsAttempts bounds the attempts of each API call of the options
+	// phase (a group's channel post), which the processor retries in
+	// process because no delivery backs it. 1 turns these retries off; at
+	// most 10. Post-processing calls are tried once each: the Service
+	// retries the delivery. Defaults to 3.
+	OptionsAttempts int
 	// Timeout bounds one API call when the context has no deadline.
 	// Defaults to 30 seconds.
 	Timeout time.Duration
@@ -146,14 +196,16 @@ type Config struct {
 	// APIURL is the Web API's base URL, for tests and proxies. Defaults to
 	// "https://slack.com/api/".
 	APIURL string
-	// Logger receives retries, what the processor skips or falls back
-	// from (an entity missing from the catalog, a mention it cannot
-	// resolve, a message it cannot edit) and timestamp cleaner failures.
+	// Logger receives the options phase's retries, what the processor
+	// skips or falls back from (an entity missing from the catalog, a
+	// mention it cannot resolve, a message it cannot edit, a channel an
+	// earlier attempt already posted to) and timestamp cleaner failures.
 	// Delivery failures are returned, not logged. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
-	// Metrics counts messages sent (edits included), failed and retried.
-	// Defaults to none.
+	// Metrics counts messages sent (edits included) and failed, per
+	// channel and attempt, and messages that repeat an earlier attempt (or
+	// an options-phase call retried in process). Defaults to none.
 	Metrics *processors.Metrics
 	// NowFunc is the clock for stored timestamps and the cleaner. Defaults
 	// to time.Now.
@@ -168,6 +220,7 @@ type Processor struct {
 	log      *slog.Logger
 	entities *ttlcache.Cache[string, entityResult]
 	userIDs  *ttlcache.Cache[string, string]
+	sleep    func(ctx context.Context, d time.Duration) error // between the options phase's attempts
 }
 
 type entityResult struct {
@@ -202,6 +255,9 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.ConcurrencyLimit < 0 || cfg.ThrottleInterval < 0 || cfg.CacheTTL < 0 || cfg.Timeout < 0 {
 		bad("ConcurrencyLimit, ThrottleInterval, CacheTTL and Timeout must not be negative")
 	}
+	if cfg.OptionsAttempts < 0 || cfg.OptionsAttempts > 10 {
+		bad("OptionsAttempts %d is not between 1 and 10", cfg.OptionsAttempts)
+	}
 	if cfg.BaseURL != "" && !processors.IsAbsoluteURL(cfg.BaseURL) {
 		bad("BaseURL %q must be an absolute http or https URL", cfg.BaseURL)
 	}
@@ -213,9 +269,6 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Filter.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
 	}
-	if err := cfg.Retry.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
-	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -225,6 +278,9 @@ func New(cfg Config) (*Processor, error) {
 	}
 	if cfg.ThrottleInterval == 0 {
 		cfg.ThrottleInterval = time.Minute
+	}
+	if cfg.OptionsAttempts == 0 {
+		cfg.OptionsAttempts = 3
 	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = 10 * time.Minute
@@ -254,6 +310,7 @@ func New(cfg Config) (*Processor, error) {
 		log:      cfg.Logger,
 		entities: ttlcache.New[string, entityResult](cfg.CacheTTL, nil),
 		userIDs:  ttlcache.New[string, string](cfg.CacheTTL, nil),
+		sleep:    sleep,
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -274,14 +331,14 @@ func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter
 // missing from the catalog are logged at warning level and skipped. A
 // channel named by several entities gets one message. A scoped send whose
 // earlier message in a channel is known edits it. It runs before the send
-// is stored and waits for the posts (and the throttle, within ctx). The
-// options are returned unchanged; failures are counted and returned
-// joined.
+// is stored and waits for the posts (the throttle, and in-process retries
+// of each call up to Config.OptionsAttempts, within ctx). The options are
+// returned unchanged; failures are counted and returned joined.
 func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOptions) (notifications.SendOptions, error) {
 	if o.Recipients.IsBroadcast() {
 		return o, nil
 	}
-	log := p.log.With("origin", o.Origin)
+	r := run{log: p.log.With("origin", o.Origin), attempts: p.cfg.OptionsAttempts}
 	override, _ := o.Payload.Metadata[MetadataChannel].(string)
 	override = strings.TrimSpace(override)
 	var channels []string
@@ -299,7 +356,7 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 				continue
 			}
 			if !found {
-				log.Warn("slack: entity not found in the catalog; skipped", "entity", ref.String())
+				r.log.Warn("slack: entity not found in the catalog; skipped", "entity", ref.String())
 				continue
 			}
 			channel = strings.TrimSpace(e.Annotations[AnnotationBotNotify])
@@ -309,48 +366,76 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 		}
 	}
 	for _, channel := range channels {
-		if err := p.deliver(ctx, log, o.Origin, o.Payload, channel, o.Payload.Scope != ""); err != nil {
+		if err := p.deliver(ctx, r, o.Origin, o.Payload, channel, o.Payload.Scope != ""); err != nil {
 			errs = append(errs, fmt.Errorf("slack: %w", err))
 		}
 	}
 	return o, errors.Join(errs...)
 }
 
-// PostProcess posts a broadcast to its routed channels, and sends a direct
-// message to a user named explicitly in the send's entity refs (refs
-// compared canonically); users reached through a group get nothing here,
-// their group's channel was posted in ProcessOptions. A user without a
-// resolvable Slack account is an error. A scoped re-send (n.Updated set)
-// edits the earlier message when its timestamp is known; when it is not
-// (first send, after TimestampTTL, or a re-send post-processed before the
-// first delivery finished) a new message is posted.
+// PostProcess makes one attempt at delivering n: it posts a broadcast to
+// its routed channels, and sends a direct message to a user named
+// explicitly in the send's entity refs (refs compared canonically); users
+// reached through a group get nothing here, their group's channel was
+// posted in ProcessOptions. A user without a resolvable Slack account is a
+// permanent error. A scoped re-send (n.Updated set) edits the earlier
+// message when its timestamp is known; when it is not (first send, after
+// TimestampTTL, or a re-send post-processed before the first delivery
+// finished) a new message is posted. Inside a Service, a channel an
+// earlier attempt of the same delivery posted to is skipped. Each API call
+// is made once; failures are classified as the package documentation says.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
-	log := p.log.With("notification_id", n.ID, "origin", n.Origin)
+	r := run{log: p.log.With("notification_id", n.ID, "origin", n.Origin), attempts: 1, retry: attempt.IsRetry(ctx)}
+	r.messageID, _ = attempt.MessageID(ctx, n)
 	updated := n.Updated != nil
+	var out attempt.Outcome
+	fail := func(err error) {
+		err = fmt.Errorf("slack: notification %s: %w", n.ID, err)
+		permanent, after := classify(err)
+		out.Add(err, permanent, after)
+	}
 	if n.IsBroadcast() {
-		var errs []error
 		for _, channel := range p.routeChannels(n.Origin, n.Payload.Topic) {
-			if err := p.deliver(ctx, log, n.Origin, n.Payload, channel, updated); err != nil {
-				errs = append(errs, fmt.Errorf("slack: notification %s: %w", n.ID, err))
+			if err := p.deliver(ctx, r, n.Origin, n.Payload, channel, updated); err != nil {
+				fail(err)
 			}
 		}
-		return errors.Join(errs...)
+		return out.Err()
 	}
 	if !explicitlyNamed(n.User, o.Recipients.EntityRefs) {
 		return nil
 	}
-	target, err := p.slackUserID(ctx, n.User)
+	target, err := p.slackUserID(ctx, r, n.User)
 	if err == nil && target == "" {
-		err = fmt.Errorf("no Slack user for %s: no %s annotation and no account with its profile email", n.User, AnnotationBotNotify)
+		err = fmt.Errorf("%w for %s: no %s annotation and no account with its profile email", errNoSlackUser, n.User, AnnotationBotNotify)
 	}
 	if err != nil {
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
-		return fmt.Errorf("slack: notification %s: recipient %s: %w", n.ID, n.User, err)
+		fail(fmt.Errorf("recipient %s: %w", n.User, err))
+		return out.Err()
 	}
-	if err := p.deliver(ctx, log, n.Origin, n.Payload, target, updated); err != nil {
-		return fmt.Errorf("slack: notification %s: %w", n.ID, err)
+	if err := p.deliver(ctx, r, n.Origin, n.Payload, target, updated); err != nil {
+		fail(err)
 	}
-	return nil
+	return out.Err()
+}
+
+// errNoSlackUser is wrapped by the error for a user the processor cannot
+// find in Slack. It is permanent: a missing annotation or account is fixed
+// by a person, not by waiting (and the lookups are cached for CacheTTL).
+var errNoSlackUser = errors.New("no Slack user")
+
+// run is what one phase's calls share.
+type run struct {
+	log *slog.Logger
+	// attempts bounds each API call's attempts: 1 in PostProcess, where the
+	// Service retries; Config.OptionsAttempts in ProcessOptions.
+	attempts int
+	// retry is set when the delivery attempt repeats an earlier one.
+	retry bool
+	// messageID is the delivery's message id (attempt.MessageID), "" outside
+	// a delivery: the key under which posts are recorded against repeats.
+	messageID string
 }
 
 func explicitlyNamed(user string, refs []string) bool {
@@ -399,25 +484,58 @@ func (p *Processor) routeChannels(origin, topic string) []string {
 	return p.cfg.BroadcastChannels
 }
 
+// deliveryScope prefixes the scope under which a delivery's posts are
+// recorded in the TimestampStore, with an empty origin: a scoped
+// notification's own entries always have an origin, so the two never meet.
+const deliveryScope = "herald-delivery:"
+
 // deliver posts payload to channel, or edits the earlier message of the
 // same origin and scope there when update is set and one is known, then
-// remembers the message for later edits. It counts the outcome and
-// returns a failure wrapped with the channel.
-func (p *Processor) deliver(ctx context.Context, log *slog.Logger, origin string, payload notifications.Payload, channel string, update bool) error {
-	log = log.With("channel", channel)
-	err := p.deliverOnce(ctx, log, origin, payload, channel, update)
+// remembers the message for later edits. Inside a delivery it first looks
+// for the post an earlier attempt recorded, and skips the channel when
+// there is one; after posting it records the post. It counts the outcome
+// and returns a failure wrapped with the channel.
+func (p *Processor) deliver(ctx context.Context, r run, origin string, payload notifications.Payload, channel string, update bool) error {
+	log := r.log.With("channel", channel)
+	if r.messageID != "" {
+		_, posted, err := p.cfg.Timestamps.SlackTimestamp(ctx, "", deliveryScope+r.messageID, channel)
+		if err != nil {
+			// Posting regardless could post twice; the retry will know.
+			p.cfg.Metrics.Add(Name, processors.EventFailed)
+			return fmt.Errorf("channel %s: reading the delivery's earlier posts: %w", channel, err)
+		}
+		if posted {
+			log.Debug("slack: posted by an earlier attempt of the delivery; skipped")
+			return nil
+		}
+	}
+	if r.retry {
+		p.cfg.Metrics.Add(Name, processors.EventRetried)
+	}
+	ref, err := p.deliverOnce(ctx, r, log, origin, payload, channel, update)
 	if err != nil {
 		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("channel %s: %w", channel, err)
 	}
 	p.cfg.Metrics.Add(Name, processors.EventSent)
+	if r.messageID != "" {
+		if ref == "" {
+			ref = "posted"
+		}
+		if err := p.cfg.Timestamps.PutSlackTimestamp(ctx, "", deliveryScope+r.messageID, channel, ref, p.cfg.NowFunc()); err != nil {
+			// The message went out; only the guard against a repeat is lost.
+			log.Warn("slack: recording the delivery's post failed; a retry may post it again", "error", err)
+		}
+	}
 	return nil
 }
 
-func (p *Processor) deliverOnce(ctx context.Context, log *slog.Logger, origin string, payload notifications.Payload, channel string, update bool) error {
+// deliverOnce posts or edits, and returns the message's stored reference
+// (encodeTimestamp's form).
+func (p *Processor) deliverOnce(ctx context.Context, r run, log *slog.Logger, origin string, payload notifications.Payload, channel string, update bool) (string, error) {
 	scope := payload.Scope
 	scoped := origin != "" && scope != ""
-	payload.Description = p.replaceMentions(ctx, log, payload.Description)
+	payload.Description = p.replaceMentions(ctx, r, log, payload.Description)
 	opts := p.message(payload)
 
 	if scoped && update {
@@ -427,33 +545,37 @@ func (p *Processor) deliverOnce(ctx context.Context, log *slog.Logger, origin st
 		}
 		if ok {
 			msgChannel, ts := decodeTimestamp(stored, channel)
-			err := p.call(ctx, log, "chat.update", true, func(ctx context.Context) error {
+			err := p.call(ctx, r, "chat.update", true, func(ctx context.Context) error {
 				_, _, _, err := p.api.UpdateMessageContext(ctx, msgChannel, ts, opts...)
 				return err
 			})
-			if err == nil || !isSlackError(err, "message_not_found", "cant_update_message", "edit_window_closed") {
-				return err
+			if err == nil {
+				return stored, nil
+			}
+			if !isSlackError(err, "message_not_found", "cant_update_message", "edit_window_closed") {
+				return "", err
 			}
 			log.Info("slack: the earlier message cannot be edited; posting a new one", "error", err)
 		}
 	}
 
 	var respChannel, ts string
-	err := p.call(ctx, log, "chat.postMessage", true, func(ctx context.Context) error {
+	err := p.call(ctx, r, "chat.postMessage", true, func(ctx context.Context) error {
 		var err error
 		respChannel, ts, err = p.api.PostMessageContext(ctx, channel, opts...)
 		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
+	ref := encodeTimestamp(respChannel, ts, channel)
 	if scoped && ts != "" {
-		if err := p.cfg.Timestamps.PutSlackTimestamp(ctx, origin, scope, channel, encodeTimestamp(respChannel, ts, channel), p.cfg.NowFunc()); err != nil {
+		if err := p.cfg.Timestamps.PutSlackTimestamp(ctx, origin, scope, channel, ref, p.cfg.NowFunc()); err != nil {
 			// The message went out; only a later edit is lost.
 			log.Warn("slack: storing the message timestamp failed", "error", err)
 		}
 	}
-	return nil
+	return ref, nil
 }
 
 // encodeTimestamp stores the channel Slack answered with beside ts when it
@@ -473,47 +595,113 @@ func decodeTimestamp(v, target string) (channel, ts string) {
 	return target, v
 }
 
-// call runs one API call: throttled when it posts, with a timeout when ctx
-// has none, retried on rate limits, 5xx and unreachable servers.
-func (p *Processor) call(ctx context.Context, log *slog.Logger, method string, throttled bool, fn func(ctx context.Context) error) error {
-	return p.cfg.Retry.Do(ctx, func(ctx context.Context, attempt int) error {
-		if attempt > 1 {
-			p.cfg.Metrics.Add(Name, processors.EventRetried)
-			log.Info("slack: retrying", "method", method, "attempt", attempt)
+// Bounds of the options phase's in-process retries.
+const (
+	optionsBackoff = time.Second      // before the second attempt; doubled for each next one
+	optionsMaxWait = 10 * time.Second // the longest Retry-After waited in process
+)
+
+// call runs one API call, throttled when it posts, with a timeout when ctx
+// has none, up to r.attempts times: a transient failure is retried after
+// Slack's Retry-After (when at most optionsMaxWait) or a jittered backoff.
+// The error is the last attempt's, with the URL of a *url.Error redacted.
+func (p *Processor) call(ctx context.Context, r run, method string, throttled bool, fn func(ctx context.Context) error) error {
+	for n := 1; ; n++ {
+		err := p.callOnce(ctx, method, throttled, fn)
+		if err == nil || n >= r.attempts || ctx.Err() != nil {
+			return err
 		}
-		if throttled {
-			if err := p.throttle.Wait(ctx); err != nil {
-				return err
-			}
+		permanent, wait := classify(err)
+		if permanent {
+			return err
 		}
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
-			defer cancel()
+		if wait == 0 {
+			d := optionsBackoff << (n - 1)
+			wait = d/2 + rand.N(d/2+1)
 		}
-		err := fn(ctx)
-		if err == nil {
-			return nil
+		if wait > optionsMaxWait {
+			return err
 		}
-		err = fmt.Errorf("%s: %w", method, err)
-		var rl *slack.RateLimitedError
-		var sc slack.StatusCodeError
-		var op *net.OpError
-		switch {
-		case errors.As(err, &rl):
-			return processors.RetryAfter(err, rl.RetryAfter)
-		case errors.As(err, &sc) && (sc.Code >= 500 || sc.Code == http.StatusTooManyRequests):
-			return processors.Retryable(err)
-		case errors.As(err, &op) && op.Op == "dial":
-			return processors.Retryable(err)
+		p.cfg.Metrics.Add(Name, processors.EventRetried)
+		r.log.Info("slack: retrying", "method", method, "attempt", n+1, "wait", wait, "error", err)
+		if serr := p.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%w (last error: %w)", serr, err)
 		}
-		return err
-	})
+	}
+}
+
+func (p *Processor) callOnce(ctx context.Context, method string, throttled bool, fn func(ctx context.Context) error) error {
+	if throttled {
+		if err := p.throttle.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
+		defer cancel()
+	}
+	if err := fn(ctx); err != nil {
+		return fmt.Errorf("%s: %w", method, attempt.RedactError(err))
+	}
+	return nil
+}
+
+// permanentErrors are the Slack error codes (of chat.postMessage,
+// chat.update, users.lookupByEmail and every method's common ones) that
+// retrying cannot fix: the channel, the token, the app's rights or the
+// message itself must change first.
+var permanentErrors = map[string]bool{
+	// the channel or the user
+	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "user_not_found": true,
+	"user_not_visible": true, "user_disabled": true, "cannot_dm_bot": true, "messages_tab_disabled": true,
+	"restricted_action": true, "restricted_action_read_only_channel": true,
+	"restricted_action_thread_only_channel": true, "restricted_action_non_threadable_channel": true,
+	"team_access_not_granted": true, "ekm_access_denied": true, "as_user_not_supported": true,
+	// the token and the app's rights
+	"not_authed": true, "invalid_auth": true, "account_inactive": true, "token_revoked": true,
+	"token_expired": true, "no_permission": true, "missing_scope": true, "not_allowed_token_type": true,
+	"org_login_required": true, "two_factor_setup_required": true, "access_denied": true,
+	"enterprise_is_restricted": true, "method_deprecated": true, "deprecated_endpoint": true,
+	// the message
+	"msg_too_long": true, "no_text": true, "too_many_attachments": true, "invalid_blocks": true,
+	"invalid_blocks_format": true, "invalid_attachments": true, "invalid_metadata_format": true,
+	"invalid_metadata_schema": true, "metadata_too_large": true, "invalid_arguments": true,
+	"invalid_arg_name": true, "invalid_array_arg": true, "invalid_charset": true, "invalid_form_data": true,
+	"invalid_post_type": true, "missing_post_type": true, "cant_update_message": true,
+	"edit_window_closed": true, "message_not_found": true,
+}
+
+// classify says whether err, one call's or one channel's failure, is
+// permanent, and how long Slack asked to wait before the next attempt.
+func classify(err error) (permanent bool, after time.Duration) {
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return false, min(max(rl.RetryAfter, 0), processors.MaxRetryAfter)
+	}
+	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
+		return sc.Code < 500 && sc.Code != http.StatusRequestTimeout && sc.Code != http.StatusTooManyRequests, 0
+	}
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
+		return permanentErrors[se.Err], 0
+	}
+	return errors.Is(err, errNoSlackUser), 0
 }
 
 func isSlackError(err error, codes ...string) bool {
-	var se slack.SlackErrorResponse
-	return errors.As(err, &se) && slices.Contains(codes, se.Err)
+	se, ok := errors.AsType[slack.SlackErrorResponse](err)
+	return ok && slices.Contains(codes, se.Err)
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Attachment colours by severity, Backstage's.
@@ -591,13 +779,13 @@ var mention = regexp.MustCompile(`<@(user:[^<>|\s]+)>`)
 
 // replaceMentions turns <@user:ns/name> into <@SLACKID> for each user that
 // resolves; the others are left as written.
-func (p *Processor) replaceMentions(ctx context.Context, log *slog.Logger, s string) string {
+func (p *Processor) replaceMentions(ctx context.Context, r run, log *slog.Logger, s string) string {
 	if !strings.Contains(s, "<@user:") {
 		return s
 	}
 	return mention.ReplaceAllStringFunc(s, func(m string) string {
 		ref := mention.FindStringSubmatch(m)[1]
-		id, err := p.slackUserID(ctx, ref)
+		id, err := p.slackUserID(ctx, r, ref)
 		if err != nil {
 			log.Warn("slack: cannot resolve a mention", "user", ref, "error", err)
 		}
@@ -611,7 +799,7 @@ func (p *Processor) replaceMentions(ctx context.Context, log *slog.Logger, s str
 // slackUserID returns the Slack user id of a user entity: its bot-notify
 // annotation, else the Slack account with its profile email; "" when
 // neither exists.
-func (p *Processor) slackUserID(ctx context.Context, userRef string) (string, error) {
+func (p *Processor) slackUserID(ctx context.Context, r run, userRef string) (string, error) {
 	ref, err := entityref.Canonical(userRef)
 	if err != nil {
 		return "", err
@@ -631,7 +819,7 @@ func (p *Processor) slackUserID(ctx context.Context, userRef string) (string, er
 		return id, nil
 	}
 	var id string
-	err = p.call(ctx, p.log, "users.lookupByEmail", false, func(ctx context.Context) error {
+	err = p.call(ctx, r, "users.lookupByEmail", false, func(ctx context.Context) error {
 		u, err := p.api.GetUserByEmailContext(ctx, email)
 		if err != nil {
 			return err

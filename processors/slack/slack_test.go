@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -48,8 +50,8 @@ func (r *recordedSleeps) all() []time.Duration {
 }
 
 // setup returns a processor talking to a fresh fake Slack, with cfg's
-// non-zero fields over test defaults (no throttling, retries recorded
-// instead of waited).
+// non-zero fields over test defaults (no throttling, the options phase's
+// retries recorded instead of waited).
 func setup(t *testing.T, cfg slack.Config) (*slack.Processor, *fakeSlack, *recordedSleeps) {
 	t.Helper()
 	f := newFakeSlack(t)
@@ -65,13 +67,11 @@ func setup(t *testing.T, cfg slack.Config) (*slack.Processor, *fakeSlack, *recor
 	if cfg.ThrottleInterval == 0 {
 		cfg.ThrottleInterval = time.Nanosecond
 	}
-	if cfg.Retry.SleepFunc == nil {
-		cfg.Retry.SleepFunc = sleeps.sleep
-	}
 	p, err := slack.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	slack.SetSleep(p, sleeps.sleep)
 	return p, f, sleeps
 }
 
@@ -225,8 +225,8 @@ func TestDirectMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := p.PostProcess(t.Context(), userNote("user:default/nobody", o), o)
-	if err == nil || !strings.Contains(err.Error(), "no Slack user") {
-		t.Fatalf("nobody: err = %v", err)
+	if !notifications.IsPermanent(err) || !strings.Contains(err.Error(), "no Slack user") {
+		t.Fatalf("nobody: err = %v, want a permanent failure", err)
 	}
 	var posted []string
 	lookups := 0
@@ -407,58 +407,221 @@ func TestScopedUpdate(t *testing.T) {
 	}
 }
 
-func TestRateLimitRetryAfter(t *testing.T) {
+// inDelivery returns a context carrying delivery id's attempt, as the
+// Service sets it.
+func inDelivery(t *testing.T, id string, attempt int) context.Context {
+	t.Helper()
+	return notifications.ContextWithDelivery(t.Context(), notifications.Delivery{ID: id, Processor: slack.Name, Attempts: attempt})
+}
+
+// PostProcess makes each call once and classifies the failure for the
+// Service's retries.
+func TestClassification(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		answer     func(http.ResponseWriter)
+		permanent  bool
+		retryAfter time.Duration
+	}{
+		{"rate limited", status(http.StatusTooManyRequests, "7"), false, 7 * time.Second},
+		{"rate limited for days", status(http.StatusTooManyRequests, "999999"), false, processors.MaxRetryAfter},
+		{"500", status(http.StatusInternalServerError, ""), false, 0},
+		{"503", status(http.StatusServiceUnavailable, ""), false, 0},
+		{"internal_error", slackError("internal_error"), false, 0},
+		{"fatal_error", slackError("fatal_error"), false, 0},
+		{"an error unknown to the processor", slackError("something_new"), false, 0},
+		{"channel_not_found", slackError("channel_not_found"), true, 0},
+		{"not_in_channel", slackError("not_in_channel"), true, 0},
+		{"invalid_auth", slackError("invalid_auth"), true, 0},
+		{"token_revoked", slackError("token_revoked"), true, 0},
+		{"missing_scope", slackError("missing_scope"), true, 0},
+		{"msg_too_long", slackError("msg_too_long"), true, 0},
+		{"404", status(http.StatusNotFound, ""), true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := &processors.Metrics{}
+			var logs bytes.Buffer
+			p, f, sleeps := setup(t, slack.Config{Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			f.failNext("chat.postMessage", tt.answer)
+			f.failNext("chat.postMessage", tt.answer)
+			o := entitySend(notifications.Payload{Title: "T"}, "user:default/jane")
+			err := p.PostProcess(inDelivery(t, "d-1", 1), userNote("user:default/jane", o), o)
+			if err == nil || !strings.Contains(err.Error(), "n-1") || !strings.Contains(err.Error(), "U111") {
+				t.Fatalf("err = %v, want the notification id and the channel", err)
+			}
+			if n := len(f.recorded()); n != 1 || len(sleeps.all()) != 0 {
+				t.Fatalf("%d requests, waits %v: PostProcess must make one call and leave retries to the Service", n, sleeps.all())
+			}
+			if got := notifications.IsPermanent(err); got != tt.permanent {
+				t.Fatalf("IsPermanent(%v) = %v, want %v", err, got, tt.permanent)
+			}
+			d, later := notifications.RetryAfter(err)
+			if later != (tt.retryAfter > 0) || d != tt.retryAfter {
+				t.Fatalf("RetryAfter(%v) = %s, %v; want %s", err, d, later, tt.retryAfter)
+			}
+			if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
+				t.Fatalf("metrics = %+v", s)
+			}
+			// The failure is returned, for the Service to log; not logged here too.
+			if l := logs.String(); strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+				t.Fatalf("the processor logged the failure it returned: %s", l)
+			}
+
+			// The Service's next attempt goes through once Slack does.
+			if !tt.permanent {
+				if err := p.PostProcess(inDelivery(t, "d-1", 2), userNote("user:default/jane", o), o); err == nil {
+					t.Fatal("the second queued failure was not met")
+				}
+				if err := p.PostProcess(inDelivery(t, "d-1", 3), userNote("user:default/jane", o), o); err != nil {
+					t.Fatal(err)
+				}
+				if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Failed: 2, Retried: 2}) {
+					t.Fatalf("metrics = %+v", s)
+				}
+			}
+		})
+	}
+}
+
+// A network error is transient, and the API URL inside net/http's
+// *url.Error is redacted like a webhook's.
+func TestNetworkError(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = conn.Close()
+	}))
+	t.Cleanup(srv.Close)
+	p, err := slack.New(slack.Config{Token: "xoxb-test", APIURL: srv.URL + "/api/?proxy_key=s3cret&m=", BroadcastChannels: []string{"C1"}, ThrottleInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := notifications.Notification{ID: "b", Origin: "o", Payload: notifications.Payload{Title: "B"}}
+	err = p.PostProcess(inDelivery(t, "d-1", 1), n, notifications.SendOptions{Recipients: notifications.Broadcast()})
+	if err == nil || notifications.IsPermanent(err) {
+		t.Fatalf("err = %v, want transient", err)
+	}
+	if _, ok := errors.AsType[*url.Error](err); !ok || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %q, want the *url.Error with its query redacted", err)
+	}
+}
+
+// The options phase runs inside Send, with no delivery behind it, so it
+// retries each call in process: after Slack's Retry-After when that is
+// short, else after a jittered backoff, up to OptionsAttempts.
+func TestOptionsPhaseRetries(t *testing.T) {
 	t.Parallel()
 	m := &processors.Metrics{}
 	p, f, sleeps := setup(t, slack.Config{Metrics: m})
 	f.failNext("chat.postMessage", status(http.StatusTooManyRequests, "1"))
 	f.failNext("chat.postMessage", status(http.StatusServiceUnavailable, ""))
-	o := entitySend(notifications.Payload{Title: "T"}, "user:default/jane")
-	if err := p.PostProcess(t.Context(), userNote("user:default/jane", o), o); err != nil {
+	o := entitySend(notifications.Payload{Title: "T"}, "group:default/g")
+	if _, err := p.ProcessOptions(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.recorded()); n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
 	d := sleeps.all()
-	if len(d) != 2 || d[0] != time.Second {
-		t.Fatalf("waits = %v, want Retry-After's 1s first", d)
+	if len(d) != 2 || d[0] != time.Second || d[1] < time.Second || d[1] > 2*time.Second {
+		t.Fatalf("waits = %v, want Retry-After's 1s, then a backoff within [1s, 2s]", d)
 	}
 	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
 		t.Fatalf("metrics = %+v", s)
 	}
+
+	// Bounded by OptionsAttempts; a permanent error and a long rate limit
+	// are not retried.
+	p, f, _ = setup(t, slack.Config{OptionsAttempts: 2})
+	for range 5 {
+		f.failNext("chat.postMessage", status(http.StatusInternalServerError, ""))
+	}
+	if _, err := p.ProcessOptions(t.Context(), o); err == nil || len(f.recorded()) != 2 {
+		t.Fatalf("err = %v after %d requests, want a failure after 2", err, len(f.recorded()))
+	}
+	p, f, sleeps = setup(t, slack.Config{})
+	f.failNext("chat.postMessage", slackError("channel_not_found"))
+	if _, err := p.ProcessOptions(t.Context(), o); err == nil || len(f.recorded()) != 1 {
+		t.Fatalf("channel_not_found: err = %v after %d requests, want 1", err, len(f.recorded()))
+	}
+	f.failNext("chat.postMessage", status(http.StatusTooManyRequests, "30"))
+	if _, err := p.ProcessOptions(t.Context(), o); err == nil || len(f.recorded()) != 2 || len(sleeps.all()) != 0 {
+		t.Fatalf("a 30s rate limit: err = %v after %d requests, waits %v; want no wait inside Send", err, len(f.recorded())-1, sleeps.all())
+	}
 }
 
-func TestPermanentErrorsAndBounds(t *testing.T) {
+// A delivery's posts are recorded in the TimestampStore: a retry posts
+// only to the channels that failed, from any instance sharing the store,
+// and an attempt repeated after it succeeded (a crash before the Service
+// recorded it) posts nothing.
+func TestRetryDoesNotRepost(t *testing.T) {
 	t.Parallel()
+	shared := slack.NewMemoryTimestamps()
 	m := &processors.Metrics{}
-	var logs bytes.Buffer
-	p, f, _ := setup(t, slack.Config{Metrics: m, Retry: processors.Retry{MaxAttempts: 3}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	f.failNext("chat.postMessage", slackError("channel_not_found"))
-	o := entitySend(notifications.Payload{Title: "T"}, "user:default/jane")
-	err := p.PostProcess(t.Context(), userNote("user:default/jane", o), o)
-	if err == nil || !strings.Contains(err.Error(), "channel_not_found") || !strings.Contains(err.Error(), "n-1") || !strings.Contains(err.Error(), "U111") {
-		t.Fatalf("err = %v, want the cause, the notification id and the channel", err)
+	p, f, _ := setup(t, slack.Config{Timestamps: shared, Metrics: m, BroadcastChannels: []string{"C1", "C2"}})
+	b := notifications.Notification{ID: "b", Origin: "o", Payload: notifications.Payload{Title: "B"}}
+	opts := notifications.SendOptions{Origin: "o", Recipients: notifications.Broadcast(), Payload: b.Payload}
+	posts := func(f *fakeSlack) []string {
+		var out []string
+		for _, c := range f.recorded() {
+			if c.Method == "chat.postMessage" {
+				out = append(out, c.Form.Get("channel"))
+			}
+		}
+		return out
 	}
-	// The failure is returned, for the Service to log; not logged here too.
-	if l := logs.String(); strings.Contains(l, "level=ERROR") || strings.Contains(l, "channel_not_found") {
-		t.Fatalf("the processor logged the failure it returned: %s", l)
+
+	// C1 goes out, C2 fails.
+	f.failChannel("C2", status(http.StatusInternalServerError, ""))
+	err := p.PostProcess(inDelivery(t, "d-1", 1), b, opts)
+	if err == nil || notifications.IsPermanent(err) || !strings.Contains(err.Error(), "C2") {
+		t.Fatalf("first attempt: err = %v, want C2's 500, transient", err)
 	}
-	if n := len(f.recorded()); n != 1 {
-		t.Fatalf("%d requests: a Slack error must not be retried", n)
+	// The retry runs on another instance sharing the store.
+	other, f2, _ := setup(t, slack.Config{Timestamps: shared, BroadcastChannels: []string{"C1", "C2"}})
+	if err := other.PostProcess(inDelivery(t, "d-1", 2), b, opts); err != nil {
+		t.Fatal(err)
 	}
-	for range 5 {
-		f.failNext("chat.postMessage", status(http.StatusTooManyRequests, "2"))
+	if got, got2 := posts(f), posts(f2); !slices.Equal(got, []string{"C1", "C2"}) || !slices.Equal(got2, []string{"C2"}) {
+		t.Fatalf("posted %v then %v, want C1 (and C2 failing), then C2 alone", got, got2)
 	}
-	err = p.PostProcess(t.Context(), userNote("user:default/jane", o), o)
-	if !errors.Is(err, processors.ErrGaveUp) {
-		t.Fatalf("err = %v, want ErrGaveUp", err)
+	// Repeated after it succeeded: nothing posted.
+	if err := other.PostProcess(inDelivery(t, "d-1", 3), b, opts); err != nil || len(posts(f2)) != 1 {
+		t.Fatalf("repeat: err = %v, posts %v", err, posts(f2))
 	}
-	if n := len(f.recorded()); n != 4 {
-		t.Fatalf("%d requests, want 1 + 3 attempts", n)
-	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 2, Retried: 2}) {
+	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Failed: 1}) {
 		t.Fatalf("metrics = %+v", s)
+	}
+
+	// A re-send that replaced the delivery's content posts it (here, with
+	// no stored scope to edit, as a new message); another delivery too.
+	updated := time.Now()
+	b2 := b
+	b2.Updated = &updated
+	if err := other.PostProcess(inDelivery(t, "d-1", 1), b2, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.PostProcess(inDelivery(t, "d-2", 1), b, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := posts(f2); len(got) != 5 {
+		t.Fatalf("posts %v, want C2, then C1 and C2 twice", got)
+	}
+	// Outside a delivery nothing is recorded, so nothing is skipped.
+	for range 2 {
+		if err := other.PostProcess(t.Context(), b, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := posts(f2); len(got) != 9 {
+		t.Fatalf("posts %v, want 4 more", got)
 	}
 }
 
@@ -533,7 +696,8 @@ func TestNewValidates(t *testing.T) {
 		"bad base url":      {Token: "x", BaseURL: "/relative"},
 		"bad api url":       {Token: "x", APIURL: "nope"},
 		"bad filter":        {Token: "x", Filter: notifications.ProcessorFilter{MaxSeverity: "huge"}},
-		"bad retry":         {Token: "x", Retry: processors.Retry{MaxAttempts: 1000}},
+		"attempts too many": {Token: "x", OptionsAttempts: 11},
+		"attempts negative": {Token: "x", OptionsAttempts: -1},
 		"negative throttle": {Token: "x", ThrottleInterval: -time.Second},
 	}
 	for name, cfg := range tests {

@@ -12,6 +12,12 @@ import (
 // processor posted to (a channel id or name, or a Slack user id for a
 // direct message). Values are opaque to the store.
 //
+// The processor also records there, under an empty origin and a scope
+// "herald-delivery:" and the delivery's message id, each post a delivery
+// made, so that a retried delivery does not post twice (a scoped
+// notification's own keys always have an origin). Those entries expire
+// with the others, after TimestampTTL.
+//
 // Herald's bun store, [github.com/heraldhq/herald/store.Store], implements
 // it durably, shared by every instance on one database; NewMemoryTimestamps
 // is the in-process default. Implementations are safe for concurrent use,

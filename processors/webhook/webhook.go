@@ -12,20 +12,51 @@
 //	  "data": { ...the notification... }   // notifications.Notification's JSON: id, user (null for a broadcast), origin, created, updated, read, saved, payload
 //	}
 //
-// and its headers are webhook-id (unique per message, the same on every
-// retry of it, so receivers can de-duplicate), webhook-timestamp (unix
+// and its headers are webhook-id (see below), webhook-timestamp (unix
 // seconds of the attempt) and webhook-signature ("v1,<base64 HMAC-SHA256
-// of id.timestamp.body>"). The processor runs once per delivered recipient,
-// so a notification to ten users is ten calls (one for a broadcast).
+// of id.timestamp.body>"). The processor runs once per delivered
+// recipient, so a notification to ten users is ten calls to each endpoint
+// (one for a broadcast).
 //
-// Network errors, 429 (after its Retry-After) and 5xx answers are retried
-// with exponential backoff and jitter, at most Config.Retry.MaxAttempts
-// (5) times in all; other answers are final. Endpoints are called in
-// parallel, so one slow receiver does not delay the others. Failures are
-// counted in Config.Metrics and returned joined, each wrapped with the
-// notification id and the endpoint's URL without its user info, query and
-// fragment, where receivers put keys; the processor does not log them, the
-// notifications Service does, once.
+// # Delivery, retries and de-duplication
+//
+// Inside a notifications Service, each PostProcess call is one attempt of
+// a durable delivery: the Service retries a failed attempt with backoff
+// (notifications.Config.Retry), after a restart too, and records the
+// outcome. The processor itself does not retry. Delivery is at least once:
+// a receiver can get the same call twice (an answer lost on the way, a
+// crash before the outcome was recorded), so receivers de-duplicate by
+// webhook-id, which is the same on every attempt: the delivery id
+// (notifications.DeliveryFromContext), followed for a notification.updated
+// event by "_" and the update's time in Unix nanoseconds, so that a scoped
+// re-send that replaced a pending delivery's content is a new message, not
+// taken for a retry of the old one. Called outside a Service (no delivery
+// in the context), PostProcess takes a new id from Config.NewIDFunc.
+//
+// An attempt calls every endpoint once, in parallel, so one slow receiver
+// does not delay the others, and classifies each failure for the Service:
+//
+//   - an answer below 500 that is neither 2xx, 408 nor 429 (a 400, 401,
+//     404, 410...) is permanent (notifications.Permanent): retrying cannot
+//     fix it, the delivery fails at once;
+//   - a 429 or 503 with a Retry-After header is retried no sooner than it
+//     asks (notifications.RetryLater), at most processors.MaxRetryAfter (an
+//     hour) later;
+//   - any other 408, 429 or 5xx answer, a network error and a timeout
+//     (Config.Timeout) are transient: a plain error, retried after the
+//     Service's backoff.
+//
+// With several endpoints, an attempt is permanent only when every failure
+// in it is. An endpoint that answered 2xx is remembered, in memory, for a
+// day: the retries this process runs call only the endpoints that failed
+// (after a restart, or on another instance, every endpoint is called
+// again, with the same webhook-id).
+//
+// Failures are counted in Config.Metrics and returned joined, each wrapped
+// with the notification id and the endpoint's URL without its user info,
+// query and fragment, where receivers put keys (the URL inside a
+// *url.Error from net/http is redacted the same way); the processor does
+// not log them, the notifications Service does, once.
 package webhook
 
 import (
@@ -45,6 +76,7 @@ import (
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/internal/attempt"
 )
 
 // DefaultName is the processor's name, and so its settings channel id,
@@ -97,30 +129,28 @@ type Config struct {
 	// URL and Secret are a shorthand for one more endpoint. Defaults to
 	// none.
 	URL, Secret string
-	// Timeout bounds each attempt, whatever the context's deadline.
-	// Defaults to 10 seconds.
+	// Timeout bounds each call, whatever the context's deadline. Defaults
+	// to 10 seconds.
 	Timeout time.Duration
-	// Retry bounds the attempts (MaxAttempts, 5 by default, the first
-	// included) and the backoff between them (BaseDelay 500ms doubling to
-	// MaxDelay 1 minute, with full jitter). A Retry-After longer than
-	// MaxDelay is given up on. Defaults to processors.Retry's defaults.
-	Retry processors.Retry
 	// Filter limits the processor to some severities and topics. Defaults
 	// to every notification.
 	Filter notifications.ProcessorFilter
 	// HTTPClient makes the calls. Defaults to a new http.Client.
 	HTTPClient *http.Client
-	// Logger receives retries. Delivery failures are returned, not
+	// Logger receives debug lines about endpoints a retry skips because an
+	// earlier attempt reached them. Delivery failures are returned, not
 	// logged. Defaults to slog.Default().
 	Logger *slog.Logger
-	// Metrics counts calls delivered, failed and retried, per endpoint.
-	// Defaults to none.
+	// Metrics counts calls delivered and failed, per endpoint and attempt,
+	// and calls that repeat an earlier attempt. Defaults to none.
 	Metrics *processors.Metrics
 	// NowFunc is the clock for envelopes and signatures. Defaults to
 	// time.Now.
 	NowFunc func() time.Time
-	// NewIDFunc returns a webhook-id, which must be unique per message.
-	// Defaults to "msg_" and a random UUID.
+	// NewIDFunc returns the webhook-id of a call made outside a Service (no
+	// delivery in the context); inside one, webhook-id comes from the
+	// delivery id. It must be unique per message. Defaults to "msg_" and a
+	// random UUID.
 	NewIDFunc func() string
 }
 
@@ -129,6 +159,7 @@ type Processor struct {
 	cfg       Config
 	endpoints []endpoint
 	log       *slog.Logger
+	reached   *attempt.Reached
 }
 
 type endpoint struct {
@@ -179,9 +210,6 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Filter.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
 	}
-	if err := cfg.Retry.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
-	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -201,6 +229,7 @@ func New(cfg Config) (*Processor, error) {
 		cfg.NewIDFunc = func() string { return "msg_" + uuid.New() }
 	}
 	p.cfg = cfg
+	p.reached = attempt.NewReached()
 	p.log = cfg.Logger
 	if p.log == nil {
 		p.log = slog.Default()
@@ -214,10 +243,12 @@ func (p *Processor) Name() string { return p.cfg.Name }
 // Filter returns Config.Filter.
 func (p *Processor) Filter() notifications.ProcessorFilter { return p.cfg.Filter }
 
-// PostProcess POSTs n in an Envelope to every endpoint in parallel and
-// waits for them. Each endpoint's failure (after retries) is counted and
-// returned, wrapped with the notification id and the redacted URL, joined
-// with the others.
+// PostProcess makes one attempt at delivering n: it POSTs n in an
+// Envelope to every endpoint not reached by an earlier attempt of the same
+// delivery, in parallel, and waits for them. Each endpoint's outcome is
+// counted; the failures are returned joined, each wrapped with the
+// notification id and the redacted URL, and classified as the package
+// documentation says.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
 	env := Envelope{Type: EventCreated, Timestamp: p.cfg.NowFunc().UTC().Truncate(time.Millisecond), Data: n}
 	if n.Updated != nil {
@@ -226,30 +257,61 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	body, err := json.Marshal(env)
 	if err != nil {
 		p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
-		return fmt.Errorf("webhook: notification %s: encode: %w", n.ID, err)
+		// The same notification encodes the same way on every attempt.
+		return notifications.Permanent(fmt.Errorf("webhook: notification %s: encode: %w", n.ID, err))
 	}
-	id := p.cfg.NewIDFunc()
-	errs := make([]error, len(p.endpoints))
-	var wg sync.WaitGroup
+	id, stable := attempt.MessageID(ctx, n)
+	if !stable {
+		id = p.cfg.NewIDFunc()
+	}
+	retry := attempt.IsRetry(ctx)
+	done := p.reached.Load(id)
+	var (
+		out     attempt.Outcome
+		mu      sync.Mutex
+		reached []string
+		wg      sync.WaitGroup
+	)
 	for i, e := range p.endpoints {
+		// Endpoints are told apart by position: two may share a URL.
+		key := strconv.Itoa(i)
+		if done[key] {
+			p.log.Debug("webhook: endpoint reached by an earlier attempt; skipped",
+				"processor", p.cfg.Name, "notification_id", n.ID, "webhook_id", id, "url", attempt.RedactURL(e.url))
+			continue
+		}
 		wg.Go(func() {
-			log := p.log.With("processor", p.cfg.Name, "notification_id", n.ID, "webhook_id", id, "url", redact(e.url))
-			if err := p.deliver(ctx, log, e, id, body); err != nil {
-				p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
-				errs[i] = fmt.Errorf("webhook: notification %s to %s: %w", n.ID, redact(e.url), err)
+			if retry {
+				p.cfg.Metrics.Add(p.cfg.Name, processors.EventRetried)
+			}
+			err := p.deliver(ctx, e, id, body)
+			if err == nil {
+				p.cfg.Metrics.Add(p.cfg.Name, processors.EventSent)
+				mu.Lock()
+				reached = append(reached, key)
+				mu.Unlock()
 				return
 			}
-			p.cfg.Metrics.Add(p.cfg.Name, processors.EventSent)
+			p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
+			permanent, after := classify(err)
+			out.Add(fmt.Errorf("webhook: notification %s to %s: %w", n.ID, attempt.RedactURL(e.url), err), permanent, after)
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	err = out.Err()
+	if stable {
+		p.reached.Finish(id, done, reached, err != nil)
+	}
+	return err
 }
 
-// StatusError is a final non-2xx answer.
+// StatusError is an answer other than 2xx.
 type StatusError struct {
 	// Code is the HTTP status code.
 	Code int
+	// RetryAfter is the answer's Retry-After on a 429 or 503, at most
+	// processors.MaxRetryAfter; 0 when it had none (or another code).
+	RetryAfter time.Duration
 }
 
 // Error says which status the endpoint answered.
@@ -257,71 +319,55 @@ func (e *StatusError) Error() string {
 	return "answered " + strconv.Itoa(e.Code) + " " + http.StatusText(e.Code)
 }
 
-func (p *Processor) deliver(ctx context.Context, log *slog.Logger, e endpoint, id string, body []byte) error {
-	return p.cfg.Retry.Do(ctx, func(ctx context.Context, attempt int) error {
-		if attempt > 1 {
-			p.cfg.Metrics.Add(p.cfg.Name, processors.EventRetried)
-			log.Info("webhook: retrying", "attempt", attempt)
-		}
-		actx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-		defer cancel()
-		req, err := http.NewRequestWithContext(actx, http.MethodPost, e.url, bytes.NewReader(body))
-		if err != nil {
-			return redactError(err)
-		}
-		for k, vs := range e.header {
-			req.Header[k] = vs
-		}
-		now := p.cfg.NowFunc()
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "Herald-Webhook/1")
-		req.Header.Set(HeaderID, id)
-		req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-		if e.secret != "" {
-			sig, err := Sign(e.secret, id, now, body)
-			if err != nil {
-				return err
-			}
-			req.Header.Set(HeaderSignature, sig)
-		}
-		resp, err := p.cfg.HTTPClient.Do(req)
-		if err != nil {
-			err = redactError(err)
-			if ctx.Err() != nil {
-				return err
-			}
-			return processors.Retryable(err) // refused, reset, or this attempt's timeout
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return nil
-		}
-		serr := &StatusError{Code: resp.StatusCode}
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-			after, _ := processors.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-			return processors.RetryAfter(serr, after)
-		}
-		return serr
-	})
+// classify says whether err, one endpoint's failure, is permanent, and how
+// long the endpoint asked to wait before the next attempt.
+func classify(err error) (permanent bool, after time.Duration) {
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok {
+		return false, 0 // a network error or a timeout
+	}
+	switch {
+	case se.Code == http.StatusRequestTimeout, se.Code == http.StatusTooManyRequests, se.Code >= 500:
+		return false, se.RetryAfter
+	}
+	return true, 0
 }
 
-// redact drops the user info, query and fragment from a URL for error
-// texts and logs: receivers often put a key there.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
+// deliver makes one call to e.
+func (p *Processor) deliver(ctx context.Context, e endpoint, id string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
-		return "(unparsable URL)"
+		return attempt.RedactError(err)
 	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
-}
-
-// redactError redacts the URL a *url.Error in err's chain carries (net/http
-// wraps every failed call in one, naming the whole URL), and returns err.
-func redactError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		ue.URL = redact(ue.URL)
+	for k, vs := range e.header {
+		req.Header[k] = vs
 	}
-	return err
+	now := p.cfg.NowFunc()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Herald-Webhook/1")
+	req.Header.Set(HeaderID, id)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	if e.secret != "" {
+		sig, err := Sign(e.secret, id, now, body)
+		if err != nil {
+			return err
+		}
+		req.Header.Set(HeaderSignature, sig)
+	}
+	resp, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return attempt.RedactError(err) // refused, reset, or this call's timeout
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	serr := &StatusError{Code: resp.StatusCode}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		serr.RetryAfter, _ = processors.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	}
+	return serr
 }

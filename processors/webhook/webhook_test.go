@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,29 +82,20 @@ func code(c int, retryAfter string) func(http.ResponseWriter) {
 	}
 }
 
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.d = append(s.d, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func setup(t *testing.T, cfg webhook.Config) (*webhook.Processor, *sleeps) {
+func setup(t *testing.T, cfg webhook.Config) *webhook.Processor {
 	t.Helper()
-	s := &sleeps{}
-	if cfg.Retry.SleepFunc == nil {
-		cfg.Retry.SleepFunc = s.sleep
-	}
 	p, err := webhook.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, s
+	return p
+}
+
+// inDelivery returns a context carrying delivery id's attempt, as the
+// Service sets it.
+func inDelivery(t *testing.T, id string, attempt int) context.Context {
+	t.Helper()
+	return notifications.ContextWithDelivery(t.Context(), notifications.Delivery{ID: id, Processor: webhook.DefaultName, Attempts: attempt})
 }
 
 var created = time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
@@ -118,7 +111,7 @@ func TestDeliverySigned(t *testing.T) {
 	t.Parallel()
 	r := newReceiver(t)
 	m := &processors.Metrics{}
-	p, _ := setup(t, webhook.Config{URL: r.URL, Secret: secret, Metrics: m})
+	p := setup(t, webhook.Config{URL: r.URL, Secret: secret, Metrics: m})
 	if p.Name() != "Webhook" {
 		t.Fatalf("Name() = %q", p.Name())
 	}
@@ -198,7 +191,7 @@ func TestInjectedClockAndID(t *testing.T) {
 	r := newReceiver(t)
 	at := time.Date(2025, 3, 4, 5, 6, 7, 891_234_567, time.UTC)
 	ids := 0
-	p, _ := setup(t, webhook.Config{
+	p := setup(t, webhook.Config{
 		URL: r.URL, Secret: secret,
 		NowFunc:   func() time.Time { return at },
 		NewIDFunc: func() string { ids++; return "msg_fixed_" + strconv.Itoa(ids) },
@@ -225,7 +218,7 @@ func TestInjectedClockAndID(t *testing.T) {
 func TestUnsignedAndHeaders(t *testing.T) {
 	t.Parallel()
 	r := newReceiver(t)
-	p, _ := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: r.URL, Header: http.Header{"Authorization": {"Bearer k"}}}}})
+	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: r.URL, Header: http.Header{"Authorization": {"Bearer k"}}}}})
 	b := note()
 	b.User = ""
 	if err := p.PostProcess(t.Context(), b, notifications.SendOptions{}); err != nil {
@@ -240,104 +233,105 @@ func TestUnsignedAndHeaders(t *testing.T) {
 	}
 }
 
-func TestRetriesServerErrorsKeepingTheID(t *testing.T) {
+// Inside a Service, webhook-id is the delivery id, the same on every
+// attempt, so a receiver can de-duplicate a retry; a re-send that replaced
+// the delivery's content in place is a new message.
+func TestWebhookIDIsTheDeliveryID(t *testing.T) {
 	t.Parallel()
-	r := newReceiver(t, code(500, ""), code(502, ""))
-	m := &processors.Metrics{}
-	p, s := setup(t, webhook.Config{URL: r.URL, Secret: secret, Metrics: m})
+	r := newReceiver(t)
+	p := setup(t, webhook.Config{URL: r.URL, Secret: secret, NewIDFunc: func() string { return "msg_random" }})
+	const id = "0b6f0c1e-2d3a-4b5c-8d7e-9f0a1b2c3d4e"
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := p.PostProcess(inDelivery(t, id, attempt), note(), notifications.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := note()
+	updated := created.Add(time.Minute)
+	n.Updated = &updated
+	if err := p.PostProcess(inDelivery(t, id, 1), n, notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	hits := r.recorded()
-	if len(hits) != 3 {
-		t.Fatalf("%d calls, want 3", len(hits))
-	}
+	var ids []string
 	for _, h := range hits {
-		if h.Header.Get("webhook-id") != hits[0].Header.Get("webhook-id") {
-			t.Fatal("webhook-id changed across retries")
-		}
+		ids = append(ids, h.Header.Get("webhook-id"))
 		if err := webhook.Verify(secret, h.Header, h.Body, 0); err != nil {
-			t.Fatalf("retry not signed: %v", err)
+			t.Fatalf("call not signed with its id: %v", err)
 		}
 	}
-	if len(s.d) != 2 || s.d[0] > 500*time.Millisecond || s.d[1] > time.Second {
-		t.Fatalf("waits %v, want jittered backoff within 500ms then 1s", s.d)
-	}
-	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 1, Retried: 2}) {
-		t.Fatalf("metrics = %+v", got)
+	want := []string{id, id, id + "_" + strconv.FormatInt(updated.UnixNano(), 10), "msg_random"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("webhook-ids %q, want %q", ids, want)
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
+// Each PostProcess is one attempt: one call per endpoint, whatever the
+// answer, with the failure classified for the Service's retries.
+func TestClassification(t *testing.T) {
 	t.Parallel()
-	r := newReceiver(t, code(429, "2"), code(503, "1"))
-	p, s := setup(t, webhook.Config{URL: r.URL})
-	if err := p.PostProcess(t.Context(), note(), notifications.SendOptions{}); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name       string
+		answer     func(http.ResponseWriter)
+		permanent  bool
+		retryAfter time.Duration // 0: no RetryLater
+	}{
+		{"429 Retry-After 7", code(429, "7"), false, 7 * time.Second},
+		{"503 Retry-After 2", code(503, "2"), false, 2 * time.Second},
+		{"503 Retry-After absurd", code(503, "99999999"), false, processors.MaxRetryAfter},
+		{"429 without Retry-After", code(429, ""), false, 0},
+		{"500", code(500, ""), false, 0},
+		{"502 Retry-After ignored", code(502, "9"), false, 0},
+		{"408", code(408, ""), false, 0},
+		{"400", code(400, "1"), true, 0},
+		{"401", code(401, ""), true, 0},
+		{"404", code(404, ""), true, 0},
+		{"410", code(410, ""), true, 0},
+		{"422", code(422, ""), true, 0},
 	}
-	if len(r.recorded()) != 3 || len(s.d) != 2 || s.d[0] != 2*time.Second || s.d[1] != time.Second {
-		t.Fatalf("%d calls, waits %v; want Retry-After's 2s then 1s", len(r.recorded()), s.d)
-	}
-}
-
-func TestNoRetryOnClientErrors(t *testing.T) {
-	t.Parallel()
-	for _, c := range []int{400, 401, 404, 410, 422} {
-		r := newReceiver(t, code(c, "1"))
-		m := &processors.Metrics{}
-		var logs bytes.Buffer
-		p, s := setup(t, webhook.Config{URL: r.URL, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-		err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
-		var se *webhook.StatusError
-		if !errors.As(err, &se) || se.Code != c {
-			t.Fatalf("%d: err = %v", c, err)
-		}
-		if len(r.recorded()) != 1 || len(s.d) != 0 {
-			t.Fatalf("%d: %d calls, waits %v", c, len(r.recorded()), s.d)
-		}
-		if got := m.Snapshot(); got != (processors.MetricsSnapshot{Failed: 1}) {
-			t.Fatalf("%d: metrics = %+v", c, got)
-		}
-		if e := err.Error(); !strings.Contains(e, note().ID) || !strings.Contains(e, strconv.Itoa(c)) || !strings.Contains(e, "/hook") || strings.Contains(e, "key=k") {
-			t.Fatalf("%d: err = %q, want the notification id, the status and the URL without its query", c, e)
-		}
-		// The failure is returned, for the Service to log; not logged here too.
-		if l := logs.String(); l != "" {
-			t.Fatalf("%d: the processor logged the failure it returned: %s", c, l)
-		}
-	}
-}
-
-func TestAttemptsBound(t *testing.T) {
-	t.Parallel()
-	answers := make([]func(http.ResponseWriter), 10)
-	for i := range answers {
-		answers[i] = code(503, "")
-	}
-	r := newReceiver(t, answers...)
-	m := &processors.Metrics{}
-	p, _ := setup(t, webhook.Config{URL: r.URL, Retry: processors.Retry{MaxAttempts: 3}, Metrics: m})
-	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
-	if !errors.Is(err, processors.ErrGaveUp) {
-		t.Fatalf("err = %v", err)
-	}
-	if n := len(r.recorded()); n != 3 {
-		t.Fatalf("%d calls, want 3", n)
-	}
-	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Failed: 1, Retried: 2}) {
-		t.Fatalf("metrics = %+v", got)
-	}
-
-	// The default bound is 5.
-	r = newReceiver(t, answers...)
-	p, _ = setup(t, webhook.Config{URL: r.URL})
-	_ = p.PostProcess(t.Context(), note(), notifications.SendOptions{})
-	if n := len(r.recorded()); n != 5 {
-		t.Fatalf("%d calls, want the default 5", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newReceiver(t, tt.answer)
+			m := &processors.Metrics{}
+			var logs bytes.Buffer
+			p := setup(t, webhook.Config{URL: r.URL, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			err := p.PostProcess(inDelivery(t, "d-1", 1), note(), notifications.SendOptions{})
+			se, ok := errors.AsType[*webhook.StatusError](err)
+			if !ok {
+				t.Fatalf("err = %v, want a *StatusError", err)
+			}
+			if n := len(r.recorded()); n != 1 {
+				t.Fatalf("%d calls, want 1: the Service retries, not the processor", n)
+			}
+			if got := notifications.IsPermanent(err); got != tt.permanent {
+				t.Fatalf("IsPermanent(%v) = %v, want %v", err, got, tt.permanent)
+			}
+			d, later := notifications.RetryAfter(err)
+			if later != (tt.retryAfter > 0) || d != tt.retryAfter {
+				t.Fatalf("RetryAfter(%v) = %s, %v; want %s", err, d, later, tt.retryAfter)
+			}
+			if tt.retryAfter > 0 && se.RetryAfter != tt.retryAfter {
+				t.Fatalf("StatusError.RetryAfter = %s", se.RetryAfter)
+			}
+			if got := m.Snapshot(); got != (processors.MetricsSnapshot{Failed: 1}) {
+				t.Fatalf("metrics = %+v", got)
+			}
+			if e := err.Error(); !strings.Contains(e, note().ID) || !strings.Contains(e, strconv.Itoa(se.Code)) || !strings.Contains(e, "/hook") || strings.Contains(e, "key=k") {
+				t.Fatalf("err = %q, want the notification id, the status and the URL without its query", e)
+			}
+			// The failure is returned, for the Service to log; not logged here too.
+			if l := logs.String(); l != "" {
+				t.Fatalf("the processor logged the failure it returned: %s", l)
+			}
+		})
 	}
 }
 
-func TestNetworkErrorRetried(t *testing.T) {
+func TestNetworkErrorIsTransient(t *testing.T) {
 	t.Parallel()
 	// A server that drops every connection without answering. It keeps
 	// its port: a closed server's port can be taken by a parallel test's
@@ -354,16 +348,22 @@ func TestNetworkErrorRetried(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/hook?token=s3cret"
-	p, s := setup(t, webhook.Config{URL: url, Retry: processors.Retry{MaxAttempts: 2}})
-	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
-	if !errors.Is(err, processors.ErrGaveUp) {
-		t.Fatalf("err = %v", err)
+	p := setup(t, webhook.Config{URL: url})
+	err := p.PostProcess(inDelivery(t, "d-1", 1), note(), notifications.SendOptions{})
+	if err == nil || notifications.IsPermanent(err) {
+		t.Fatalf("err = %v, want a transient error", err)
 	}
-	if n := calls.Load(); n != 2 || len(s.d) != 1 {
-		t.Fatalf("%d calls, waits %v; want 2 calls and one wait", n, s.d)
+	if _, later := notifications.RetryAfter(err); later {
+		t.Fatalf("err = %v asks for a wait", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls, want 1", n)
 	}
 	// net/http's *url.Error names the URL it called: its query is
 	// redacted too, not only the processor's own wrapping.
+	if _, ok := errors.AsType[*neturl.Error](err); !ok {
+		t.Fatalf("err = %v, want the *url.Error kept in the chain", err)
+	}
 	if e := err.Error(); strings.Contains(e, "s3cret") || !strings.Contains(e, srv.URL+"/hook") {
 		t.Fatalf("err = %q, want the URL without its query", e)
 	}
@@ -380,10 +380,10 @@ func TestTimeoutPerAttempt(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
-	p, _ := setup(t, webhook.Config{URL: srv.URL, Timeout: 20 * time.Millisecond, Retry: processors.Retry{MaxAttempts: 1}})
+	p := setup(t, webhook.Config{URL: srv.URL, Timeout: 20 * time.Millisecond})
 	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the attempt's deadline", err)
+	if !errors.Is(err, context.DeadlineExceeded) || notifications.IsPermanent(err) {
+		t.Fatalf("err = %v, want the attempt's deadline, transient", err)
 	}
 }
 
@@ -391,20 +391,58 @@ func TestOneEndpointFailingDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
 	good, bad := newReceiver(t), newReceiver(t, code(400, ""))
 	m := &processors.Metrics{}
-	p, _ := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: bad.URL}, {URL: good.URL, Secret: secret}}, Metrics: m})
+	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: bad.URL}, {URL: good.URL, Secret: secret}}, Metrics: m})
 	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
 	if err == nil || len(good.recorded()) != 1 || len(bad.recorded()) != 1 {
 		t.Fatalf("err=%v good=%d bad=%d", err, len(good.recorded()), len(bad.recorded()))
+	}
+	// The only failure is permanent, so the attempt is.
+	if !notifications.IsPermanent(err) {
+		t.Fatalf("err = %v, want permanent", err)
 	}
 	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 1, Failed: 1}) {
 		t.Fatalf("metrics = %+v", got)
 	}
 }
 
+// A retry of the delivery calls only the endpoints that failed; an attempt
+// that met a permanent and a transient failure is worth retrying.
+func TestRetryCallsOnlyFailedEndpoints(t *testing.T) {
+	t.Parallel()
+	good, flaky, bad := newReceiver(t), newReceiver(t, code(500, "")), newReceiver(t, code(404, ""), code(404, ""))
+	m := &processors.Metrics{}
+	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: good.URL}, {URL: flaky.URL}, {URL: bad.URL}}, Metrics: m})
+	err := p.PostProcess(inDelivery(t, "d-1", 1), note(), notifications.SendOptions{})
+	if err == nil || notifications.IsPermanent(err) {
+		t.Fatalf("first attempt: err = %v, want transient (the 500 may pass next time)", err)
+	}
+	err = p.PostProcess(inDelivery(t, "d-1", 2), note(), notifications.SendOptions{})
+	if !notifications.IsPermanent(err) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("second attempt: err = %v, want the 404 alone, permanent", err)
+	}
+	if g, f, b := len(good.recorded()), len(flaky.recorded()), len(bad.recorded()); g != 1 || f != 2 || b != 2 {
+		t.Fatalf("calls good=%d flaky=%d bad=%d, want 1, 2, 2", g, f, b)
+	}
+	if a, b := flaky.recorded()[0].Header.Get("webhook-id"), flaky.recorded()[1].Header.Get("webhook-id"); a != "d-1" || b != "d-1" {
+		t.Fatalf("webhook-ids %q, %q", a, b)
+	}
+	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 2, Failed: 3, Retried: 2}) {
+		t.Fatalf("metrics = %+v, want per attempt: sent 1+1, failed 2+1, retried 2", got)
+	}
+
+	// Another delivery starts from scratch.
+	if err := p.PostProcess(inDelivery(t, "d-2", 1), note(), notifications.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if g := len(good.recorded()); g != 2 {
+		t.Fatalf("good endpoint called %d times, want 2", g)
+	}
+}
+
 func TestConcurrentPostProcess(t *testing.T) {
 	t.Parallel()
 	r := newReceiver(t)
-	p, _ := setup(t, webhook.Config{URL: r.URL, Secret: secret})
+	p := setup(t, webhook.Config{URL: r.URL, Secret: secret})
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -432,7 +470,6 @@ func TestNewValidates(t *testing.T) {
 		"ftp url":        {URL: "ftp://x/hook"},
 		"bad secret":     {URL: "https://x/hook", Secret: "whsec_!!!"},
 		"bad filter":     {URL: "https://x/hook", Filter: notifications.ProcessorFilter{MinSeverity: "x"}},
-		"bad retry":      {URL: "https://x/hook", Retry: processors.Retry{MaxAttempts: -2}},
 		"negative limit": {URL: "https://x/hook", Timeout: -1},
 	}
 	for name, cfg := range tests {

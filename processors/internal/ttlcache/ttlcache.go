@@ -61,3 +61,10 @@ func (c *Cache[K, V]) Set(k K, v V) {
 		}
 	}
 }
+
+// Delete removes k.
+func (c *Cache[K, V]) Delete(k K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, k)
+}

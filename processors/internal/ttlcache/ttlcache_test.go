@@ -43,6 +43,12 @@ func TestCache(t *testing.T) {
 		t.Fatalf("%d entries after a sweep, want expired ones gone", n)
 	}
 
+	c.Set("gone", []string{"x"})
+	c.Delete("gone")
+	if _, ok := c.Get("gone"); ok {
+		t.Fatal("Get after Delete hit")
+	}
+
 	off := New[string, int](0, nil)
 	off.Set("x", 1)
 	if _, ok := off.Get("x"); ok {
