@@ -91,8 +91,9 @@ func must(err error) {
 	}
 }
 
-// ErrLink is wrapped by ValidateLink's errors.
-var ErrLink = errors.New("Only HTTP/HTTPS links are allowed")
+// ErrLink is wrapped by ValidateLink's errors. Its text is Backstage's,
+// which the REST API repeats in its 400 answer.
+var ErrLink = errors.New("Only HTTP/HTTPS links are allowed") //nolint:staticcheck // Backstage's exact message
 
 // linkBase stands in for the app's base URL when resolving relative links:
 // only the resulting scheme matters, and a relative link takes the base's.
