@@ -139,7 +139,7 @@ func ValidateLink(link string) error {
 // without NUL characters (PostgreSQL text cannot hold them), so both
 // stores answer alike.
 func textProblem(s string) string {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if c == 0 {
 			return "must not contain a NUL character"

@@ -267,7 +267,7 @@ func (c *cluster) close(ctx context.Context) error {
 			inner.Go(func() { sockErr = n.socket.Shutdown(ctx) })
 			httpErr := n.srv.Shutdown(ctx)
 			inner.Wait()
-			err := errors.Join(httpErr, sockErr, n.instance.close(ctx))
+			err := errors.Join(httpErr, sockErr, n.close(ctx))
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
