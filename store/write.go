@@ -38,9 +38,9 @@ const defaultDeleteBatch = 1000
 const notificationInsert = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata) VALUES `
 
 // notificationUpsert restores the existing row of a scoped notification
-// (spec §2.6): content replaced, unread again; id, created, icon and saved
-// kept. The conflict target is the partial unique index, so this one
-// statement is the whole de-duplication, race-free.
+// (same user, origin and scope): content replaced and unread again; id,
+// created, icon and saved kept. The conflict target is the partial unique
+// index, so this one statement is the whole de-duplication, race-free.
 const notificationUpsert = ` ON CONFLICT ("user", origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
 	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
 	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL ` +

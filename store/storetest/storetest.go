@@ -43,11 +43,61 @@ type test struct {
 	fn   func(t *testing.T, s notifications.Store)
 }
 
-// tests lists every subtest: the spec's store cases (spec.go), then
-// Herald's own (herald.go).
-var tests = slices.Concat(specTests, heraldTests)
+// tests lists every subtest, grouped by the file that holds them.
+var tests = []test{
+	// list.go
+	{"GetReturnsEveryField", testGetEveryField},
+	{"ListUnionsBroadcasts", testListUnion},
+	{"EmptyStore", testEmptyStore},
+	{"ReadFilter", testReadFilter},
+	{"Search", testSearch},
+	{"LiteralSearch", testLiteralSearch},
+	{"CreatedAfter", testCreatedAfter},
+	{"ChangedSince", testChangedSince},
+	{"Topic", testTopicFilter},
+	{"MinimumSeverity", testMinimumSeverity},
+	{"LimitOffset", testLimitOffset},
+	{"HugeLimitAndOffset", testHugeLimitAndOffset},
+	{"Order", testOrder},
+	{"OrderNullsAndTieBreak", testOrderNullsAndTieBreak},
+	{"UnknownOrderField", testUnknownOrderField},
+	{"CountIgnoresPaging", testCountIgnoresPaging},
+	{"Status", testStatus},
+	{"Topics", testTopics},
+	{"OriginTopics", testOriginTopics},
+	{"MalformedIDs", testMalformedIDs},
+	// cursor.go
+	{"CursorPagination", testCursorPagination},
+	{"CursorPaginationConcurrentInserts", testCursorConcurrentInserts},
+	// write.go
+	{"ScopeMatches", testScopeMatches},
+	{"ScopeRestores", testScopeRestores},
+	{"SaveReturnsInputOrder", testSaveReturnsInputOrder},
+	{"FailedSendWritesNothing", testFailedSendWritesNothing},
+	{"FanOutSharedMetadata", testFanOutSharedMetadata},
+	{"TimesRoundTrip", testTimesRoundTrip},
+	{"MetadataRoundTrip", testMetadataRoundTrip},
+	{"ConcurrentScopedSends", testConcurrentScopedSends},
+	{"ConcurrentScopedSendsAnyOrder", testConcurrentScopedSendsAnyOrder},
+	{"ConcurrentScopedBroadcasts", testConcurrentScopedBroadcasts},
+	// state.go
+	{"BroadcastReadIsPerUser", testBroadcastReadPerUser},
+	{"GetBroadcastPerUser", testGetBroadcastPerUser},
+	{"SetReadSetSaved", testSetReadSetSaved},
+	{"OtherUsersIDs", testOtherUsersIDs},
+	{"MarkAllReadBroadcastsAndFilters", testMarkAllRead},
+	// settings.go
+	{"SettingsRoundTrip", testSettingsRoundTrip},
+	{"SettingsOrderAndReplace", testSettingsOrderAndReplace},
+	{"SettingRowsManyUsers", testSettingRowsManyUsers},
+	{"ConcurrentReplaceSettings", testConcurrentReplaceSettings},
+	// retention.go
+	{"DeleteOlderThan", testDeleteOlderThan},
+	{"DeleteInBatches", testDeleteInBatches},
+	{"ConcurrentMarkAllReadAndRetention", testConcurrentMarkAllReadAndRetention},
+}
 
-// The fixtures of the spec's store cases.
+// The fixtures' users: the one most tests read as, and another.
 const (
 	user  = "user:default/john.doe"
 	other = "user:default/jane.doe"
@@ -61,8 +111,8 @@ var (
 	id4, id5, id6, id7 = id(4), id(5), id(6), id(7)
 )
 
-// fixtures returns the spec's N1..N7 (index 1..7) and O (index 0), created
-// relative to now.
+// fixtures returns the shared notifications N1..N7 of user (index 1..7)
+// and O of other (index 0), created relative to now.
 func fixtures(now time.Time) [8]notifications.Notification {
 	n := func(i int, created time.Time, origin, title, topic string) notifications.Notification {
 		return notifications.Notification{

@@ -1,38 +1,18 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
 )
 
-// specTests are the store acceptance cases 61–80 of the spec (Backstage's
-// DatabaseNotificationsStore tests), at the Store API.
-var specTests = []test{
-	{"61_GetReturnsEveryField", testGetEveryField},
-	{"62_ListUnionsBroadcasts", testListUnion},
-	{"63_ReadFilter", testReadFilter},
-	{"64_BroadcastReadIsPerUser", testBroadcastReadPerUser},
-	{"65_Search", testSearch},
-	{"66_CreatedAfter", testCreatedAfter},
-	{"67_Topic", testTopicFilter},
-	{"68_MinimumSeverity", testMinimumSeverity},
-	{"69_LimitOffset", testLimitOffset},
-	{"70_Order", testOrder},
-	{"71_CountIgnoresPaging", testCountIgnoresPaging},
-	{"72_Status", testStatus},
-	{"73_ScopeMatches", testScopeMatches},
-	{"74_ScopeRestores", testScopeRestores},
-	{"75_GetBroadcastPerUser", testGetBroadcastPerUser},
-	{"76_SetReadSetSaved", testSetReadSetSaved},
-	{"77_SettingsRoundTrip", testSettingsRoundTrip},
-	{"78_Topics", testTopics},
-	{"79_OriginTopics", testOriginTopics},
-	{"80_DeleteOlderThan", testDeleteOlderThan},
-}
+// Reading: List, Get, Count, Status, Topics and OriginTopics, with every filter and order.
 
 func testGetEveryField(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
@@ -70,6 +50,31 @@ func testListUnion(t *testing.T, s notifications.Store) {
 	}
 }
 
+func testEmptyStore(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	if ns := e.list(notifications.Query{}); len(ns) != 0 {
+		t.Errorf("List = %v", ns)
+	}
+	if st, err := s.Status(e.ctx, user); err != nil || st != (notifications.Status{}) {
+		t.Errorf("Status = %+v, %v", st, err)
+	}
+	if got, err := s.SaveNotifications(e.ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("SaveNotifications(nil) = %v, %v", got, err)
+	}
+	if n, err := s.DeleteOlderThan(e.ctx, e.now, 0); err != nil || n != 0 {
+		t.Errorf("DeleteOlderThan = %d, %v", n, err)
+	}
+	if got, err := s.MarkAllRead(e.ctx, user, notifications.Filter{}, e.now); err != nil || len(got) != 0 {
+		t.Errorf("MarkAllRead = %v, %v", got, err)
+	}
+	if err := s.SetRead(e.ctx, user, nil, &e.now); err != nil {
+		t.Errorf("SetRead(no ids) = %v", err)
+	}
+	if ots, err := s.OriginTopics(e.ctx, user); err != nil || len(ots) != 0 {
+		t.Errorf("OriginTopics = %v, %v", ots, err)
+	}
+}
+
 func testReadFilter(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	e.fixture(1, -2, 3, 0)
@@ -79,38 +84,37 @@ func testReadFilter(t *testing.T, s notifications.Store) {
 	expectIDs(t, "either", e.listIDs(notifications.Query{}), id2, id3, id1)
 }
 
-func testBroadcastReadPerUser(t *testing.T, s notifications.Store) {
-	e := setup(t, s)
-	e.fixture(1, -2, 3, 0)
-	e.setRead(user, &e.now, id1, id2)
-	expectIDs(t, "user", e.listIDs(notifications.Query{}), id2, id3, id1)
-	ns := e.list(notifications.Query{User: other})
-	expectIDs(t, "other", ids(ns), id0, id2)
-	for _, n := range ns {
-		if n.Read != nil {
-			t.Errorf("other sees %s read at %s, want unread", n.ID, fmtTime(n.Read))
-		}
-		if n.ID == id2 && n.User != "" {
-			t.Errorf("broadcast has user %q, want \"\"", n.User)
-		}
-	}
-	e.setRead(other, &e.now, id0, id2)
-	for _, n := range e.list(notifications.Query{User: other}) {
-		if n.Read == nil {
-			t.Errorf("other: %s unread after SetRead", n.ID)
-		}
-		if n.ID == id2 && n.User != "" {
-			t.Errorf("read broadcast has user %q, want \"\"", n.User)
-		}
-	}
-}
-
 func testSearch(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	e.fixture(2, -1, 0)
 	expectIDs(t, "search", e.listIDs(notifications.Query{Filter: notifications.Filter{Search: "find me"}}), id1)
 	expectIDs(t, "search case", e.listIDs(notifications.Query{Filter: notifications.Filter{Search: "FIND Me"}}), id1)
 	expectIDs(t, "search description", e.listIDs(notifications.Query{Filter: notifications.Filter{Search: "DESCRIPTION"}}), id1)
+}
+
+func testLiteralSearch(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	titles := []string{"100% done", "100 percent", "a_b", "axb", `back\slash`, "back-slash", "it's"}
+	var ns []notifications.Notification
+	for i, title := range titles {
+		ns = append(ns, notifications.Notification{ID: id(i + 1), User: user, Origin: "o",
+			Created: e.now.Add(-time.Duration(i) * time.Second), Payload: notifications.Payload{Title: title}})
+	}
+	e.save(ns...)
+	for term, want := range map[string][]string{
+		"%":      {id(1)},
+		"0% d":   {id(1)},
+		"_":      {id(3)},
+		"a_b":    {id(3)},
+		`\`:      {id(5)},
+		`k\s`:    {id(5)},
+		"'":      {id(7)},
+		"PERCEN": {id(2)},
+		"%%":     nil,
+	} {
+		got := e.listIDs(notifications.Query{Filter: notifications.Filter{Search: term}})
+		expectIDs(t, fmt.Sprintf("search %q", term), got, want...)
+	}
 }
 
 func testCreatedAfter(t *testing.T, s notifications.Store) {
@@ -123,6 +127,37 @@ func testCreatedAfter(t *testing.T, s notifications.Store) {
 	expectIDs(t, "createdBefore = created", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedBefore: new(e.f[1].Created)}}), id1)
 	expectIDs(t, "createdBefore", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedBefore: new(e.now.Add(-time.Minute))}}), id1)
 	expectIDs(t, "createdAfter 1ms later", e.listIDs(notifications.Query{Filter: notifications.Filter{CreatedAfter: new(e.now.Add(time.Millisecond))}}))
+}
+
+func testChangedSince(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	since := e.now.Add(-30 * time.Second)
+	old := func(n notifications.Notification) notifications.Notification {
+		n.Created = e.now.Add(-time.Hour)
+		return n
+	}
+	// id1 was created an hour ago and is untouched; id2 is new; id3 and id4
+	// are old but were read and saved since; broadcast id5 is old but read
+	// since by user (not by other); broadcast id6 is old and untouched.
+	e.save(e.f[1], e.f[2], old(e.f[3]), old(e.f[4]))
+	e.broadcast(old(e.f[5]))
+	e.broadcast(old(e.f[6]))
+	e.setRead(user, &e.now, id3, id5)
+	e.setSaved(user, &e.now, id(4))
+	f := notifications.Filter{ChangedSince: new(since)}
+	expectSameIDs(t, "List(changed since)", e.listIDs(notifications.Query{Filter: f}), id2, id3, id(4), id(5))
+	expectSameIDs(t, "List(changed since) of other", e.listIDs(notifications.Query{User: other, Filter: f}))
+	if n := e.count(user, f); n != 4 {
+		t.Errorf("Count(changed since) = %d, want 4", n)
+	}
+	// A scoped re-send updates an old row: it has changed.
+	scoped := old(e.f[2])
+	scoped.ID, scoped.Payload.Scope = id(7), "changed-since"
+	e.save(scoped)
+	resend := scoped
+	resend.ID, resend.Created = id(8), e.now
+	e.save(resend)
+	expectSameIDs(t, "List(changed since) after a scoped re-send", e.listIDs(notifications.Query{Filter: f}), id2, id3, id(4), id(5), id(7))
 }
 
 func testTopicFilter(t *testing.T, s notifications.Store) {
@@ -159,15 +194,15 @@ func testMinimumSeverity(t *testing.T, s notifications.Store) {
 	}
 }
 
-// fixture69 stores N1–N5, N6 as a broadcast, N7 and O.
-func fixture69(e *env) {
+// pagingFixture stores N1–N5, N6 as a broadcast, N7 and O.
+func pagingFixture(e *env) {
 	e.t.Helper()
 	e.fixture(1, 2, 3, 4, 5, -6, 7, 0)
 }
 
 func testLimitOffset(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
-	fixture69(e)
+	pagingFixture(e)
 	if n := len(e.list(notifications.Query{})); n != 7 {
 		t.Errorf("List: %d notifications, want 7", n)
 	}
@@ -177,6 +212,17 @@ func testLimitOffset(t *testing.T, s notifications.Store) {
 	expectIDs(t, "limit 3 offset 3", e.listIDs(notifications.Query{Filter: f, Limit: 3, Offset: 3}), id5, id4, id3)
 	expectIDs(t, "offset 5, no limit", e.listIDs(notifications.Query{Filter: f, Offset: 5}), id3, id1)
 	expectIDs(t, "offset past the end", e.listIDs(notifications.Query{Filter: f, Limit: 3, Offset: 7}))
+}
+
+func testHugeLimitAndOffset(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1, 2, -3)
+	const huge = int(^uint(0) >> 1)
+	expectIDs(t, "huge limit", e.listIDs(notifications.Query{Limit: huge}), id2, id3, id1)
+	expectIDs(t, "huge limit and offset", e.listIDs(notifications.Query{Limit: huge, Offset: huge}))
+	expectIDs(t, "huge offset", e.listIDs(notifications.Query{Offset: huge}))
+	expectIDs(t, "huge limit, offset 1, title order", e.listIDs(notifications.Query{Limit: huge, Offset: 1,
+		Order: []notifications.Order{{Field: notifications.OrderTitle}}}), id2, id3)
 }
 
 func testOrder(t *testing.T, s notifications.Store) {
@@ -197,9 +243,50 @@ func testOrder(t *testing.T, s notifications.Store) {
 	expectIDs(t, "title asc", e.listIDs(notifications.Query{Order: by(notifications.OrderTitle, false)}), id1, id2, id3)
 }
 
+func testOrderNullsAndTieBreak(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	// Same created everywhere: only the tie-break orders.
+	for _, i := range []int{5, 3, 1} {
+		e.broadcast(notifications.Notification{ID: id(i), Origin: "o", Created: e.now, Payload: notifications.Payload{Title: "b"}})
+	}
+	for _, i := range []int{6, 2, 4} {
+		e.save(notifications.Notification{ID: id(i), User: user, Origin: "o", Created: e.now, Payload: notifications.Payload{Title: "n"}})
+	}
+	tie := []string{id2, id4, id6, id1, id3, id5}
+	expectIDs(t, "created desc", e.listIDs(notifications.Query{}), tie...)
+	expectIDs(t, "created asc", e.listIDs(notifications.Query{Order: []notifications.Order{{Field: notifications.OrderCreated}}}), tie...)
+	expectIDs(t, "no order", e.listIDs(notifications.Query{Order: []notifications.Order{}}), tie...)
+	expectIDs(t, "created desc limit 4", e.listIDs(notifications.Query{Limit: 4}), tie[:4]...)
+
+	e.setRead(user, &e.now, id4, id3)
+	expectIDs(t, "read asc (nulls first)", e.listIDs(notifications.Query{Order: []notifications.Order{{Field: notifications.OrderRead}}}),
+		id2, id6, id1, id5, id4, id3)
+	expectIDs(t, "read desc (nulls last)", e.listIDs(notifications.Query{Order: []notifications.Order{{Field: notifications.OrderRead, Desc: true}}}),
+		id4, id3, id2, id6, id1, id5)
+	expectIDs(t, "saved asc limit 2", e.listIDs(notifications.Query{Order: []notifications.Order{{Field: notifications.OrderSaved}}, Limit: 2}),
+		id2, id4)
+	expectIDs(t, "title desc, read", e.listIDs(notifications.Query{Order: []notifications.Order{
+		{Field: notifications.OrderTitle, Desc: true}, {Field: notifications.OrderRead}}}),
+		id2, id6, id4, id1, id5, id3)
+	expectIDs(t, "updated asc", e.listIDs(notifications.Query{Order: []notifications.Order{{Field: notifications.OrderUpdated}}}), tie...)
+}
+
+func testUnknownOrderField(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1)
+	for _, f := range []notifications.OrderField{"user", "id; DROP TABLE notification", "metadata"} {
+		if _, err := s.List(e.ctx, notifications.Query{User: user, Order: []notifications.Order{{Field: f}}}); err == nil {
+			t.Errorf("List ordered by %q: no error", f)
+		}
+	}
+	if n := e.count(user, notifications.Filter{}); n != 1 {
+		t.Errorf("Count = %d after bad queries, want 1", n)
+	}
+}
+
 func testCountIgnoresPaging(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
-	fixture69(e)
+	pagingFixture(e)
 	f := notifications.Filter{CreatedAfter: new(e.f[1].Created.Add(-time.Millisecond))}
 	if n := e.count(user, f); n != 7 {
 		t.Errorf("Count = %d, want 7", n)
@@ -239,171 +326,6 @@ func testStatus(t *testing.T, s notifications.Store) {
 	}
 	if want := (notifications.Status{Read: 0, Unread: 2}); st != want {
 		t.Errorf("Status(nobody) = %+v, want %+v (the broadcasts)", st, want)
-	}
-}
-
-func testScopeMatches(t *testing.T, s notifications.Store) {
-	e := setup(t, s)
-	e.fixture(1, 2)
-	again := e.f[2]
-	again.ID = id(20)
-	again.Created = e.now.Add(time.Second)
-	got := e.save(again)[0]
-	if got.ID != id2 {
-		t.Errorf("scoped re-send stored as %s, want the existing %s", got.ID, id2)
-	}
-	otherOrigin := e.f[2]
-	otherOrigin.ID, otherOrigin.Origin = id(21), "other-origin"
-	if got := e.save(otherOrigin)[0]; got.ID != id(21) {
-		t.Errorf("same scope, other origin: stored as %s, want a new row %s", got.ID, id(21))
-	}
-	otherUser := e.f[2]
-	otherUser.ID, otherUser.User = id(22), other
-	if got := e.save(otherUser)[0]; got.ID != id(22) {
-		t.Errorf("same scope, other user: stored as %s, want a new row %s", got.ID, id(22))
-	}
-	if n := e.count(user, notifications.Filter{}); n != 3 {
-		t.Errorf("user has %d notifications, want 3", n)
-	}
-
-	// Broadcast variant: N1, N2 as broadcasts.
-	b := setup(t, s)
-	b1, b2 := e.f[1], e.f[2]
-	b1.ID, b2.ID = id(31), id(32)
-	b.broadcast(b1)
-	b.broadcast(b2)
-	b2.ID = id(33)
-	if got := b.broadcast(b2); got.ID != id(32) {
-		t.Errorf("scoped broadcast re-send stored as %s, want %s", got.ID, id(32))
-	}
-	b2.ID, b2.Origin = id(34), "other-origin"
-	if got := b.broadcast(b2); got.ID != id(34) {
-		t.Errorf("scoped broadcast, other origin: stored as %s, want %s", got.ID, id(34))
-	}
-}
-
-func testScopeRestores(t *testing.T, s notifications.Store) {
-	e := setup(t, s)
-	n2 := e.f[2]
-	n2.Payload.Icon = "old-icon"
-	n2.Payload.Metadata = map[string]any{"k": "v"}
-	e.save(n2)
-	e.setRead(user, &e.now, id2)
-	saved := e.now.Add(-time.Second)
-	e.setSaved(user, &saved, id2)
-
-	later := e.now.Add(time.Minute)
-	restore := notifications.Notification{
-		ID: id(20), User: user, Origin: "cd-origin", Created: later,
-		Payload: notifications.Payload{Title: "New notification", Link: "/scaffolder/task/1234",
-			Severity: notifications.SeverityLow, Scope: "scaffolder-1234", Icon: "new-icon"},
-	}
-	got := e.save(restore)[0]
-	stored := e.get(user, id2)
-	for what, n := range map[string]notifications.Notification{"returned": got, "stored": stored} {
-		if n.ID != id2 || n.Payload.Title != "New notification" || n.Payload.Severity != notifications.SeverityLow ||
-			n.Payload.Link != "/scaffolder/task/1234" || n.Payload.Topic != "" {
-			t.Errorf("%s = %+v, want id2 with the new title, link, severity and no topic", what, n)
-		}
-		if n.Read != nil {
-			t.Errorf("%s: read %s, want unread again", what, fmtTime(n.Read))
-		}
-		if !sameTime(n.Updated, &later) {
-			t.Errorf("%s: updated %s, want %s", what, fmtTime(n.Updated), fmtTime(&later))
-		}
-		if !n.Created.Equal(e.now) {
-			t.Errorf("%s: created %s, want the original %s", what, n.Created, e.now)
-		}
-		if n.Payload.Icon != "old-icon" || !sameTime(n.Saved, &saved) {
-			t.Errorf("%s: icon %q saved %s, want kept (old-icon, %s)", what, n.Payload.Icon, fmtTime(n.Saved), fmtTime(&saved))
-		}
-		if n.Payload.Metadata != nil {
-			t.Errorf("%s: metadata %v, want cleared", what, n.Payload.Metadata)
-		}
-	}
-
-	// Broadcast variant: read state of users is kept.
-	b := e.f[2]
-	b.ID = id(40)
-	b.Payload.Scope = "broadcast-scope"
-	e.broadcast(b)
-	e.setRead(other, &e.now, id(40))
-	b.ID, b.Created, b.Payload.Title = id(41), later, "New broadcast"
-	gotB := e.broadcast(b)
-	if gotB.ID != id(40) || gotB.Payload.Title != "New broadcast" || !sameTime(gotB.Updated, &later) || !gotB.Created.Equal(e.now) {
-		t.Errorf("restored broadcast = %+v, want id40, new title, updated %s, created kept", gotB, later)
-	}
-	if n := e.get(other, id(40)); n.Read == nil || n.Payload.Title != "New broadcast" {
-		t.Errorf("other's view of the restored broadcast: read %s title %q, want still read, new title", fmtTime(n.Read), n.Payload.Title)
-	}
-}
-
-func testGetBroadcastPerUser(t *testing.T, s notifications.Store) {
-	e := setup(t, s)
-	e.fixture(1, -2)
-	if n := e.get(user, id1); n.User != user || n.ID != id1 {
-		t.Errorf("Get(user notification) = %+v", n)
-	}
-	e.setRead(user, &e.now, id2)
-	if n := e.get(user, id2); n.User != "" || n.Read == nil || !n.Read.Equal(e.now) {
-		t.Errorf("Get(broadcast) as reader: user %q read %s, want \"\" and %s", n.User, fmtTime(n.Read), e.now)
-	}
-	if n := e.get(other, id2); n.User != "" || n.Read != nil {
-		t.Errorf("Get(broadcast) as other: user %q read %s, want \"\" and nil", n.User, fmtTime(n.Read))
-	}
-}
-
-func testSetReadSetSaved(t *testing.T, s notifications.Store) {
-	e := setup(t, s)
-	e.fixture(1, -2)
-	at := e.now.Add(-time.Second)
-	for _, id := range []string{id1, id2} {
-		e.setRead(user, &at, id)
-		if n := e.get(user, id); !sameTime(n.Read, &at) || n.Saved != nil {
-			t.Errorf("%s after SetRead: read %s saved %s", name([]string{id}), fmtTime(n.Read), fmtTime(n.Saved))
-		}
-		e.setSaved(user, &e.now, id)
-		if n := e.get(user, id); !sameTime(n.Read, &at) || !sameTime(n.Saved, &e.now) {
-			t.Errorf("%s after SetSaved: read %s saved %s", name([]string{id}), fmtTime(n.Read), fmtTime(n.Saved))
-		}
-		e.setRead(user, nil, id)
-		if n := e.get(user, id); n.Read != nil || !sameTime(n.Saved, &e.now) {
-			t.Errorf("%s after SetRead(nil): read %s saved %s", name([]string{id}), fmtTime(n.Read), fmtTime(n.Saved))
-		}
-		e.setSaved(user, nil, id)
-		if n := e.get(user, id); n.Read != nil || n.Saved != nil {
-			t.Errorf("%s after SetSaved(nil): read %s saved %s", name([]string{id}), fmtTime(n.Read), fmtTime(n.Saved))
-		}
-	}
-	// Clearing a broadcast nobody has touched creates nothing visible.
-	e.fixture(-3)
-	e.setSaved(user, nil, id3)
-	if n := e.get(user, id3); n.Read != nil || n.Saved != nil {
-		t.Errorf("untouched broadcast after SetSaved(nil): read %s saved %s", fmtTime(n.Read), fmtTime(n.Saved))
-	}
-	e.setSaved(user, &e.now, id3)
-	if n := e.get(user, id3); n.Read != nil || !sameTime(n.Saved, &e.now) {
-		t.Errorf("broadcast after first SetSaved: read %s saved %s", fmtTime(n.Read), fmtTime(n.Saved))
-	}
-}
-
-func testSettingsRoundTrip(t *testing.T, s notifications.Store) {
-	e := setup(t, s)
-	const u = "user:default/test"
-	rows := []notifications.SettingRow{
-		{Channel: notifications.WebChannel, Origin: "abcd-origin", Enabled: true},
-		{Channel: notifications.WebChannel, Origin: "abcd-origin", Topic: "efgh-topic", Enabled: false},
-		{Channel: notifications.WebChannel, Origin: "plugin-test", Enabled: true},
-	}
-	if err := s.ReplaceSettings(e.ctx, u, rows); err != nil {
-		t.Fatalf("ReplaceSettings: %v", err)
-	}
-	got, err := s.SettingRows(e.ctx, []string{u})
-	if err != nil {
-		t.Fatalf("SettingRows: %v", err)
-	}
-	if !slices.Equal(got[u], rows) || len(got) != 1 {
-		t.Errorf("SettingRows = %+v, want %+v", got, rows)
 	}
 }
 
@@ -455,33 +377,40 @@ func testOriginTopics(t *testing.T, s notifications.Store) {
 	}
 }
 
-func testDeleteOlderThan(t *testing.T, s notifications.Store) {
+func testMalformedIDs(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
-	day := 24 * time.Hour
-	old, recent := e.now.Add(-2*day), e.now.Add(-time.Hour)
-	mk := func(i int, created time.Time, updated *time.Time) notifications.Notification {
-		return notifications.Notification{ID: id(i), User: user, Origin: "o", Created: created, Updated: updated,
-			Payload: notifications.Payload{Title: "t"}}
+	e.fixture(1, -2)
+	bad := []string{"", "not-a-uuid", "00000000-0000-4000-8000-00000000000g", "'; DROP TABLE notification; --", id1 + " "}
+	for _, b := range bad {
+		if _, err := s.Get(e.ctx, user, b); !errors.Is(err, notifications.ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrNotFound", b, err)
+		}
 	}
-	e.save(mk(1, old, nil), mk(2, old, &recent), mk(3, old, timePtr(old.Add(time.Hour))), mk(4, recent, nil))
-	e.broadcast(mk(5, old, nil))
-	e.broadcast(mk(6, old, &recent))
-	e.broadcast(mk(7, old, timePtr(old.Add(time.Hour))))
-	e.setRead(user, &e.now, id(5), id(6))
-
-	n, err := s.DeleteOlderThan(e.ctx, e.now.Add(-day), 100)
-	if err != nil {
-		t.Fatalf("DeleteOlderThan: %v", err)
+	// UUIDs are case-insensitive.
+	if n, err := s.Get(e.ctx, user, strings.ToUpper(id1)); err != nil || n.ID != id1 {
+		t.Errorf("Get(upper-case id) = %s, %v; want %s", n.ID, err, id1)
 	}
-	if n != 4 {
-		t.Errorf("DeleteOlderThan deleted %d, want 4", n)
+	e.setRead(user, &e.now, append(slices.Clone(bad), id1, id2)...)
+	e.setSaved(user, &e.now, append(slices.Clone(bad), id2)...)
+	if n := e.get(user, id1); n.Read == nil {
+		t.Errorf("SetRead with malformed ids beside: id1 unread")
 	}
-	expectSameIDs(t, "kept", e.listIDs(notifications.Query{}), id(2), id(4), id(6))
-	if st, _ := s.Status(e.ctx, user); st != (notifications.Status{Read: 1, Unread: 2}) {
-		t.Errorf("Status after retention = %+v, want read 1 (id6) unread 2", st)
+	if n := e.get(user, id2); n.Read == nil || n.Saved == nil {
+		t.Errorf("SetRead/SetSaved with malformed ids beside: broadcast read %s saved %s", fmtTime(n.Read), fmtTime(n.Saved))
 	}
-	// Inclusive cutoff.
-	if n, err := s.DeleteOlderThan(e.ctx, recent, 100); err != nil || n != 3 {
-		t.Errorf("DeleteOlderThan(at the cutoff) = %d, %v; want 3", n, err)
+	e.setRead(user, nil, bad...)
+	f := notifications.Filter{IDs: bad}
+	expectIDs(t, "List(malformed ids)", e.listIDs(notifications.Query{Filter: f}))
+	if n := e.count(user, f); n != 0 {
+		t.Errorf("Count(malformed ids) = %d", n)
 	}
+	if got, err := s.Topics(e.ctx, user, f); err != nil || len(got) != 0 {
+		t.Errorf("Topics(malformed ids) = %v, %v", got, err)
+	}
+	if got, err := s.MarkAllRead(e.ctx, user, f, e.now); err != nil || len(got) != 0 {
+		t.Errorf("MarkAllRead(malformed ids) = %v, %v", got, err)
+	}
+	expectIDs(t, "List(malformed and good ids)",
+		e.listIDs(notifications.Query{Filter: notifications.Filter{IDs: append(slices.Clone(bad), id1)}}), id1)
+	expectIDs(t, "List(empty non-nil ids)", e.listIDs(notifications.Query{Filter: notifications.Filter{IDs: []string{}}}))
 }
