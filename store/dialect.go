@@ -21,6 +21,8 @@ type dialect interface {
 	name() string
 	// appendTime appends t as a time-column literal.
 	appendTime(b []byte, t time.Time) []byte
+	// timeArg is t as a stmt argument for a time column.
+	timeArg(t time.Time) any
 	// nullTime is a NULL usable where a time value is expected.
 	nullTime() string
 	// keyShare locks the rows of a SELECT feeding an INSERT that
@@ -54,7 +56,7 @@ type dialect interface {
 	// transaction, that makes concurrent replacements of one user's rows
 	// wait for each other; it writes nothing where transactions are
 	// serial anyway.
-	lockUserSettings(q *sqlBuf, user string)
+	lockUserSettings(q *stmt, user string)
 	// isUniqueViolation reports whether err is a primary-key or unique
 	// constraint violation.
 	isUniqueViolation(err error) bool
@@ -68,6 +70,8 @@ func (sqliteDialect) name() string { return "sqlite" }
 func (sqliteDialect) appendTime(b []byte, t time.Time) []byte {
 	return strconv.AppendInt(b, t.UnixMilli(), 10)
 }
+
+func (sqliteDialect) timeArg(t time.Time) any { return t.UnixMilli() }
 
 func (sqliteDialect) nullTime() string { return "NULL" }
 
@@ -92,7 +96,7 @@ func (sqliteDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 
 // lockUserSettings: SQLite write transactions are serial already
 // (BEGIN IMMEDIATE).
-func (sqliteDialect) lockUserSettings(*sqlBuf, string) {}
+func (sqliteDialect) lockUserSettings(*stmt, string) {}
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
@@ -127,6 +131,8 @@ func (postgresDialect) appendTime(b []byte, t time.Time) []byte {
 	return append(b, "'::timestamptz"...)
 }
 
+func (postgresDialect) timeArg(t time.Time) any { return pgTime(t.UnixMilli()) }
+
 func (postgresDialect) nullTime() string { return "NULL::timestamptz" }
 
 func (postgresDialect) noLimit() string { return "ALL" }
@@ -153,7 +159,7 @@ func (postgresDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 // lockUserSettings takes a transaction-scoped advisory lock on the user:
 // without it, a second replacement's DELETE misses the first one's new
 // rows (not in its snapshot) and its INSERT collides with them.
-func (postgresDialect) lockUserSettings(q *sqlBuf, user string) {
+func (postgresDialect) lockUserSettings(q *stmt, user string) {
 	q.raw("SELECT pg_advisory_xact_lock(hashtext('herald_user_settings'), hashtext(").str(user).raw("))")
 }
 

@@ -53,7 +53,7 @@ func col(sd side, name string) string {
 }
 
 // fromBroadcast joins the caller's status rows.
-func fromBroadcast(q *sqlBuf, user string) {
+func fromBroadcast(q *stmt, user string) {
 	q.raw(` FROM broadcast b LEFT JOIN broadcast_user_status s ON s."user" = `).str(user).raw(` AND s.broadcast_id = b.id`)
 }
 
@@ -104,12 +104,30 @@ func validIDs(ids []string) []string {
 	return out
 }
 
-// where writes one side's WHERE clause. after, when set, keeps the rows
-// after that position in created order (desc says which way); extra are
-// more conditions, on columns named for the side with col.
-func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifications.Position, desc bool, extra ...string) {
+// whereOptions says what where writes for one side of a read.
+type whereOptions struct {
+	side side
+	// user owns the notification side's rows (broadcasts are everyone's;
+	// fromBroadcast joins the user's status).
+	user   string
+	filter filter
+	// after, when set, keeps the rows after this position in created
+	// order, descending when desc.
+	after *notifications.Position
+	desc  bool
+	// createdAhead, when set, keeps the rows whose created time sorts
+	// strictly before it in that order: newer when desc, older otherwise.
+	createdAhead *time.Time
+	// extra are more conditions, without values, on columns named for the
+	// side with col.
+	extra []string
+}
+
+// where writes one side's WHERE clause.
+func (s *Store) where(q *stmt, o whereOptions) {
+	sd, f := o.side, o.filter
 	first := true
-	and := func() *sqlBuf {
+	and := func() *stmt {
 		if first {
 			first = false
 			return q.raw(" WHERE ")
@@ -117,7 +135,7 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 		return q.raw(" AND ")
 	}
 	if sd == sideNotification {
-		and().raw(`"user" = `).str(user)
+		and().raw(`"user" = `).str(o.user)
 	}
 	if f.ids != nil {
 		and().raw(col(sd, "id")).raw(" IN ").strList(f.ids)
@@ -137,7 +155,7 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 		and().raw(col(sd, "created")).raw(" >= ").time(ceilMS(*f.CreatedAfter))
 	}
 	if f.CreatedBefore != nil {
-		and().raw(col(sd, "created")).raw(" <= ").time(ms(*f.CreatedBefore))
+		and().raw(col(sd, "created")).raw(" <= ").time(*f.CreatedBefore)
 	}
 	if f.ChangedSince != nil {
 		since := ceilMS(*f.ChangedSince)
@@ -151,26 +169,23 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 		q.raw(")")
 	}
 	if f.severities != nil {
-		and().raw(col(sd, "severity")).raw(" IN (")
+		sevs := make([]string, len(f.severities))
 		for i, sev := range f.severities {
-			if i > 0 {
-				q.raw(", ")
-			}
-			q.str(string(sev))
+			sevs[i] = string(sev)
 		}
-		q.raw(")")
+		and().raw(col(sd, "severity")).raw(" IN ").strList(sevs)
 	}
 	if f.Topic != "" {
 		and().raw(col(sd, "topic")).raw(" = ").str(f.Topic)
 	}
-	if after != nil {
+	if after := o.after; after != nil {
 		// Sort key: created (asc or desc), kind asc, id asc. The first
 		// comparison is a plain range on created so the index bounds the
 		// scan; the rest breaks ties at the cursor's own millisecond.
 		created := col(sd, "created")
 		at := ms(after.Created)
 		lt, le := " > ", " >= "
-		if desc {
+		if o.desc {
 			lt, le = " < ", " <= "
 		}
 		rowKind := sd == sideBroadcast
@@ -184,7 +199,14 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 			and().raw(created).raw(le).time(at)
 		}
 	}
-	for _, cond := range extra {
+	if o.createdAhead != nil {
+		cmp := " < "
+		if o.desc {
+			cmp = " > "
+		}
+		and().raw(col(sd, "created")).raw(cmp).time(*o.createdAhead)
+	}
+	for _, cond := range o.extra {
 		and().raw(cond)
 	}
 }
@@ -222,7 +244,7 @@ func ceilMS(t time.Time) time.Time {
 }
 
 // orderBy writes the ORDER BY terms for one side, then the tie-break.
-func (s *Store) orderBy(q *sqlBuf, sd side, order []notifications.Order) {
+func (s *Store) orderBy(q *stmt, sd side, order []notifications.Order) {
 	q.raw(" ORDER BY ")
 	s.orderTerms(q, sd, order)
 }
@@ -234,7 +256,7 @@ func (s *Store) orderBy(q *sqlBuf, sd side, order []notifications.Order) {
 // sorts by read first. Every such row has read NULL, so the order is the
 // same; but PostgreSQL does not take read IS NULL as fixing the index's
 // read column, so without the term the index order does not match.
-func (s *Store) orderByIndex(q *sqlBuf, f filter, order []notifications.Order) {
+func (s *Store) orderByIndex(q *stmt, f filter, order []notifications.Order) {
 	q.raw(" ORDER BY ")
 	if f.Read != nil && !*f.Read && len(order) == 1 && order[0].Field == notifications.OrderCreated && order[0].Desc {
 		q.raw("read, ")
@@ -243,7 +265,7 @@ func (s *Store) orderByIndex(q *sqlBuf, f filter, order []notifications.Order) {
 }
 
 // orderTerms writes orderBy's terms.
-func (s *Store) orderTerms(q *sqlBuf, sd side, order []notifications.Order) {
+func (s *Store) orderTerms(q *stmt, sd side, order []notifications.Order) {
 	for _, o := range order {
 		c := col(sd, string(o.Field))
 		nullable := false
@@ -324,7 +346,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	// The general case: one UNION ALL. With a limit, each side is sorted and
 	// cut to offset+limit rows first, so each can use its indexes and stop
 	// early.
-	b := newSQL(s.d, 1024)
+	b := newStmt(s.d, 1024)
 	pushed := q.Limit > 0
 	k := pageEnd(q)
 	b.raw("SELECT ").raw(unionColumns).raw(" FROM (")
@@ -332,7 +354,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 		b.raw("SELECT * FROM (")
 	}
 	b.raw("SELECT ").raw(notificationColumns).raw(" FROM notification")
-	s.where(b, sideNotification, q.User, f, q.After, desc)
+	s.where(b, whereOptions{side: sideNotification, user: q.User, filter: f, after: q.After, desc: desc})
 	if pushed {
 		s.orderByIndex(b, f, order)
 		b.raw(" LIMIT ").int(k).raw(") n_")
@@ -343,7 +365,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	}
 	b.raw("SELECT ").raw(broadcastColumns)
 	fromBroadcast(b, q.User)
-	s.where(b, sideBroadcast, q.User, f, q.After, desc)
+	s.where(b, whereOptions{side: sideBroadcast, user: q.User, filter: f, after: q.After, desc: desc})
 	if pushed {
 		s.orderBy(b, sideBroadcast, order)
 		b.raw(" LIMIT ").int(k).raw(") b_")
@@ -387,9 +409,9 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	if !desc {
 		edge = "MIN"
 	}
-	nb := newSQL(s.d, 512)
+	nb := newStmt(s.d, 512)
 	nb.raw("SELECT ").raw(notificationColumns).raw(", (SELECT ").raw(edge).raw("(created) FROM broadcast) FROM notification")
-	s.where(nb, sideNotification, q.User, f, q.After, desc)
+	s.where(nb, whereOptions{side: sideNotification, user: q.User, filter: f, after: q.After, desc: desc})
 	s.orderBy(nb, sideNotification, order)
 	nb.raw(" LIMIT ").int(k)
 	var edgeBroadcast nullTime
@@ -400,27 +422,20 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	if len(own) > 0 && !edgeBroadcast.valid {
 		return pageOf(own, q.Offset), nil // no broadcasts at all
 	}
+	bo := whereOptions{side: sideBroadcast, user: q.User, filter: f, after: q.After, desc: desc}
 	if len(own) == k {
 		// A broadcast at the last row's millisecond sorts after it.
 		last := own[k-1].Created
 		if c := edgeBroadcast.t.Compare(last); c == 0 || (c < 0) == desc {
 			return pageOf(own, q.Offset), nil
 		}
+		bo.createdAhead = &last
 	}
 
-	bb := newSQL(s.d, 512)
+	bb := newStmt(s.d, 512)
 	bb.raw("SELECT ").raw(broadcastColumns)
 	fromBroadcast(bb, q.User)
-	var bound []string
-	if len(own) == k {
-		cmp := " > "
-		if !desc {
-			cmp = " < "
-		}
-		last := newSQL(s.d, 48).raw("b.created").raw(cmp).time(own[k-1].Created)
-		bound = append(bound, last.String())
-	}
-	s.where(bb, sideBroadcast, q.User, f, q.After, desc, bound...)
+	s.where(bb, bo)
 	s.orderBy(bb, sideBroadcast, order)
 	bb.raw(" LIMIT ").int(k)
 	broadcasts, err := s.queryNotifications(ctx, bb, q.User, 0)
@@ -471,11 +486,8 @@ func pageOf(ns []notifications.Notification, offset int) []notifications.Notific
 
 // queryNotifications runs b and scans rows of unionColumns, followed by
 // extra columns, whose value is the first row's.
-func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	rows, err := s.db.QueryContext(ctx, b.String())
+func (s *Store) queryNotifications(ctx context.Context, b statement, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
+	rows, err := s.query(ctx, s.db, b)
 	if err != nil {
 		return nil, err
 	}
@@ -548,12 +560,12 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	if f.none {
 		return 0, nil
 	}
-	b := newSQL(s.d, 512)
+	b := newStmt(s.d, 512)
 	b.raw("SELECT (SELECT COUNT(*) FROM notification")
-	s.where(b, sideNotification, user, f, nil, false)
+	s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
 	b.raw(") + (SELECT COUNT(*)")
 	fromBroadcast(b, user)
-	s.where(b, sideBroadcast, user, f, nil, false)
+	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
 	b.raw(")")
 	var n int
 	if err := s.queryRow(ctx, b, &n); err != nil {
@@ -562,16 +574,9 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	return n, nil
 }
 
-func (s *Store) queryRow(ctx context.Context, b *sqlBuf, dest ...any) error {
-	if b.err != nil {
-		return b.err
-	}
-	return s.db.QueryRowContext(ctx, b.String()).Scan(dest...)
-}
-
 // Status implements notifications.Store.
 func (s *Store) Status(ctx context.Context, user string) (notifications.Status, error) {
-	b := newSQL(s.d, 512)
+	b := newStmt(s.d, 512)
 	b.raw(`SELECT (SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NULL), `)
 	b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NOT NULL), `)
 	b.raw(`(SELECT COUNT(*) FROM broadcast), `)
@@ -590,12 +595,12 @@ func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter
 	if f.none {
 		return []string{}, nil
 	}
-	b := newSQL(s.d, 512)
+	b := newStmt(s.d, 512)
 	b.raw("SELECT topic FROM notification")
-	s.where(b, sideNotification, user, f, nil, false, "topic IS NOT NULL")
+	s.where(b, whereOptions{side: sideNotification, user: user, filter: f, extra: []string{"topic IS NOT NULL"}})
 	b.raw(" UNION SELECT b.topic")
 	fromBroadcast(b, user)
-	s.where(b, sideBroadcast, user, f, nil, false, "b.topic IS NOT NULL")
+	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f, extra: []string{"b.topic IS NOT NULL"}})
 	topics, err := s.queryStrings(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("store: topics: %w", err)
@@ -604,11 +609,8 @@ func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter
 	return topics, nil
 }
 
-func (s *Store) queryStrings(ctx context.Context, b *sqlBuf) ([]string, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	rows, err := s.db.QueryContext(ctx, b.String())
+func (s *Store) queryStrings(ctx context.Context, b statement) ([]string, error) {
+	rows, err := s.query(ctx, s.db, b)
 	if err != nil {
 		return nil, err
 	}
@@ -627,12 +629,9 @@ func (s *Store) queryStrings(ctx context.Context, b *sqlBuf) ([]string, error) {
 // OriginTopics implements notifications.Store, sorted by origin, then
 // topic.
 func (s *Store) OriginTopics(ctx context.Context, user string) ([]notifications.OriginTopic, error) {
-	b := newSQL(s.d, 128)
+	b := newStmt(s.d, 128)
 	b.raw(`SELECT DISTINCT origin, topic FROM notification WHERE "user" = `).str(user)
-	if b.err != nil {
-		return nil, fmt.Errorf("store: origin topics: %w", b.err)
-	}
-	rows, err := s.db.QueryContext(ctx, b.String())
+	rows, err := s.query(ctx, s.db, b)
 	if err != nil {
 		return nil, fmt.Errorf("store: origin topics: %w", err)
 	}

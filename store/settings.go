@@ -52,12 +52,9 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 		}
 	}
 	for chunk := range slices.Chunk(users, settingsChunk) {
-		b := newSQL(s.d, 64+len(chunk)*40)
+		b := newStmt(s.d, 128)
 		b.raw(`SELECT "user", channel, origin, topic, enabled FROM user_settings WHERE "user" IN `).strList(chunk).raw(" ORDER BY id")
-		if b.err != nil {
-			return nil, fmt.Errorf("store: setting rows: %w", b.err)
-		}
-		if err := s.querySettings(ctx, b.String(), out); err != nil {
+		if err := s.querySettings(ctx, b, out); err != nil {
 			return nil, fmt.Errorf("store: setting rows: %w", err)
 		}
 	}
@@ -86,8 +83,8 @@ func (s *Store) settingsStmt(ctx context.Context) *sql.Stmt {
 	return stmt
 }
 
-func (s *Store) querySettings(ctx context.Context, query string, out map[string][]notifications.SettingRow) error {
-	rows, err := s.db.QueryContext(ctx, query)
+func (s *Store) querySettings(ctx context.Context, b statement, out map[string][]notifications.SettingRow) error {
+	rows, err := s.query(ctx, s.db, b)
 	if err != nil {
 		return err
 	}
@@ -139,13 +136,13 @@ func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notific
 		}
 		seen[k] = struct{}{}
 	}
-	lock := newSQL(s.d, 96)
+	lock := newStmt(s.d, 96)
 	s.d.lockUserSettings(lock, user)
-	del := newSQL(s.d, 64)
+	del := newStmt(s.d, 64)
 	del.raw(`DELETE FROM user_settings WHERE "user" = `).str(user)
-	var inserts []*sqlBuf
+	var inserts []*stmt
 	for chunk := range slices.Chunk(rows, maxBatchRows) {
-		b := newSQL(s.d, 64+len(chunk)*64)
+		b := newStmt(s.d, 96+len(chunk)*16)
 		b.raw(`INSERT INTO user_settings ("user", channel, origin, topic, enabled) VALUES `)
 		for i, r := range chunk {
 			if i > 0 {

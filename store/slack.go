@@ -13,7 +13,7 @@ import (
 // processor can update that message instead of posting a new one. ok is
 // false when none is stored.
 func (s *Store) SlackTimestamp(ctx context.Context, origin, scope, channel string) (ts string, ok bool, err error) {
-	b := newSQL(s.d, 128)
+	b := newStmt(s.d, 128)
 	b.raw("SELECT ts FROM slack_message_timestamps WHERE origin = ").str(origin).
 		raw(" AND scope = ").str(scope).raw(" AND channel = ").str(channel)
 	err = s.queryRow(ctx, b, &ts)
@@ -29,7 +29,7 @@ func (s *Store) SlackTimestamp(ctx context.Context, origin, scope, channel strin
 // PutSlackTimestamp stores (or replaces) the message timestamp ts of
 // (origin, scope) in channel, recorded at at.
 func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, ts string, at time.Time) error {
-	b := newSQL(s.d, 256)
+	b := newStmt(s.d, 256)
 	b.raw("INSERT INTO slack_message_timestamps (origin, scope, channel, ts, created_at) VALUES (").
 		str(origin).raw(", ").str(scope).raw(", ").str(channel).raw(", ").str(ts).raw(", ").time(ms(at)).
 		raw(") ON CONFLICT (origin, scope, channel) DO UPDATE SET ts = excluded.ts, created_at = excluded.created_at")
@@ -42,9 +42,9 @@ func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, t
 // DeleteSlackTimestampsBefore deletes the timestamps recorded strictly
 // before before and returns how many it deleted.
 func (s *Store) DeleteSlackTimestampsBefore(ctx context.Context, before time.Time) (int, error) {
-	b := newSQL(s.d, 128)
+	b := newStmt(s.d, 128)
 	b.raw("DELETE FROM slack_message_timestamps WHERE created_at < ").time(ceilMS(before))
-	res, err := s.db.ExecContext(ctx, b.String())
+	res, err := s.execResult(ctx, s.db, b)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)
 	}

@@ -46,11 +46,13 @@ const notificationUpsert = ` ON CONFLICT ("user", origin, scope) WHERE scope IS 
 	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL ` +
 	`RETURNING id, "user", origin, scope, created, updated, read, saved, icon`
 
-const broadcastUpsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) VALUES ` +
-	`%s ON CONFLICT (origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
-	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
-	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created ` +
-	`RETURNING id, created, updated, icon`
+const (
+	broadcastInsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) VALUES `
+	broadcastUpsert = ` ON CONFLICT (origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
+		`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
+		`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created ` +
+		`RETURNING id, created, updated, icon`
+)
 
 // normalizeSeverity is Backstage's: lower-cased, and normal unless one of
 // the four.
@@ -299,10 +301,7 @@ func appendNotification(b *sqlBuf, n *notifications.Notification, meta string) {
 // into out. RETURNING's order is unspecified, so rows are matched by
 // scope key.
 func (s *Store) restoreScoped(ctx context.Context, db bun.IDB, b *sqlBuf, out []notifications.Notification, scoped map[string]int) error {
-	if b.err != nil {
-		return b.err
-	}
-	rows, err := db.QueryContext(ctx, b.String())
+	rows, err := s.query(ctx, db, b)
 	if err != nil {
 		return err
 	}
@@ -347,19 +346,16 @@ func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification)
 		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", err)
 	}
 	p := &n.Payload
-	b := newSQL(s.d, 512)
-	b.raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+	b := newStmt(s.d, 512)
+	b.raw(broadcastInsert).raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
-		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")")
-	if b.err != nil {
-		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", b.err)
-	}
+		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")").raw(broadcastUpsert)
 	var (
 		icon             sql.NullString
 		created, updated nullTime
 	)
-	err = s.db.QueryRowContext(ctx, fmt.Sprintf(broadcastUpsert, b.String())).Scan(&n.ID, &created, &updated, &icon)
+	err = s.queryRow(ctx, b, &n.ID, &created, &updated, &icon)
 	if err != nil {
 		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", s.translate(err))
 	}
@@ -393,10 +389,10 @@ func (s *Store) setColumn(ctx context.Context, column, user string, ids []string
 	if len(ids) == 0 {
 		return nil
 	}
-	own := newSQL(s.d, 256)
+	own := newStmt(s.d, 256)
 	own.raw("UPDATE notification SET ").raw(column).raw(" = ").optTime(at).
 		raw(` WHERE "user" = `).str(user).raw(" AND id IN ").strList(ids)
-	bc := newSQL(s.d, 256)
+	bc := newStmt(s.d, 256)
 	if at == nil {
 		bc.raw("UPDATE broadcast_user_status SET ").raw(column).raw(` = NULL WHERE "user" = `).str(user).
 			raw(" AND broadcast_id IN ").strList(ids)
@@ -425,25 +421,22 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 	f.Read = nil // unread is the point
 	at = ms(at)
 
-	own := newSQL(s.d, 512)
+	own := newStmt(s.d, 512)
 	own.raw("UPDATE notification SET read = ").time(at)
-	s.where(own, sideNotification, user, f, nil, false, "read IS NULL")
+	s.where(own, whereOptions{side: sideNotification, user: user, filter: f, extra: []string{"read IS NULL"}})
 	own.raw(" RETURNING id")
 
-	bc := newSQL(s.d, 512)
+	bc := newStmt(s.d, 512)
 	bc.raw(`INSERT INTO broadcast_user_status ("user", broadcast_id, read) SELECT `).str(user).raw(", b.id, ").time(at)
 	fromBroadcast(bc, user)
-	s.where(bc, sideBroadcast, user, f, nil, false, "s.read IS NULL")
+	s.where(bc, whereOptions{side: sideBroadcast, user: user, filter: f, extra: []string{"s.read IS NULL"}})
 	bc.raw(s.d.keyShare("b")).
 		raw(` ON CONFLICT ("user", broadcast_id) DO UPDATE SET read = excluded.read WHERE broadcast_user_status.read IS NULL RETURNING broadcast_id`)
 
 	err := s.inTx(ctx, func(tx bun.Tx) error {
 		ids = ids[:0]
-		for _, q := range []*sqlBuf{own, bc} {
-			if q.err != nil {
-				return q.err
-			}
-			rows, err := tx.QueryContext(ctx, q.String())
+		for _, q := range []*stmt{own, bc} {
+			rows, err := s.query(ctx, tx, q)
 			if err != nil {
 				return err
 			}
@@ -478,14 +471,14 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 	}
 	total := 0
 	for _, table := range []string{"notification", "broadcast"} {
-		b := newSQL(s.d, 256)
+		b := newStmt(s.d, 256)
 		b.raw("DELETE FROM ").raw(table).raw(" WHERE id IN (SELECT id FROM ").raw(table).
-			raw(" WHERE COALESCE(updated, created) <= ").time(ms(cutoff)).raw(" LIMIT ").int(batchSize).raw(")")
+			raw(" WHERE COALESCE(updated, created) <= ").time(cutoff).raw(" LIMIT ").int(batchSize).raw(")")
 		for {
 			if err := ctx.Err(); err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
-			res, err := s.db.ExecContext(ctx, b.String())
+			res, err := s.execResult(ctx, s.db, b)
 			if err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
@@ -500,42 +493,4 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 		}
 	}
 	return total, nil
-}
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx bun.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
-	}
-	return tx.Commit()
-}
-
-// ignoreDone drops the error of rolling back a transaction database/sql
-// already ended (its context was cancelled).
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
-}
-
-func (s *Store) exec(ctx context.Context, db bun.IDB, b *sqlBuf) error {
-	if b.err != nil {
-		return b.err
-	}
-	_, err := db.ExecContext(ctx, b.String())
-	return err
-}
-
-// translate turns a driver's unique violation into ErrDuplicateID, the
-// only one a write can hit: scope conflicts are upserts.
-func (s *Store) translate(err error) error {
-	if err != nil && s.d.isUniqueViolation(err) {
-		return fmt.Errorf("%w (%v)", ErrDuplicateID, err)
-	}
-	return err
 }
