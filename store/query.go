@@ -62,11 +62,31 @@ type filter struct {
 	notifications.Filter
 	ids        []string                 // valid ids, lower case; nil: no id condition
 	severities []notifications.Severity // nil: no severity condition
-	none       bool                     // matches nothing
+	// The time bounds, clamped to the kept range (atOrAfter, atOrBefore)
+	// and rounded to the millisecond; nil: no condition.
+	createdAfter, createdBefore, changedSince *time.Time
+	none                                      bool // matches nothing
 }
 
 func newFilter(f notifications.Filter) filter {
 	out := filter{Filter: f}
+	clamp := func(t *time.Time, clampTo func(time.Time) (time.Time, bound)) *time.Time {
+		if t == nil {
+			return nil
+		}
+		c, b := clampTo(*t)
+		switch b {
+		case boundAll:
+			return nil
+		case boundNone:
+			out.none = true
+			return nil
+		}
+		return &c
+	}
+	out.createdAfter = clamp(f.CreatedAfter, atOrAfter)
+	out.createdBefore = clamp(f.CreatedBefore, atOrBefore)
+	out.changedSince = clamp(f.ChangedSince, atOrAfter)
 	if f.IDs != nil {
 		out.ids = validIDs(f.IDs)
 		if len(out.ids) == 0 {
@@ -112,7 +132,8 @@ type whereOptions struct {
 	user   string
 	filter filter
 	// after, when set, keeps the rows after this position in created
-	// order, descending when desc.
+	// order, descending when desc; its time is in the kept range
+	// (clampPosition).
 	after *notifications.Position
 	desc  bool
 	// createdAhead, when set, keeps the rows whose created time sorts
@@ -151,20 +172,19 @@ func (s *Store) where(q *stmt, o whereOptions) {
 	if f.Saved != nil {
 		and().raw(col(sd, "saved")).raw(nullTest(*f.Saved))
 	}
-	if f.CreatedAfter != nil {
-		and().raw(col(sd, "created")).raw(" >= ").time(ceilMS(*f.CreatedAfter))
+	if f.createdAfter != nil {
+		and().raw(col(sd, "created")).raw(" >= ").time(*f.createdAfter)
 	}
-	if f.CreatedBefore != nil {
-		and().raw(col(sd, "created")).raw(" <= ").time(*f.CreatedBefore)
+	if f.createdBefore != nil {
+		and().raw(col(sd, "created")).raw(" <= ").time(*f.createdBefore)
 	}
-	if f.ChangedSince != nil {
-		since := ceilMS(*f.ChangedSince)
+	if since := f.changedSince; since != nil {
 		and().raw("(")
 		for i, c := range [...]string{"created", "updated", "read", "saved"} {
 			if i > 0 {
 				q.raw(" OR ")
 			}
-			q.raw(col(sd, c)).raw(" >= ").time(since)
+			q.raw(col(sd, c)).raw(" >= ").time(*since)
 		}
 		q.raw(")")
 	}
@@ -231,16 +251,6 @@ func escapeLike(term string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// ceilMS rounds t up to the millisecond: stored times are whole
-// milliseconds, so created >= t holds exactly when created >= ceilMS(t).
-func ceilMS(t time.Time) time.Time {
-	m := ms(t)
-	if m.Before(t) {
-		m = m.Add(time.Millisecond)
-	}
-	return m
 }
 
 // orderBy writes the ORDER BY terms for one side, then the tie-break.
@@ -318,6 +328,20 @@ func checkQuery(q notifications.Query) error {
 	return nil
 }
 
+// clampPosition clamps a position's time to the kept range: a position
+// before every keepable time is past the end of a descending list and
+// before the start of an ascending one, and the other way round for a
+// position after them. boundAll drops the position (nil).
+func clampPosition(p *notifications.Position, desc bool) (*notifications.Position, bound) {
+	if p == nil || inRange(p.Created) {
+		return p, boundAt
+	}
+	if p.Created.Before(minTime) == desc {
+		return nil, boundNone
+	}
+	return nil, boundAll
+}
+
 var defaultOrder = []notifications.Order{{Field: notifications.OrderCreated, Desc: true}}
 
 // List implements notifications.Store. Text fields sort by code point on
@@ -338,6 +362,10 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 		order = defaultOrder
 	}
 	desc := len(order) == 1 && order[0].Desc
+	var pos bound
+	if q.After, pos = clampPosition(q.After, desc); pos == boundNone {
+		return []notifications.Notification{}, nil
+	}
 
 	if q.Limit > 0 && len(order) == 1 && order[0].Field == notifications.OrderCreated && s.d.mergePages() {
 		return s.listByCreated(ctx, q, f, desc)

@@ -29,9 +29,12 @@ func (s *Store) SlackTimestamp(ctx context.Context, origin, scope, channel strin
 // PutSlackTimestamp stores (or replaces) the message timestamp ts of
 // (origin, scope) in channel, recorded at at.
 func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, ts string, at time.Time) error {
+	if err := checkTime("slack timestamp time", at); err != nil {
+		return fmt.Errorf("store: put slack timestamp: %w", err)
+	}
 	b := newStmt(s.d, 256)
 	b.raw("INSERT INTO slack_message_timestamps (origin, scope, channel, ts, created_at) VALUES (").
-		str(origin).raw(", ").str(scope).raw(", ").str(channel).raw(", ").str(ts).raw(", ").time(ms(at)).
+		str(origin).raw(", ").str(scope).raw(", ").str(channel).raw(", ").str(ts).raw(", ").time(at).
 		raw(") ON CONFLICT (origin, scope, channel) DO UPDATE SET ts = excluded.ts, created_at = excluded.created_at")
 	if err := s.exec(ctx, s.db, b); err != nil {
 		return fmt.Errorf("store: put slack timestamp: %w", err)
@@ -42,8 +45,16 @@ func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, t
 // DeleteSlackTimestampsBefore deletes the timestamps recorded strictly
 // before before and returns how many it deleted.
 func (s *Store) DeleteSlackTimestampsBefore(ctx context.Context, before time.Time) (int, error) {
+	if !before.After(minTime) {
+		return 0, nil // nothing kept is before year 1
+	}
+	// created_at < ceilMS(before), in the kept range.
+	last := maxTime
+	if !before.After(maxTime) {
+		last = ceilMS(before).Add(-time.Millisecond)
+	}
 	b := newStmt(s.d, 128)
-	b.raw("DELETE FROM slack_message_timestamps WHERE created_at < ").time(ceilMS(before))
+	b.raw("DELETE FROM slack_message_timestamps WHERE created_at <= ").time(last)
 	res, err := s.execResult(ctx, s.db, b)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)

@@ -101,6 +101,3 @@ func (q *sqlBuf) json(js string) *sqlBuf {
 func (q *sqlBuf) String() string { return unsafe.String(unsafe.SliceData(q.b), len(q.b)) }
 
 func (q *sqlBuf) query() (string, []any, error) { return q.String(), nil, q.err }
-
-// ms truncates t to the millisecond, in UTC: what the store keeps.
-func ms(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }

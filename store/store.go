@@ -16,6 +16,14 @@
 // PostgreSQL) and come back in UTC; empty optional strings are stored as
 // NULL.
 //
+// Both databases keep the same range of times, years 1 to 9999: a time
+// outside it is refused with notifications.ErrInvalid when written, and a
+// time bound of a read (a Filter bound, a Position, a retention cutoff) is
+// clamped to it, so a bound before year 1 selects from the beginning, one
+// after 9999 to the end, and a position past the end gives an empty page.
+// Text must be valid UTF-8 without NUL bytes (ErrInvalid otherwise), which
+// PostgreSQL requires and SQLite is held to as well.
+//
 // A Store is safe for concurrent use.
 package store
 

@@ -67,7 +67,8 @@ func normalizeSeverity(s notifications.Severity) notifications.Severity {
 }
 
 // normalize prepares n for storing: id checked and lower-cased (or made),
-// times truncated to the millisecond, severity normalised.
+// times checked (checkTime) and truncated to the millisecond, severity
+// normalised.
 func normalize(n notifications.Notification, now time.Time) (notifications.Notification, error) {
 	switch {
 	case n.ID == "":
@@ -79,9 +80,18 @@ func normalize(n notifications.Notification, now time.Time) (notifications.Notif
 	}
 	if n.Created.IsZero() {
 		n.Created = now
-	} else {
-		n.Created = ms(n.Created)
 	}
+	for _, t := range [...]struct {
+		what string
+		t    *time.Time
+	}{{"created", &n.Created}, {"updated", n.Updated}, {"read", n.Read}, {"saved", n.Saved}} {
+		if t.t != nil {
+			if err := checkTime(t.what, *t.t); err != nil {
+				return n, err
+			}
+		}
+	}
+	n.Created = ms(n.Created)
 	n.Updated, n.Read, n.Saved = msPtr(n.Updated), msPtr(n.Read), msPtr(n.Saved)
 	n.Payload.Severity = normalizeSeverity(n.Payload.Severity)
 	return n, nil
@@ -385,6 +395,11 @@ func (s *Store) SetSaved(ctx context.Context, user string, ids []string, at *tim
 // notifications, and on the user's status rows of broadcasts, creating
 // them as needed (the other column stays as it was, NULL for a new row).
 func (s *Store) setColumn(ctx context.Context, column, user string, ids []string, at *time.Time) error {
+	if at != nil {
+		if err := checkTime(column, *at); err != nil {
+			return err
+		}
+	}
 	ids = validIDs(ids)
 	if len(ids) == 0 {
 		return nil
@@ -419,6 +434,9 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 		return ids, nil
 	}
 	f.Read = nil // unread is the point
+	if err := checkTime("read", at); err != nil {
+		return nil, fmt.Errorf("store: mark all read: %w", err)
+	}
 	at = ms(at)
 
 	own := newStmt(s.d, 512)
@@ -460,7 +478,8 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 	return ids, nil
 }
 
-// DeleteOlderThan implements notifications.Store. Each batch is its own
+// DeleteOlderThan implements notifications.Store. A cutoff before year 1
+// deletes nothing, one after year 9999 everything. Each batch is its own
 // statement and transaction, so readers and writers interleave with a
 // long purge; batchSize <= 0 means 1000. Broadcast statuses go with their
 // broadcast (ON DELETE CASCADE). On error, the count so far is returned
@@ -468,6 +487,13 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error) {
 	if batchSize <= 0 {
 		batchSize = defaultDeleteBatch
+	}
+	cutoff, b := atOrBefore(cutoff)
+	switch b {
+	case boundNone:
+		return 0, nil
+	case boundAll:
+		cutoff = maxTime
 	}
 	total := 0
 	for _, table := range []string{"notification", "broadcast"} {

@@ -161,3 +161,31 @@ func testCursorConcurrentInserts(t *testing.T, s notifications.Store) {
 	}
 	expectIDs(t, "pre-existing rows", old, want...)
 }
+
+// testCursorOutOfRange checks positions whose time is outside the years 1
+// to 9999, as a tampered cursor carries: past the end of the list is an
+// empty page, before its start is the first page, never an error.
+func testCursorOutOfRange(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1, -2, 3)
+	desc := []string{id2, id3, id1}
+	asc := []string{id1, id3, id2}
+	ascending := []notifications.Order{{Field: notifications.OrderCreated}}
+	for _, broadcast := range []bool{false, true} {
+		pos := func(tm time.Time) *notifications.Position {
+			return &notifications.Position{Created: tm, Broadcast: broadcast, ID: id(9)}
+		}
+		for _, tm := range farPast {
+			what := fmt.Sprintf("position %s (broadcast %v)", tm, broadcast)
+			expectIDs(t, what+", desc", e.listIDs(notifications.Query{After: pos(tm), Limit: 2}))
+			expectIDs(t, what+", desc, no limit", e.listIDs(notifications.Query{After: pos(tm)}))
+			expectIDs(t, what+", asc", e.listIDs(notifications.Query{After: pos(tm), Order: ascending, Limit: 2}), asc[:2]...)
+		}
+		for _, tm := range farFuture {
+			what := fmt.Sprintf("position %s (broadcast %v)", tm, broadcast)
+			expectIDs(t, what+", desc", e.listIDs(notifications.Query{After: pos(tm), Limit: 2}), desc[:2]...)
+			expectIDs(t, what+", asc", e.listIDs(notifications.Query{After: pos(tm), Order: ascending, Limit: 2}))
+			expectIDs(t, what+", asc, no limit", e.listIDs(notifications.Query{After: pos(tm), Order: ascending}))
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -413,4 +414,59 @@ func testMalformedIDs(t *testing.T, s notifications.Store) {
 	expectIDs(t, "List(malformed and good ids)",
 		e.listIDs(notifications.Query{Filter: notifications.Filter{IDs: append(slices.Clone(bad), id1)}}), id1)
 	expectIDs(t, "List(empty non-nil ids)", e.listIDs(notifications.Query{Filter: notifications.Filter{IDs: []string{}}}))
+}
+
+// Times far outside the years 1 to 9999, as a tampered request can carry.
+var (
+	farPast   = []time.Time{time.UnixMilli(-99999999999999), time.UnixMilli(math.MinInt64), time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)}
+	farFuture = []time.Time{time.UnixMilli(math.MaxInt64), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(1<<62, 0),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_500_000, time.UTC)} // the last after the last whole millisecond of 9999
+)
+
+// testTimeBoundsOutOfRange checks that a time bound outside the years 1 to
+// 9999 is clamped, never an error: a lower bound before year 1 selects from
+// the beginning, one after 9999 nothing; an upper bound after 9999 selects
+// to the end, one before year 1 nothing. The zero time is year 1, a bound
+// like any other: CreatedBefore of it selects nothing stored.
+func testTimeBoundsOutOfRange(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1, -2, 3)
+	all := []string{id2, id3, id1}
+	check := func(what string, f notifications.Filter, want ...string) {
+		t.Helper()
+		expectIDs(t, what, e.listIDs(notifications.Query{Filter: f}), want...)
+		expectIDs(t, what+", page", e.listIDs(notifications.Query{Filter: f, Limit: 2}), want[:min(2, len(want))]...)
+		if n, err := s.Count(e.ctx, user, f); err != nil || n != len(want) {
+			t.Errorf("%s: Count = %d, %v; want %d", what, n, err, len(want))
+		}
+		if _, err := s.Topics(e.ctx, user, f); err != nil {
+			t.Errorf("%s: Topics: %v", what, err)
+		}
+	}
+	check("createdBefore zero time", notifications.Filter{CreatedBefore: new(time.Time{})})
+	check("createdAfter zero time", notifications.Filter{CreatedAfter: new(time.Time{})}, all...)
+	for _, tm := range farPast {
+		check(fmt.Sprint("createdAfter ", tm), notifications.Filter{CreatedAfter: new(tm)}, all...)
+		check(fmt.Sprint("changedSince ", tm), notifications.Filter{ChangedSince: new(tm)}, all...)
+		check(fmt.Sprint("createdBefore ", tm), notifications.Filter{CreatedBefore: new(tm)})
+	}
+	for _, tm := range farFuture {
+		check(fmt.Sprint("createdAfter ", tm), notifications.Filter{CreatedAfter: new(tm)})
+		check(fmt.Sprint("changedSince ", tm), notifications.Filter{ChangedSince: new(tm)})
+		check(fmt.Sprint("createdBefore ", tm), notifications.Filter{CreatedBefore: new(tm)}, all...)
+	}
+	check("both bounds out of range", notifications.Filter{CreatedAfter: new(farPast[0]), CreatedBefore: new(farFuture[0])}, all...)
+
+	// Marking all read follows the same rule.
+	if got, err := s.MarkAllRead(e.ctx, user, notifications.Filter{CreatedBefore: new(time.Time{})}, e.now); err != nil || len(got) != 0 {
+		t.Errorf("MarkAllRead(createdBefore zero time) = %v, %v; want none", got, err)
+	}
+	if got, err := s.MarkAllRead(e.ctx, user, notifications.Filter{CreatedAfter: new(farFuture[0])}, e.now); err != nil || len(got) != 0 {
+		t.Errorf("MarkAllRead(createdAfter far future) = %v, %v; want none", got, err)
+	}
+	got, err := s.MarkAllRead(e.ctx, user, notifications.Filter{CreatedAfter: new(farPast[0]), CreatedBefore: new(farFuture[0])}, e.now)
+	if err != nil {
+		t.Fatalf("MarkAllRead(everything, bounds out of range): %v", err)
+	}
+	expectSameIDs(t, "MarkAllRead(everything, bounds out of range)", got, all...)
 }

@@ -125,3 +125,24 @@ func testConcurrentMarkAllReadAndRetention(t *testing.T, s notifications.Store) 
 		t.Errorf("Status = %+v, want %+v", st, want)
 	}
 }
+
+// testDeleteCutoffOutOfRange checks that a cutoff outside the years 1 to
+// 9999 is clamped: before year 1 deletes nothing, after 9999 everything.
+func testDeleteCutoffOutOfRange(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1, -2, 3)
+	for _, tm := range farPast {
+		if n, err := s.DeleteOlderThan(e.ctx, tm, 0); err != nil || n != 0 {
+			t.Errorf("DeleteOlderThan(%s) = %d, %v; want 0", tm, n, err)
+		}
+	}
+	if n, err := s.DeleteOlderThan(e.ctx, time.Time{}, 0); err != nil || n != 0 {
+		t.Errorf("DeleteOlderThan(zero time) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.DeleteOlderThan(e.ctx, farFuture[0], 0); err != nil || n != 3 {
+		t.Errorf("DeleteOlderThan(%s) = %d, %v; want 3", farFuture[0], n, err)
+	}
+	if n, err := s.DeleteOlderThan(e.ctx, farFuture[1], 0); err != nil || n != 0 {
+		t.Errorf("DeleteOlderThan(%s) again = %d, %v; want 0", farFuture[1], n, err)
+	}
+}

@@ -66,9 +66,11 @@ var tests = []test{
 	{"Topics", testTopics},
 	{"OriginTopics", testOriginTopics},
 	{"MalformedIDs", testMalformedIDs},
+	{"TimeBoundsOutOfRange", testTimeBoundsOutOfRange},
 	// cursor.go
 	{"CursorPagination", testCursorPagination},
 	{"CursorPaginationConcurrentInserts", testCursorConcurrentInserts},
+	{"CursorOutOfRange", testCursorOutOfRange},
 	// write.go
 	{"ScopeMatches", testScopeMatches},
 	{"ScopeRestores", testScopeRestores},
@@ -77,6 +79,7 @@ var tests = []test{
 	{"FanOutSharedMetadata", testFanOutSharedMetadata},
 	{"TimesRoundTrip", testTimesRoundTrip},
 	{"MetadataRoundTrip", testMetadataRoundTrip},
+	{"TimesOutOfRange", testTimesOutOfRange},
 	{"ConcurrentScopedSends", testConcurrentScopedSends},
 	{"ConcurrentScopedSendsAnyOrder", testConcurrentScopedSendsAnyOrder},
 	{"ConcurrentScopedBroadcasts", testConcurrentScopedBroadcasts},
@@ -94,6 +97,7 @@ var tests = []test{
 	// retention.go
 	{"DeleteOlderThan", testDeleteOlderThan},
 	{"DeleteInBatches", testDeleteInBatches},
+	{"DeleteCutoffOutOfRange", testDeleteCutoffOutOfRange},
 	{"ConcurrentMarkAllReadAndRetention", testConcurrentMarkAllReadAndRetention},
 }
 

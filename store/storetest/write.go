@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -373,5 +374,57 @@ func testConcurrentScopedBroadcasts(t *testing.T, s notifications.Store) {
 		if g != stored[0].ID {
 			t.Errorf("sender %d got id %s, stored is %s", i, g, stored[0].ID)
 		}
+	}
+}
+
+// testTimesOutOfRange checks that the first and last milliseconds of the
+// years 1 to 9999 are stored exactly, and that a time outside them is
+// refused with ErrInvalid, writing nothing, on every write that takes one.
+func testTimesOutOfRange(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	first := time.Date(1, 1, 1, 0, 0, 0, 1_000_000, time.UTC)
+	last := time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+	got := e.save(
+		notifications.Notification{ID: id(1), User: user, Origin: "o", Created: first, Payload: notifications.Payload{Title: "first"}},
+		notifications.Notification{ID: id(2), User: user, Origin: "o", Created: last, Read: &last, Payload: notifications.Payload{Title: "last"}},
+	)
+	if !got[0].Created.Equal(first) || !got[1].Created.Equal(last) {
+		t.Errorf("saved created %s and %s, want %s and %s", got[0].Created, got[1].Created, first, last)
+	}
+	expectIDs(t, "List", e.listIDs(notifications.Query{}), id(2), id(1))
+	if n := e.get(user, id(2)); !n.Created.Equal(last) || !sameTime(n.Read, &last) {
+		t.Errorf("stored created %s read %s, want %s", n.Created, fmtTime(n.Read), last)
+	}
+	if n := e.get(user, id(1)); !n.Created.Equal(first) {
+		t.Errorf("stored created %s, want %s", n.Created, first)
+	}
+
+	invalid := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, notifications.ErrInvalid) {
+			t.Errorf("%s: error %v, want ErrInvalid", what, err)
+		}
+	}
+	for _, tm := range append(slices.Clone(farPast), farFuture[:3]...) {
+		n := notifications.Notification{ID: id(3), User: user, Origin: "o", Created: tm, Payload: notifications.Payload{Title: "t"}}
+		_, err := s.SaveNotifications(e.ctx, []notifications.Notification{n})
+		invalid(fmt.Sprint("SaveNotifications created ", tm), err)
+		n.Created, n.Updated = e.now, &tm
+		_, err = s.SaveNotifications(e.ctx, []notifications.Notification{n})
+		invalid(fmt.Sprint("SaveNotifications updated ", tm), err)
+		n.Updated, n.Saved = nil, &tm
+		_, err = s.SaveNotifications(e.ctx, []notifications.Notification{n})
+		invalid(fmt.Sprint("SaveNotifications saved ", tm), err)
+		n.Created, n.Saved = tm, nil
+		_, err = s.SaveBroadcast(e.ctx, n)
+		invalid(fmt.Sprint("SaveBroadcast created ", tm), err)
+		invalid(fmt.Sprint("SetRead ", tm), s.SetRead(e.ctx, user, []string{id(1)}, &tm))
+		invalid(fmt.Sprint("SetSaved ", tm), s.SetSaved(e.ctx, user, []string{id(1)}, &tm))
+		_, err = s.MarkAllRead(e.ctx, user, notifications.Filter{}, tm)
+		invalid(fmt.Sprint("MarkAllRead ", tm), err)
+	}
+	expectIDs(t, "List after the refused writes", e.listIDs(notifications.Query{}), id(2), id(1))
+	if n := e.get(user, id(1)); n.Read != nil || n.Saved != nil {
+		t.Errorf("refused SetRead/SetSaved/MarkAllRead changed id1: read %s saved %s", fmtTime(n.Read), fmtTime(n.Saved))
 	}
 }
