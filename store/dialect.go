@@ -45,6 +45,12 @@ type dialect interface {
 	// noLimit is the LIMIT that means none, for an OFFSET without a
 	// LIMIT.
 	noLimit() string
+	// contains writes a condition that holds when col, its ASCII letters
+	// folded to lower case, contains term (already folded) as a
+	// substring. Other letters are compared as they are on both
+	// databases: SQLite's LOWER folds ASCII only, and PostgreSQL's does
+	// too under the "C" collation.
+	contains(q *stmt, col, term string)
 	// orderText wraps a text column for ORDER BY so that both databases
 	// sort by code point, whatever the database's collation.
 	orderText(col string) string
@@ -84,6 +90,10 @@ func (sqliteDialect) prepareHot() bool { return true }
 func (sqliteDialect) keyShare(string) string { return "" }
 
 func (sqliteDialect) orderText(col string) string { return col } // BINARY collation: code points
+
+func (sqliteDialect) contains(q *stmt, col, term string) {
+	q.raw("instr(LOWER(").raw(col).raw("), ").str(term).raw(") > 0")
+}
 
 // beginMigrations takes SQLite's write lock at once (BEGIN IMMEDIATE), so a
 // second process opening the same file waits on the busy timeout rather
@@ -144,6 +154,10 @@ func (postgresDialect) prepareHot() bool { return false }
 func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF " + alias }
 
 func (postgresDialect) orderText(col string) string { return col + ` COLLATE "C"` }
+
+func (postgresDialect) contains(q *stmt, col, term string) {
+	q.raw("strpos(LOWER(").raw(col).raw(` COLLATE "C"), `).str(term).raw(") > 0")
+}
 
 // beginMigrations takes a transaction-scoped advisory lock keyed by the
 // current schema, so instances starting together migrate one after the

@@ -162,9 +162,15 @@ func (s *Store) where(q *stmt, o whereOptions) {
 		and().raw(col(sd, "id")).raw(" IN ").strList(f.ids)
 	}
 	if f.Search != "" {
-		pattern := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
-		and().raw("(LOWER(").raw(col(sd, "title")).raw(") LIKE ").str(pattern).raw(` ESCAPE '\'`).
-			raw(" OR LOWER(").raw(col(sd, "description")).raw(") LIKE ").str(pattern).raw(` ESCAPE '\')`)
+		// A substring test, not LIKE: nothing in the term is a wildcard,
+		// and no pattern length limit applies (SQLite refuses LIKE
+		// patterns over 50,000 bytes).
+		term := asciiLower(f.Search)
+		and().raw("(")
+		s.d.contains(q, col(sd, "title"), term)
+		q.raw(" OR ")
+		s.d.contains(q, col(sd, "description"), term)
+		q.raw(")")
 	}
 	if f.Read != nil {
 		and().raw(col(sd, "read")).raw(nullTest(*f.Read))
@@ -238,19 +244,20 @@ func nullTest(notNull bool) string {
 	return " IS NULL"
 }
 
-// escapeLike makes term match literally in LIKE ... ESCAPE '\'.
-func escapeLike(term string) string {
-	if !strings.ContainsAny(term, `\%_`) {
-		return term
+// asciiLower folds the ASCII letters of s to lower case and leaves every
+// other character alone: the folding both databases' contains does.
+func asciiLower(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
+	if i < 0 {
+		return s
 	}
-	var b strings.Builder
-	for _, r := range term {
-		if r == '\\' || r == '%' || r == '_' {
-			b.WriteByte('\\')
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
-		b.WriteRune(r)
 	}
-	return b.String()
+	return string(b)
 }
 
 // orderBy writes the ORDER BY terms for one side, then the tie-break.
@@ -345,8 +352,9 @@ func clampPosition(p *notifications.Position, desc bool) (*notifications.Positio
 var defaultOrder = []notifications.Order{{Field: notifications.OrderCreated, Desc: true}}
 
 // List implements notifications.Store. Text fields sort by code point on
-// both databases. Search folds case with the database's LOWER: ASCII only
-// on SQLite, Unicode on PostgreSQL. An unknown Order field, a negative
+// both databases. Search matches the title or description literally, of
+// any length, folding the case of ASCII letters only, the same on both
+// databases: "Straße" finds "STRAßE", but "é" does not find "É". An unknown Order field, a negative
 // Offset or Limit, or an After with another order is refused with
 // notifications.ErrInvalid.
 func (s *Store) List(ctx context.Context, q notifications.Query) ([]notifications.Notification, error) {

@@ -470,3 +470,75 @@ func testTimeBoundsOutOfRange(t *testing.T, s notifications.Store) {
 	}
 	expectSameIDs(t, "MarkAllRead(everything, bounds out of range)", got, all...)
 }
+
+// testLongSearch checks that every search up to MaxSearchLength characters
+// is answered, whatever it holds (characters a LIKE pattern would have to
+// escape, which doubles them, and 4-byte characters), and matches
+// literally.
+func testLongSearch(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	const n = notifications.MaxSearchLength
+	terms := []string{
+		strings.Repeat("%", n), strings.Repeat("_", n), strings.Repeat(`\`, n), strings.Repeat("𝔸", n),
+		strings.Repeat("'", n), strings.Repeat(`%_\'𝔸`, n/5), strings.Repeat("a", n),
+	}
+	var ns []notifications.Notification
+	for i, term := range terms {
+		// The title holds the term once; the description holds all but its
+		// last character, which must not match.
+		r := []rune(term)
+		ns = append(ns, notifications.Notification{ID: id(i + 1), User: user, Origin: "o", Created: e.now.Add(-time.Duration(i) * time.Second),
+			Payload: notifications.Payload{Title: "x" + term + "y", Description: string(r[:len(r)-1])}})
+	}
+	e.save(ns...)
+	e.broadcast(notifications.Notification{ID: id(100), Origin: "o", Created: e.now.Add(-time.Hour),
+		Payload: notifications.Payload{Title: "b", Description: strings.Repeat("%", n)}})
+	for i, term := range terms {
+		want := []string{id(i + 1)}
+		if i == 0 {
+			want = append(want, id(100))
+		}
+		f := notifications.Filter{Search: term}
+		expectIDs(t, fmt.Sprintf("search %d × %q", len([]rune(term)), []rune(term)[0]), e.listIDs(notifications.Query{Filter: f}), want...)
+		expectIDs(t, fmt.Sprintf("search %d × %q, page", len([]rune(term)), []rune(term)[0]), e.listIDs(notifications.Query{Filter: f, Limit: 20}), want...)
+		if c := e.count(user, f); c != len(want) {
+			t.Errorf("Count(search %d × %q) = %d, want %d", len([]rune(term)), []rune(term)[0], c, len(want))
+		}
+		if _, err := s.Topics(e.ctx, user, f); err != nil {
+			t.Errorf("Topics(search %d × %q): %v", len([]rune(term)), []rune(term)[0], err)
+		}
+		if _, err := s.MarkAllRead(e.ctx, other, f, e.now); err != nil {
+			t.Errorf("MarkAllRead(search %d × %q): %v", len([]rune(term)), []rune(term)[0], err)
+		}
+	}
+}
+
+// testSearchCase checks that search folds the case of ASCII letters, and
+// only of those, the same on every store.
+func testSearchCase(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	titles := []string{"Build FAILED on main", "ÉCOLE élève", "STRAßE", "Ünïcode"}
+	var ns []notifications.Notification
+	for i, title := range titles {
+		ns = append(ns, notifications.Notification{ID: id(i + 1), User: user, Origin: "o",
+			Created: e.now.Add(-time.Duration(i) * time.Second), Payload: notifications.Payload{Title: title}})
+	}
+	e.save(ns...)
+	for term, want := range map[string][]string{
+		"failed":  {id(1)},
+		"bUILD f": {id(1)},
+		"École":   {id(2)},
+		"éCOLE":   nil, // É and é are different characters: only ASCII folds
+		"ÉCOLE":   {id(2)},
+		"élève":   {id(2)},
+		"ÉLÈVE":   nil,
+		"straße":  {id(3)},
+		"STRASSE": nil,
+		"ünï":     nil,
+		"Ünï":     {id(4)},
+		"CODE":    {id(4)},
+		"NICODE":  nil, // ï is not i
+	} {
+		expectIDs(t, fmt.Sprintf("search %q", term), e.listIDs(notifications.Query{Filter: notifications.Filter{Search: term}}), want...)
+	}
+}

@@ -52,6 +52,8 @@ var tests = []test{
 	{"ReadFilter", testReadFilter},
 	{"Search", testSearch},
 	{"LiteralSearch", testLiteralSearch},
+	{"LongSearch", testLongSearch},
+	{"SearchCase", testSearchCase},
 	{"CreatedAfter", testCreatedAfter},
 	{"ChangedSince", testChangedSince},
 	{"Topic", testTopicFilter},
