@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -63,6 +65,9 @@ type dialect interface {
 	// wait for each other; it writes nothing where transactions are
 	// serial anyway.
 	lockUserSettings(q *stmt, user string)
+	// checkSession refuses a database whose connections would misread
+	// the store's statements.
+	checkSession(ctx context.Context, db *bun.DB) error
 	// isUniqueViolation reports whether err is a primary-key or unique
 	// constraint violation.
 	isUniqueViolation(err error) bool
@@ -107,6 +112,8 @@ func (sqliteDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 // lockUserSettings: SQLite write transactions are serial already
 // (BEGIN IMMEDIATE).
 func (sqliteDialect) lockUserSettings(*stmt, string) {}
+
+func (sqliteDialect) checkSession(context.Context, *bun.DB) error { return nil }
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
@@ -175,6 +182,23 @@ func (postgresDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 // rows (not in its snapshot) and its INSERT collides with them.
 func (postgresDialect) lockUserSettings(q *stmt, user string) {
 	q.raw("SELECT pg_advisory_xact_lock(hashtext('herald_user_settings'), hashtext(").str(user).raw("))")
+}
+
+// checkSession refuses standard_conforming_strings off: a backslash in a
+// value would then start an escape, so 'a\' would not be the text a\ and
+// a value could end its literal early. One connection of the pool is
+// asked; the setting comes from the server, database, role or connection
+// string, which a pool's connections normally share.
+func (postgresDialect) checkSession(ctx context.Context, db *bun.DB) error {
+	var v string
+	if err := db.QueryRowContext(ctx, "SHOW standard_conforming_strings").Scan(&v); err != nil {
+		return fmt.Errorf("check standard_conforming_strings: %w", err)
+	}
+	if v != "on" {
+		return fmt.Errorf("standard_conforming_strings is %q: Herald's statements need it on "+
+			"(set it in the connection string, e.g. standard_conforming_strings=on with pgx, or for the role or database)", v)
+	}
+	return nil
 }
 
 func (postgresDialect) isUniqueViolation(err error) bool {

@@ -163,6 +163,9 @@ func firstSQLiteConn(ctx context.Context, db *sql.DB) error {
 // migrations. dsn is a URL or key=value string as libpq and pgx accept it;
 // a search_path parameter selects the schema Herald's tables live in.
 //
+// Every connection is opened with standard_conforming_strings on,
+// whatever dsn or the server's settings say.
+//
 // The pool keeps up to 8 idle connections. Because bun sends finished SQL
 // with no parameters, the connection uses
 // pgx's simple protocol unless dsn sets default_query_exec_mode: one round
@@ -175,6 +178,10 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if !strings.Contains(dsn, "default_query_exec_mode") {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
+	// Statements carry their strings as literals quoted the standard way
+	// (quotes doubled, backslashes plain), which needs this on whatever
+	// the server, database, role or dsn says.
+	cfg.RuntimeParams["standard_conforming_strings"] = "on"
 	sqldb := stdlib.OpenDB(*cfg)
 	sqldb.SetMaxIdleConns(idleConns)
 	s, err := newStore(ctx, bun.NewDB(sqldb, pgdialect.New()), true)
@@ -191,9 +198,13 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 //
 // On SQLite, turn foreign keys on (broadcast statuses are deleted by
 // cascade) and prefer _txlock=immediate, as OpenSQLite does. On
-// PostgreSQL with pgx, prefer default_query_exec_mode=simple_protocol:
-// bun's queries carry their values inline, so pgx's default statement
-// cache would prepare every one.
+// PostgreSQL, the connections must have standard_conforming_strings on
+// (the server default since 9.1): bun's queries, and Herald's, carry
+// their values as literals quoted the standard way, which that setting
+// off would misread, so New refuses a database whose connection has it
+// off. With pgx, prefer default_query_exec_mode=simple_protocol: the
+// values are inline, so pgx's default statement cache would prepare
+// every query.
 func New(ctx context.Context, db *bun.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("store: nil bun.DB")
@@ -210,6 +221,9 @@ func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
 		d = postgresDialect{}
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedDialect, db.Dialect().Name())
+	}
+	if err := d.checkSession(ctx, db); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{db: db, d: d, owned: owned}
 	if err := s.migrate(ctx); err != nil {
