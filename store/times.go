@@ -43,6 +43,13 @@ func checkTime(what string, t time.Time) error {
 	return nil
 }
 
+func checkOptTime(what string, t *time.Time) error {
+	if t == nil {
+		return nil
+	}
+	return checkTime(what, *t)
+}
+
 // bound is a time bound of a read, clamped to the kept range.
 type bound int
 
