@@ -3,9 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -71,6 +76,8 @@ type dialect interface {
 	// isUniqueViolation reports whether err is a primary-key or unique
 	// constraint violation.
 	isUniqueViolation(err error) bool
+	// failure classes err for retrying (see run).
+	failure(err error) failure
 }
 
 // sqliteDialect stores times as INTEGER epoch milliseconds.
@@ -125,6 +132,16 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 		return true
 	}
 	return false
+}
+
+// failure: SQLite has no connection to lose; a database locked past the
+// busy timeout is unavailable, and not retried since the timeout already
+// waited.
+func (sqliteDialect) failure(err error) failure {
+	if isSQLiteBusy(err) {
+		return unavailable
+	}
+	return permanent
 }
 
 // isSQLiteBusy reports whether err is SQLITE_BUSY (any extended code).
@@ -204,4 +221,41 @@ func (postgresDialect) checkSession(ctx context.Context, db *bun.DB) error {
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// failure classes the ways a PostgreSQL connection dies. pgconn knows
+// when nothing was sent (SafeToRetry; database/sql's ErrBadConn is the same
+// news); the server says it aborted the statement with SQLSTATE 57P01
+// (pg_terminate_backend, a fast shutdown), 57P02 (crash of another
+// backend), 57P03 (starting up) or class 08 (connection exceptions, but
+// 08P01, a protocol violation, is a bug, and 08007 says the outcome of
+// the transaction is unknown); a connection cut with a statement in flight
+// shows as EOF, a reset or a broken pipe.
+func (postgresDialect) failure(err error) failure {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return notRun
+		case pe.Code == "08007":
+			return connLost
+		case strings.HasPrefix(pe.Code, "08") && pe.Code != "08P01":
+			return notRun
+		}
+		return permanent
+	}
+	var ce *pgconn.ConnectError
+	switch {
+	case pgconn.SafeToRetry(err), errors.Is(err, driver.ErrBadConn), errors.As(err, &ce):
+		return notRun
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, pgconn.ErrConnClosed):
+		return connLost
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && !ne.Timeout() {
+		return connLost
+	}
+	return permanent
 }

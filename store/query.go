@@ -523,22 +523,27 @@ func pageOf(ns []notifications.Notification, offset int) []notifications.Notific
 // queryNotifications runs b and scans rows of unionColumns, followed by
 // extra columns, whose value is the first row's.
 func (s *Store) queryNotifications(ctx context.Context, b statement, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
-	rows, err := s.query(ctx, s.db, b)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	// capacity comes from the caller's limit: a hint, never trusted for
-	// more than a page's worth, so a huge limit cannot allocate huge memory.
-	out := make([]notifications.Notification, 0, min(capacity, maxPreallocRows))
-	for rows.Next() {
-		n, err := scanNotification(rows, user, extra...)
+	var out []notifications.Notification
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, b)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		// capacity comes from the caller's limit: a hint, never trusted
+		// for more than a page's worth, so a huge limit cannot allocate
+		// huge memory.
+		out = make([]notifications.Notification, 0, min(capacity, maxPreallocRows))
+		for rows.Next() {
+			n, err := scanNotification(rows, user, extra...)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // scanNotification reads one row of unionColumns.
@@ -604,7 +609,7 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
 	b.raw(")")
 	var n int
-	if err := s.queryRow(ctx, b, &n); err != nil {
+	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &n) }); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
 	}
 	return n, nil
@@ -619,7 +624,7 @@ func (s *Store) Status(ctx context.Context, user string) (notifications.Status, 
 	b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id WHERE s."user" = `).
 		str(user).raw(` AND s.read IS NOT NULL)`)
 	var unread, read, broadcasts, broadcastsRead int
-	if err := s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead); err != nil {
+	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead) }); err != nil {
 		return notifications.Status{}, fmt.Errorf("store: status: %w", err)
 	}
 	return notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}, nil
@@ -646,20 +651,24 @@ func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter
 }
 
 func (s *Store) queryStrings(ctx context.Context, b statement) ([]string, error) {
-	rows, err := s.query(ctx, s.db, b)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+	var out []string
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, b)
+		if err != nil {
+			return err
 		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		out = []string{}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // OriginTopics implements notifications.Store, sorted by origin, then
@@ -667,22 +676,26 @@ func (s *Store) queryStrings(ctx context.Context, b statement) ([]string, error)
 func (s *Store) OriginTopics(ctx context.Context, user string) ([]notifications.OriginTopic, error) {
 	b := newStmt(s.d, 128)
 	b.raw(`SELECT DISTINCT origin, topic FROM notification WHERE "user" = `).str(user)
-	rows, err := s.query(ctx, s.db, b)
-	if err != nil {
-		return nil, fmt.Errorf("store: origin topics: %w", err)
-	}
-	defer rows.Close()
-	out := []notifications.OriginTopic{}
-	for rows.Next() {
-		var ot notifications.OriginTopic
-		var topic sql.NullString
-		if err := rows.Scan(&ot.Origin, &topic); err != nil {
-			return nil, fmt.Errorf("store: origin topics: %w", err)
+	var out []notifications.OriginTopic
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, b)
+		if err != nil {
+			return err
 		}
-		ot.Topic = topic.String
-		out = append(out, ot)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		out = []notifications.OriginTopic{}
+		for rows.Next() {
+			var ot notifications.OriginTopic
+			var topic sql.NullString
+			if err := rows.Scan(&ot.Origin, &topic); err != nil {
+				return err
+			}
+			ot.Topic = topic.String
+			out = append(out, ot)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: origin topics: %w", err)
 	}
 	slices.SortFunc(out, func(a, b notifications.OriginTopic) int {

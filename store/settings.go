@@ -30,7 +30,9 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 	}
 	if len(users) > 1 {
 		var any int
-		err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM user_settings LIMIT 1) t").Scan(&any)
+		err := s.read(ctx, func() error {
+			return s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM user_settings LIMIT 1) t").Scan(&any)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("store: setting rows: %w", err)
 		}
@@ -41,10 +43,14 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 	users = uniqueStrings(users) // after the probe, which usually answers alone
 	if len(users) == 1 && s.d.prepareHot() && strings.IndexByte(users[0], 0) < 0 {
 		if stmt := s.settingsStmt(ctx); stmt != nil {
-			rows, err := stmt.QueryContext(ctx, users[0])
-			if err == nil {
-				err = scanSettings(rows, out)
-			}
+			err := s.read(ctx, func() error {
+				clear(out)
+				rows, err := stmt.QueryContext(ctx, users[0])
+				if err != nil {
+					return err
+				}
+				return scanSettings(rows, out)
+			})
 			if err != nil {
 				return nil, fmt.Errorf("store: setting rows: %w", err)
 			}
@@ -54,7 +60,7 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 	for chunk := range slices.Chunk(users, settingsChunk) {
 		b := newStmt(s.d, 128)
 		b.raw(`SELECT "user", channel, origin, topic, enabled FROM user_settings WHERE "user" IN `).strList(chunk).raw(" ORDER BY id")
-		if err := s.querySettings(ctx, b, out); err != nil {
+		if err := s.querySettings(ctx, b, chunk, out); err != nil {
 			return nil, fmt.Errorf("store: setting rows: %w", err)
 		}
 	}
@@ -83,12 +89,19 @@ func (s *Store) settingsStmt(ctx context.Context) *sql.Stmt {
 	return stmt
 }
 
-func (s *Store) querySettings(ctx context.Context, b statement, out map[string][]notifications.SettingRow) error {
-	rows, err := s.query(ctx, s.db, b)
-	if err != nil {
-		return err
-	}
-	return scanSettings(rows, out)
+// querySettings runs b, a query for some users' rows, into out. Another
+// attempt after a lost connection starts over for those users only.
+func (s *Store) querySettings(ctx context.Context, b statement, users []string, out map[string][]notifications.SettingRow) error {
+	return s.read(ctx, func() error {
+		for _, u := range users {
+			delete(out, u)
+		}
+		rows, err := s.query(ctx, s.db, b)
+		if err != nil {
+			return err
+		}
+		return scanSettings(rows, out)
+	})
 }
 
 // scanSettings reads rows of user, channel, origin, topic, enabled into

@@ -16,7 +16,7 @@ func (s *Store) SlackTimestamp(ctx context.Context, origin, scope, channel strin
 	b := newStmt(s.d, 128)
 	b.raw("SELECT ts FROM slack_message_timestamps WHERE origin = ").str(origin).
 		raw(" AND scope = ").str(scope).raw(" AND channel = ").str(channel)
-	err = s.queryRow(ctx, b, &ts)
+	err = s.read(ctx, func() error { return s.queryRow(ctx, b, &ts) })
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
@@ -36,7 +36,7 @@ func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, t
 	b.raw("INSERT INTO slack_message_timestamps (origin, scope, channel, ts, created_at) VALUES (").
 		str(origin).raw(", ").str(scope).raw(", ").str(channel).raw(", ").str(ts).raw(", ").time(at).
 		raw(") ON CONFLICT (origin, scope, channel) DO UPDATE SET ts = excluded.ts, created_at = excluded.created_at")
-	if err := s.exec(ctx, s.db, b); err != nil {
+	if err := s.writeOnce(ctx, func() error { return s.exec(ctx, s.db, b) }); err != nil {
 		return fmt.Errorf("store: put slack timestamp: %w", err)
 	}
 	return nil
@@ -55,11 +55,14 @@ func (s *Store) DeleteSlackTimestampsBefore(ctx context.Context, before time.Tim
 	}
 	b := newStmt(s.d, 128)
 	b.raw("DELETE FROM slack_message_timestamps WHERE created_at <= ").time(last)
-	res, err := s.execResult(ctx, s.db, b)
-	if err != nil {
-		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.writeOnce(ctx, func() error {
+		res, err := s.execResult(ctx, s.db, b)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)
 	}

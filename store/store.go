@@ -24,6 +24,15 @@
 // Text must be valid UTF-8 without NUL bytes (ErrInvalid otherwise), which
 // PostgreSQL requires and SQLite is held to as well.
 //
+// A call whose connection dies under it (PostgreSQL restarting, a backend
+// terminated, the network cut) is run again on a fresh connection where
+// nothing can be written twice: reads, and transactions that failed before
+// COMMIT, up to three attempts in all. A failure at COMMIT itself, or of a
+// statement that commits on its own and may have run, is not retried.
+// What still fails wraps notifications.ErrUnavailable, as does a SQLite
+// database still locked when its busy timeout ends: the caller may try
+// again later, and the REST API answers 503.
+//
 // A Store is safe for concurrent use.
 package store
 
@@ -58,6 +67,25 @@ type Store struct {
 	// settingsOne is SettingRows' prepared statement for one user, once
 	// prepared (see dialect.prepareHot).
 	settingsOne atomic.Pointer[sql.Stmt]
+	// health is the pool's failure memory, for pools OpenPostgres made;
+	// nil otherwise.
+	health *poolHealth
+}
+
+// poolHealth remembers when a connection of the pool last failed, so that
+// for a second afterwards every connection is pinged before it is reused
+// (pgx's stdlib otherwise pings only those idle for over a second). A
+// failure usually means the server dropped every connection at once (a
+// restart, pg_terminate_backend); database/sql discards a connection that
+// fails its ping and tries another, or a new one, so a call run again
+// after the failure runs on a live connection rather than on the next
+// dead one in the pool.
+type poolHealth struct{ failedAt atomic.Int64 }
+
+func (h *poolHealth) failed() { h.failedAt.Store(time.Now().UnixNano()) }
+
+func (h *poolHealth) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second || time.Now().UnixNano()-h.failedAt.Load() < int64(time.Second)
 }
 
 var _ notifications.Store = (*Store)(nil)
@@ -182,13 +210,15 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	// (quotes doubled, backslashes plain), which needs this on whatever
 	// the server, database, role or dsn says.
 	cfg.RuntimeParams["standard_conforming_strings"] = "on"
-	sqldb := stdlib.OpenDB(*cfg)
+	health := new(poolHealth)
+	sqldb := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(health.shouldPing))
 	sqldb.SetMaxIdleConns(idleConns)
 	s, err := newStore(ctx, bun.NewDB(sqldb, pgdialect.New()), true)
 	if err != nil {
 		sqldb.Close()
 		return nil, err
 	}
+	s.health = health
 	return s, nil
 }
 
@@ -204,7 +234,10 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 // off would misread, so New refuses a database whose connection has it
 // off. With pgx, prefer default_query_exec_mode=simple_protocol: the
 // values are inline, so pgx's default statement cache would prepare
-// every query.
+// every query. OpenPostgres's pool also pings every connection it reuses
+// for a second after one has failed, so that a retry does not land on
+// another dead one; a pool of your own retries on whatever connections it
+// hands out.
 func New(ctx context.Context, db *bun.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("store: nil bun.DB")

@@ -179,19 +179,32 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 	// still undo them.
 	w := &batchWriter{d: s.d, out: out, metas: metas, order: writeOrder(out)}
 	b, scoped := w.next()
-	var err error
 	if w.done() && scoped == nil {
-		err = s.exec(ctx, s.db, b)
-	} else {
-		err = s.inTx(ctx, func(tx bun.Tx) error {
-			for {
-				if err := s.runBatch(ctx, tx, b, out, scoped); err != nil || w.done() {
-					return err
-				}
-				b, scoped = w.next()
-			}
-		})
+		if err := s.writeOnce(ctx, func() error { return s.exec(ctx, s.db, b) }); err != nil {
+			return nil, s.translate(err)
+		}
+		return out, nil
 	}
+	// restoreScoped writes the stored state of scoped rows into out; a
+	// transaction run again must start from the rows as they were.
+	var pristine []notifications.Notification
+	if slices.ContainsFunc(out, func(n notifications.Notification) bool { return n.Payload.Scope != "" }) {
+		pristine = slices.Clone(out)
+	}
+	attempt := 0
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		if attempt++; attempt > 1 {
+			copy(out, pristine)
+			w = &batchWriter{d: s.d, out: out, metas: metas, order: w.order}
+			b, scoped = w.next()
+		}
+		for {
+			if err := s.runBatch(ctx, tx, b, out, scoped); err != nil || w.done() {
+				return err
+			}
+			b, scoped = w.next()
+		}
+	})
 	if err != nil {
 		return nil, s.translate(err)
 	}
@@ -361,7 +374,7 @@ func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification)
 		icon             sql.NullString
 		created, updated nullTime
 	)
-	err = s.queryRow(ctx, b, &n.ID, &created, &updated, &icon)
+	err = s.writeOnce(ctx, func() error { return s.queryRow(ctx, b, &n.ID, &created, &updated, &icon) })
 	if err != nil {
 		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", s.translate(err))
 	}
@@ -500,11 +513,14 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 			if err := ctx.Err(); err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
-			res, err := s.execResult(ctx, s.db, b)
-			if err != nil {
-				return total, fmt.Errorf("store: delete older than: %w", err)
-			}
-			n, err := res.RowsAffected()
+			var n int64
+			err := s.writeOnce(ctx, func() error {
+				res, err := s.execResult(ctx, s.db, b)
+				if err == nil {
+					n, err = res.RowsAffected()
+				}
+				return err
+			})
 			if err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
