@@ -152,3 +152,31 @@ func testMarkAllRead(t *testing.T, s notifications.Store) {
 		t.Errorf("other's Status = %+v, want %+v (only their own reads)", st, want)
 	}
 }
+
+// testBroadcastClearIsPerUser: two users mark one broadcast read and
+// saved, one of them clears both, and the other's state is unchanged.
+func testBroadcastClearIsPerUser(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(-1, -2)
+	read, saved := e.now.Add(-time.Second), e.now
+	for _, u := range []string{user, other} {
+		e.setRead(u, &read, id1, id2)
+		e.setSaved(u, &saved, id1, id2)
+	}
+	e.setRead(user, nil, id1)
+	e.setSaved(user, nil, id1)
+	if n := e.get(user, id1); n.Read != nil || n.Saved != nil {
+		t.Errorf("after clearing: read %s saved %s, want both cleared", fmtTime(n.Read), fmtTime(n.Saved))
+	}
+	if n := e.get(user, id2); !sameTime(n.Read, &read) || !sameTime(n.Saved, &saved) {
+		t.Errorf("the broadcast not cleared: read %s saved %s, want unchanged", fmtTime(n.Read), fmtTime(n.Saved))
+	}
+	if n := e.get(other, id1); !sameTime(n.Read, &read) || !sameTime(n.Saved, &saved) {
+		t.Errorf("other's state after user cleared: read %s saved %s, want %s and %s", fmtTime(n.Read), fmtTime(n.Saved), read, saved)
+	}
+	expectIDs(t, "other's read", e.listIDs(notifications.Query{User: other, Filter: notifications.Filter{Read: ptr(true)}}), id2, id1)
+	expectIDs(t, "other's saved", e.listIDs(notifications.Query{User: other, Filter: notifications.Filter{Saved: ptr(true)}}), id2, id1)
+	if st, err := s.Status(e.ctx, other); err != nil || st != (notifications.Status{Read: 2}) {
+		t.Errorf("other's Status = %+v, %v; want 2 read", st, err)
+	}
+}

@@ -89,6 +89,7 @@ var tests = []test{
 	{"BroadcastReadIsPerUser", testBroadcastReadPerUser},
 	{"GetBroadcastPerUser", testGetBroadcastPerUser},
 	{"SetReadSetSaved", testSetReadSetSaved},
+	{"BroadcastClearIsPerUser", testBroadcastClearIsPerUser},
 	{"OtherUsersIDs", testOtherUsersIDs},
 	{"MarkAllReadBroadcastsAndFilters", testMarkAllRead},
 	// settings.go
