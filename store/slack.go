@@ -1,5 +1,8 @@
 package store
 
+// The slack_message_timestamps table stays in the store's migrations (see
+// the package doc): these three methods are slack.TimestampStore.
+
 import (
 	"context"
 	"database/sql"

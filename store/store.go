@@ -16,6 +16,15 @@
 // PostgreSQL) and come back in UTC; empty optional strings are stored as
 // NULL.
 //
+// The Slack processor's table is here, not in package slack, on purpose:
+// Store implements slack.TimestampStore (SlackTimestamp, PutSlackTimestamp,
+// DeleteSlackTimestampsBefore) by method set, without importing the
+// processor, so the Slack processor of a host that opened a Store can
+// update its scoped messages across restarts with nothing more to set up.
+// Moving the table into package slack would give that package migrations
+// of its own, with their own bookkeeping table and lock: a second
+// migration track for one table.
+//
 // Both databases keep the same range of times, years 1 to 9999: a time
 // outside it is refused with notifications.ErrInvalid when written, and a
 // time bound of a read (a Filter bound, a Position, a retention cutoff) is
