@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -41,7 +40,9 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 		}
 	}
 	users = uniqueStrings(users) // after the probe, which usually answers alone
-	if len(users) == 1 && s.d.prepareHot() && strings.IndexByte(users[0], 0) < 0 {
+	// Text the stmt path refuses is refused there, the same on both
+	// databases.
+	if len(users) == 1 && s.d.prepareHot() && checkText(users[0]) == nil {
 		if stmt := s.settingsStmt(ctx); stmt != nil {
 			err := s.read(ctx, func() error {
 				clear(out)

@@ -82,6 +82,7 @@ var tests = []test{
 	{"TimesRoundTrip", testTimesRoundTrip},
 	{"MetadataRoundTrip", testMetadataRoundTrip},
 	{"TimesOutOfRange", testTimesOutOfRange},
+	{"BadTextRefused", testBadTextRefused},
 	{"ConcurrentScopedSends", testConcurrentScopedSends},
 	{"ConcurrentScopedSendsAnyOrder", testConcurrentScopedSendsAnyOrder},
 	{"ConcurrentScopedBroadcasts", testConcurrentScopedBroadcasts},

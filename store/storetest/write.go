@@ -428,3 +428,55 @@ func testTimesOutOfRange(t *testing.T, s notifications.Store) {
 		t.Errorf("refused SetRead/SetSaved/MarkAllRead changed id1: read %s saved %s", fmtTime(n.Read), fmtTime(n.Saved))
 	}
 }
+
+// testBadTextRefused checks that text with a NUL byte (which PostgreSQL
+// cannot store) or invalid UTF-8 is refused with ErrInvalid by every call
+// that takes text, writing nothing, rather than stored, altered or looked
+// up as something else: every store gives the same answer.
+func testBadTextRefused(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	e.fixture(1)
+	invalid := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, notifications.ErrInvalid) {
+			t.Errorf("%s: error %v, want ErrInvalid", what, err)
+		}
+	}
+	for _, bad := range []string{"a\x00b", "a\xffb", "\xed\xa0\x80"} { // NUL, a stray byte, an encoded surrogate
+		q := fmt.Sprintf("%q", bad)
+		n := notifications.Notification{ID: id(2), User: user, Origin: "o", Created: e.now, Payload: notifications.Payload{Title: "t"}}
+		for field, set := range map[string]func(*notifications.Notification){
+			"title": func(n *notifications.Notification) { n.Payload.Title = bad },
+			"user":  func(n *notifications.Notification) { n.User = bad },
+			"topic": func(n *notifications.Notification) { n.Payload.Topic = bad },
+			"scope": func(n *notifications.Notification) { n.Payload.Scope = bad },
+		} {
+			m := n
+			set(&m)
+			_, err := s.SaveNotifications(e.ctx, []notifications.Notification{m})
+			invalid("SaveNotifications "+field+" "+q, err)
+			if field != "user" {
+				_, err = s.SaveBroadcast(e.ctx, m)
+				invalid("SaveBroadcast "+field+" "+q, err)
+			}
+		}
+		_, err := s.List(e.ctx, notifications.Query{User: user, Filter: notifications.Filter{Topic: bad}})
+		invalid("List topic "+q, err)
+		_, err = s.List(e.ctx, notifications.Query{User: user, Filter: notifications.Filter{Search: bad}, Limit: 20})
+		invalid("List search "+q, err)
+		_, err = s.Count(e.ctx, bad, notifications.Filter{})
+		invalid("Count user "+q, err)
+		_, err = s.Status(e.ctx, bad)
+		invalid("Status user "+q, err)
+		_, err = s.MarkAllRead(e.ctx, user, notifications.Filter{Search: bad}, e.now)
+		invalid("MarkAllRead search "+q, err)
+		invalid("ReplaceSettings user "+q, s.ReplaceSettings(e.ctx, bad, nil))
+		invalid("ReplaceSettings origin "+q, s.ReplaceSettings(e.ctx, user, []notifications.SettingRow{{Channel: "Web", Origin: bad}}))
+		_, err = s.SettingRows(e.ctx, []string{bad})
+		invalid("SettingRows user "+q, err)
+	}
+	expectIDs(t, "List after the refused writes", e.listIDs(notifications.Query{}), id1)
+	if n := e.count("user:default/anyone", notifications.Filter{}); n != 0 {
+		t.Errorf("%d broadcasts stored by refused writes", n)
+	}
+}
