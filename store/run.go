@@ -63,8 +63,9 @@ func (s *Store) exec(ctx context.Context, db bun.IDB, st statement) error {
 //     certainly did not run (nothing was sent, or the server said it
 //     aborted it), for the same reason.
 //
-// A cancelled or expired context is never retried nor wrapped: the
-// caller ended the call.
+// A failure once the context is cancelled or expired is not retried nor
+// wrapped: the caller ended the call. A transient failure whose retry the
+// context's end cuts short is still ErrUnavailable.
 const maxAttempts = 3
 
 // retryWait is the pause before attempt n+1 (n from 1): long enough for
@@ -127,9 +128,9 @@ func (s *Store) run(ctx context.Context, kind opKind, fn func() error) error {
 		}
 		t := time.NewTimer(retryWait(attempt))
 		select {
-		case <-ctx.Done():
+		case <-ctx.Done(): // no time left to try again
 			t.Stop()
-			return err
+			return fmt.Errorf("%w: %w", notifications.ErrUnavailable, err)
 		case <-t.C:
 		}
 	}
