@@ -15,29 +15,29 @@ import (
 // query runs a statement that returns rows on db (the Store's database or
 // a transaction).
 func (s *Store) query(ctx context.Context, db bun.IDB, st statement) (*sql.Rows, error) {
-	text, args, err := st.query()
+	text, err := st.sql(s.db.QueryGen())
 	if err != nil {
 		return nil, err
 	}
-	return db.QueryContext(ctx, text, args...)
+	return db.QueryContext(ctx, text)
 }
 
 // queryRow runs a statement that returns one row and scans it into dest.
 func (s *Store) queryRow(ctx context.Context, st statement, dest ...any) error {
-	text, args, err := st.query()
+	text, err := st.sql(s.db.QueryGen())
 	if err != nil {
 		return err
 	}
-	return s.db.QueryRowContext(ctx, text, args...).Scan(dest...)
+	return s.db.QueryRowContext(ctx, text).Scan(dest...)
 }
 
 // execResult runs a statement that returns no rows.
 func (s *Store) execResult(ctx context.Context, db bun.IDB, st statement) (sql.Result, error) {
-	text, args, err := st.query()
+	text, err := st.sql(s.db.QueryGen())
 	if err != nil {
 		return nil, err
 	}
-	return db.ExecContext(ctx, text, args...)
+	return db.ExecContext(ctx, text)
 }
 
 func (s *Store) exec(ctx context.Context, db bun.IDB, st statement) error {

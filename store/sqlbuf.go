@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/uptrace/bun/schema"
 )
 
 // sqlBuf builds the fan-out insert (batchWriter) with its values written
@@ -100,4 +102,4 @@ func (q *sqlBuf) json(js string) *sqlBuf {
 // driver, a statement cache or a query hook may keep the string).
 func (q *sqlBuf) String() string { return unsafe.String(unsafe.SliceData(q.b), len(q.b)) }
 
-func (q *sqlBuf) query() (string, []any, error) { return q.String(), nil, q.err }
+func (q *sqlBuf) sql(schema.QueryGen) (string, error) { return q.String(), q.err }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
@@ -32,9 +33,9 @@ type stmt struct {
 
 // statement is what the run helpers take: a stmt, or the fan-out's sqlBuf.
 type statement interface {
-	// query returns the statement's text and arguments, or the error
-	// found while building it.
-	query() (string, []any, error)
+	// sql returns the finished statement, its values written in by gen,
+	// or the error found while building it.
+	sql(gen schema.QueryGen) (string, error)
 }
 
 // errNUL and errUTF8 are wrapped with notifications.ErrInvalid.
@@ -58,7 +59,22 @@ func newStmt(d dialect, capacity int) *stmt {
 	return &stmt{b: make([]byte, 0, capacity), args: make([]any, 0, 8), d: d}
 }
 
-func (q *stmt) query() (string, []any, error) { return string(q.b), q.args, q.err }
+// sql has bun's query generator write the values in, as bun's
+// QueryContext would, but into a buffer sized for the result: the
+// statement then goes to bun with no arguments, which bun passes through.
+// The strings share their bytes with the buffers, which are never written
+// again (see sqlBuf.String).
+func (q *stmt) sql(gen schema.QueryGen) (string, error) {
+	if q.err != nil {
+		return "", q.err
+	}
+	text := unsafe.String(unsafe.SliceData(q.b), len(q.b))
+	if len(q.args) == 0 {
+		return text, nil
+	}
+	b := gen.AppendQuery(make([]byte, 0, len(q.b)+32*len(q.args)), text, q.args...)
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
 
 // raw appends SQL text. A "?" followed by a letter or digit would be read
 // by bun as a named or numbered placeholder, so a placeholder is always
