@@ -9,10 +9,13 @@
 //	}
 //
 // The suite covers Backstage's store behaviour (the acceptance cases of
-// DatabaseNotificationsStore) and what Herald adds: literal search,
-// keyset pagination, malformed and foreign ids, atomic scope
-// de-duplication under concurrency, all-or-nothing sends and batched
-// retention.
+// DatabaseNotificationsStore) and what Herald adds: literal search of any
+// length up to notifications.MaxSearchLength, folding ASCII case only,
+// keyset pagination, malformed and foreign ids, per-user broadcast state,
+// atomic scope de-duplication under concurrency, all-or-nothing sends,
+// batched retention, and one answer for hostile input: times outside the
+// years 1 to 9999 (refused when written, clamped as bounds) and text with
+// NUL bytes or invalid UTF-8 (refused with notifications.ErrInvalid).
 package storetest
 
 import (
