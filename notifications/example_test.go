@@ -41,7 +41,8 @@ func Example() {
 	sent, err := svc.Sender("plugin:ci").Send(ctx, notifications.Entity("group:default/platform"),
 		notifications.Payload{Title: "Build failed", Severity: notifications.SeverityHigh, Link: "/ci/builds/42"})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	for _, n := range sent {
 		fmt.Println(n.User, n.Payload.Title, n.Payload.Severity)
@@ -58,11 +59,13 @@ func ExampleService_List() {
 	sender := svc.Sender("plugin:example")
 	for _, title := range []string{"First", "Second", "Third"} {
 		if _, err := sender.Send(ctx, notifications.Entity("user:jane"), notifications.Payload{Title: title}); err != nil {
-			log.Fatal(err)
+			fmt.Println(err)
+			return
 		}
 	}
 	if _, err := sender.Send(ctx, notifications.Broadcast(), notifications.Payload{Title: "For everyone"}); err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 
 	// Unread only, sorted by title, two per page.
@@ -72,7 +75,8 @@ func ExampleService_List() {
 		Limit:  new(2),
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	fmt.Println("total:", page.TotalCount)
 	for _, n := range page.Notifications {
@@ -90,14 +94,17 @@ func ExampleService_Update() {
 	defer done()
 	sent, err := svc.Sender("plugin:example").Send(ctx, notifications.Entity("user:default/jane"), notifications.Payload{Title: "Hello"})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	if _, err := svc.Update(ctx, "user:default/jane", notifications.UpdateOptions{IDs: []string{sent[0].ID}, Read: new(true)}); err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	status, err := svc.Status(ctx, "user:default/jane")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	fmt.Printf("unread %d, read %d\n", status.Unread, status.Read)
 
@@ -120,7 +127,8 @@ func ExampleService_SaveSettings() {
 			Topics: []notifications.TopicSettings{{ID: "builds", Enabled: false}}}},
 	}}})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	ci := svc.Sender("plugin:ci")
 	builds, _ := ci.Send(ctx, notifications.Entity("user:default/jane"), notifications.Payload{Title: "Build passed", Topic: "builds"})
@@ -160,7 +168,8 @@ func ExamplePostProcessorFunc() {
 	svc, done := newExampleService(notifications.Config{Processors: []notifications.Processor{audit}})
 	defer done()
 	if _, err := svc.Sender("plugin:example").Send(ctx, notifications.Entity("user:default/jane"), notifications.Payload{Title: "Hello"}); err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	fmt.Println(<-delivered) // post-processing runs in the background
 	// Output: user:default/jane: Hello

@@ -91,8 +91,9 @@ func must(err error) {
 	}
 }
 
-// ErrLink is wrapped by ValidateLink's errors.
-var ErrLink = errors.New("Only HTTP/HTTPS links are allowed")
+// ErrLink is wrapped by ValidateLink's errors. Its text is Backstage's,
+// which the REST API repeats in its 400 answer.
+var ErrLink = errors.New("Only HTTP/HTTPS links are allowed") //nolint:staticcheck // Backstage's exact message
 
 // linkBase stands in for the app's base URL when resolving relative links:
 // only the resulting scheme matters, and a relative link takes the base's.
@@ -138,7 +139,7 @@ func ValidateLink(link string) error {
 // without NUL characters (PostgreSQL text cannot hold them), so both
 // stores answer alike.
 func textProblem(s string) string {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if c == 0 {
 			return "must not contain a NUL character"

@@ -89,7 +89,7 @@ func (r *Recipients) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	if err := json.Unmarshal(w.EntityRef, &r.EntityRefs); err != nil {
-		return fmt.Errorf("signals: entityRef must be a string or an array of strings")
+		return errors.New("signals: entityRef must be a string or an array of strings")
 	}
 	return nil
 }

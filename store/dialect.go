@@ -3,11 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -21,6 +28,8 @@ type dialect interface {
 	name() string
 	// appendTime appends t as a time-column literal.
 	appendTime(b []byte, t time.Time) []byte
+	// timeArg is t as a stmt argument for a time column.
+	timeArg(t time.Time) any
 	// nullTime is a NULL usable where a time value is expected.
 	nullTime() string
 	// keyShare locks the rows of a SELECT feeding an INSERT that
@@ -43,6 +52,12 @@ type dialect interface {
 	// noLimit is the LIMIT that means none, for an OFFSET without a
 	// LIMIT.
 	noLimit() string
+	// contains writes a condition that holds when col, its ASCII letters
+	// folded to lower case, contains term (already folded) as a
+	// substring. Other letters are compared as they are on both
+	// databases: SQLite's LOWER folds ASCII only, and PostgreSQL's does
+	// too under the "C" collation.
+	contains(q *stmt, col, term string)
 	// orderText wraps a text column for ORDER BY so that both databases
 	// sort by code point, whatever the database's collation.
 	orderText(col string) string
@@ -54,10 +69,15 @@ type dialect interface {
 	// transaction, that makes concurrent replacements of one user's rows
 	// wait for each other; it writes nothing where transactions are
 	// serial anyway.
-	lockUserSettings(q *sqlBuf, user string)
+	lockUserSettings(q *stmt, user string)
+	// checkSession refuses a database whose connections would misread
+	// the store's statements.
+	checkSession(ctx context.Context, db *bun.DB) error
 	// isUniqueViolation reports whether err is a primary-key or unique
 	// constraint violation.
 	isUniqueViolation(err error) bool
+	// failure classes err for retrying (see run).
+	failure(err error) failure
 }
 
 // sqliteDialect stores times as INTEGER epoch milliseconds.
@@ -68,6 +88,8 @@ func (sqliteDialect) name() string { return "sqlite" }
 func (sqliteDialect) appendTime(b []byte, t time.Time) []byte {
 	return strconv.AppendInt(b, t.UnixMilli(), 10)
 }
+
+func (sqliteDialect) timeArg(t time.Time) any { return t.UnixMilli() }
 
 func (sqliteDialect) nullTime() string { return "NULL" }
 
@@ -81,6 +103,10 @@ func (sqliteDialect) keyShare(string) string { return "" }
 
 func (sqliteDialect) orderText(col string) string { return col } // BINARY collation: code points
 
+func (sqliteDialect) contains(q *stmt, col, term string) {
+	q.raw("instr(LOWER(").raw(col).raw("), ").str(term).raw(") > 0")
+}
+
 // beginMigrations takes SQLite's write lock at once (BEGIN IMMEDIATE), so a
 // second process opening the same file waits on the busy timeout rather
 // than reading a half-migrated schema. SQLite's DDL is transactional, so
@@ -92,7 +118,9 @@ func (sqliteDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 
 // lockUserSettings: SQLite write transactions are serial already
 // (BEGIN IMMEDIATE).
-func (sqliteDialect) lockUserSettings(*sqlBuf, string) {}
+func (sqliteDialect) lockUserSettings(*stmt, string) {}
+
+func (sqliteDialect) checkSession(context.Context, *bun.DB) error { return nil }
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
@@ -104,6 +132,16 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 		return true
 	}
 	return false
+}
+
+// failure: SQLite has no connection to lose; a database locked past the
+// busy timeout is unavailable, and not retried since the timeout already
+// waited.
+func (sqliteDialect) failure(err error) failure {
+	if isSQLiteBusy(err) {
+		return unavailable
+	}
+	return permanent
 }
 
 // isSQLiteBusy reports whether err is SQLITE_BUSY (any extended code).
@@ -127,6 +165,8 @@ func (postgresDialect) appendTime(b []byte, t time.Time) []byte {
 	return append(b, "'::timestamptz"...)
 }
 
+func (postgresDialect) timeArg(t time.Time) any { return pgTime(t.UnixMilli()) }
+
 func (postgresDialect) nullTime() string { return "NULL::timestamptz" }
 
 func (postgresDialect) noLimit() string { return "ALL" }
@@ -138,6 +178,10 @@ func (postgresDialect) prepareHot() bool { return false }
 func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF " + alias }
 
 func (postgresDialect) orderText(col string) string { return col + ` COLLATE "C"` }
+
+func (postgresDialect) contains(q *stmt, col, term string) {
+	q.raw("strpos(LOWER(").raw(col).raw(` COLLATE "C"), `).str(term).raw(") > 0")
+}
 
 // beginMigrations takes a transaction-scoped advisory lock keyed by the
 // current schema, so instances starting together migrate one after the
@@ -153,11 +197,65 @@ func (postgresDialect) beginMigrations(ctx context.Context, db *sql.DB) error {
 // lockUserSettings takes a transaction-scoped advisory lock on the user:
 // without it, a second replacement's DELETE misses the first one's new
 // rows (not in its snapshot) and its INSERT collides with them.
-func (postgresDialect) lockUserSettings(q *sqlBuf, user string) {
+func (postgresDialect) lockUserSettings(q *stmt, user string) {
 	q.raw("SELECT pg_advisory_xact_lock(hashtext('herald_user_settings'), hashtext(").str(user).raw("))")
+}
+
+// checkSession refuses standard_conforming_strings off: a backslash in a
+// value would then start an escape, so 'a\' would not be the text a\ and
+// a value could end its literal early. One connection of the pool is
+// asked; the setting comes from the server, database, role or connection
+// string, which a pool's connections normally share.
+func (postgresDialect) checkSession(ctx context.Context, db *bun.DB) error {
+	var v string
+	if err := db.QueryRowContext(ctx, "SHOW standard_conforming_strings").Scan(&v); err != nil {
+		return fmt.Errorf("check standard_conforming_strings: %w", err)
+	}
+	if v != "on" {
+		return fmt.Errorf("standard_conforming_strings is %q: Herald's statements need it on "+
+			"(set it in the connection string, e.g. standard_conforming_strings=on with pgx, or for the role or database)", v)
+	}
+	return nil
 }
 
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// failure classes the ways a PostgreSQL connection dies. pgconn knows
+// when nothing was sent (SafeToRetry; database/sql's ErrBadConn is the same
+// news); the server says it aborted the statement with SQLSTATE 57P01
+// (pg_terminate_backend, a fast shutdown), 57P02 (crash of another
+// backend), 57P03 (starting up) or class 08 (connection exceptions, but
+// 08P01, a protocol violation, is a bug, and 08007 says the outcome of
+// the transaction is unknown); a connection cut with a statement in flight
+// shows as EOF, a reset or a broken pipe.
+func (postgresDialect) failure(err error) failure {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return notRun
+		case pe.Code == "08007":
+			return connLost
+		case strings.HasPrefix(pe.Code, "08") && pe.Code != "08P01":
+			return notRun
+		}
+		return permanent
+	}
+	var ce *pgconn.ConnectError
+	switch {
+	case pgconn.SafeToRetry(err), errors.Is(err, driver.ErrBadConn), errors.As(err, &ce):
+		return notRun
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, pgconn.ErrConnClosed):
+		return connLost
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && !ne.Timeout() {
+		return connLost
+	}
+	return permanent
 }

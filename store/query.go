@@ -53,7 +53,7 @@ func col(sd side, name string) string {
 }
 
 // fromBroadcast joins the caller's status rows.
-func fromBroadcast(q *sqlBuf, user string) {
+func fromBroadcast(q *stmt, user string) {
 	q.raw(` FROM broadcast b LEFT JOIN broadcast_user_status s ON s."user" = `).str(user).raw(` AND s.broadcast_id = b.id`)
 }
 
@@ -62,11 +62,31 @@ type filter struct {
 	notifications.Filter
 	ids        []string                 // valid ids, lower case; nil: no id condition
 	severities []notifications.Severity // nil: no severity condition
-	none       bool                     // matches nothing
+	// The time bounds, clamped to the kept range (atOrAfter, atOrBefore)
+	// and rounded to the millisecond; nil: no condition.
+	createdAfter, createdBefore, changedSince *time.Time
+	none                                      bool // matches nothing
 }
 
 func newFilter(f notifications.Filter) filter {
 	out := filter{Filter: f}
+	clamp := func(t *time.Time, clampTo func(time.Time) (time.Time, bound)) *time.Time {
+		if t == nil {
+			return nil
+		}
+		c, b := clampTo(*t)
+		switch b {
+		case boundAll:
+			return nil
+		case boundNone:
+			out.none = true
+			return nil
+		}
+		return &c
+	}
+	out.createdAfter = clamp(f.CreatedAfter, atOrAfter)
+	out.createdBefore = clamp(f.CreatedBefore, atOrBefore)
+	out.changedSince = clamp(f.ChangedSince, atOrAfter)
 	if f.IDs != nil {
 		out.ids = validIDs(f.IDs)
 		if len(out.ids) == 0 {
@@ -104,12 +124,31 @@ func validIDs(ids []string) []string {
 	return out
 }
 
-// where writes one side's WHERE clause. after, when set, keeps the rows
-// after that position in created order (desc says which way); extra are
-// more conditions, on columns named for the side with col.
-func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifications.Position, desc bool, extra ...string) {
+// whereOptions says what where writes for one side of a read.
+type whereOptions struct {
+	side side
+	// user owns the notification side's rows (broadcasts are everyone's;
+	// fromBroadcast joins the user's status).
+	user   string
+	filter filter
+	// after, when set, keeps the rows after this position in created
+	// order, descending when desc; its time is in the kept range
+	// (clampPosition).
+	after *notifications.Position
+	desc  bool
+	// createdAhead, when set, keeps the rows whose created time sorts
+	// strictly before it in that order: newer when desc, older otherwise.
+	createdAhead *time.Time
+	// extra are more conditions, without values, on columns named for the
+	// side with col.
+	extra []string
+}
+
+// where writes one side's WHERE clause.
+func (s *Store) where(q *stmt, o whereOptions) {
+	sd, f := o.side, o.filter
 	first := true
-	and := func() *sqlBuf {
+	and := func() *stmt {
 		if first {
 			first = false
 			return q.raw(" WHERE ")
@@ -117,15 +156,21 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 		return q.raw(" AND ")
 	}
 	if sd == sideNotification {
-		and().raw(`"user" = `).str(user)
+		and().raw(`"user" = `).str(o.user)
 	}
 	if f.ids != nil {
 		and().raw(col(sd, "id")).raw(" IN ").strList(f.ids)
 	}
 	if f.Search != "" {
-		pattern := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
-		and().raw("(LOWER(").raw(col(sd, "title")).raw(") LIKE ").str(pattern).raw(` ESCAPE '\'`).
-			raw(" OR LOWER(").raw(col(sd, "description")).raw(") LIKE ").str(pattern).raw(` ESCAPE '\')`)
+		// A substring test, not LIKE: nothing in the term is a wildcard,
+		// and no pattern length limit applies (SQLite refuses LIKE
+		// patterns over 50,000 bytes).
+		term := asciiLower(f.Search)
+		and().raw("(")
+		s.d.contains(q, col(sd, "title"), term)
+		q.raw(" OR ")
+		s.d.contains(q, col(sd, "description"), term)
+		q.raw(")")
 	}
 	if f.Read != nil {
 		and().raw(col(sd, "read")).raw(nullTest(*f.Read))
@@ -133,44 +178,40 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 	if f.Saved != nil {
 		and().raw(col(sd, "saved")).raw(nullTest(*f.Saved))
 	}
-	if f.CreatedAfter != nil {
-		and().raw(col(sd, "created")).raw(" >= ").time(ceilMS(*f.CreatedAfter))
+	if f.createdAfter != nil {
+		and().raw(col(sd, "created")).raw(" >= ").time(*f.createdAfter)
 	}
-	if f.CreatedBefore != nil {
-		and().raw(col(sd, "created")).raw(" <= ").time(ms(*f.CreatedBefore))
+	if f.createdBefore != nil {
+		and().raw(col(sd, "created")).raw(" <= ").time(*f.createdBefore)
 	}
-	if f.ChangedSince != nil {
-		since := ceilMS(*f.ChangedSince)
+	if since := f.changedSince; since != nil {
 		and().raw("(")
 		for i, c := range [...]string{"created", "updated", "read", "saved"} {
 			if i > 0 {
 				q.raw(" OR ")
 			}
-			q.raw(col(sd, c)).raw(" >= ").time(since)
+			q.raw(col(sd, c)).raw(" >= ").time(*since)
 		}
 		q.raw(")")
 	}
 	if f.severities != nil {
-		and().raw(col(sd, "severity")).raw(" IN (")
+		sevs := make([]string, len(f.severities))
 		for i, sev := range f.severities {
-			if i > 0 {
-				q.raw(", ")
-			}
-			q.str(string(sev))
+			sevs[i] = string(sev)
 		}
-		q.raw(")")
+		and().raw(col(sd, "severity")).raw(" IN ").strList(sevs)
 	}
 	if f.Topic != "" {
 		and().raw(col(sd, "topic")).raw(" = ").str(f.Topic)
 	}
-	if after != nil {
+	if after := o.after; after != nil {
 		// Sort key: created (asc or desc), kind asc, id asc. The first
 		// comparison is a plain range on created so the index bounds the
 		// scan; the rest breaks ties at the cursor's own millisecond.
 		created := col(sd, "created")
 		at := ms(after.Created)
 		lt, le := " > ", " >= "
-		if desc {
+		if o.desc {
 			lt, le = " < ", " <= "
 		}
 		rowKind := sd == sideBroadcast
@@ -184,7 +225,14 @@ func (s *Store) where(q *sqlBuf, sd side, user string, f filter, after *notifica
 			and().raw(created).raw(le).time(at)
 		}
 	}
-	for _, cond := range extra {
+	if o.createdAhead != nil {
+		cmp := " < "
+		if o.desc {
+			cmp = " > "
+		}
+		and().raw(col(sd, "created")).raw(cmp).time(*o.createdAhead)
+	}
+	for _, cond := range o.extra {
 		and().raw(cond)
 	}
 }
@@ -196,33 +244,24 @@ func nullTest(notNull bool) string {
 	return " IS NULL"
 }
 
-// escapeLike makes term match literally in LIKE ... ESCAPE '\'.
-func escapeLike(term string) string {
-	if !strings.ContainsAny(term, `\%_`) {
-		return term
+// asciiLower folds the ASCII letters of s to lower case and leaves every
+// other character alone: the folding both databases' contains does.
+func asciiLower(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
+	if i < 0 {
+		return s
 	}
-	var b strings.Builder
-	for _, r := range term {
-		if r == '\\' || r == '%' || r == '_' {
-			b.WriteByte('\\')
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
-		b.WriteRune(r)
 	}
-	return b.String()
-}
-
-// ceilMS rounds t up to the millisecond: stored times are whole
-// milliseconds, so created >= t holds exactly when created >= ceilMS(t).
-func ceilMS(t time.Time) time.Time {
-	m := ms(t)
-	if m.Before(t) {
-		m = m.Add(time.Millisecond)
-	}
-	return m
+	return string(b)
 }
 
 // orderBy writes the ORDER BY terms for one side, then the tie-break.
-func (s *Store) orderBy(q *sqlBuf, sd side, order []notifications.Order) {
+func (s *Store) orderBy(q *stmt, sd side, order []notifications.Order) {
 	q.raw(" ORDER BY ")
 	s.orderTerms(q, sd, order)
 }
@@ -234,7 +273,7 @@ func (s *Store) orderBy(q *sqlBuf, sd side, order []notifications.Order) {
 // sorts by read first. Every such row has read NULL, so the order is the
 // same; but PostgreSQL does not take read IS NULL as fixing the index's
 // read column, so without the term the index order does not match.
-func (s *Store) orderByIndex(q *sqlBuf, f filter, order []notifications.Order) {
+func (s *Store) orderByIndex(q *stmt, f filter, order []notifications.Order) {
 	q.raw(" ORDER BY ")
 	if f.Read != nil && !*f.Read && len(order) == 1 && order[0].Field == notifications.OrderCreated && order[0].Desc {
 		q.raw("read, ")
@@ -243,7 +282,7 @@ func (s *Store) orderByIndex(q *sqlBuf, f filter, order []notifications.Order) {
 }
 
 // orderTerms writes orderBy's terms.
-func (s *Store) orderTerms(q *sqlBuf, sd side, order []notifications.Order) {
+func (s *Store) orderTerms(q *stmt, sd side, order []notifications.Order) {
 	for _, o := range order {
 		c := col(sd, string(o.Field))
 		nullable := false
@@ -296,11 +335,26 @@ func checkQuery(q notifications.Query) error {
 	return nil
 }
 
+// clampPosition clamps a position's time to the kept range: a position
+// before every keepable time is past the end of a descending list and
+// before the start of an ascending one, and the other way round for a
+// position after them. boundAll drops the position (nil).
+func clampPosition(p *notifications.Position, desc bool) (*notifications.Position, bound) {
+	if p == nil || inRange(p.Created) {
+		return p, boundAt
+	}
+	if p.Created.Before(minTime) == desc {
+		return nil, boundNone
+	}
+	return nil, boundAll
+}
+
 var defaultOrder = []notifications.Order{{Field: notifications.OrderCreated, Desc: true}}
 
 // List implements notifications.Store. Text fields sort by code point on
-// both databases. Search folds case with the database's LOWER: ASCII only
-// on SQLite, Unicode on PostgreSQL. An unknown Order field, a negative
+// both databases. Search matches the title or description literally, of
+// any length, folding the case of ASCII letters only, the same on both
+// databases: "Straße" finds "STRAßE", but "é" does not find "É". An unknown Order field, a negative
 // Offset or Limit, or an After with another order is refused with
 // notifications.ErrInvalid.
 func (s *Store) List(ctx context.Context, q notifications.Query) ([]notifications.Notification, error) {
@@ -316,6 +370,10 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 		order = defaultOrder
 	}
 	desc := len(order) == 1 && order[0].Desc
+	var pos bound
+	if q.After, pos = clampPosition(q.After, desc); pos == boundNone {
+		return []notifications.Notification{}, nil
+	}
 
 	if q.Limit > 0 && len(order) == 1 && order[0].Field == notifications.OrderCreated && s.d.mergePages() {
 		return s.listByCreated(ctx, q, f, desc)
@@ -324,7 +382,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	// The general case: one UNION ALL. With a limit, each side is sorted and
 	// cut to offset+limit rows first, so each can use its indexes and stop
 	// early.
-	b := newSQL(s.d, 1024)
+	b := newStmt(s.d, 1024)
 	pushed := q.Limit > 0
 	k := pageEnd(q)
 	b.raw("SELECT ").raw(unionColumns).raw(" FROM (")
@@ -332,7 +390,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 		b.raw("SELECT * FROM (")
 	}
 	b.raw("SELECT ").raw(notificationColumns).raw(" FROM notification")
-	s.where(b, sideNotification, q.User, f, q.After, desc)
+	s.where(b, whereOptions{side: sideNotification, user: q.User, filter: f, after: q.After, desc: desc})
 	if pushed {
 		s.orderByIndex(b, f, order)
 		b.raw(" LIMIT ").int(k).raw(") n_")
@@ -343,7 +401,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	}
 	b.raw("SELECT ").raw(broadcastColumns)
 	fromBroadcast(b, q.User)
-	s.where(b, sideBroadcast, q.User, f, q.After, desc)
+	s.where(b, whereOptions{side: sideBroadcast, user: q.User, filter: f, after: q.After, desc: desc})
 	if pushed {
 		s.orderBy(b, sideBroadcast, order)
 		b.raw(" LIMIT ").int(k).raw(") b_")
@@ -387,9 +445,9 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	if !desc {
 		edge = "MIN"
 	}
-	nb := newSQL(s.d, 512)
+	nb := newStmt(s.d, 512)
 	nb.raw("SELECT ").raw(notificationColumns).raw(", (SELECT ").raw(edge).raw("(created) FROM broadcast) FROM notification")
-	s.where(nb, sideNotification, q.User, f, q.After, desc)
+	s.where(nb, whereOptions{side: sideNotification, user: q.User, filter: f, after: q.After, desc: desc})
 	s.orderBy(nb, sideNotification, order)
 	nb.raw(" LIMIT ").int(k)
 	var edgeBroadcast nullTime
@@ -400,27 +458,20 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	if len(own) > 0 && !edgeBroadcast.valid {
 		return pageOf(own, q.Offset), nil // no broadcasts at all
 	}
+	bo := whereOptions{side: sideBroadcast, user: q.User, filter: f, after: q.After, desc: desc}
 	if len(own) == k {
 		// A broadcast at the last row's millisecond sorts after it.
 		last := own[k-1].Created
 		if c := edgeBroadcast.t.Compare(last); c == 0 || (c < 0) == desc {
 			return pageOf(own, q.Offset), nil
 		}
+		bo.createdAhead = &last
 	}
 
-	bb := newSQL(s.d, 512)
+	bb := newStmt(s.d, 512)
 	bb.raw("SELECT ").raw(broadcastColumns)
 	fromBroadcast(bb, q.User)
-	var bound []string
-	if len(own) == k {
-		cmp := " > "
-		if !desc {
-			cmp = " < "
-		}
-		last := newSQL(s.d, 48).raw("b.created").raw(cmp).time(own[k-1].Created)
-		bound = append(bound, last.String())
-	}
-	s.where(bb, sideBroadcast, q.User, f, q.After, desc, bound...)
+	s.where(bb, bo)
 	s.orderBy(bb, sideBroadcast, order)
 	bb.raw(" LIMIT ").int(k)
 	broadcasts, err := s.queryNotifications(ctx, bb, q.User, 0)
@@ -471,26 +522,28 @@ func pageOf(ns []notifications.Notification, offset int) []notifications.Notific
 
 // queryNotifications runs b and scans rows of unionColumns, followed by
 // extra columns, whose value is the first row's.
-func (s *Store) queryNotifications(ctx context.Context, b *sqlBuf, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	rows, err := s.db.QueryContext(ctx, b.String())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	// capacity comes from the caller's limit: a hint, never trusted for
-	// more than a page's worth, so a huge limit cannot allocate huge memory.
-	out := make([]notifications.Notification, 0, min(capacity, maxPreallocRows))
-	for rows.Next() {
-		n, err := scanNotification(rows, user, extra...)
+func (s *Store) queryNotifications(ctx context.Context, b statement, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
+	var out []notifications.Notification
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, b)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		// capacity comes from the caller's limit: a hint, never trusted
+		// for more than a page's worth, so a huge limit cannot allocate
+		// huge memory.
+		out = make([]notifications.Notification, 0, min(capacity, maxPreallocRows))
+		for rows.Next() {
+			n, err := scanNotification(rows, user, extra...)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // scanNotification reads one row of unionColumns.
@@ -549,37 +602,30 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	if f.none {
 		return 0, nil
 	}
-	b := newSQL(s.d, 512)
+	b := newStmt(s.d, 512)
 	b.raw("SELECT (SELECT COUNT(*) FROM notification")
-	s.where(b, sideNotification, user, f, nil, false)
+	s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
 	b.raw(") + (SELECT COUNT(*)")
 	fromBroadcast(b, user)
-	s.where(b, sideBroadcast, user, f, nil, false)
+	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
 	b.raw(")")
 	var n int
-	if err := s.queryRow(ctx, b, &n); err != nil {
+	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &n) }); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
 	}
 	return n, nil
 }
 
-func (s *Store) queryRow(ctx context.Context, b *sqlBuf, dest ...any) error {
-	if b.err != nil {
-		return b.err
-	}
-	return s.db.QueryRowContext(ctx, b.String()).Scan(dest...)
-}
-
 // Status implements notifications.Store.
 func (s *Store) Status(ctx context.Context, user string) (notifications.Status, error) {
-	b := newSQL(s.d, 512)
+	b := newStmt(s.d, 512)
 	b.raw(`SELECT (SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NULL), `)
 	b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NOT NULL), `)
 	b.raw(`(SELECT COUNT(*) FROM broadcast), `)
 	b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id WHERE s."user" = `).
 		str(user).raw(` AND s.read IS NOT NULL)`)
 	var unread, read, broadcasts, broadcastsRead int
-	if err := s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead); err != nil {
+	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead) }); err != nil {
 		return notifications.Status{}, fmt.Errorf("store: status: %w", err)
 	}
 	return notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}, nil
@@ -591,12 +637,12 @@ func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter
 	if f.none {
 		return []string{}, nil
 	}
-	b := newSQL(s.d, 512)
+	b := newStmt(s.d, 512)
 	b.raw("SELECT topic FROM notification")
-	s.where(b, sideNotification, user, f, nil, false, "topic IS NOT NULL")
+	s.where(b, whereOptions{side: sideNotification, user: user, filter: f, extra: []string{"topic IS NOT NULL"}})
 	b.raw(" UNION SELECT b.topic")
 	fromBroadcast(b, user)
-	s.where(b, sideBroadcast, user, f, nil, false, "b.topic IS NOT NULL")
+	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f, extra: []string{"b.topic IS NOT NULL"}})
 	topics, err := s.queryStrings(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("store: topics: %w", err)
@@ -605,50 +651,52 @@ func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter
 	return topics, nil
 }
 
-func (s *Store) queryStrings(ctx context.Context, b *sqlBuf) ([]string, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	rows, err := s.db.QueryContext(ctx, b.String())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+func (s *Store) queryStrings(ctx context.Context, b statement) ([]string, error) {
+	var out []string
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, b)
+		if err != nil {
+			return err
 		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		out = []string{}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 // OriginTopics implements notifications.Store, sorted by origin, then
 // topic.
 func (s *Store) OriginTopics(ctx context.Context, user string) ([]notifications.OriginTopic, error) {
-	b := newSQL(s.d, 128)
+	b := newStmt(s.d, 128)
 	b.raw(`SELECT DISTINCT origin, topic FROM notification WHERE "user" = `).str(user)
-	if b.err != nil {
-		return nil, fmt.Errorf("store: origin topics: %w", b.err)
-	}
-	rows, err := s.db.QueryContext(ctx, b.String())
-	if err != nil {
-		return nil, fmt.Errorf("store: origin topics: %w", err)
-	}
-	defer rows.Close()
-	out := []notifications.OriginTopic{}
-	for rows.Next() {
-		var ot notifications.OriginTopic
-		var topic sql.NullString
-		if err := rows.Scan(&ot.Origin, &topic); err != nil {
-			return nil, fmt.Errorf("store: origin topics: %w", err)
+	var out []notifications.OriginTopic
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, b)
+		if err != nil {
+			return err
 		}
-		ot.Topic = topic.String
-		out = append(out, ot)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		out = []notifications.OriginTopic{}
+		for rows.Next() {
+			var ot notifications.OriginTopic
+			var topic sql.NullString
+			if err := rows.Scan(&ot.Origin, &topic); err != nil {
+				return err
+			}
+			ot.Topic = topic.String
+			out = append(out, ot)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: origin topics: %w", err)
 	}
 	slices.SortFunc(out, func(a, b notifications.OriginTopic) int {
@@ -658,66 +706,6 @@ func (s *Store) OriginTopics(ctx context.Context, user string) ([]notifications.
 		return strings.Compare(a.Topic, b.Topic)
 	})
 	return out, nil
-}
-
-// nullTime scans a time column: INTEGER epoch milliseconds (SQLite) or a
-// timestamp (PostgreSQL), or NULL.
-type nullTime struct {
-	t     time.Time
-	valid bool
-}
-
-func (n *nullTime) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		n.valid = false
-		return nil
-	case int64:
-		n.t, n.valid = time.UnixMilli(v).UTC(), true
-	case time.Time:
-		n.t, n.valid = v.UTC(), true
-	case string:
-		return n.parse(v)
-	case []byte:
-		return n.parse(string(v))
-	default:
-		return fmt.Errorf("store: cannot scan %T into a time", src)
-	}
-	return nil
-}
-
-func (n *nullTime) parse(s string) error {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return fmt.Errorf("store: time %q: %w", s, err)
-	}
-	n.t, n.valid = t.UTC(), true
-	return nil
-}
-
-func (n nullTime) ptr() *time.Time {
-	if !n.valid {
-		return nil
-	}
-	t := n.t
-	return &t
-}
-
-// nullBytes scans text or bytes, keeping NULL distinct from empty.
-type nullBytes struct{ b []byte }
-
-func (n *nullBytes) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		n.b = nil
-	case string:
-		n.b = []byte(v)
-	case []byte:
-		n.b = append(make([]byte, 0, len(v)), v...)
-	default:
-		return fmt.Errorf("store: cannot scan %T into bytes", src)
-	}
-	return nil
 }
 
 // maxPreallocRows bounds the rows a list preallocates for.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -30,7 +29,9 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 	}
 	if len(users) > 1 {
 		var any int
-		err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM user_settings LIMIT 1) t").Scan(&any)
+		err := s.read(ctx, func() error {
+			return s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM user_settings LIMIT 1) t").Scan(&any)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("store: setting rows: %w", err)
 		}
@@ -39,12 +40,18 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 		}
 	}
 	users = uniqueStrings(users) // after the probe, which usually answers alone
-	if len(users) == 1 && s.d.prepareHot() && strings.IndexByte(users[0], 0) < 0 {
+	// Text the stmt path refuses is refused there, the same on both
+	// databases.
+	if len(users) == 1 && s.d.prepareHot() && checkText(users[0]) == nil {
 		if stmt := s.settingsStmt(ctx); stmt != nil {
-			rows, err := stmt.QueryContext(ctx, users[0])
-			if err == nil {
-				err = scanSettings(rows, out)
-			}
+			err := s.read(ctx, func() error {
+				clear(out)
+				rows, err := stmt.QueryContext(ctx, users[0])
+				if err != nil {
+					return err
+				}
+				return scanSettings(rows, out)
+			})
 			if err != nil {
 				return nil, fmt.Errorf("store: setting rows: %w", err)
 			}
@@ -52,12 +59,9 @@ func (s *Store) SettingRows(ctx context.Context, users []string) (map[string][]n
 		}
 	}
 	for chunk := range slices.Chunk(users, settingsChunk) {
-		b := newSQL(s.d, 64+len(chunk)*40)
+		b := newStmt(s.d, 128)
 		b.raw(`SELECT "user", channel, origin, topic, enabled FROM user_settings WHERE "user" IN `).strList(chunk).raw(" ORDER BY id")
-		if b.err != nil {
-			return nil, fmt.Errorf("store: setting rows: %w", b.err)
-		}
-		if err := s.querySettings(ctx, b.String(), out); err != nil {
+		if err := s.querySettings(ctx, b, chunk, out); err != nil {
 			return nil, fmt.Errorf("store: setting rows: %w", err)
 		}
 	}
@@ -86,12 +90,19 @@ func (s *Store) settingsStmt(ctx context.Context) *sql.Stmt {
 	return stmt
 }
 
-func (s *Store) querySettings(ctx context.Context, query string, out map[string][]notifications.SettingRow) error {
-	rows, err := s.db.QueryContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	return scanSettings(rows, out)
+// querySettings runs b, a query for some users' rows, into out. Another
+// attempt after a lost connection starts over for those users only.
+func (s *Store) querySettings(ctx context.Context, b statement, users []string, out map[string][]notifications.SettingRow) error {
+	return s.read(ctx, func() error {
+		for _, u := range users {
+			delete(out, u)
+		}
+		rows, err := s.query(ctx, s.db, b)
+		if err != nil {
+			return err
+		}
+		return scanSettings(rows, out)
+	})
 }
 
 // scanSettings reads rows of user, channel, origin, topic, enabled into
@@ -139,13 +150,13 @@ func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notific
 		}
 		seen[k] = struct{}{}
 	}
-	lock := newSQL(s.d, 96)
+	lock := newStmt(s.d, 96)
 	s.d.lockUserSettings(lock, user)
-	del := newSQL(s.d, 64)
+	del := newStmt(s.d, 64)
 	del.raw(`DELETE FROM user_settings WHERE "user" = `).str(user)
-	var inserts []*sqlBuf
+	var inserts []*stmt
 	for chunk := range slices.Chunk(rows, maxBatchRows) {
-		b := newSQL(s.d, 64+len(chunk)*64)
+		b := newStmt(s.d, 96+len(chunk)*16)
 		b.raw(`INSERT INTO user_settings ("user", channel, origin, topic, enabled) VALUES `)
 		for i, r := range chunk {
 			if i > 0 {

@@ -1,5 +1,8 @@
 package store
 
+// The slack_message_timestamps table stays in the store's migrations (see
+// the package doc): these three methods are slack.TimestampStore.
+
 import (
 	"context"
 	"database/sql"
@@ -13,10 +16,10 @@ import (
 // processor can update that message instead of posting a new one. ok is
 // false when none is stored.
 func (s *Store) SlackTimestamp(ctx context.Context, origin, scope, channel string) (ts string, ok bool, err error) {
-	b := newSQL(s.d, 128)
+	b := newStmt(s.d, 128)
 	b.raw("SELECT ts FROM slack_message_timestamps WHERE origin = ").str(origin).
 		raw(" AND scope = ").str(scope).raw(" AND channel = ").str(channel)
-	err = s.queryRow(ctx, b, &ts)
+	err = s.read(ctx, func() error { return s.queryRow(ctx, b, &ts) })
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
@@ -29,11 +32,14 @@ func (s *Store) SlackTimestamp(ctx context.Context, origin, scope, channel strin
 // PutSlackTimestamp stores (or replaces) the message timestamp ts of
 // (origin, scope) in channel, recorded at at.
 func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, ts string, at time.Time) error {
-	b := newSQL(s.d, 256)
+	if err := checkTime("slack timestamp time", at); err != nil {
+		return fmt.Errorf("store: put slack timestamp: %w", err)
+	}
+	b := newStmt(s.d, 256)
 	b.raw("INSERT INTO slack_message_timestamps (origin, scope, channel, ts, created_at) VALUES (").
-		str(origin).raw(", ").str(scope).raw(", ").str(channel).raw(", ").str(ts).raw(", ").time(ms(at)).
+		str(origin).raw(", ").str(scope).raw(", ").str(channel).raw(", ").str(ts).raw(", ").time(at).
 		raw(") ON CONFLICT (origin, scope, channel) DO UPDATE SET ts = excluded.ts, created_at = excluded.created_at")
-	if err := s.exec(ctx, s.db, b); err != nil {
+	if err := s.writeOnce(ctx, func() error { return s.exec(ctx, s.db, b) }); err != nil {
 		return fmt.Errorf("store: put slack timestamp: %w", err)
 	}
 	return nil
@@ -42,13 +48,24 @@ func (s *Store) PutSlackTimestamp(ctx context.Context, origin, scope, channel, t
 // DeleteSlackTimestampsBefore deletes the timestamps recorded strictly
 // before before and returns how many it deleted.
 func (s *Store) DeleteSlackTimestampsBefore(ctx context.Context, before time.Time) (int, error) {
-	b := newSQL(s.d, 128)
-	b.raw("DELETE FROM slack_message_timestamps WHERE created_at < ").time(ceilMS(before))
-	res, err := s.db.ExecContext(ctx, b.String())
-	if err != nil {
-		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)
+	if !before.After(minTime) {
+		return 0, nil // nothing kept is before year 1
 	}
-	n, err := res.RowsAffected()
+	// created_at < ceilMS(before), in the kept range.
+	last := maxTime
+	if !before.After(maxTime) {
+		last = ceilMS(before).Add(-time.Millisecond)
+	}
+	b := newStmt(s.d, 128)
+	b.raw("DELETE FROM slack_message_timestamps WHERE created_at <= ").time(last)
+	var n int64
+	err := s.writeOnce(ctx, func() error {
+		res, err := s.execResult(ctx, s.db, b)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)
 	}

@@ -2,9 +2,14 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/store"
@@ -114,5 +119,47 @@ func TestNewKeepsCallersDB(t *testing.T) {
 	}
 	if err := s.DB().PingContext(t.Context()); err != nil {
 		t.Errorf("Close of a Store from New closed the caller's db: %v", err)
+	}
+}
+
+// TestSQLiteBusyIsUnavailable checks that a write still locked out when
+// the busy timeout ends is ErrUnavailable (transient, worth retrying
+// later), not a bare driver error.
+func TestSQLiteBusyIsUnavailable(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s := openSQLitePath(t, path)
+	sqldb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20)&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqldb.Close() })
+	impatient, err := store.New(t.Context(), bun.NewDB(sqldb, sqlitedialect.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { impatient.Close() })
+
+	// Another connection holds the write lock.
+	conn, err := s.DB().DB.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	n := notifications.Notification{User: "user:default/u", Origin: "o", Payload: notifications.Payload{Title: "t"}}
+	if _, err := impatient.SaveNotifications(t.Context(), []notifications.Notification{n}); !errors.Is(err, notifications.ErrUnavailable) {
+		t.Errorf("SaveNotifications while the database is locked = %v, want ErrUnavailable", err)
+	}
+	if err := impatient.ReplaceSettings(t.Context(), "user:default/u", nil); !errors.Is(err, notifications.ErrUnavailable) {
+		t.Errorf("ReplaceSettings while the database is locked = %v, want ErrUnavailable", err)
+	}
+	// Reads go on in WAL mode.
+	if _, err := impatient.Count(t.Context(), "user:default/u", notifications.Filter{}); err != nil {
+		t.Errorf("Count while the database is locked: %v", err)
 	}
 }

@@ -16,6 +16,32 @@
 // PostgreSQL) and come back in UTC; empty optional strings are stored as
 // NULL.
 //
+// The Slack processor's table is here, not in package slack, on purpose:
+// Store implements slack.TimestampStore (SlackTimestamp, PutSlackTimestamp,
+// DeleteSlackTimestampsBefore) by method set, without importing the
+// processor, so the Slack processor of a host that opened a Store can
+// update its scoped messages across restarts with nothing more to set up.
+// Moving the table into package slack would give that package migrations
+// of its own, with their own bookkeeping table and lock: a second
+// migration track for one table.
+//
+// Both databases keep the same range of times, years 1 to 9999: a time
+// outside it is refused with notifications.ErrInvalid when written, and a
+// time bound of a read (a Filter bound, a Position, a retention cutoff) is
+// clamped to it, so a bound before year 1 selects from the beginning, one
+// after 9999 to the end, and a position past the end gives an empty page.
+// Text must be valid UTF-8 without NUL bytes (ErrInvalid otherwise), which
+// PostgreSQL requires and SQLite is held to as well.
+//
+// A call whose connection dies under it (PostgreSQL restarting, a backend
+// terminated, the network cut) is run again on a fresh connection where
+// nothing can be written twice: reads, and transactions that failed before
+// COMMIT, up to three attempts in all. A failure at COMMIT itself, or of a
+// statement that commits on its own and may have run, is not retried.
+// What still fails wraps notifications.ErrUnavailable, as does a SQLite
+// database still locked when its busy timeout ends: the caller may try
+// again later, and the REST API answers 503.
+//
 // A Store is safe for concurrent use.
 package store
 
@@ -50,6 +76,25 @@ type Store struct {
 	// settingsOne is SettingRows' prepared statement for one user, once
 	// prepared (see dialect.prepareHot).
 	settingsOne atomic.Pointer[sql.Stmt]
+	// health is the pool's failure memory, for pools OpenPostgres made;
+	// nil otherwise.
+	health *poolHealth
+}
+
+// poolHealth remembers when a connection of the pool last failed, so that
+// for a second afterwards every connection is pinged before it is reused
+// (pgx's stdlib otherwise pings only those idle for over a second). A
+// failure usually means the server dropped every connection at once (a
+// restart, pg_terminate_backend); database/sql discards a connection that
+// fails its ping and tries another, or a new one, so a call run again
+// after the failure runs on a live connection rather than on the next
+// dead one in the pool.
+type poolHealth struct{ failedAt atomic.Int64 }
+
+func (h *poolHealth) failed() { h.failedAt.Store(time.Now().UnixNano()) }
+
+func (h *poolHealth) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second || time.Now().UnixNano()-h.failedAt.Load() < int64(time.Second)
 }
 
 var _ notifications.Store = (*Store)(nil)
@@ -155,6 +200,9 @@ func firstSQLiteConn(ctx context.Context, db *sql.DB) error {
 // migrations. dsn is a URL or key=value string as libpq and pgx accept it;
 // a search_path parameter selects the schema Herald's tables live in.
 //
+// Every connection is opened with standard_conforming_strings on,
+// whatever dsn or the server's settings say.
+//
 // The pool keeps up to 8 idle connections. Because bun sends finished SQL
 // with no parameters, the connection uses
 // pgx's simple protocol unless dsn sets default_query_exec_mode: one round
@@ -167,13 +215,19 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if !strings.Contains(dsn, "default_query_exec_mode") {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
-	sqldb := stdlib.OpenDB(*cfg)
+	// Statements carry their strings as literals quoted the standard way
+	// (quotes doubled, backslashes plain), which needs this on whatever
+	// the server, database, role or dsn says.
+	cfg.RuntimeParams["standard_conforming_strings"] = "on"
+	health := new(poolHealth)
+	sqldb := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(health.shouldPing))
 	sqldb.SetMaxIdleConns(idleConns)
 	s, err := newStore(ctx, bun.NewDB(sqldb, pgdialect.New()), true)
 	if err != nil {
 		sqldb.Close()
 		return nil, err
 	}
+	s.health = health
 	return s, nil
 }
 
@@ -183,9 +237,16 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 //
 // On SQLite, turn foreign keys on (broadcast statuses are deleted by
 // cascade) and prefer _txlock=immediate, as OpenSQLite does. On
-// PostgreSQL with pgx, prefer default_query_exec_mode=simple_protocol:
-// bun's queries carry their values inline, so pgx's default statement
-// cache would prepare every one.
+// PostgreSQL, the connections must have standard_conforming_strings on
+// (the server default since 9.1): bun's queries, and Herald's, carry
+// their values as literals quoted the standard way, which that setting
+// off would misread, so New refuses a database whose connection has it
+// off. With pgx, prefer default_query_exec_mode=simple_protocol: the
+// values are inline, so pgx's default statement cache would prepare
+// every query. OpenPostgres's pool also pings every connection it reuses
+// for a second after one has failed, so that a retry does not land on
+// another dead one; a pool of your own retries on whatever connections it
+// hands out.
 func New(ctx context.Context, db *bun.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("store: nil bun.DB")
@@ -202,6 +263,9 @@ func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
 		d = postgresDialect{}
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedDialect, db.Dialect().Name())
+	}
+	if err := d.checkSession(ctx, db); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{db: db, d: d, owned: owned}
 	if err := s.migrate(ctx); err != nil {

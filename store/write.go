@@ -38,19 +38,21 @@ const defaultDeleteBatch = 1000
 const notificationInsert = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata) VALUES `
 
 // notificationUpsert restores the existing row of a scoped notification
-// (spec §2.6): content replaced, unread again; id, created, icon and saved
-// kept. The conflict target is the partial unique index, so this one
-// statement is the whole de-duplication, race-free.
+// (same user, origin and scope): content replaced and unread again; id,
+// created, icon and saved kept. The conflict target is the partial unique
+// index, so this one statement is the whole de-duplication, race-free.
 const notificationUpsert = ` ON CONFLICT ("user", origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
 	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
 	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL ` +
 	`RETURNING id, "user", origin, scope, created, updated, read, saved, icon`
 
-const broadcastUpsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) VALUES ` +
-	`%s ON CONFLICT (origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
-	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
-	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created ` +
-	`RETURNING id, created, updated, icon`
+const (
+	broadcastInsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) VALUES `
+	broadcastUpsert = ` ON CONFLICT (origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
+		`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
+		`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created ` +
+		`RETURNING id, created, updated, icon`
+)
 
 // normalizeSeverity is Backstage's: lower-cased, and normal unless one of
 // the four.
@@ -65,7 +67,8 @@ func normalizeSeverity(s notifications.Severity) notifications.Severity {
 }
 
 // normalize prepares n for storing: id checked and lower-cased (or made),
-// times truncated to the millisecond, severity normalised.
+// times checked (checkTime) and truncated to the millisecond, severity
+// normalised.
 func normalize(n notifications.Notification, now time.Time) (notifications.Notification, error) {
 	switch {
 	case n.ID == "":
@@ -77,9 +80,14 @@ func normalize(n notifications.Notification, now time.Time) (notifications.Notif
 	}
 	if n.Created.IsZero() {
 		n.Created = now
-	} else {
-		n.Created = ms(n.Created)
 	}
+	// One by one: a loop over their addresses would move n to the heap,
+	// an allocation per row of a fan-out.
+	if err := errors.Join(checkTime("created", n.Created), checkOptTime("updated", n.Updated),
+		checkOptTime("read", n.Read), checkOptTime("saved", n.Saved)); err != nil {
+		return n, err
+	}
+	n.Created = ms(n.Created)
 	n.Updated, n.Read, n.Saved = msPtr(n.Updated), msPtr(n.Read), msPtr(n.Saved)
 	n.Payload.Severity = normalizeSeverity(n.Payload.Severity)
 	return n, nil
@@ -171,19 +179,32 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 	// still undo them.
 	w := &batchWriter{d: s.d, out: out, metas: metas, order: writeOrder(out)}
 	b, scoped := w.next()
-	var err error
 	if w.done() && scoped == nil {
-		err = s.exec(ctx, s.db, b)
-	} else {
-		err = s.inTx(ctx, func(tx bun.Tx) error {
-			for {
-				if err := s.runBatch(ctx, tx, b, out, scoped); err != nil || w.done() {
-					return err
-				}
-				b, scoped = w.next()
-			}
-		})
+		if err := s.writeOnce(ctx, func() error { return s.exec(ctx, s.db, b) }); err != nil {
+			return nil, s.translate(err)
+		}
+		return out, nil
 	}
+	// restoreScoped writes the stored state of scoped rows into out; a
+	// transaction run again must start from the rows as they were.
+	var pristine []notifications.Notification
+	if slices.ContainsFunc(out, func(n notifications.Notification) bool { return n.Payload.Scope != "" }) {
+		pristine = slices.Clone(out)
+	}
+	attempt := 0
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		if attempt++; attempt > 1 {
+			copy(out, pristine)
+			w = &batchWriter{d: s.d, out: out, metas: metas, order: w.order}
+			b, scoped = w.next()
+		}
+		for {
+			if err := s.runBatch(ctx, tx, b, out, scoped); err != nil || w.done() {
+				return err
+			}
+			b, scoped = w.next()
+		}
+	})
 	if err != nil {
 		return nil, s.translate(err)
 	}
@@ -299,10 +320,7 @@ func appendNotification(b *sqlBuf, n *notifications.Notification, meta string) {
 // into out. RETURNING's order is unspecified, so rows are matched by
 // scope key.
 func (s *Store) restoreScoped(ctx context.Context, db bun.IDB, b *sqlBuf, out []notifications.Notification, scoped map[string]int) error {
-	if b.err != nil {
-		return b.err
-	}
-	rows, err := db.QueryContext(ctx, b.String())
+	rows, err := s.query(ctx, db, b)
 	if err != nil {
 		return err
 	}
@@ -347,19 +365,16 @@ func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification)
 		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", err)
 	}
 	p := &n.Payload
-	b := newSQL(s.d, 512)
-	b.raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+	b := newStmt(s.d, 512)
+	b.raw(broadcastInsert).raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
-		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")")
-	if b.err != nil {
-		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", b.err)
-	}
+		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")").raw(broadcastUpsert)
 	var (
 		icon             sql.NullString
 		created, updated nullTime
 	)
-	err = s.db.QueryRowContext(ctx, fmt.Sprintf(broadcastUpsert, b.String())).Scan(&n.ID, &created, &updated, &icon)
+	err = s.writeOnce(ctx, func() error { return s.queryRow(ctx, b, &n.ID, &created, &updated, &icon) })
 	if err != nil {
 		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", s.translate(err))
 	}
@@ -389,14 +404,19 @@ func (s *Store) SetSaved(ctx context.Context, user string, ids []string, at *tim
 // notifications, and on the user's status rows of broadcasts, creating
 // them as needed (the other column stays as it was, NULL for a new row).
 func (s *Store) setColumn(ctx context.Context, column, user string, ids []string, at *time.Time) error {
+	if at != nil {
+		if err := checkTime(column, *at); err != nil {
+			return err
+		}
+	}
 	ids = validIDs(ids)
 	if len(ids) == 0 {
 		return nil
 	}
-	own := newSQL(s.d, 256)
+	own := newStmt(s.d, 256)
 	own.raw("UPDATE notification SET ").raw(column).raw(" = ").optTime(at).
 		raw(` WHERE "user" = `).str(user).raw(" AND id IN ").strList(ids)
-	bc := newSQL(s.d, 256)
+	bc := newStmt(s.d, 256)
 	if at == nil {
 		bc.raw("UPDATE broadcast_user_status SET ").raw(column).raw(` = NULL WHERE "user" = `).str(user).
 			raw(" AND broadcast_id IN ").strList(ids)
@@ -423,27 +443,27 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 		return ids, nil
 	}
 	f.Read = nil // unread is the point
+	if err := checkTime("read", at); err != nil {
+		return nil, fmt.Errorf("store: mark all read: %w", err)
+	}
 	at = ms(at)
 
-	own := newSQL(s.d, 512)
+	own := newStmt(s.d, 512)
 	own.raw("UPDATE notification SET read = ").time(at)
-	s.where(own, sideNotification, user, f, nil, false, "read IS NULL")
+	s.where(own, whereOptions{side: sideNotification, user: user, filter: f, extra: []string{"read IS NULL"}})
 	own.raw(" RETURNING id")
 
-	bc := newSQL(s.d, 512)
+	bc := newStmt(s.d, 512)
 	bc.raw(`INSERT INTO broadcast_user_status ("user", broadcast_id, read) SELECT `).str(user).raw(", b.id, ").time(at)
 	fromBroadcast(bc, user)
-	s.where(bc, sideBroadcast, user, f, nil, false, "s.read IS NULL")
+	s.where(bc, whereOptions{side: sideBroadcast, user: user, filter: f, extra: []string{"s.read IS NULL"}})
 	bc.raw(s.d.keyShare("b")).
 		raw(` ON CONFLICT ("user", broadcast_id) DO UPDATE SET read = excluded.read WHERE broadcast_user_status.read IS NULL RETURNING broadcast_id`)
 
 	err := s.inTx(ctx, func(tx bun.Tx) error {
 		ids = ids[:0]
-		for _, q := range []*sqlBuf{own, bc} {
-			if q.err != nil {
-				return q.err
-			}
-			rows, err := tx.QueryContext(ctx, q.String())
+		for _, q := range []*stmt{own, bc} {
+			rows, err := s.query(ctx, tx, q)
 			if err != nil {
 				return err
 			}
@@ -467,7 +487,8 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 	return ids, nil
 }
 
-// DeleteOlderThan implements notifications.Store. Each batch is its own
+// DeleteOlderThan implements notifications.Store. A cutoff before year 1
+// deletes nothing, one after year 9999 everything. Each batch is its own
 // statement and transaction, so readers and writers interleave with a
 // long purge; batchSize <= 0 means 1000. Broadcast statuses go with their
 // broadcast (ON DELETE CASCADE). On error, the count so far is returned
@@ -476,20 +497,30 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 	if batchSize <= 0 {
 		batchSize = defaultDeleteBatch
 	}
+	cutoff, b := atOrBefore(cutoff)
+	switch b {
+	case boundNone:
+		return 0, nil
+	case boundAll:
+		cutoff = maxTime
+	}
 	total := 0
 	for _, table := range []string{"notification", "broadcast"} {
-		b := newSQL(s.d, 256)
+		b := newStmt(s.d, 256)
 		b.raw("DELETE FROM ").raw(table).raw(" WHERE id IN (SELECT id FROM ").raw(table).
-			raw(" WHERE COALESCE(updated, created) <= ").time(ms(cutoff)).raw(" LIMIT ").int(batchSize).raw(")")
+			raw(" WHERE COALESCE(updated, created) <= ").time(cutoff).raw(" LIMIT ").int(batchSize).raw(")")
 		for {
 			if err := ctx.Err(); err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
-			res, err := s.db.ExecContext(ctx, b.String())
-			if err != nil {
-				return total, fmt.Errorf("store: delete older than: %w", err)
-			}
-			n, err := res.RowsAffected()
+			var n int64
+			err := s.writeOnce(ctx, func() error {
+				res, err := s.execResult(ctx, s.db, b)
+				if err == nil {
+					n, err = res.RowsAffected()
+				}
+				return err
+			})
 			if err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
@@ -500,42 +531,4 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 		}
 	}
 	return total, nil
-}
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx bun.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
-	}
-	return tx.Commit()
-}
-
-// ignoreDone drops the error of rolling back a transaction database/sql
-// already ended (its context was cancelled).
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
-}
-
-func (s *Store) exec(ctx context.Context, db bun.IDB, b *sqlBuf) error {
-	if b.err != nil {
-		return b.err
-	}
-	_, err := db.ExecContext(ctx, b.String())
-	return err
-}
-
-// translate turns a driver's unique violation into ErrDuplicateID, the
-// only one a write can hit: scope conflicts are upserts.
-func (s *Store) translate(err error) error {
-	if err != nil && s.d.isUniqueViolation(err) {
-		return fmt.Errorf("%w (%v)", ErrDuplicateID, err)
-	}
-	return err
 }

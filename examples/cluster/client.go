@@ -60,18 +60,18 @@ func connect(ctx context.Context, baseURL, token, since string) (*browser, error
 
 	// The first frame is the connection's cursor.
 	if _, err := b.next(ctx); err != nil {
-		conn.CloseNow()
+		_ = conn.CloseNow()
 		return nil, err
 	}
 	sub := []byte(`{"action":"subscribe","channel":"` + notifications.SignalChannel + `"}`)
 	if err := conn.Write(ctx, websocket.MessageText, sub); err != nil {
-		conn.CloseNow()
+		_ = conn.CloseNow()
 		return nil, err
 	}
 	// The server applies a connection's frames in order and answers a ping
 	// after them, so once the pong is back the subscription is live.
 	if err := conn.Ping(ctx); err != nil {
-		conn.CloseNow()
+		_ = conn.CloseNow()
 		return nil, err
 	}
 	return b, nil
@@ -127,7 +127,7 @@ func (b *browser) await(ctx context.Context, id string) (frame, error) {
 // close drops the connection without a close handshake, as a network
 // failure would.
 func (b *browser) close() {
-	b.conn.CloseNow()
+	_ = b.conn.CloseNow()
 	for range b.frames { // let the reader finish
 	}
 }

@@ -211,7 +211,7 @@ func startCluster(ctx context.Context, cfg clusterConfig) (_ *cluster, err error
 		if err != nil {
 			return nil, err
 		}
-		node, err := serve(in, n.addr, cfg.logger)
+		node, err := serve(ctx, in, n.addr, cfg.logger)
 		if err != nil {
 			_ = in.close(ctx)
 			return nil, err
@@ -222,8 +222,8 @@ func startCluster(ctx context.Context, cfg clusterConfig) (_ *cluster, err error
 }
 
 // serve listens on addr and serves the instance's handler.
-func serve(in *instance, addr string, logger *slog.Logger) (*node, error) {
-	ln, err := net.Listen("tcp", addr)
+func serve(ctx context.Context, in *instance, addr string, logger *slog.Logger) (*node, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.name, err)
 	}
@@ -267,7 +267,7 @@ func (c *cluster) close(ctx context.Context) error {
 			inner.Go(func() { sockErr = n.socket.Shutdown(ctx) })
 			httpErr := n.srv.Shutdown(ctx)
 			inner.Wait()
-			err := errors.Join(httpErr, sockErr, n.instance.close(ctx))
+			err := errors.Join(httpErr, sockErr, n.close(ctx))
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()

@@ -50,7 +50,7 @@ func newCluster(tb testing.TB) *cluster {
 	return c
 }
 
-func connectTB(tb testing.TB, ctx context.Context, n *node, since string) *browser {
+func connectTB(ctx context.Context, tb testing.TB, n *node, since string) *browser {
 	tb.Helper()
 	b, err := connect(ctx, n.url, userToken, since)
 	if err != nil {
@@ -60,7 +60,7 @@ func connectTB(tb testing.TB, ctx context.Context, n *node, since string) *brows
 	return b
 }
 
-func sendTo(tb testing.TB, ctx context.Context, n *node, user, title string) notifications.Notification {
+func sendTo(ctx context.Context, tb testing.TB, n *node, user, title string) notifications.Notification {
 	tb.Helper()
 	ns, err := n.svc.Sender("plugin:test").Send(ctx, notifications.Entity(user), notifications.Payload{Title: title})
 	if err != nil || len(ns) != 1 {
@@ -77,12 +77,12 @@ func TestSendOnAReachesWebSocketOnB(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	onB := connectTB(t, ctx, c.b, "")
+	onB := connectTB(ctx, t, c.b, "")
 
 	// Someone else's notification must not reach alice; sent first, it
 	// would arrive first, since one instance's signals keep their order.
-	sendTo(t, ctx, c.a, "user:default/bob", "for bob")
-	sent := sendTo(t, ctx, c.a, userRef, "for alice")
+	sendTo(ctx, t, c.a, "user:default/bob", "for bob")
+	sent := sendTo(ctx, t, c.a, userRef, "for alice")
 	f, err := onB.next(ctx)
 	if err != nil {
 		t.Fatalf("no frame on B: %v", err)
@@ -103,8 +103,8 @@ func TestSendOnAReachesWebSocketOnB(t *testing.T) {
 	}
 
 	// The other way round, and B's own clients hear B's sends at once.
-	onA := connectTB(t, ctx, c.a, "")
-	back := sendTo(t, ctx, c.b, userRef, "from B")
+	onA := connectTB(ctx, t, c.a, "")
+	back := sendTo(ctx, t, c.b, userRef, "from B")
 	for name, cl := range map[string]*browser{"A": onA, "B": onB} {
 		if _, err := cl.await(ctx, back.ID); err != nil {
 			t.Errorf("send on B did not reach the client on %s: %v", name, err)
@@ -120,18 +120,18 @@ func TestCatchUpAcrossInstances(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	onB := connectTB(t, ctx, c.b, "")
-	seen := sendTo(t, ctx, c.a, userRef, "seen")
+	onB := connectTB(ctx, t, c.b, "")
+	seen := sendTo(ctx, t, c.a, userRef, "seen")
 	if _, err := onB.await(ctx, seen.ID); err != nil {
 		t.Fatal(err)
 	}
 	onB.close()
-	missed := sendTo(t, ctx, c.a, userRef, "missed")
+	missed := sendTo(ctx, t, c.a, userRef, "missed")
 	if _, err := c.b.svc.MarkAllRead(ctx, userRef, notifications.Filter{IDs: []string{seen.ID}}); err != nil {
 		t.Fatal(err)
 	}
 
-	again := connectTB(t, ctx, c.a, onB.cursor)
+	again := connectTB(ctx, t, c.a, onB.cursor)
 	replayed := map[string]*notifications.Notification{}
 	for len(replayed) < 2 {
 		f, err := again.next(ctx)
@@ -200,7 +200,7 @@ func BenchmarkSendToRemoteWebSocket(b *testing.B) {
 	c := newCluster(b)
 	ctx := context.Background()
 	cctx, cancel := context.WithTimeout(ctx, wait)
-	client := connectTB(b, cctx, c.b, "")
+	client := connectTB(cctx, b, c.b, "")
 	cancel()
 	sender := c.a.svc.Sender("plugin:bench")
 	payload := notifications.Payload{Title: "Build finished", Topic: "ci"}

@@ -141,7 +141,7 @@ type frame struct {
 // channel and returns the frames it receives. When it returns, the
 // subscription is in effect: the server applies client frames in order
 // before answering the ping that follows them.
-func subscribe(t *testing.T, ctx context.Context, s *started, token, since string) (<-chan frame, <-chan error) {
+func subscribe(ctx context.Context, t *testing.T, s *started, token, since string) (<-chan frame, <-chan error) {
 	t.Helper()
 	wsURL := "ws" + strings.TrimPrefix(s.base, "http") + "/api/signals"
 	if since != "" {
@@ -214,7 +214,7 @@ func TestEndToEnd(t *testing.T) {
 	s := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	frames, ended := subscribe(t, ctx, s, "u1", "")
+	frames, ended := subscribe(ctx, t, s, "u1", "")
 
 	// The broadcast of the README.
 	status, body := s.do(t, http.MethodPost, "/api/notifications", "s3cret", readmeBroadcast)
@@ -292,7 +292,7 @@ func TestCatchUp(t *testing.T) {
 	defer cancel()
 
 	away, cancelAway := context.WithCancel(ctx)
-	frames, ended := subscribe(t, away, s, "u1", "")
+	frames, ended := subscribe(away, t, s, "u1", "")
 	cursor := nextFrame(t, frames, ended).Cursor
 	if cursor == "" {
 		t.Fatal("the first frame has no cursor: catch-up is off")
@@ -309,7 +309,7 @@ func TestCatchUp(t *testing.T) {
 		t.Fatalf("send answered %s", body)
 	}
 
-	frames, ended = subscribe(t, ctx, s, "u1", cursor)
+	frames, ended = subscribe(ctx, t, s, "u1", cursor)
 	if f := nextFrame(t, frames, ended); f.Cursor != cursor || f.Channel != "" {
 		t.Errorf("first frame after reconnecting %+v, want the client's own cursor %s", f, cursor)
 	}
@@ -320,7 +320,7 @@ func TestCatchUp(t *testing.T) {
 	}
 	// Bob, who was not away, has nothing to catch up on: a live send
 	// reaches him with a cursor.
-	bob, bobEnded := subscribe(t, ctx, s, "u2", "")
+	bob, bobEnded := subscribe(ctx, t, s, "u2", "")
 	status, body = s.do(t, http.MethodPost, "/api/notifications", "s3cret",
 		`{"recipients":{"type":"entity","entityRef":"user:default/bob"},"payload":{"title":"Live"}}`)
 	if status != http.StatusOK {
@@ -374,7 +374,7 @@ func TestEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != 204 || res.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
 		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Errorf("preflight: %d %v", res.StatusCode, res.Header)
 	}

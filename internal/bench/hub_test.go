@@ -42,7 +42,8 @@ func BenchmarkHub(b *testing.B) {
 			sig := signals.Signal{Recipients: signals.Entity(group), Channel: notifications.SignalChannel,
 				Message: notifications.NotificationMessage{Action: notifications.ActionNewNotification, NotificationID: n.ID, Notification: &n}}
 
-			type delivery struct{ frame []byte }
+			// The floor's delivery carries the signal, as the Hub's Event does.
+			type delivery struct{ signal signals.Signal }
 			chans := make([]chan *delivery, matching)
 			for i := range chans {
 				chans[i] = make(chan *delivery, signals.DefaultBufferSize)
@@ -77,7 +78,7 @@ func BenchmarkHub(b *testing.B) {
 				return nil
 			}}
 			bp.run(func() error { return hub.Publish(ctx, sig) }, func() error {
-				d := &delivery{}
+				d := &delivery{signal: sig}
 				for _, c := range chans {
 					select {
 					case c <- d:

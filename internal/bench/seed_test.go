@@ -181,7 +181,7 @@ func seedSQLite(ctx context.Context, path string, in inbox) error {
 		return err
 	}
 	args := make([]any, 0, perInsert*columnsPerRow)
-	for i := 0; i < in.Rows; i++ {
+	for i := range in.Rows {
 		args = append(args, in.row(i, sqliteTime)...)
 		if n := len(args) / columnsPerRow; n == perInsert || i == in.Rows-1 {
 			stmt := batch

@@ -22,8 +22,9 @@ const PostgresEnv = "HERALD_TEST_POSTGRES_DSN"
 // PostgresSkipMessage is what tests say when PostgresEnv is unset.
 const PostgresSkipMessage = "HERALD_TEST_POSTGRES_DSN not set: PostgreSQL store tests skipped"
 
-// RequireEnv, when set (as .ci/run sets it), turns a missing PostgresEnv
-// into a failure: a CI run that skipped the PostgreSQL tests is not a pass.
+// RequireEnv names the environment variable that, when set (as .ci/run
+// sets it), turns a missing PostgresEnv into a failure: a CI run that
+// skipped the PostgreSQL tests is not a pass.
 const RequireEnv = "HERALD_REQUIRE_SERVICES"
 
 // PostgresDSN returns the server DSN from PostgresEnv, skipping t when it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,7 +21,8 @@ func ExampleNew() {
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, ":memory:")
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	defer st.Close()
 	svc, err := notifications.New(notifications.Config{
@@ -32,7 +32,8 @@ func ExampleNew() {
 		NewIDFunc: func() string { return "6c2b3b8e-2f0a-4a51-9b53-7b0a3c0a5e11" },
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	defer svc.Close(ctx)
 
@@ -41,11 +42,13 @@ func ExampleNew() {
 		Users:    map[string]auth.StaticUser{"u1": {Ref: "user:default/alice"}},
 	})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	api, err := rest.New(rest.Config{Service: svc, Authenticator: tokens})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/notifications/", http.StripPrefix("/api/notifications", api))
@@ -59,7 +62,8 @@ func ExampleNew() {
 		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
-			log.Fatal(err)
+			fmt.Println(err)
+			return
 		}
 		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)

@@ -106,7 +106,6 @@ type fixtureConfig struct {
 	wrapStore func(notifications.Store) notifications.Store
 	maxBody   int64
 	noLogs    bool
-	root      bool // mount at the root instead of under prefix
 }
 
 type option func(*fixtureConfig)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -276,8 +277,9 @@ func FuzzCursor(f *testing.F) {
 // 400 naming that field; raw, it may be any JSON at all (escapes, numbers,
 // broken syntax). A metadata number spot is fuzzed raw too.
 func FuzzBodyFields(f *testing.F) {
-	spots := append(bodySpots[:len(bodySpots):len(bodySpots)],
-		bodySpot{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","metadata":{"n":@}}`), "request/body/payload/metadata/n"})
+	spots := slices.Concat(bodySpots, []bodySpot{
+		{"POST", "/notifications", serviceToken, sendBody(toMockRecipients, `{"title":"t","metadata":{"n":@}}`), "request/body/payload/metadata/n"},
+	})
 	for _, seed := range []struct {
 		raw   bool
 		value string

@@ -362,7 +362,7 @@ func truncate(s string) string {
 // client's interpretation.
 func queryEscape(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		fmt.Fprintf(&b, "%%%02X", s[i])
 	}
 	return b.String()
@@ -373,7 +373,7 @@ func queryEscape(s string) string {
 func jsonString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		switch c := s[i]; {
 		case c == '"' || c == '\\':
 			b.WriteByte('\\')

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -96,7 +97,7 @@ func TestParseQueryNames(t *testing.T) {
 		{"x", false},
 		{"limit=%zz", false},
 	} {
-		r := httptest.NewRequest("GET", "/?"+tc.raw, nil)
+		r := httptest.NewRequest(http.MethodGet, "/?"+tc.raw, nil)
 		_, err := parseQuery(r, listParams, "orderField")
 		if tc.ok != (err == nil) {
 			t.Errorf("parseQuery(%q) error %v, want ok %v", tc.raw, err, tc.ok)

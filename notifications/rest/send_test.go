@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald/notifications"
 )
@@ -449,16 +448,6 @@ func mapsEqual(a, b map[string]any) bool {
 		}
 	}
 	return true
-}
-
-func parseISO(t testing.TB, v any) time.Time {
-	t.Helper()
-	s, _ := v.(string)
-	tm, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		t.Fatalf("time %v: %v", v, err)
-	}
-	return tm
 }
 
 // A resolver that rejects its input is a 400 naming the cause, as

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -83,7 +84,7 @@ func TestBearerToken(t *testing.T) {
 		"abc":          "",
 		"":             "",
 	} {
-		r := httptest.NewRequest("GET", "/", nil)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if header != "" {
 			r.Header.Set("Authorization", header)
 		}

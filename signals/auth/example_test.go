@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"net/http/httptest"
 
 	"github.com/heraldhq/herald/signals/auth"
@@ -21,7 +22,7 @@ func ExampleStaticTokens() {
 	}
 	ctx := context.Background()
 
-	r := httptest.NewRequest("GET", "/api/notifications/status", nil)
+	r := httptest.NewRequest(http.MethodGet, "/api/notifications/status", nil)
 	r.Header.Set("Authorization", "Bearer u1")
 	token, _ := auth.BearerToken(r)
 	p, _ := tokens.Authenticate(ctx, token)

@@ -9,10 +9,13 @@
 //	}
 //
 // The suite covers Backstage's store behaviour (the acceptance cases of
-// DatabaseNotificationsStore) and what Herald adds: literal search,
-// keyset pagination, malformed and foreign ids, atomic scope
-// de-duplication under concurrency, all-or-nothing sends and batched
-// retention.
+// DatabaseNotificationsStore) and what Herald adds: literal search of any
+// length up to notifications.MaxSearchLength, folding ASCII case only,
+// keyset pagination, malformed and foreign ids, per-user broadcast state,
+// atomic scope de-duplication under concurrency, all-or-nothing sends,
+// batched retention, and one answer for hostile input: times outside the
+// years 1 to 9999 (refused when written, clamped as bounds) and text with
+// NUL bytes or invalid UTF-8 (refused with notifications.ErrInvalid).
 package storetest
 
 import (
@@ -43,11 +46,69 @@ type test struct {
 	fn   func(t *testing.T, s notifications.Store)
 }
 
-// tests lists every subtest: the spec's store cases (spec.go), then
-// Herald's own (herald.go).
-var tests = slices.Concat(specTests, heraldTests)
+// tests lists every subtest, grouped by the file that holds them.
+var tests = []test{
+	// list.go
+	{"GetReturnsEveryField", testGetEveryField},
+	{"ListUnionsBroadcasts", testListUnion},
+	{"EmptyStore", testEmptyStore},
+	{"ReadFilter", testReadFilter},
+	{"Search", testSearch},
+	{"LiteralSearch", testLiteralSearch},
+	{"LongSearch", testLongSearch},
+	{"SearchCase", testSearchCase},
+	{"CreatedAfter", testCreatedAfter},
+	{"ChangedSince", testChangedSince},
+	{"Topic", testTopicFilter},
+	{"MinimumSeverity", testMinimumSeverity},
+	{"LimitOffset", testLimitOffset},
+	{"HugeLimitAndOffset", testHugeLimitAndOffset},
+	{"Order", testOrder},
+	{"OrderNullsAndTieBreak", testOrderNullsAndTieBreak},
+	{"UnknownOrderField", testUnknownOrderField},
+	{"CountIgnoresPaging", testCountIgnoresPaging},
+	{"Status", testStatus},
+	{"Topics", testTopics},
+	{"OriginTopics", testOriginTopics},
+	{"MalformedIDs", testMalformedIDs},
+	{"TimeBoundsOutOfRange", testTimeBoundsOutOfRange},
+	// cursor.go
+	{"CursorPagination", testCursorPagination},
+	{"CursorPaginationConcurrentInserts", testCursorConcurrentInserts},
+	{"CursorOutOfRange", testCursorOutOfRange},
+	// write.go
+	{"ScopeMatches", testScopeMatches},
+	{"ScopeRestores", testScopeRestores},
+	{"SaveReturnsInputOrder", testSaveReturnsInputOrder},
+	{"FailedSendWritesNothing", testFailedSendWritesNothing},
+	{"FanOutSharedMetadata", testFanOutSharedMetadata},
+	{"TimesRoundTrip", testTimesRoundTrip},
+	{"MetadataRoundTrip", testMetadataRoundTrip},
+	{"TimesOutOfRange", testTimesOutOfRange},
+	{"BadTextRefused", testBadTextRefused},
+	{"ConcurrentScopedSends", testConcurrentScopedSends},
+	{"ConcurrentScopedSendsAnyOrder", testConcurrentScopedSendsAnyOrder},
+	{"ConcurrentScopedBroadcasts", testConcurrentScopedBroadcasts},
+	// state.go
+	{"BroadcastReadIsPerUser", testBroadcastReadPerUser},
+	{"GetBroadcastPerUser", testGetBroadcastPerUser},
+	{"SetReadSetSaved", testSetReadSetSaved},
+	{"BroadcastClearIsPerUser", testBroadcastClearIsPerUser},
+	{"OtherUsersIDs", testOtherUsersIDs},
+	{"MarkAllReadBroadcastsAndFilters", testMarkAllRead},
+	// settings.go
+	{"SettingsRoundTrip", testSettingsRoundTrip},
+	{"SettingsOrderAndReplace", testSettingsOrderAndReplace},
+	{"SettingRowsManyUsers", testSettingRowsManyUsers},
+	{"ConcurrentReplaceSettings", testConcurrentReplaceSettings},
+	// retention.go
+	{"DeleteOlderThan", testDeleteOlderThan},
+	{"DeleteInBatches", testDeleteInBatches},
+	{"DeleteCutoffOutOfRange", testDeleteCutoffOutOfRange},
+	{"ConcurrentMarkAllReadAndRetention", testConcurrentMarkAllReadAndRetention},
+}
 
-// The fixtures of the spec's store cases.
+// The fixtures' users: the one most tests read as, and another.
 const (
 	user  = "user:default/john.doe"
 	other = "user:default/jane.doe"
@@ -61,8 +122,8 @@ var (
 	id4, id5, id6, id7 = id(4), id(5), id(6), id(7)
 )
 
-// fixtures returns the spec's N1..N7 (index 1..7) and O (index 0), created
-// relative to now.
+// fixtures returns the shared notifications N1..N7 of user (index 1..7)
+// and O of other (index 0), created relative to now.
 func fixtures(now time.Time) [8]notifications.Notification {
 	n := func(i int, created time.Time, origin, title, topic string) notifications.Notification {
 		return notifications.Notification{
