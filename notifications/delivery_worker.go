@@ -15,9 +15,11 @@ import (
 // namedPostProcessor is a configured post-processor with its phase found
 // once, at New.
 type namedPostProcessor struct {
-	Processor
+	proc Processor
 	post PostProcessor
 }
+
+func (p namedPostProcessor) name() string { return p.proc.Name() }
 
 // maxRetryAfter caps the wait a RetryLater asks for, so that a
 // misbehaving endpoint's Retry-After cannot park a delivery for years.
@@ -96,6 +98,7 @@ func (s *Service) claimAndStart() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("notifications: claim deliveries: %w", err)
 	}
+	settings := s.claimSettings(s.claimCtx, claims)
 	for _, c := range claims {
 		s.running.add()
 		go func() {
@@ -106,10 +109,37 @@ func (s *Service) claimAndStart() (bool, error) {
 				default:
 				}
 			}()
-			s.attempt(s.attemptCtx, c)
+			s.attempt(s.attemptCtx, c, settings)
 		}()
 	}
 	return len(claims) == free, nil
+}
+
+// claimedSettings are the settings rows of the users of one batch of
+// claims, read once for the batch: a user may have turned a channel off
+// since the send.
+type claimedSettings struct {
+	rows map[string][]SettingRow
+	err  error // the read failed: each attempt of the batch fails with it
+}
+
+func (s *Service) claimSettings(ctx context.Context, claims []DeliveryClaim) claimedSettings {
+	users := make([]string, 0, len(claims))
+	seen := make(map[string]bool, len(claims))
+	for _, c := range claims {
+		if u := c.Delivery.User; u != "" && !seen[u] {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	if len(users) == 0 {
+		return claimedSettings{}
+	}
+	rows, err := s.store.SettingRows(ctx, users)
+	if err != nil {
+		return claimedSettings{err: fmt.Errorf("notifications: load settings: %w", err)}
+	}
+	return claimedSettings{rows: rows}
 }
 
 // RunDueDeliveries runs, before it returns, every delivery due at the
@@ -151,12 +181,13 @@ func (s *Service) RunDueDeliveries(ctx context.Context) (int, error) {
 			}
 			continue // a worker claimed meanwhile: wait for it
 		}
+		settings := s.claimSettings(ctx, claims)
 		var wg sync.WaitGroup
 		for _, c := range claims {
 			s.running.add()
 			wg.Go(func() {
 				defer s.running.done()
-				s.attempt(base, c)
+				s.attempt(base, c, settings)
 			})
 		}
 		wg.Wait()
@@ -171,12 +202,12 @@ func (s *Service) RunDueDeliveries(ctx context.Context) (int, error) {
 // the attempt's context derives from: when it ends (Close gave up, or
 // RunDueDeliveries' caller went away) an unfinished attempt is not
 // recorded, and its claim lapses with the lease.
-func (s *Service) attempt(base context.Context, c DeliveryClaim) {
+func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claimedSettings) {
 	d := c.Delivery
 	ctx, cancel := context.WithCancelCause(ContextWithDelivery(base, d))
 	defer cancel(nil)
 	renewed := s.keepLease(ctx, cancel, d.ID, c.Token)
-	status, runErr := s.run(ctx, c)
+	status, runErr := s.run(ctx, c, settings)
 	cancel(nil)
 	<-renewed // no renewal may land after the outcome
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) && status != DeliverySent {
@@ -212,7 +243,7 @@ func (s *Service) attempt(base context.Context, c DeliveryClaim) {
 // run decides whether the claimed delivery is still wanted and, if so,
 // calls its post-processor. It returns DeliverySent, DeliveryCancelled
 // with the reason, or "" with the attempt's error.
-func (s *Service) run(ctx context.Context, c DeliveryClaim) (DeliveryStatus, error) {
+func (s *Service) run(ctx context.Context, c DeliveryClaim, settings claimedSettings) (DeliveryStatus, error) {
 	d := c.Delivery
 	p, ok := s.postProcessor(d.Processor)
 	if !ok {
@@ -225,14 +256,11 @@ func (s *Service) run(ctx context.Context, c DeliveryClaim) (DeliveryStatus, err
 	}
 	n := *c.Notification
 	if d.User != "" {
-		// Settings are read again: the user may have turned the channel
-		// off since the send.
-		rows, err := s.store.SettingRows(ctx, []string{d.User})
-		if err != nil {
-			return "", fmt.Errorf("notifications: load settings: %w", err)
+		if settings.err != nil {
+			return "", settings.err
 		}
-		if !s.defaults.enabled(rows[d.User], p.Name(), n.Origin, n.Payload.Topic) {
-			return DeliveryCancelled, fmt.Errorf("cancelled: the user turned the %s channel off for this origin or topic", p.Name())
+		if !s.defaults.enabled(settings.rows[d.User], p.name(), n.Origin, n.Payload.Topic) {
+			return DeliveryCancelled, fmt.Errorf("cancelled: the user turned the %s channel off for this origin or topic", p.name())
 		}
 	}
 	_, err := callPhase(func() (struct{}, error) { return struct{}{}, p.post.PostProcess(ctx, n, c.Options) })
@@ -244,7 +272,7 @@ func (s *Service) run(ctx context.Context, c DeliveryClaim) (DeliveryStatus, err
 
 func (s *Service) postProcessor(name string) (namedPostProcessor, bool) {
 	for _, p := range s.post {
-		if p.Name() == name {
+		if p.name() == name {
 			return p, true
 		}
 	}
@@ -271,7 +299,9 @@ func (s *Service) outcome(d Delivery, token string, status DeliveryStatus, err e
 	if after, ok := RetryAfter(err); ok && after > wait {
 		wait = min(after, maxRetryAfter)
 	}
-	next := now.Add(wait)
+	// Rounded up to the millisecond, the precision of the Service's clock
+	// (and of every time it stores): never sooner than the wait.
+	next := now.Add(wait + time.Millisecond - 1).Truncate(time.Millisecond)
 	out.Status, out.NextAttempt = DeliveryRetrying, &next
 	return out
 }

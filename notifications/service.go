@@ -197,7 +197,7 @@ func New(cfg Config) (*Service, error) {
 			}
 		}
 		if pp, ok := p.(PostProcessor); ok {
-			s.post = append(s.post, namedPostProcessor{Processor: p, post: pp})
+			s.post = append(s.post, namedPostProcessor{proc: p, post: pp})
 		}
 	}
 	if err := validateDefaultSettings(cfg.DefaultSettings); err != nil {
@@ -357,8 +357,8 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 	n = s.preProcess(ctx, n, o, nil)
 	var w *DeliveryWrite
 	for _, p := range s.post {
-		if passesFilters(p, n.Payload) {
-			w = s.addDelivery(w, o, n.Created, NewDelivery{Processor: p.Name()})
+		if passesFilters(p.proc, n.Payload) {
+			w = s.addDelivery(w, o, n.Created, NewDelivery{Processor: p.name()})
 		}
 	}
 	stored, err := s.store.SaveBroadcast(ctx, n, w)
@@ -402,10 +402,10 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 		// deliveries as a snapshot.
 		var snapshot *Notification
 		for _, p := range s.post {
-			if !s.processorAllowed(p, n, settings[user]) {
+			if !s.processorAllowed(p.proc, n, settings[user]) {
 				continue
 			}
-			nd := NewDelivery{Processor: p.Name(), Index: len(deliver)}
+			nd := NewDelivery{Processor: p.name(), Index: len(deliver)}
 			if !web {
 				if snapshot == nil {
 					snapshot = &n
