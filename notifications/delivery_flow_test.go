@@ -1,6 +1,7 @@
 package notifications_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -370,9 +371,9 @@ func TestDeliveriesWrittenWithTheSend(t *testing.T) {
 		}
 		got := map[string]int{}
 		for _, d := range all {
-			got[d.Processor+" "+d.User]++
+			got[d.Processor+" "+cmp.Or(d.User, "everyone")]++
 		}
-		want := map[string]int{"audit " + mockUser: 1, "audit " + other: 1, "pager " + other: 1, "audit ": 1}
+		want := map[string]int{"audit " + mockUser: 1, "audit " + other: 1, "pager " + other: 1, "audit everyone": 1}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("deliveries %v, want %v", got, want)
 		}
@@ -384,12 +385,12 @@ func TestDeliveriesWrittenWithTheSend(t *testing.T) {
 		}
 		titles := map[string]string{}
 		for _, c := range append(audit.recorded(), pager.recorded()...) {
-			titles[c.delivery.Processor+" "+c.notification.User] = c.notification.Payload.Title
+			titles[c.delivery.Processor+" "+cmp.Or(c.notification.User, "everyone")] = c.notification.Payload.Title
 			if c.notification.ID != c.delivery.NotificationID {
 				t.Errorf("delivery %+v ran for notification %s", c.delivery, c.notification.ID)
 			}
 		}
-		if titles["audit "+mockUser] != "normal" || titles["pager "+other] != "high" || titles["audit "+other] != "high" || titles["audit "] != "everyone" {
+		if titles["audit "+mockUser] != "normal" || titles["pager "+other] != "high" || titles["audit "+other] != "high" || titles["audit everyone"] != "everyone" {
 			t.Fatalf("processors saw %v", titles)
 		}
 		if d := f.only(t, bcast[0].ID); d.User != "" || d.Status != notifications.DeliverySent {

@@ -24,7 +24,10 @@ type Config struct {
 	// read/unread change, for live updates in browsers. Defaults to none.
 	Signals signals.Publisher
 	// Processors extend the send pipeline, in this order; each name must be
-	// unique. Defaults to none.
+	// unique. A post-processor's name is stored with each of its
+	// deliveries: every Service sharing a store should have the same
+	// post-processors, since any of them may claim a delivery, and one
+	// that lacks its processor counts a failed attempt. Defaults to none.
 	Processors []Processor
 	// Catalog expands groups and owners into users for the default
 	// resolver. Defaults to none: only user refs can then be sent to.
