@@ -122,7 +122,7 @@ func BenchmarkFanOut10k(b *testing.B) {
 			for b.Loop() {
 				ns := fanOut(10_000, time.Now())
 				t0 := time.Now()
-				if _, err := d.store.SaveNotifications(ctx, ns); err != nil {
+				if _, err := d.store.SaveNotifications(ctx, ns, nil); err != nil {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
@@ -150,7 +150,7 @@ func BenchmarkSendOne(b *testing.B) {
 			for b.Loop() {
 				ns := fanOut(1, time.Now())
 				t0 := time.Now()
-				if _, err := d.store.SaveNotifications(ctx, ns); err != nil {
+				if _, err := d.store.SaveNotifications(ctx, ns, nil); err != nil {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
@@ -183,13 +183,13 @@ func seedInbox(b testing.TB, s *store.Store, rows int) string {
 				ns[i].Read = &ns[i].Created
 			}
 		}
-		if _, err := s.SaveNotifications(ctx, ns[:min(len(ns), rows-done)]); err != nil {
+		if _, err := s.SaveNotifications(ctx, ns[:min(len(ns), rows-done)], nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for i := range 20 {
 		if _, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "plugin:ci",
-			Created: start.Add(time.Duration(i*rows/20) * time.Second), Payload: notifications.Payload{Title: "broadcast"}}); err != nil {
+			Created: start.Add(time.Duration(i*rows/20) * time.Second), Payload: notifications.Payload{Title: "broadcast"}}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

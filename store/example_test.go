@@ -22,13 +22,13 @@ func ExampleOpenSQLite() {
 	if _, err := s.SaveNotifications(ctx, []notifications.Notification{{
 		User: "user:default/jane", Origin: "plugin:ci", Created: created,
 		Payload: notifications.Payload{Title: "Build failed", Severity: notifications.SeverityHigh},
-	}}); err != nil {
+	}}, nil); err != nil {
 		log.Fatal(err)
 	}
 	if _, err := s.SaveBroadcast(ctx, notifications.Notification{
 		Origin: "plugin:ops", Created: created.Add(time.Minute),
 		Payload: notifications.Payload{Title: "Maintenance tonight"},
-	}); err != nil {
+	}, nil); err != nil {
 		log.Fatal(err)
 	}
 

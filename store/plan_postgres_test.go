@@ -24,7 +24,7 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%02d", i%10), Origin: "o",
 			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t"}}
 	}
-	if _, err := s.SaveNotifications(ctx, ns); err != nil {
+	if _, err := s.SaveNotifications(ctx, ns, nil); err != nil {
 		t.Fatal(err)
 	}
 	log := &queryLog{}

@@ -48,7 +48,7 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%03d", i%100), Origin: "o",
 			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t", Topic: "x"}}
 	}
-	ns, err := s.SaveNotifications(ctx, ns)
+	ns, err := s.SaveNotifications(ctx, ns, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

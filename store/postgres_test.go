@@ -103,7 +103,7 @@ func TestPostgresStandardConformingStrings(t *testing.T) {
 		}
 	}
 	title := `a\' OR '1'='1 \\ \n '\'`
-	if _, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Payload: notifications.Payload{Title: title}}); err != nil {
+	if _, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Payload: notifications.Payload{Title: title}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ns, err := s.List(ctx, notifications.Query{User: "user:default/x", Filter: notifications.Filter{Search: `a\' OR`}})

@@ -50,7 +50,7 @@ func TestSQLiteMemoryIsPrivate(t *testing.T) {
 	t.Parallel()
 	a, b := openSQLitePath(t, ":memory:"), openSQLitePath(t, ":memory:")
 	ctx := t.Context()
-	if _, err := a.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Payload: notifications.Payload{Title: "t"}}); err != nil {
+	if _, err := a.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Payload: notifications.Payload{Title: "t"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := b.Count(ctx, "user:default/x", notifications.Filter{}); err != nil || n != 0 {
@@ -66,7 +66,7 @@ func TestSQLiteReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Payload: notifications.Payload{Title: "t"}}); err != nil {
+	if _, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Payload: notifications.Payload{Title: "t"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -152,7 +152,7 @@ func TestSQLiteBusyIsUnavailable(t *testing.T) {
 	defer conn.ExecContext(context.Background(), "ROLLBACK")
 
 	n := notifications.Notification{User: "user:default/u", Origin: "o", Payload: notifications.Payload{Title: "t"}}
-	if _, err := impatient.SaveNotifications(t.Context(), []notifications.Notification{n}); !errors.Is(err, notifications.ErrUnavailable) {
+	if _, err := impatient.SaveNotifications(t.Context(), []notifications.Notification{n}, nil); !errors.Is(err, notifications.ErrUnavailable) {
 		t.Errorf("SaveNotifications while the database is locked = %v, want ErrUnavailable", err)
 	}
 	if err := impatient.ReplaceSettings(t.Context(), "user:default/u", nil); !errors.Is(err, notifications.ErrUnavailable) {

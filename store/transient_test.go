@@ -148,7 +148,7 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 	t.Run("Read", func(t *testing.T) {
 		t.Parallel()
 		k := openKillable(t)
-		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}); err != nil {
+		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		h := k.hook(t, nth("SELECT", 1))
@@ -172,7 +172,7 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 			ns[i] = userNotification(i, fmt.Sprintf("user:default/u%d", i), now)
 		}
 		h := k.hook(t, nth("INSERT INTO notification", 2))
-		got, err := k.SaveNotifications(t.Context(), ns)
+		got, err := k.SaveNotifications(t.Context(), ns, nil)
 		if err != nil || len(got) != len(ns) {
 			t.Fatalf("SaveNotifications after a lost connection = %d, %v", len(got), err)
 		}
@@ -193,13 +193,13 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 		k := openKillable(t)
 		first := userNotification(1, u, now.Add(-time.Hour))
 		first.Payload.Scope = "s"
-		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{first}); err != nil {
+		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{first}, nil); err != nil {
 			t.Fatal(err)
 		}
 		again := userNotification(2, u, now)
 		again.Payload.Scope = "s"
 		h := k.hook(t, nth("INSERT INTO notification", 1))
-		got, err := k.SaveNotifications(t.Context(), []notifications.Notification{again, userNotification(3, u, now)})
+		got, err := k.SaveNotifications(t.Context(), []notifications.Notification{again, userNotification(3, u, now)}, nil)
 		if err != nil {
 			t.Fatalf("SaveNotifications after a lost connection: %v", err)
 		}
@@ -217,11 +217,11 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 	t.Run("OneStatementWrite", func(t *testing.T) {
 		t.Parallel()
 		k := openKillable(t)
-		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}); err != nil {
+		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		h := k.hook(t, nth("INSERT INTO notification", 1))
-		_, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(2, u, now)})
+		_, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(2, u, now)}, nil)
 		if h.kills == 0 {
 			t.Fatal("no connection was killed")
 		}
@@ -238,7 +238,7 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 	t.Run("CommitNotRetried", func(t *testing.T) {
 		t.Parallel()
 		k := openKillable(t)
-		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}); err != nil {
+		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		h := k.hook(t, nth("COMMIT", 1))
@@ -258,7 +258,7 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 	t.Run("GivesUp", func(t *testing.T) {
 		t.Parallel()
 		k := openKillable(t)
-		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}); err != nil {
+		if _, err := k.SaveNotifications(t.Context(), []notifications.Notification{userNotification(1, u, now)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		// Outside a transaction database/sql itself takes another
@@ -317,13 +317,13 @@ func TestPostgresSendsUnderTermination(t *testing.T) {
 				u := fmt.Sprintf("user:default/u%d", g)
 				switch i % 4 {
 				case 0: // one row, one statement
-					record(k.SaveNotifications(ctx, []notifications.Notification{userNotification(100000+n, u, time.Now())}))
+					record(k.SaveNotifications(ctx, []notifications.Notification{userNotification(100000+n, u, time.Now())}, nil))
 				case 1: // a scoped row and another: a transaction
 					a, b := userNotification(200000+n, u, time.Now()), userNotification(300000+n, u, time.Now())
 					a.Payload.Scope = fmt.Sprint("scope", n)
-					record(k.SaveNotifications(ctx, []notifications.Notification{a, b}))
+					record(k.SaveNotifications(ctx, []notifications.Notification{a, b}, nil))
 				case 2:
-					b, err := k.SaveBroadcast(ctx, userNotification(400000+n, "", time.Now()))
+					b, err := k.SaveBroadcast(ctx, userNotification(400000+n, "", time.Now()), nil)
 					record([]notifications.Notification{b}, err)
 				default: // reads and state changes
 					_, err := k.List(ctx, notifications.Query{User: u, Limit: 20})

@@ -141,7 +141,10 @@ func (e *metadataEncoder) encode(m map[string]any) (string, error) {
 // one without a User is refused with notifications.ErrInvalid. Rows are
 // written in multi-row INSERTs of up to 1000 rows, all in one transaction
 // (a lone INSERT's own, without BEGIN and COMMIT).
-func (s *Store) SaveNotifications(ctx context.Context, ns []notifications.Notification) ([]notifications.Notification, error) {
+func (s *Store) SaveNotifications(ctx context.Context, ns []notifications.Notification, w *notifications.DeliveryWrite) ([]notifications.Notification, error) {
+	if w != nil {
+		return nil, errors.New("store: save notifications: deliveries not implemented yet")
+	}
 	out, err := s.saveNotifications(ctx, ns)
 	if err != nil {
 		return nil, fmt.Errorf("store: save notifications: %w", err)
@@ -353,7 +356,10 @@ func (s *Store) restoreScoped(ctx context.Context, db bun.IDB, b *sqlBuf, out []
 // for everybody: n.User, n.Read and n.Saved are ignored, and the result
 // has none. Like SaveNotifications, an empty ID or zero Created is filled
 // in.
-func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification) (notifications.Notification, error) {
+func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification, w *notifications.DeliveryWrite) (notifications.Notification, error) {
+	if w != nil {
+		return notifications.Notification{}, errors.New("store: save broadcast: deliveries not implemented yet")
+	}
 	n.User, n.Read, n.Saved = "", nil, nil
 	n, err := normalize(n, ms(time.Now()))
 	if err != nil {

@@ -377,7 +377,7 @@ func (f *fixture) seed(ns ...notifications.Notification) []notifications.Notific
 			ns[i].Payload.Severity = notifications.SeverityNormal
 		}
 	}
-	stored, err := f.store.SaveNotifications(context.Background(), ns)
+	stored, err := f.store.SaveNotifications(context.Background(), ns, nil)
 	if err != nil {
 		f.t.Fatalf("seed: %v", err)
 	}

@@ -285,10 +285,10 @@ type unavailableStore struct {
 
 var errOutage = fmt.Errorf("store: list: %w: read tcp 10.0.0.9:5432: connection reset by peer", notifications.ErrUnavailable)
 
-func (unavailableStore) SaveNotifications(context.Context, []notifications.Notification) ([]notifications.Notification, error) {
+func (unavailableStore) SaveNotifications(context.Context, []notifications.Notification, *notifications.DeliveryWrite) ([]notifications.Notification, error) {
 	return nil, errOutage
 }
-func (unavailableStore) SaveBroadcast(context.Context, notifications.Notification) (notifications.Notification, error) {
+func (unavailableStore) SaveBroadcast(context.Context, notifications.Notification, *notifications.DeliveryWrite) (notifications.Notification, error) {
 	return notifications.Notification{}, errOutage
 }
 func (unavailableStore) List(context.Context, notifications.Query) ([]notifications.Notification, error) {

@@ -59,13 +59,13 @@ func (b brokenStore) List(ctx context.Context, q notifications.Query) ([]notific
 }
 
 // SaveNotifications: "not-atomic" writes the rows one call at a time.
-func (b brokenStore) SaveNotifications(ctx context.Context, ns []notifications.Notification) ([]notifications.Notification, error) {
+func (b brokenStore) SaveNotifications(ctx context.Context, ns []notifications.Notification, w *notifications.DeliveryWrite) ([]notifications.Notification, error) {
 	if b.flaw != "not-atomic" {
-		return b.Store.SaveNotifications(ctx, ns)
+		return b.Store.SaveNotifications(ctx, ns, w)
 	}
 	out := make([]notifications.Notification, 0, len(ns))
 	for _, n := range ns {
-		got, err := b.Store.SaveNotifications(ctx, []notifications.Notification{n})
+		got, err := b.Store.SaveNotifications(ctx, []notifications.Notification{n}, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -137,7 +137,7 @@ func testCursorConcurrentInserts(t *testing.T, s notifications.Store) {
 			}
 			created := time.Now().Add(time.Hour)
 			if _, err := s.SaveNotifications(ctx, []notifications.Notification{{ID: id(10000 + i), User: user,
-				Origin: "o", Created: created, Payload: notifications.Payload{Title: "late"}}}); err != nil && ctx.Err() == nil {
+				Origin: "o", Created: created, Payload: notifications.Payload{Title: "late"}}}, nil); err != nil && ctx.Err() == nil {
 				done <- err
 				return
 			}

@@ -59,7 +59,7 @@ func testEmptyStore(t *testing.T, s notifications.Store) {
 	if st, err := s.Status(e.ctx, user); err != nil || st != (notifications.Status{}) {
 		t.Errorf("Status = %+v, %v", st, err)
 	}
-	if got, err := s.SaveNotifications(e.ctx, nil); err != nil || len(got) != 0 {
+	if got, err := s.SaveNotifications(e.ctx, nil, nil); err != nil || len(got) != 0 {
 		t.Errorf("SaveNotifications(nil) = %v, %v", got, err)
 	}
 	if n, err := s.DeleteOlderThan(e.ctx, e.now, 0); err != nil || n != 0 {

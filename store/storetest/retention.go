@@ -107,7 +107,7 @@ func testConcurrentMarkAllReadAndRetention(t *testing.T, s notifications.Store) 
 			return err
 		default:
 			_, err := s.SaveNotifications(e.ctx, []notifications.Notification{{ID: id(3000 + i), User: user, Origin: "o",
-				Created: e.now, Payload: notifications.Payload{Title: "new"}}})
+				Created: e.now, Payload: notifications.Payload{Title: "new"}}}, nil)
 			return err
 		}
 	})

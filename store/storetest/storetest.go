@@ -167,7 +167,7 @@ func setup(t *testing.T, s notifications.Store) *env {
 // save stores user notifications.
 func (e *env) save(ns ...notifications.Notification) []notifications.Notification {
 	e.t.Helper()
-	out, err := e.s.SaveNotifications(e.ctx, ns)
+	out, err := e.s.SaveNotifications(e.ctx, ns, nil)
 	if err != nil {
 		e.t.Fatalf("SaveNotifications: %v", err)
 	}
@@ -193,7 +193,7 @@ func (e *env) fixture(indexes ...int) {
 func (e *env) broadcast(n notifications.Notification) notifications.Notification {
 	e.t.Helper()
 	n.User = ""
-	out, err := e.s.SaveBroadcast(e.ctx, n)
+	out, err := e.s.SaveBroadcast(e.ctx, n, nil)
 	if err != nil {
 		e.t.Fatalf("SaveBroadcast: %v", err)
 	}

@@ -173,7 +173,7 @@ func testFailedSendWritesNothing(t *testing.T, s notifications.Store) {
 	// An id already stored, in a later batch than most rows.
 	ns := many(2500, 10000)
 	ns[2400].ID = id1
-	if _, err := s.SaveNotifications(e.ctx, ns); err == nil {
+	if _, err := s.SaveNotifications(e.ctx, ns, nil); err == nil {
 		t.Errorf("SaveNotifications with a stored id: no error")
 	}
 	check("stored id")
@@ -181,7 +181,7 @@ func testFailedSendWritesNothing(t *testing.T, s notifications.Store) {
 	// The same id twice in one send.
 	ns = many(2500, 20000)
 	ns[2499].ID = ns[0].ID
-	if _, err := s.SaveNotifications(e.ctx, ns); err == nil {
+	if _, err := s.SaveNotifications(e.ctx, ns, nil); err == nil {
 		t.Errorf("SaveNotifications with a duplicate id: no error")
 	}
 	check("duplicate id")
@@ -189,7 +189,7 @@ func testFailedSendWritesNothing(t *testing.T, s notifications.Store) {
 	// A notification without a user.
 	ns = many(10, 30000)
 	ns[9].User = ""
-	if _, err := s.SaveNotifications(e.ctx, ns); err == nil {
+	if _, err := s.SaveNotifications(e.ctx, ns, nil); err == nil {
 		t.Errorf("SaveNotifications without a user: no error")
 	}
 	check("no user")
@@ -197,7 +197,7 @@ func testFailedSendWritesNothing(t *testing.T, s notifications.Store) {
 	// A cancelled context.
 	ctx, cancel := context.WithCancel(e.ctx)
 	cancel()
-	if _, err := s.SaveNotifications(ctx, many(2500, 40000)); err == nil {
+	if _, err := s.SaveNotifications(ctx, many(2500, 40000), nil); err == nil {
 		t.Errorf("SaveNotifications on a cancelled context: no error")
 	}
 	check("cancelled")
@@ -311,7 +311,7 @@ func testConcurrentScopedSends(t *testing.T, s notifications.Store) {
 				Payload: notifications.Payload{Title: fmt.Sprint("build ", i), Scope: "build-42"}})
 		}
 		var err error
-		results[i], err = s.SaveNotifications(e.ctx, ns)
+		results[i], err = s.SaveNotifications(e.ctx, ns, nil)
 		return err
 	})
 	for j, u := range users {
@@ -343,7 +343,7 @@ func testConcurrentScopedSendsAnyOrder(t *testing.T, s notifications.Store) {
 			ns[j] = notifications.Notification{ID: id(10000 + i*100 + j), User: fmt.Sprintf("user:default/u%02d", u),
 				Origin: "plugin:ci", Created: e.now, Payload: notifications.Payload{Title: fmt.Sprint("run ", i), Scope: "nightly"}}
 		}
-		got, err := s.SaveNotifications(e.ctx, ns)
+		got, err := s.SaveNotifications(e.ctx, ns, nil)
 		for j := range got {
 			if got[j].User != ns[j].User {
 				return fmt.Errorf("sender %d: result %d is for %s, want %s", i, j, got[j].User, ns[j].User)
@@ -364,7 +364,7 @@ func testConcurrentScopedBroadcasts(t *testing.T, s notifications.Store) {
 	got := make([]string, senders)
 	parallel(t, senders, func(i int) error {
 		n, err := s.SaveBroadcast(e.ctx, notifications.Notification{ID: id(1000 + i), Origin: "plugin:ci", Created: e.now,
-			Payload: notifications.Payload{Title: fmt.Sprint("deploy ", i), Scope: "deploy-7"}})
+			Payload: notifications.Payload{Title: fmt.Sprint("deploy ", i), Scope: "deploy-7"}}, nil)
 		got[i] = n.ID
 		return err
 	})
@@ -409,16 +409,16 @@ func testTimesOutOfRange(t *testing.T, s notifications.Store) {
 	}
 	for _, tm := range append(slices.Clone(farPast), farFuture[:3]...) {
 		n := notifications.Notification{ID: id(3), User: user, Origin: "o", Created: tm, Payload: notifications.Payload{Title: "t"}}
-		_, err := s.SaveNotifications(e.ctx, []notifications.Notification{n})
+		_, err := s.SaveNotifications(e.ctx, []notifications.Notification{n}, nil)
 		invalid(fmt.Sprint("SaveNotifications created ", tm), err)
 		n.Created, n.Updated = e.now, &tm
-		_, err = s.SaveNotifications(e.ctx, []notifications.Notification{n})
+		_, err = s.SaveNotifications(e.ctx, []notifications.Notification{n}, nil)
 		invalid(fmt.Sprint("SaveNotifications updated ", tm), err)
 		n.Updated, n.Saved = nil, &tm
-		_, err = s.SaveNotifications(e.ctx, []notifications.Notification{n})
+		_, err = s.SaveNotifications(e.ctx, []notifications.Notification{n}, nil)
 		invalid(fmt.Sprint("SaveNotifications saved ", tm), err)
 		n.Created, n.Saved = tm, nil
-		_, err = s.SaveBroadcast(e.ctx, n)
+		_, err = s.SaveBroadcast(e.ctx, n, nil)
 		invalid(fmt.Sprint("SaveBroadcast created ", tm), err)
 		invalid(fmt.Sprint("SetRead ", tm), s.SetRead(e.ctx, user, []string{id(1)}, &tm))
 		invalid(fmt.Sprint("SetSaved ", tm), s.SetSaved(e.ctx, user, []string{id(1)}, &tm))
@@ -455,10 +455,10 @@ func testBadTextRefused(t *testing.T, s notifications.Store) {
 		} {
 			m := n
 			set(&m)
-			_, err := s.SaveNotifications(e.ctx, []notifications.Notification{m})
+			_, err := s.SaveNotifications(e.ctx, []notifications.Notification{m}, nil)
 			invalid("SaveNotifications "+field+" "+q, err)
 			if field != "user" {
-				_, err = s.SaveBroadcast(e.ctx, m)
+				_, err = s.SaveBroadcast(e.ctx, m, nil)
 				invalid("SaveBroadcast "+field+" "+q, err)
 			}
 		}
