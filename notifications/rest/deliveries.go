@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/uuid"
@@ -119,10 +120,13 @@ func (h *Handler) retryDelivery(w http.ResponseWriter, r *http.Request, p auth.P
 	if err != nil {
 		return err
 	}
+	// A malformed id can match nothing: 404 without asking the store. A
+	// UUID is case-insensitive; the stores keep the lower-case form.
 	id := r.PathValue("id")
 	if !uuid.Valid(id) {
 		return errNotFound
 	}
+	id = strings.ToLower(id)
 	d, err := h.ownDelivery(r, origin, id)
 	if err != nil {
 		return err
@@ -169,7 +173,7 @@ func (q query) deliveryFilter() (notifications.DeliveryFilter, error) {
 		if !uuid.Valid(s) {
 			return f, inputError(`request/query/notificationId must match format "uuid"`)
 		}
-		f.NotificationID = s
+		f.NotificationID = strings.ToLower(s)
 	}
 	if s, ok := q.one("processor"); ok {
 		if s == "" {
