@@ -55,6 +55,3 @@ func (s *Service) RetryDelivery(ctx context.Context, id string) error {
 	s.wakeDeliveries()
 	return nil
 }
-
-// wakeDeliveries tells the delivery dispatcher that work may be due now.
-func (s *Service) wakeDeliveries() {} // TODO(delivery): the dispatcher wakes here

@@ -16,7 +16,17 @@
 // de-duplication), pre-processed per recipient, checked against each
 // recipient's settings for the in-app channel, stored in one transaction
 // (a send with a Scope updates the earlier notification of that origin and
-// scope), signalled, and then post-processed in the background.
+// scope) together with one delivery per post-processor and recipient,
+// signalled, and then delivered in the background.
+//
+// Deliveries are durable: the Service's delivery workers claim them from
+// the store, call each PostProcessor, and record the outcome, retrying
+// failures with exponential backoff (RetryPolicy; by default 8 attempts
+// over about half an hour). A crash loses none: the next Service on the
+// store runs what was left, so a delivery runs at least once, and its id,
+// the same on every attempt, lets a receiver drop repeats. Deliveries,
+// Delivery and RetryDelivery inspect and retry them; Config.OnDelivery
+// sees each outcome; RunDueDeliveries runs them synchronously for tests.
 //
 // The inbox side (List, Get, Status, Topics, Update, MarkAllRead,
 // Settings, SaveSettings) always works for one user: their own

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -188,4 +190,54 @@ func ExampleCanonicalEntityRef() {
 	// user:jane is user:default/jane
 	// Group:Team-A/Platform is group:team-a/Platform
 	// jane is refused: true
+}
+
+// Deliveries are durable and retried: a webhook that fails twice is
+// sent on the third attempt. With a fake clock and no delivery workers, a
+// test runs each attempt when it chooses, without waiting for the backoff.
+func ExampleService_RunDueDeliveries() {
+	ctx := context.Background()
+	clock := notificationstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	calls := 0
+	flaky := &notifications.PostProcessorFunc{ProcessorName: "webhook", Func: func(context.Context, notifications.Notification, notifications.SendOptions) error {
+		if calls++; calls < 3 {
+			return errors.New("503 Service Unavailable")
+		}
+		return nil
+	}}
+	svc, done := newExampleService(notifications.Config{
+		Processors:      []notifications.Processor{flaky},
+		Now:             clock.Now,
+		DeliveryWorkers: -1, // only RunDueDeliveries runs deliveries
+		// A minute between attempts, without jitter: MaxBackoff caps it.
+		Retry: notifications.RetryPolicy{MinBackoff: time.Minute, MaxBackoff: time.Minute},
+	})
+	defer done()
+	sent, err := svc.Sender("plugin:ci").Send(ctx, notifications.Entity("user:default/jane"), notifications.Payload{Title: "Deployed"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		if _, err := svc.RunDueDeliveries(ctx); err != nil {
+			fmt.Println(err)
+			return
+		}
+		ds, err := svc.Deliveries(ctx, notifications.DeliveryFilter{NotificationID: sent[0].ID})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		d := ds[0]
+		if d.Status != notifications.DeliveryRetrying {
+			fmt.Printf("%s %s after %d attempts\n", d.Processor, d.Status, d.Attempts)
+			return
+		}
+		fmt.Printf("attempt %d: %s; next in %s\n", d.Attempts, d.LastError, d.NextAttempt.Sub(clock.Now()))
+		clock.Set(*d.NextAttempt)
+	}
+	// Output:
+	// attempt 1: 503 Service Unavailable; next in 1m0s
+	// attempt 2: 503 Service Unavailable; next in 1m0s
+	// webhook sent after 3 attempts
 }

@@ -34,11 +34,23 @@ type PreProcessor interface {
 }
 
 // PostProcessor delivers elsewhere (email, chat, webhooks) after the
-// notifications are committed. It runs in the background, once per
-// recipient (once for a broadcast), on a context that keeps the sender's
-// values but not its cancellation, and also for recipients who turned the
-// in-app channel (Web) off; not for those who turned this processor's
-// channel off. Service.Close waits for it.
+// notifications are committed. Each call is one attempt at one delivery:
+// the Service stores a delivery per recipient (one for a broadcast) with
+// the send, also for recipients who turned the in-app channel (Web) off,
+// not for those who turned this processor's channel off, and its delivery
+// workers call PostProcess for it, in the background, maybe in another
+// process after a restart. o is the send as it was after the options
+// phase; DeliveryFromContext gives the delivery, whose id is the same on
+// every attempt (a key for downstream de-duplication, since an attempt
+// may run again after a crash: delivery is at least once).
+//
+// Return nil when delivered, Permanent(err) when retrying cannot help,
+// RetryLater(err, d) to be retried no sooner than d, or any other error
+// to be retried with the Service's backoff. Do not retry inside
+// PostProcess: the Service does, durably. The context keeps none of the
+// sender's values or cancellation; it is cancelled when the Service
+// abandons the attempt (Close ran out of time, or the lease was lost to
+// another worker), and PostProcess should then return promptly.
 type PostProcessor interface {
 	PostProcess(ctx context.Context, n Notification, o SendOptions) error
 }
@@ -126,8 +138,9 @@ type PreProcessorFunc struct {
 	Func func(ctx context.Context, n Notification, o SendOptions) (Notification, error)
 }
 
-// PostProcessorFunc is a processor made of one function that runs after
-// each committed notification, and takes part in no other phase.
+// PostProcessorFunc is a processor made of one function that delivers
+// each committed notification (see PostProcessor for what it returns), and
+// takes part in no other phase.
 //
 //	audit := &notifications.PostProcessorFunc{
 //		ProcessorName: "audit",

@@ -28,6 +28,21 @@ func (s *Service) DeleteOlderThan(ctx context.Context, maxAge time.Duration) (in
 	return n, nil
 }
 
+// DeleteFinishedDeliveries deletes every sent, failed and cancelled
+// delivery last changed Config.DeliveryRetention or longer ago (30 days by
+// default), with the send records left without deliveries, in batches of
+// DefaultDeleteBatchSize rows, and returns how many deliveries it deleted.
+// Pending and retrying deliveries are never deleted here; DeleteOlderThan
+// deletes a notification's deliveries, whatever their status, with it. It
+// is safe to run on several instances at once.
+func (s *Service) DeleteFinishedDeliveries(ctx context.Context) (int, error) {
+	n, err := s.store.DeleteFinishedDeliveries(ctx, s.now().Add(-s.retention), DefaultDeleteBatchSize)
+	if err != nil {
+		return n, fmt.Errorf("notifications: delete finished deliveries: %w", err)
+	}
+	return n, nil
+}
+
 // CleanerOptions configure RunCleaner. The zero value is Backstage's
 // default: keep a year, clean daily.
 type CleanerOptions struct {
@@ -39,8 +54,9 @@ type CleanerOptions struct {
 	Interval time.Duration
 }
 
-// RunCleaner deletes old notifications every Interval until ctx is done,
-// then returns ctx's error. A failed run is logged and retried at the next
+// RunCleaner deletes old notifications (DeleteOlderThan with MaxAge) and
+// finished deliveries (DeleteFinishedDeliveries) every Interval until ctx
+// is done, then returns ctx's error. A failed run is logged and retried at the next
 // interval. Running it on every instance of a host is safe: deletes are
 // idempotent and batched.
 func (s *Service) RunCleaner(ctx context.Context, o CleanerOptions) error {
@@ -64,6 +80,11 @@ func (s *Service) RunCleaner(ctx context.Context, o CleanerOptions) error {
 			s.log.ErrorContext(ctx, "notifications: cleaner failed", "error", err)
 			continue
 		}
-		s.log.InfoContext(ctx, "notifications: cleaner finished", "deleted", n)
+		d, err := s.DeleteFinishedDeliveries(ctx)
+		if err != nil {
+			s.log.ErrorContext(ctx, "notifications: cleaner failed", "error", err)
+			continue
+		}
+		s.log.InfoContext(ctx, "notifications: cleaner finished", "deleted", n, "deliveries_deleted", d)
 	}
 }

@@ -1,6 +1,7 @@
 package notifications
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,10 @@ type Config struct {
 	// read/unread change, for live updates in browsers. Defaults to none.
 	Signals signals.Publisher
 	// Processors extend the send pipeline, in this order; each name must be
-	// unique. Defaults to none.
+	// unique. A post-processor's name is stored with each of its
+	// deliveries: every Service sharing a store should have the same
+	// post-processors, since any of them may claim a delivery, and one
+	// that lacks its processor counts a failed attempt. Defaults to none.
 	Processors []Processor
 	// Catalog expands groups and owners into users for the default
 	// resolver. Defaults to none: only user refs can then be sent to.
@@ -35,27 +39,52 @@ type Config struct {
 	// and topic; a channel with Enabled false is opt-in. Defaults to
 	// everything enabled.
 	DefaultSettings Settings
-	// PostProcessWorkers bounds how many sends are post-processed at once.
-	// Defaults to 4.
-	PostProcessWorkers int
-	// PostProcessQueue bounds how many committed sends may wait for
-	// post-processing; when it is full, Send waits for room (or for its
-	// context) before returning. Defaults to 1024.
-	PostProcessQueue int
+	// Retry says how often and how soon a failed delivery is attempted
+	// again. Defaults to the zero RetryPolicy's defaults: 8 attempts, 10
+	// seconds to 10 minutes apart, about half an hour in all.
+	Retry RetryPolicy
+	// DeliveryWorkers bounds how many delivery attempts this Service runs
+	// at once. A negative value runs no delivery workers at all: the
+	// deliveries of its sends wait in the store for another Service on it,
+	// or for RunDueDeliveries (a host's tests, a process that only
+	// writes). Defaults to 4.
+	DeliveryWorkers int
+	// DeliveryLease is how long a claimed delivery stays this Service's
+	// before another may take it over; it is renewed every third of it
+	// while an attempt runs, so only a dead or stalled Service loses it.
+	// The clocks of the Services sharing a store must agree to well
+	// within it. Defaults to 30s.
+	DeliveryLease time.Duration
+	// DeliveryPollInterval is how often the workers look for deliveries
+	// due in the store: other instances' sends, retries, a restart's
+	// backlog. A local send or RetryDelivery wakes them at once. Defaults
+	// to 1s.
+	DeliveryPollInterval time.Duration
+	// DeliveryRetention is how long RunCleaner (and
+	// DeleteFinishedDeliveries) keep a sent, failed or cancelled delivery
+	// after its last change. Defaults to 30 days.
+	DeliveryRetention time.Duration
+	// OnDelivery, when set, is called after each attempt's outcome is
+	// stored (sent, retrying, failed or cancelled) with the delivery as
+	// stored, on the worker's goroutine: a host meters or alerts here, and
+	// returns quickly. A panic in it is logged and contained. Defaults to
+	// none.
+	OnDelivery func(ctx context.Context, d Delivery)
 	// Logger receives processor, signal and retention logs. Defaults to
 	// slog.Default(), so a host that configured nothing still sees a
 	// failing processor.
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
-	// NewIDFunc generates notification ids, which must be UUIDs. Defaults
-	// to random version 4 UUIDs.
+	// NewIDFunc generates notification, send and delivery ids, which must
+	// be UUIDs. Defaults to random version 4 UUIDs.
 	NewIDFunc func() string
 }
 
-// Service is Herald's notification service: the send pipeline and every
-// user's inbox. It is safe for concurrent use. Close it to drain
-// background post-processing.
+// Service is Herald's notification service: the send pipeline, every
+// user's inbox, and the delivery workers that run the post-processors off
+// the deliveries stored with each send. It is safe for concurrent use.
+// Close it to stop the workers.
 type Service struct {
 	store      Store
 	publisher  signals.Publisher
@@ -67,24 +96,59 @@ type Service struct {
 	clock      func() time.Time
 	newID      func() string
 
-	hasPost bool
-	jobs    chan postJob
-	workers sync.WaitGroup
-	// mu guards closed, and enqueuers.Add against Close. It is never held
-	// while waiting: a send waiting for room in the queue must not keep
-	// Close from starting, or Close could not honour its deadline.
-	mu        sync.RWMutex
-	closed    bool
-	closing   chan struct{}  // closed by Close: sends waiting for queue room give up
-	enqueuers sync.WaitGroup // sends past the closed check, handing a job over
-	drainOnce sync.Once
-	drained   chan struct{} // closed when the queue is closed and every worker returned
+	// post holds the post-processors by name, in Config.Processors order.
+	post       []namedPostProcessor
+	retry      RetryPolicy
+	workers    int // < 0: no background workers
+	lease      time.Duration
+	poll       time.Duration
+	retention  time.Duration
+	onDelivery func(ctx context.Context, d Delivery)
+	jitter     func(n int64) int64 // nil: math/rand/v2
+
+	mu         sync.Mutex // guards closed
+	closed     bool
+	closeOnce  sync.Once
+	wake       chan struct{} // a local send or retry: claim now (capacity 1, never blocks)
+	freed      chan struct{} // an attempt ended: a full dispatcher may claim again (capacity 1)
+	stop       chan struct{} // closed by Close: claim nothing more
+	dispatched chan struct{} // closed when the dispatcher has returned
+	claimCtx   context.Context
+	stopClaims context.CancelFunc
+	// attemptCtx is the base of every attempt's context: it keeps no
+	// caller's cancellation, and is cancelled when Close gives up waiting.
+	attemptCtx context.Context
+	abandon    context.CancelFunc
+	running    attemptCount
 }
 
-// New validates cfg and returns a running Service.
+// The delivery defaults.
+const (
+	DefaultDeliveryWorkers      = 4
+	DefaultDeliveryLease        = 30 * time.Second
+	DefaultDeliveryPollInterval = time.Second
+	DefaultDeliveryRetention    = 30 * 24 * time.Hour
+)
+
+// New validates cfg and returns a running Service: unless
+// cfg.DeliveryWorkers is negative, its delivery workers start at once and
+// pick up whatever is due in the store, a previous process's unfinished
+// deliveries included.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("notifications: Config.Store is required")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DeliveryLease", cfg.DeliveryLease}, {"DeliveryPollInterval", cfg.DeliveryPollInterval}, {"DeliveryRetention", cfg.DeliveryRetention},
+		{"Retry.MinBackoff", cfg.Retry.MinBackoff}, {"Retry.MaxBackoff", cfg.Retry.MaxBackoff}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("notifications: Config.%s is negative", d.name)
+		}
+	}
+	if cfg.Retry.MaxAttempts < 0 {
+		return nil, errors.New("notifications: Config.Retry.MaxAttempts is negative")
 	}
 	s := &Service{
 		store:      cfg.Store,
@@ -94,6 +158,15 @@ func New(cfg Config) (*Service, error) {
 		log:        cfg.Logger,
 		clock:      cfg.Now,
 		newID:      cfg.NewIDFunc,
+		retry:      cfg.Retry.withDefaults(),
+		workers:    cfg.DeliveryWorkers,
+		lease:      cmp.Or(cfg.DeliveryLease, DefaultDeliveryLease),
+		poll:       cmp.Or(cfg.DeliveryPollInterval, DefaultDeliveryPollInterval),
+		retention:  cmp.Or(cfg.DeliveryRetention, DefaultDeliveryRetention),
+		onDelivery: cfg.OnDelivery,
+	}
+	if s.workers == 0 {
+		s.workers = DefaultDeliveryWorkers
 	}
 	if s.resolver == nil {
 		s.resolver = catalogResolver{catalog: cfg.Catalog}
@@ -126,8 +199,8 @@ func New(cfg Config) (*Service, error) {
 				return nil, fmt.Errorf("notifications: processor %q: %w", p.Name(), err)
 			}
 		}
-		if _, ok := p.(PostProcessor); ok {
-			s.hasPost = true
+		if pp, ok := p.(PostProcessor); ok {
+			s.post = append(s.post, namedPostProcessor{proc: p, post: pp})
 		}
 	}
 	if err := validateDefaultSettings(cfg.DefaultSettings); err != nil {
@@ -139,48 +212,45 @@ func New(cfg Config) (*Service, error) {
 			s.channels = append(s.channels, c.ID)
 		}
 	}
-	workers, queue := cfg.PostProcessWorkers, cfg.PostProcessQueue
-	if workers <= 0 {
-		workers = 4
-	}
-	if queue <= 0 {
-		queue = 1024
-	}
-	s.jobs = make(chan postJob, queue)
-	s.closing, s.drained = make(chan struct{}), make(chan struct{})
-	for range workers {
-		s.workers.Go(s.postProcessLoop)
-	}
+	s.startDeliveries()
 	return s, nil
 }
 
-// Close stops accepting sends and waits until every queued send has been
-// post-processed, or until ctx is done, whatever senders are doing: sends
-// still waiting for room in the queue return at once, their
-// notifications stored but not post-processed. It returns ctx's error
-// when ctx ended first; post-processing then goes on in the background.
-// Close may be called again, to wait longer.
+// Close stops the Service: Send and RunDueDeliveries return ErrClosed
+// from then on, the delivery workers claim nothing more, and Close waits
+// for the attempts in flight to finish and be recorded, until ctx is
+// done. Then it cancels the attempts still running (their contexts end)
+// and returns ctx's error at once, without waiting for them: their
+// deliveries stay claimed until the lease runs out (or, on a SQLite file,
+// until the store is closed) and run again on the next Service. Every
+// delivery not yet attempted stays pending in the store for the next
+// Service; Close does not run them. Close may be called again, to wait
+// longer.
 func (s *Service) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closed {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		s.closed = true
-		close(s.closing)
-	}
-	s.mu.Unlock()
-	s.drainOnce.Do(func() {
-		go func() {
-			s.enqueuers.Wait() // prompt: closing makes every waiting send give up
-			close(s.jobs)
-			s.workers.Wait()
-			close(s.drained)
-		}()
+		s.mu.Unlock()
+		close(s.stop)
+		s.stopClaims()
 	})
 	select {
-	case <-s.drained:
-		return nil
+	case <-s.dispatched:
 	case <-ctx.Done():
-		return fmt.Errorf("notifications: close: post-processing still running: %w", ctx.Err())
+		s.abandon()
+		return fmt.Errorf("notifications: close: delivery workers still running: %w", ctx.Err())
 	}
+	if err := s.running.wait(ctx); err != nil {
+		s.abandon()
+		return fmt.Errorf("notifications: close: delivery attempts still running: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // now is the send time: UTC and truncated to milliseconds, the precision
@@ -215,10 +285,7 @@ func (o originSender) Send(ctx context.Context, r Recipients, p Payload) ([]Noti
 
 // Send is Sender.Send with the origin given in o.
 func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, error) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.isClosed() {
 		return nil, ErrClosed
 	}
 	if err := o.Validate(); err != nil {
@@ -291,7 +358,13 @@ func canonicalRecipients(r Recipients) (Recipients, bool) {
 func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification) ([]Notification, error) {
 	n.ID = s.newID()
 	n = s.preProcess(ctx, n, o, nil)
-	stored, err := s.store.SaveBroadcast(ctx, n, nil)
+	var w *DeliveryWrite
+	for _, p := range s.post {
+		if passesFilters(p.proc, n.Payload) {
+			w = s.addDelivery(w, o, n.Created, NewDelivery{Processor: p.name()})
+		}
+	}
+	stored, err := s.store.SaveBroadcast(ctx, n, w)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: save broadcast: %w", err)
 	}
@@ -299,7 +372,9 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 		Recipients: signals.Broadcast(), Channel: SignalChannel,
 		Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored.ID, Notification: &stored},
 	})
-	s.enqueuePost(ctx, postJob{opts: o, notifications: []Notification{stored}})
+	if w != nil {
+		s.wakeDeliveries()
+	}
 	return []Notification{stored}, nil
 }
 
@@ -317,22 +392,38 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 	}
 	topic := o.Payload.Topic
 	deliver := make([]Notification, 0, len(users))
-	var suppressed []Notification
+	var w *DeliveryWrite
 	for _, user := range users {
 		n := base
 		n.ID, n.User = s.newID(), user
 		n = s.preProcess(ctx, n, o, settings[user])
 		// The in-app check uses the request's origin and topic, not what a
 		// pre-processor made of them, as Backstage does.
-		if !s.defaults.enabled(settings[user], WebChannel, o.Origin, topic) {
-			suppressed = append(suppressed, n)
-			continue
+		web := s.defaults.enabled(settings[user], WebChannel, o.Origin, topic)
+		// A user who turned Web off still gets the other channels: the
+		// notification, not stored in the inbox, travels with its
+		// deliveries as a snapshot.
+		var snapshot *Notification
+		for _, p := range s.post {
+			if !s.processorAllowed(p.proc, n, settings[user]) {
+				continue
+			}
+			nd := NewDelivery{Processor: p.name(), Index: len(deliver)}
+			if !web {
+				if snapshot == nil {
+					snapshot = &n
+				}
+				nd.Index, nd.Snapshot = 0, snapshot
+			}
+			w = s.addDelivery(w, o, base.Created, nd)
 		}
-		deliver = append(deliver, n)
+		if web {
+			deliver = append(deliver, n)
+		}
 	}
 	stored := []Notification{}
-	if len(deliver) > 0 {
-		stored, err = s.store.SaveNotifications(ctx, deliver, nil)
+	if len(deliver) > 0 || w != nil {
+		stored, err = s.store.SaveNotifications(ctx, deliver, w)
 		if err != nil {
 			return nil, fmt.Errorf("notifications: save notifications: %w", err)
 		}
@@ -343,11 +434,21 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 			Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored[i].ID, Notification: &stored[i]},
 		})
 	}
-	if s.hasPost {
-		all := append(append(make([]Notification, 0, len(stored)+len(suppressed)), stored...), suppressed...)
-		s.enqueuePost(ctx, postJob{opts: o, notifications: all, settings: settings})
+	if w != nil {
+		s.wakeDeliveries()
 	}
 	return stored, nil
+}
+
+// addDelivery adds d to w, making w with the send record of o on the
+// first delivery: a send without deliveries writes no send record.
+func (s *Service) addDelivery(w *DeliveryWrite, o SendOptions, created time.Time, d NewDelivery) *DeliveryWrite {
+	if w == nil {
+		w = &DeliveryWrite{Send: SendRecord{ID: s.newID(), Origin: o.Origin, Options: o, Created: created}}
+	}
+	d.ID = s.newID()
+	w.Deliveries = append(w.Deliveries, d)
+	return w
 }
 
 // resolveUsers turns recipients into unique canonical user refs, in order.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/signals"
 	"github.com/heraldhq/herald/store"
 )
@@ -50,7 +51,8 @@ type fixture struct {
 
 // setup builds a Service on a fresh in-memory SQLite store with a
 // catalog holding user mock and group mock, and Web defaults for two
-// origins (one off, one with a topic off). edit may change the config.
+// origins (one off, one with a topic off). It runs no delivery workers:
+// a test runs deliveries with deliver. edit may change the config.
 func setup(t *testing.T, edit func(*notifications.Config)) fixture {
 	t.Helper()
 	ctx := t.Context()
@@ -61,8 +63,9 @@ func setup(t *testing.T, edit func(*notifications.Config)) fixture {
 	t.Cleanup(func() { st.Close() })
 	log := &signalLog{}
 	cfg := notifications.Config{
-		Store:   st,
-		Signals: log,
+		Store:           st,
+		Signals:         log,
+		DeliveryWorkers: -1,
 		Catalog: notifications.NewMemoryCatalog(
 			notifications.CatalogEntity{Ref: mockUser},
 			notifications.CatalogEntity{Ref: "group:default/mock", Relations: []notifications.Relation{{Type: notifications.RelationHasMember, TargetRef: mockUser}}},
@@ -90,6 +93,12 @@ func (f fixture) send(t *testing.T, r notifications.Recipients, p notifications.
 		t.Fatalf("Send: %v", err)
 	}
 	return ns
+}
+
+// deliver runs every delivery due now.
+func (f fixture) deliver(t *testing.T) int {
+	t.Helper()
+	return notificationstest.DeliverAll(t, f.svc)
 }
 
 func (f fixture) count(t *testing.T, user string) int {
@@ -543,6 +552,9 @@ func TestProcessorPhases(t *testing.T) {
 		c.Processors = []notifications.Processor{recordingProcessor("a", log, ""), recordingProcessor("b", log, "")}
 	})
 	ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+	if n := f.deliver(t); n != 2 {
+		t.Fatalf("%d delivery attempts, want one per post-processor", n)
+	}
 	if err := f.svc.Close(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -571,9 +583,7 @@ func TestProcessorFailuresAreContained(t *testing.T) {
 				c.Logger = slog.New(logs)
 			})
 			ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
-			if err := f.svc.Close(f.ctx); err != nil {
-				t.Fatal(err)
-			}
+			f.deliver(t)
 			// Logged once, by the Service, naming processor and phase.
 			phase := map[string]string{"options": "processOptions", "pre": "preProcess", "post": "postProcess"}[strings.Split(fail, ":")[0]]
 			records := logs.all()
@@ -619,9 +629,7 @@ func TestProcessorFiltersAndChannels(t *testing.T) {
 	if ns := f.send(t, notifications.Entity("user:default/other"), notifications.Payload{Title: "t", Severity: notifications.SeverityHigh}); len(ns) != 0 {
 		t.Fatalf("Web off still delivered %v", ns)
 	}
-	if err := f.svc.Close(f.ctx); err != nil {
-		t.Fatal(err)
-	}
+	f.deliver(t)
 	got := log.all()
 	count := func(call string) int {
 		n := 0
@@ -640,116 +648,120 @@ func TestProcessorFiltersAndChannels(t *testing.T) {
 	}
 }
 
-func TestCloseDrainsPostProcessing(t *testing.T) {
+// Close waits for the attempt in flight and records its outcome; the
+// attempt runs on a context the sender's cancellation does not reach.
+func TestCloseWaitsForAttemptsInFlight(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	var done atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
 	slow := &notifications.PostProcessorFunc{ProcessorName: "slow", Func: func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
-		if ctx.Err() != nil {
-			t.Error("post-processing context was cancelled with the sender's")
-		}
+		close(started)
 		<-release
-		done.Add(1)
+		if ctx.Err() != nil {
+			t.Error("the attempt's context was cancelled with the sender's")
+		}
 		return nil
 	}}
-	f := setup(t, func(c *notifications.Config) { c.Processors = []notifications.Processor{slow} })
+	var recorded atomic.Int32
+	f := setup(t, func(c *notifications.Config) {
+		c.Processors = []notifications.Processor{slow}
+		c.DeliveryWorkers = 1
+		c.OnDelivery = func(context.Context, notifications.Delivery) { recorded.Add(1) }
+	})
 	sendCtx, cancel := context.WithCancel(f.ctx)
-	if _, err := f.svc.Sender(origin).Send(sendCtx, notifications.Entity(mockUser), notifications.Payload{Title: "t"}); err != nil {
+	ns, err := f.svc.Sender(origin).Send(sendCtx, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	cancel() // the sender goes away; post-processing must not
-	short, stop := context.WithTimeout(f.ctx, 10*time.Millisecond)
-	defer stop()
-	if err := f.svc.Close(short); err == nil {
-		t.Fatal("Close returned before post-processing finished")
-	}
+	cancel() // the sender goes away; its delivery must not
+	waitFor(t, started, "the attempt to start")
+	closed := make(chan error, 1)
+	go func() { closed <- f.svc.Close(f.ctx) }()
 	close(release)
-	if err := f.svc.Close(f.ctx); err != nil || done.Load() != 1 {
-		t.Fatalf("Close = %v, post-processed %d", err, done.Load())
+	if err := waitFor(t, closed, "Close"); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if recorded.Load() != 1 {
+		t.Fatal("Close returned before the outcome was recorded")
+	}
+	ds, err := f.svc.Deliveries(f.ctx, notifications.DeliveryFilter{NotificationID: ns[0].ID})
+	if err != nil || len(ds) != 1 || ds[0].Status != notifications.DeliverySent {
+		t.Fatalf("deliveries after Close: %+v, %v", ds, err)
+	}
+	if _, err := f.svc.RunDueDeliveries(f.ctx); !errors.Is(err, notifications.ErrClosed) {
+		t.Fatalf("RunDueDeliveries after Close = %v, want ErrClosed", err)
 	}
 }
 
-// Close must return by its deadline even while sends wait for room in a
-// full post-processing queue: with one worker stalled in a processor and
-// a queue of one, every further send waits, and none may hold Close up.
-func TestCloseHonoursDeadlineWhileSendsWait(t *testing.T) {
+// Close returns by its deadline while a processor stalls, cancels the
+// stalled attempt, and leaves its delivery for the next Service, which
+// takes it over once the lease has run out.
+func TestCloseHonoursDeadlineWhileAttemptsStall(t *testing.T) {
 	t.Parallel()
-	const waiting = 16
-	started := make(chan struct{}, waiting+2)
-	release := make(chan struct{})
-	stalled := &notifications.PostProcessorFunc{ProcessorName: "stalled", Func: func(context.Context, notifications.Notification, notifications.SendOptions) error {
-		started <- struct{}{}
-		<-release
-		return nil
+	st := memoryStore(t)
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	stalled := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		return ctx.Err()
 	}}
-	// A send publishes its signal just before it queues its job, so a
-	// published signal tells that the send is about to wait.
-	published := make(chan struct{}, waiting+2)
-	f := setup(t, func(c *notifications.Config) {
+	first := setup(t, func(c *notifications.Config) {
+		c.Store = st
 		c.Processors = []notifications.Processor{stalled}
-		c.PostProcessWorkers, c.PostProcessQueue = 1, 1
-		c.Signals = signals.PublisherFunc(func(context.Context, signals.Signal) error {
-			published <- struct{}{}
-			return nil
-		})
+		c.DeliveryWorkers = 1
 	})
-	t.Cleanup(func() { close(release) }) // runs before setup's Close
-	send := func() error {
-		_, err := f.svc.Sender(origin).Send(f.ctx, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
-		return err
-	}
-	timeout := time.After(30 * time.Second)
-	wait := func(c <-chan struct{}, what string) {
-		t.Helper()
-		select {
-		case <-c:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-	if err := send(); err != nil { // taken by the worker, which stalls
-		t.Fatal(err)
-	}
-	wait(started, "the worker to stall")
-	if err := send(); err != nil { // fills the queue
-		t.Fatal(err)
-	}
-	wait(published, "the first send's signal")
-	wait(published, "the second send's signal")
-	results := make(chan error, waiting)
-	for range waiting {
-		go func() { results <- send() }()
-	}
-	for range waiting {
-		wait(published, "the waiting sends' signals")
-	}
-
-	ctx, cancel := context.WithTimeout(f.ctx, 50*time.Millisecond)
+	ns := first.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+	waitFor(t, started, "the attempt to start")
+	ctx, cancel := context.WithTimeout(first.ctx, 50*time.Millisecond)
 	defer cancel()
 	closed := make(chan error, 1)
-	go func() { closed <- f.svc.Close(ctx) }()
+	go func() { closed <- first.svc.Close(ctx) }()
+	if err := waitFor(t, closed, "Close"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want its context's deadline error", err)
+	}
+	waitFor(t, cancelled, "the stalled attempt's context to be cancelled")
+
+	// The abandoned attempt recorded nothing: the delivery is still
+	// claimed, and a new Service takes it over when the lease is out.
+	clock := notificationstest.NewClock(time.Now().Add(notifications.DefaultDeliveryLease + time.Second))
+	var got []string
+	next := setup(t, func(c *notifications.Config) {
+		c.Store = st
+		c.Now = clock.Now
+		c.Processors = []notifications.Processor{&notifications.PostProcessorFunc{ProcessorName: "audit",
+			Func: func(ctx context.Context, n notifications.Notification, _ notifications.SendOptions) error {
+				d, _ := notifications.DeliveryFromContext(ctx)
+				got = append(got, fmt.Sprint(n.ID, " attempt ", d.Attempts))
+				return nil
+			}}}
+	})
+	if n := notificationstest.DeliverAll(t, next.svc); n != 1 || len(got) != 1 || got[0] != ns[0].ID+" attempt 2" {
+		t.Fatalf("the next Service ran %d attempts: %v", n, got)
+	}
+}
+
+// waitFor returns what c delivers, failing t after 30 seconds.
+func waitFor[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
 	select {
-	case err := <-closed:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Close = %v, want its context's deadline error", err)
-		}
-	case <-timeout:
-		t.Fatal("Close ignored its deadline while sends waited for the queue")
+	case v := <-c:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
 	}
-	// The waiting sends return too: stored, not post-processed.
-	for range waiting {
-		select {
-		case err := <-results:
-			if err != nil {
-				t.Errorf("a send waiting at Close failed: %v", err)
-			}
-		case <-timeout:
-			t.Fatal("sends still wait for the queue after Close")
-		}
+}
+
+// memoryStore opens a fresh in-memory SQLite store, closed when t ends.
+func memoryStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := f.count(t, mockUser); n != waiting+2 {
-		t.Errorf("%d notifications stored, want %d", n, waiting+2)
-	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func TestFailingPublisherDoesNotFailSend(t *testing.T) {

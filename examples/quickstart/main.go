@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/signals"
@@ -52,7 +53,8 @@ func run(ctx context.Context) error {
 	)
 
 	// A custom processor: an audit line for every delivered notification.
-	// Post-processing runs in the background, so collect and print later.
+	// Each send stores one delivery per recipient for it, which the
+	// Service's workers run in the background: collect, print later.
 	var auditMu sync.Mutex
 	var audit []string
 	auditor := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) error {
@@ -75,11 +77,19 @@ func run(ctx context.Context) error {
 		Channels:      []string{notifications.SignalChannel},
 	})
 
+	// OnDelivery sees each delivery outcome the Service records; here it
+	// tells when deliveries are done.
+	finished := make(chan notifications.Delivery, 16)
 	svc, err := notifications.New(notifications.Config{
 		Store:      st,
 		Signals:    hub,
 		Catalog:    catalog,
 		Processors: []notifications.Processor{auditor},
+		OnDelivery: func(_ context.Context, d notifications.Delivery) {
+			if d.Status.Final() {
+				finished <- d
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -157,8 +167,21 @@ func run(ctx context.Context) error {
 		}
 	}
 
-	// Wait for post-processing, then show what the processor and Alice's
-	// browser saw.
+	// Wait for every delivery the sends stored, then show what the
+	// processor and Alice's browser saw.
+	deliveries, err := svc.Deliveries(ctx, notifications.DeliveryFilter{})
+	if err != nil {
+		return err
+	}
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for range deliveries {
+		select {
+		case <-finished:
+		case <-wait.Done():
+			return fmt.Errorf("deliveries not finished: %w", wait.Err())
+		}
+	}
 	if err := svc.Close(ctx); err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 // Package notificationstest helps host programs test code that sends
 // notifications: a Recorder that stands in for a notifications.Sender and
-// checks every request against Herald's rules, and assertions over what it
-// recorded.
+// checks every request against Herald's rules, assertions over what it
+// recorded, and, for tests of a real Service, a fake Clock with
+// DeliverAll and AdvanceUntilDelivered, which run the deliveries (the
+// post-processors' work) before they return, retries included, without
+// waiting for real time.
 //
 // Code under test should depend on notifications.Sender, so that
 //
@@ -12,7 +15,12 @@
 //
 // tests what it sends without a database. To test the pipeline itself
 // (resolution, settings, processors) use a real Service on an in-memory
-// SQLite store instead: store.OpenSQLite(ctx, ":memory:").
+// SQLite store instead: store.OpenSQLite(ctx, ":memory:"), with
+//
+//	clock := notificationstest.NewClock(time.Now())
+//	svc, err := notifications.New(notifications.Config{Store: st, Processors: ps, Now: clock.Now, DeliveryWorkers: -1})
+//	...
+//	notificationstest.AdvanceUntilDelivered(t, svc, clock) // every delivery sent, failed or cancelled
 package notificationstest
 
 import (

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/processors/email"
 	"github.com/heraldhq/herald/store"
 )
@@ -150,4 +151,84 @@ func TestFailureLoggedOnce(t *testing.T) {
 	if l := errorLines[0]; !strings.Contains(l, "processor=Email") || !strings.Contains(l, "550") || !strings.Contains(l, "jane@example.com") {
 		t.Fatalf("the error line lacks the processor or the cause: %s", l)
 	}
+}
+
+// deliveryService is a Service on a fresh store mailing through mailer,
+// with a fake clock and no delivery workers: the test runs deliveries.
+func deliveryService(t *testing.T, mailer *email.Processor) (*notifications.Service, *notificationstest.Clock) {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	clock := notificationstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	svc, err := notifications.New(notifications.Config{
+		Store: st, Catalog: testCatalog, Processors: []notifications.Processor{mailer},
+		Now: clock.Now, DeliveryWorkers: -1, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
+	return svc, clock
+}
+
+// Through the Service's retries: a server that answers 451 twice, then
+// accepts, gets one email with one Message-ID, derived from the delivery,
+// and the delivery is sent after three attempts.
+func TestDeliveryRetriedAfterTemporaryFailures(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	srv.failRcpt(2, reply451)
+	svc, clock := deliveryService(t, setup(t, srv, email.Config{}))
+	ns, err := svc.Sender("plugin:test").Send(t.Context(), notifications.Entity("user:default/jane"), notifications.Payload{Title: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := notificationstest.AdvanceUntilDelivered(t, svc, clock); n != 3 {
+		t.Fatalf("%d attempts, want 3", n)
+	}
+	ds, err := svc.Deliveries(t.Context(), notifications.DeliveryFilter{NotificationID: ns[0].ID})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %+v, %v", ds, err)
+	}
+	d := ds[0]
+	if d.Status != notifications.DeliverySent || d.Attempts != 3 || d.Processor != email.Name {
+		t.Fatalf("delivery %+v", d)
+	}
+	if got := srv.rcptCount(); got != 3 {
+		t.Fatalf("%d RCPT commands, want one per attempt", got)
+	}
+	got := srv.drain()
+	if len(got) != 1 || !slices.Equal(got[0].To, []string{"jane@example.com"}) {
+		t.Fatalf("received %+v, want one email to jane", got)
+	}
+	if id := got[0].Header.Get("Message-Id"); !strings.HasPrefix(id, "<"+d.ID+".") || !strings.HasSuffix(id, "@example.com>") {
+		t.Fatalf("Message-ID %q, want one derived from delivery %s", id, d.ID)
+	}
+}
+
+// A permanent refusal fails the delivery after one attempt, and mails
+// nothing.
+func TestDeliveryFailsOnPermanentRefusal(t *testing.T) {
+	t.Parallel()
+	srv := startSMTP(t, serverOptions{})
+	srv.failRcpt(1, reply550)
+	svc, clock := deliveryService(t, setup(t, srv, email.Config{}))
+	ns, err := svc.Sender("plugin:test").Send(t.Context(), notifications.Entity("user:default/jane"), notifications.Payload{Title: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := notificationstest.AdvanceUntilDelivered(t, svc, clock); n != 1 {
+		t.Fatalf("%d attempts, want 1", n)
+	}
+	ds, err := svc.Deliveries(t.Context(), notifications.DeliveryFilter{NotificationID: ns[0].ID})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %+v, %v", ds, err)
+	}
+	if d := ds[0]; d.Status != notifications.DeliveryFailed || d.Attempts != 1 || !strings.Contains(d.LastError, "550") {
+		t.Fatalf("delivery %+v", d)
+	}
+	srv.none()
 }

@@ -2,29 +2,38 @@ package slack_test
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/processors/slack"
 	"github.com/heraldhq/herald/store"
 )
 
-// attempts wraps the processor to report each PostProcess that returned,
-// so a test waits for the Service's background delivery instead of
-// sleeping.
-type attempts struct {
-	*slack.Processor
-	done chan error
-}
-
-func (a attempts) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
-	err := a.Processor.PostProcess(ctx, n, o)
-	select {
-	case a.done <- err:
-	default: // an attempt the test does not wait for must not block the Service
+// inService returns a Service on a fresh store posting through the
+// processor built from cfg, with a fake clock and no delivery workers:
+// the test runs the deliveries.
+func inService(t *testing.T, cfg func(st *store.Store) slack.Config) (*notifications.Service, *notificationstest.Clock, *fakeSlack) {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return err
+	t.Cleanup(func() { _ = st.Close() })
+	p, f, _ := setup(t, cfg(st))
+	clock := notificationstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	svc, err := notifications.New(notifications.Config{
+		Store: st, Catalog: testCatalog, Processors: []notifications.Processor{p},
+		Now: clock.Now, DeliveryWorkers: -1, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
+	return svc, clock, f
 }
 
 // Through a real Service: a send to a group and one user posts once to the
@@ -32,35 +41,16 @@ func (a attempts) PostProcess(ctx context.Context, n notifications.Notification,
 // scoped re-send edits both messages.
 func TestInService(t *testing.T) {
 	t.Parallel()
-	st, err := store.OpenSQLite(t.Context(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	inner, f, _ := setup(t, slack.Config{Timestamps: st})
-	p := attempts{Processor: inner, done: make(chan error, 8)}
-	svc, err := notifications.New(notifications.Config{Store: st, Catalog: testCatalog, Processors: []notifications.Processor{p}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _, f := inService(t, func(st *store.Store) slack.Config { return slack.Config{Timestamps: st} })
 	sender := svc.Sender("plugin:test")
 	for _, title := range []string{"v1", "v2"} {
 		if _, err := sender.Send(t.Context(), notifications.Entity("group:default/g", "user:jane"), notifications.Payload{Title: title, Scope: "deploy-7"}); err != nil {
 			t.Fatal(err)
 		}
-		// The DM goes out in the background; the re-send must find the
-		// first DM's timestamp stored, so wait for it.
-		select {
-		case err := <-p.done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no delivery attempt within 10s")
+		// The re-send must find the first DM's timestamp stored.
+		if n := notificationstest.DeliverAll(t, svc); n != 2 {
+			t.Fatalf("%d attempts, want one per recipient (jane and the group's member)", n)
 		}
-	}
-	if err := svc.Close(t.Context()); err != nil {
-		t.Fatal(err)
 	}
 	got := map[string]int{}
 	for _, c := range f.recorded() {
@@ -77,5 +67,42 @@ func TestInService(t *testing.T) {
 		if got[k] != n {
 			t.Fatalf("calls %v, want %v", got, want)
 		}
+	}
+}
+
+// Slack's 429 Retry-After reaches the Service's retry schedule: the DM is
+// retried no sooner than Slack asked, and posted once.
+func TestRetryAfterThroughTheService(t *testing.T) {
+	t.Parallel()
+	svc, clock, f := inService(t, func(*store.Store) slack.Config { return slack.Config{} })
+	f.failNext("chat.postMessage", status(http.StatusTooManyRequests, "30"))
+	ns, err := svc.Sender("plugin:test").Send(t.Context(), notifications.Entity("user:jane"), notifications.Payload{Title: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notificationstest.DeliverAll(t, svc)
+	ds, err := svc.Deliveries(t.Context(), notifications.DeliveryFilter{NotificationID: ns[0].ID})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %+v, %v", ds, err)
+	}
+	if d := ds[0]; d.Status != notifications.DeliveryRetrying || !d.NextAttempt.Equal(clock.Now().Add(30*time.Second)) {
+		t.Fatalf("after a 429 with Retry-After 30: %+v", d)
+	}
+	clock.Advance(29 * time.Second)
+	if n := notificationstest.DeliverAll(t, svc); n != 0 {
+		t.Fatalf("%d attempts before Retry-After", n)
+	}
+	clock.Advance(time.Second)
+	if n := notificationstest.DeliverAll(t, svc); n != 1 {
+		t.Fatalf("%d attempts after Retry-After", n)
+	}
+	posts := 0
+	for _, c := range f.recorded() {
+		if c.Method == "chat.postMessage" {
+			posts++
+		}
+	}
+	if ds, _ = svc.Deliveries(t.Context(), notifications.DeliveryFilter{NotificationID: ns[0].ID}); ds[0].Status != notifications.DeliverySent || posts != 2 {
+		t.Fatalf("delivery %+v after %d postMessage calls (one refused, one accepted)", ds[0], posts)
 	}
 }
