@@ -2,10 +2,12 @@ package rest_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +43,22 @@ func withGates(names ...string) (option, *gate) {
 		ps[i] = &notifications.PostProcessorFunc{ProcessorName: name, Func: g.run}
 	}
 	return withProcessors(ps...), g
+}
+
+// called waits for the gate to be called for delivery id.
+func (g *gate) called(t *testing.T, id string) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case got := <-g.calls:
+			if got == id {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("delivery %s was not attempted", id)
+		}
+	}
 }
 
 func (g *gate) run(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
@@ -318,7 +336,7 @@ func TestDeliveriesList(t *testing.T) {
 func TestDeliveriesRetry(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, kind storeKind) {
-		f, _ := deliveryFixture(t, kind)
+		f, g := deliveryFixture(t, kind)
 		w := f.deliveryWorld()
 		retry := func(token, id string) response {
 			return f.raw(t, http.MethodPost, "/deliveries/"+id+"/retry", token, "")
@@ -353,8 +371,10 @@ func TestDeliveriesRetry(t *testing.T) {
 		if got.ID != mine || got.Status != "pending" || got.Attempts > 1 || got.Origin != testService {
 			t.Errorf("retried delivery %+v, want it pending with attempts reset", got)
 		}
-		if d := get(mine); d.Status != notifications.DeliveryPending || d.Attempts > 1 {
-			t.Errorf("stored after the retry: %+v, want pending", d)
+		// A worker runs it at once (and the gate holds it there, pending).
+		g.called(t, mine)
+		if d := get(mine); d.Status != notifications.DeliveryPending || d.Attempts != 1 || d.LastError != "smtp: 550 mailbox unavailable" {
+			t.Errorf("stored after the retry: %+v, want pending in its first new attempt, the last error kept", d)
 		}
 		if listed := ids(f.listDeliveries(t, serviceToken, "status=failed")); len(listed) != 0 {
 			t.Errorf("failed deliveries after the retry: %v, want none", listed)
@@ -459,6 +479,68 @@ func TestDeliveriesBadQueries(t *testing.T) {
 			if ds := f.listDeliveries(t, serviceToken, q); len(ds) != 0 {
 				t.Errorf("?%s: %v on an empty store", q, ds)
 			}
+		}
+	})
+}
+
+// The whole path over HTTP: two services send, a post-processor fails
+// their deliveries, each service sees only its own failures, retries one,
+// and the retry runs and is sent. On every store.
+func TestDeliveriesEndToEnd(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, kind storeKind) {
+		var failing atomic.Bool
+		failing.Store(true)
+		email := &notifications.PostProcessorFunc{ProcessorName: "email", Func: func(context.Context, notifications.Notification, notifications.SendOptions) error {
+			if failing.Load() {
+				return notifications.Permanent(errors.New("smtp: 550 mailbox unavailable"))
+			}
+			return nil
+		}}
+		f := setup(t, withStoreKind(kind), withProcessors(email), withManualDelivery())
+		mine := f.sent(toMock(`{"title":"build failed"}`))[0]["id"].(string)
+		f.sent(broadcast(`{"title":"maintenance"}`))
+		theirs := ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications", otherServiceToken, toMock(`{"title":"deploy"}`)))[0]["id"].(string)
+		if ran, err := f.svc.RunDueDeliveries(context.Background()); err != nil || ran != 3 {
+			t.Fatalf("RunDueDeliveries: %d, %v; want 3 attempts", ran, err)
+		}
+
+		got := f.listDeliveries(t, serviceToken, "")
+		if len(got) != 2 {
+			t.Fatalf("the test service sees %+v, want its 2 deliveries", got)
+		}
+		for _, d := range got {
+			if d.Origin != testService || d.Status != "failed" || d.Attempts != 1 || d.LastError == nil ||
+				*d.LastError != "smtp: 550 mailbox unavailable" || d.NextAttempt != nil || d.Processor != "email" {
+				t.Errorf("delivery %+v, want the test service's failed email", d)
+			}
+		}
+		if got[0].User != nil || got[1].User == nil || *got[1].User != mockUser || got[1].NotificationID != mine {
+			t.Errorf("deliveries %+v, want the broadcast's then the user's (newest first)", got)
+		}
+		other := f.listDeliveries(t, otherServiceToken, "status=failed")
+		if len(other) != 1 || other[0].NotificationID != theirs || other[0].Origin != otherService {
+			t.Fatalf("the other service sees %+v, want its one failed delivery", other)
+		}
+		// Neither service reaches the other's delivery.
+		failure(t, f.do(http.MethodPost, "/deliveries/"+other[0].ID+"/retry", serviceToken, ""), 404, "NotFoundError")
+		if ds := f.listDeliveries(t, serviceToken, "notificationId="+theirs); len(ds) != 0 {
+			t.Errorf("the test service sees %+v of the other's notification", ds)
+		}
+
+		failing.Store(false)
+		retried := ok[wireDelivery](t, f.do(http.MethodPost, "/deliveries/"+got[1].ID+"/retry", serviceToken, ""))
+		if retried.Status != "pending" || retried.Attempts != 0 || retried.NextAttempt == nil {
+			t.Errorf("retried %+v, want pending, no attempt yet, due now", retried)
+		}
+		if ran, err := f.svc.RunDueDeliveries(context.Background()); err != nil || ran != 1 {
+			t.Fatalf("RunDueDeliveries after the retry: %d, %v; want the one retried", ran, err)
+		}
+		if sent := ids(f.listDeliveries(t, serviceToken, "status=sent")); !slices.Equal(sent, []string{got[1].ID}) {
+			t.Errorf("sent %v, want the retried %s", sent, got[1].ID)
+		}
+		if still := f.listDeliveries(t, otherServiceToken, "status=failed"); len(still) != 1 {
+			t.Errorf("the other service's delivery %+v, want it still failed", still)
 		}
 	})
 }

@@ -107,6 +107,8 @@ type fixtureConfig struct {
 	maxBody    int64
 	noLogs     bool
 	processors []notifications.Processor
+	workers    int
+	retry      notifications.RetryPolicy
 }
 
 type option func(*fixtureConfig)
@@ -122,6 +124,15 @@ func withStore(wrap func(notifications.Store) notifications.Store) option {
 }
 func withProcessors(ps ...notifications.Processor) option {
 	return func(c *fixtureConfig) { c.processors = ps }
+}
+
+// withManualDelivery runs no delivery workers (the test calls
+// RunDueDeliveries) and gives each delivery one attempt.
+func withManualDelivery() option {
+	return func(c *fixtureConfig) {
+		c.workers = -1
+		c.retry = notifications.RetryPolicy{MaxAttempts: 1}
+	}
 }
 func withMaxBody(n int64) option       { return func(c *fixtureConfig) { c.maxBody = n } }
 func withStoreKind(k storeKind) option { return func(c *fixtureConfig) { c.store = k } }
@@ -184,6 +195,8 @@ func setup(t testing.TB, opts ...option) *fixture {
 		Catalog:         catalogR(),
 		Resolver:        cfg.resolver,
 		Processors:      cfg.processors,
+		DeliveryWorkers: cfg.workers,
+		Retry:           cfg.retry,
 		DefaultSettings: defaults,
 		Logger:          logger,
 		Now:             f.clock.now,
