@@ -475,7 +475,7 @@ func TestDeliveriesBadQueries(t *testing.T) {
 				t.Errorf("?%s: request.url %q", tc.query, e.Request.URL)
 			}
 		}
-		for _, q := range []string{"limit=1", "limit=1000", "limit=+5", "processor=" + strings.Repeat("é", 300), "status=retrying"} {
+		for _, q := range []string{"limit=1", "limit=1000", "limit=%2B5", "processor=" + strings.Repeat("é", 300), "status=retrying"} {
 			if ds := f.listDeliveries(t, serviceToken, q); len(ds) != 0 {
 				t.Errorf("?%s: %v on an empty store", q, ds)
 			}
