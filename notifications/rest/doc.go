@@ -21,6 +21,8 @@
 //	GET  /settings                 effective settings                     user
 //	POST /settings                 replace settings                       user
 //	GET  /topics                   distinct topics                        user
+//	GET  /deliveries               the caller's deliveries (Herald)       service
+//	POST /deliveries/{id}/retry    run a failed delivery again (Herald)   service
 //	GET  /openapi.json             the OpenAPI 3.1 document               any
 //
 // The OpenAPI document (GET /openapi.json, or OpenAPI) describes every
@@ -34,12 +36,12 @@
 // Every route authenticates the request's "Authorization: Bearer" token
 // through Config.Authenticator, an auth.Authenticator returning an
 // auth.Principal; the signals endpoints of package signals/socket take the
-// same Authenticator, so one set of tokens serves both. Sending requires a
-// service principal, whose Subject becomes the notification's origin;
-// every other route except the OpenAPI document requires a user
-// principal, and reads and changes only that user's notifications and the
-// broadcasts. auth.StaticTokens is a ready Authenticator over configured
-// tokens.
+// same Authenticator, so one set of tokens serves both. Sending and the
+// delivery routes require a service principal, whose Subject becomes the
+// notification's origin and bounds the deliveries it sees; every other
+// route except the OpenAPI document requires a user principal, and reads
+// and changes only that user's notifications and the broadcasts.
+// auth.StaticTokens is a ready Authenticator over configured tokens.
 //
 // # Errors
 //
@@ -50,7 +52,8 @@
 //	 "response":{"statusCode":400}}
 //
 // with InputError (400), AuthenticationError (401), NotAllowedError (403),
-// NotFoundError (404), PayloadTooLargeError (413), ServiceUnavailableError
+// NotFoundError (404), ConflictError (409: a retry of a delivery that is
+// not failed or cancelled), PayloadTooLargeError (413), ServiceUnavailableError
 // (503 with Retry-After: the store is unreachable, see
 // notifications.ErrUnavailable, or the Service is closed) and Error (500:
 // a fault, logged to Config.Logger; the response says only "Internal
@@ -88,10 +91,42 @@
 // when a limited page was full: keyset pagination that stays stable while
 // notifications arrive.
 //
+// # Deliveries
+//
+// What each post-processor (email, chat, webhook) did for each
+// notification is a delivery (see notifications.Delivery). A service
+// inspects and retries the deliveries of its own sends, those whose origin
+// is its Subject; another origin's delivery is answered exactly like an
+// unknown one (404), because a delivery's last error can carry a
+// recipient's address. Backstage's clients never call these routes.
+//
+// GET /deliveries answers {"deliveries": [...]}, newest first, each
+//
+//	{"id": "...", "notificationId": "...", "user": "user:default/jane",
+//	 "origin": "external:ci", "processor": "email", "status": "failed",
+//	 "attempts": 8, "lastError": "...", "nextAttempt": null,
+//	 "created": "2025-01-01T10:00:00.000Z", "updated": "2025-01-01T10:31:12.000Z"}
+//
+// with user null for a broadcast, lastError null when no attempt failed,
+// nextAttempt null once the delivery is final. Its parameters, each
+// optional: notificationId (a UUID), processor (a name), status (pending,
+// retrying, sent, failed or cancelled) and limit (1 to
+// notifications.MaxDeliveryLimit, default notifications.DefaultDeliveryLimit).
+// A parameter present with an empty or unknown value is 400.
+//
+// POST /deliveries/{id}/retry puts a failed or cancelled delivery back to
+// run now with a fresh set of attempts, and answers it as it then stands
+// (pending, or already claimed by a worker). A delivery that is pending,
+// retrying or sent is 409 ConflictError: there is nothing to retry, and
+// the service learns why rather than being told the delivery does not
+// exist. An unknown or malformed id, or another origin's delivery, is 404.
+//
 // # Deviations from Backstage
 //
 //   - The principal is checked before the request is validated: a caller
-//     of the wrong kind gets 403 even for a malformed request.
+//     of the wrong kind gets 403 even for a malformed request. Its message
+//     is "This endpoint requires user credentials" or "This endpoint
+//     requires service credentials".
 //   - orderField accepts only the fields of notifications.OrderFields.
 //   - limit is at most MaxLimit, offset at most MaxOffset, and an update at
 //     most MaxUpdateIDs ids (400 beyond).

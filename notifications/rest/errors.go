@@ -16,6 +16,7 @@ const (
 	nameAuthentication  = "AuthenticationError"  // 401
 	nameNotAllowed      = "NotAllowedError"      // 403
 	nameNotFound        = "NotFoundError"        // 404
+	nameConflict        = "ConflictError"        // 409
 	namePayloadTooLarge = "PayloadTooLargeError" // 413
 	nameUnavailable     = "ServiceUnavailableError"
 	nameInternal        = "Error" // 500

@@ -100,12 +100,15 @@ func availableStores() []storeKind {
 }
 
 type fixtureConfig struct {
-	store     storeKind
-	defaults  *notifications.Settings
-	resolver  notifications.RecipientResolver
-	wrapStore func(notifications.Store) notifications.Store
-	maxBody   int64
-	noLogs    bool
+	store      storeKind
+	defaults   *notifications.Settings
+	resolver   notifications.RecipientResolver
+	wrapStore  func(notifications.Store) notifications.Store
+	maxBody    int64
+	noLogs     bool
+	processors []notifications.Processor
+	workers    int
+	retry      notifications.RetryPolicy
 }
 
 type option func(*fixtureConfig)
@@ -118,6 +121,18 @@ func withResolver(r notifications.RecipientResolver) option {
 }
 func withStore(wrap func(notifications.Store) notifications.Store) option {
 	return func(c *fixtureConfig) { c.wrapStore = wrap }
+}
+func withProcessors(ps ...notifications.Processor) option {
+	return func(c *fixtureConfig) { c.processors = ps }
+}
+
+// withManualDelivery runs no delivery workers (the test calls
+// RunDueDeliveries) and gives each delivery one attempt.
+func withManualDelivery() option {
+	return func(c *fixtureConfig) {
+		c.workers = -1
+		c.retry = notifications.RetryPolicy{MaxAttempts: 1}
+	}
 }
 func withMaxBody(n int64) option       { return func(c *fixtureConfig) { c.maxBody = n } }
 func withStoreKind(k storeKind) option { return func(c *fixtureConfig) { c.store = k } }
@@ -179,6 +194,9 @@ func setup(t testing.TB, opts ...option) *fixture {
 		Signals:         f.signals,
 		Catalog:         catalogR(),
 		Resolver:        cfg.resolver,
+		Processors:      cfg.processors,
+		DeliveryWorkers: cfg.workers,
+		Retry:           cfg.retry,
 		DefaultSettings: defaults,
 		Logger:          logger,
 		Now:             f.clock.now,

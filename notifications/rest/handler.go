@@ -74,7 +74,7 @@ type route struct {
 
 // routes is every route the Handler serves: those of Backstage's
 // notifications-backend (the current ones and the legacy root ones), plus
-// Herald's read-all and the OpenAPI document.
+// Herald's read-all, the delivery records and the OpenAPI document.
 var routes = []route{
 	{"GET /{$}", userOnly, listParams, (*Handler).list},
 	{"POST /{$}", serviceOnly, nil, (*Handler).send},
@@ -89,6 +89,8 @@ var routes = []route{
 	{"GET /settings", userOnly, nil, (*Handler).settings},
 	{"POST /settings", userOnly, nil, (*Handler).saveSettings},
 	{"GET /topics", userOnly, topicsParams, (*Handler).topics},
+	{"GET /deliveries", serviceOnly, deliveriesParams, (*Handler).deliveries},
+	{"POST /deliveries/{id}/retry", serviceOnly, nil, (*Handler).retryDelivery},
 	{"GET /openapi.json", anyPrincipal, nil, (*Handler).openAPI},
 }
 

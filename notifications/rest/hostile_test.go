@@ -56,6 +56,8 @@ func hostileCases(id string) []hostileCase {
 		{"POST", "/settings", userToken, nil},
 		{"POST", "/notifications", serviceToken, nil},
 		{"POST", "/", serviceToken, nil},
+		{"GET", "/deliveries", serviceToken, []string{"notificationId", "processor", "status", "limit"}},
+		{"POST", "/deliveries/{delivery}/retry", serviceToken, nil},
 	}
 	for _, rt := range queryRoutes {
 		for _, p := range rt.params {
@@ -85,6 +87,25 @@ func hostileCases(id string) []hostileCase {
 		for _, p := range []string{"/notifications/", "/"} {
 			add(hostileCase{name: "GET " + p + raw[:min(len(raw), 20)], method: "GET", path: p + raw, token: userToken, status: 404})
 		}
+	}
+
+	// Delivery ids in the path, and in the filter: never found (or 400 for
+	// the filter), never a database error. {id} is a notification's id,
+	// no delivery's; {delivery} is another origin's delivery.
+	for _, raw := range []string{"%ff%fe", "%00", "a%ed%a0%80", strings.Repeat("x", 5000), "6c2b3b8e-2f0a-4a51-9b53-7b0a3c0a5e1%ff", "{id}", "{delivery}", "%7Bdelivery%7D"} {
+		add(hostileCase{name: "retry " + raw[:min(len(raw), 20)], method: "POST", path: "/deliveries/" + raw + "/retry", token: serviceToken, status: 404})
+		status := 400
+		if raw == "{id}" || raw == "{delivery}" {
+			status = 200 // a UUID, whatever it names
+		}
+		add(hostileCase{name: "deliveries of " + raw[:min(len(raw), 20)], method: "GET", path: "/deliveries?notificationId=" + raw, token: serviceToken, status: status})
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=9223372036854775808", "limit=-9223372036854775809", "limit=1e3", "limit=0x10",
+		"status=Failed", "status=failed%20", "processor=", "limit=1&limit=2"} {
+		add(hostileCase{name: "deliveries " + q, method: "GET", path: "/deliveries?" + q, token: serviceToken, status: 400, message: "request/query/"})
+	}
+	for _, q := range []string{"limit=1", "limit=1000", "limit=001", "processor=%25", "processor=" + strings.Repeat("%5C", 2000), "processor=%F0%9F%98%80", "status=cancelled"} {
+		add(hostileCase{name: "deliveries " + q[:min(len(q), 40)], method: "GET", path: "/deliveries?" + q, token: serviceToken, status: 200})
 	}
 
 	// Tampered cursors: 400, never a database error.
@@ -294,11 +315,15 @@ var bodySpots = []bodySpot{
 func TestHostileInputs(t *testing.T) {
 	t.Parallel()
 	var fixtures []*fixture
-	var ids []string
+	var ids, deliveries []string
 	for _, kind := range availableStores() {
 		f := setup(t, withStoreKind(kind))
 		ids = append(ids, f.sent(toMock(`{"title":"seeded","topic":"t"}`))[0]["id"].(string))
 		f.sent(broadcast(`{"title":"seeded broadcast","topic":"b"}`))
+		// A failed delivery of the other service's: the test service's
+		// retry of it is a 404.
+		w := f.deliveryWorld()
+		deliveries = append(deliveries, w.others.deliveries["email"])
 		fixtures = append(fixtures, f)
 	}
 	stores := availableStores()
@@ -306,7 +331,7 @@ func TestHostileInputs(t *testing.T) {
 		t.Run(fmt.Sprintf("%03d %s", i, tc.name), func(t *testing.T) {
 			var statuses []int
 			for j, f := range fixtures {
-				path := strings.ReplaceAll(tc.path, "{id}", ids[j])
+				path := strings.ReplaceAll(strings.ReplaceAll(tc.path, "{id}", ids[j]), "{delivery}", deliveries[j])
 				r := f.raw(t, tc.method, path, tc.token, tc.body)
 				statuses = append(statuses, r.status)
 				checkHostileAnswer(t, string(stores[j]), tc, r)
@@ -337,7 +362,7 @@ func checkHostileAnswer(t *testing.T, store string, tc hostileCase, r response) 
 	if r.status < 400 {
 		return
 	}
-	e := failure(t, r, r.status, map[int]string{400: "InputError", 401: "AuthenticationError", 403: "NotAllowedError", 404: "NotFoundError", 413: "PayloadTooLargeError"}[r.status])
+	e := failure(t, r, r.status, map[int]string{400: "InputError", 401: "AuthenticationError", 403: "NotAllowedError", 404: "NotFoundError", 409: "ConflictError", 413: "PayloadTooLargeError"}[r.status])
 	if tc.message != "" && !strings.Contains(e.Error.Message, tc.message) {
 		t.Errorf("%s: message %q, want it to contain %q", store, truncate(e.Error.Message), tc.message)
 	}

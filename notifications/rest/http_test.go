@@ -291,6 +291,15 @@ func (unavailableStore) SaveNotifications(context.Context, []notifications.Notif
 func (unavailableStore) SaveBroadcast(context.Context, notifications.Notification, *notifications.DeliveryWrite) (notifications.Notification, error) {
 	return notifications.Notification{}, errOutage
 }
+func (unavailableStore) ListDeliveries(context.Context, notifications.DeliveryFilter) ([]notifications.Delivery, error) {
+	return nil, errOutage
+}
+func (unavailableStore) GetDelivery(context.Context, string) (notifications.Delivery, error) {
+	return notifications.Delivery{}, errOutage
+}
+func (unavailableStore) RequeueDelivery(context.Context, string, time.Time) (notifications.Delivery, error) {
+	return notifications.Delivery{}, errOutage
+}
 func (unavailableStore) List(context.Context, notifications.Query) ([]notifications.Notification, error) {
 	return nil, errOutage
 }
@@ -343,6 +352,9 @@ func TestStoreUnavailable(t *testing.T) {
 		{"POST", "/notifications", serviceToken, toMock(`{"title":"t"}`)},
 		{"POST", "/notifications", serviceToken, broadcast(`{"title":"t"}`)},
 		{"POST", "/", serviceToken, toMock(`{"title":"t"}`)},
+		{"GET", "/deliveries", serviceToken, ""},
+		{"GET", "/deliveries?status=failed&limit=5", serviceToken, ""},
+		{"POST", "/deliveries/" + id + "/retry", serviceToken, ""},
 	} {
 		r := f.do(rt.method, rt.path, rt.token, rt.body)
 		e := failure(t, r, 503, "ServiceUnavailableError")
