@@ -28,7 +28,7 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &queryLog{}
-	s.DB().AddQueryHook(log)
+	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
 	if _, err := s.List(ctx, notifications.Query{User: "user:default/u01", Filter: notifications.Filter{Read: new(false)}, Limit: 20}); err != nil {
 		t.Fatal(err)
 	}

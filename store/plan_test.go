@@ -53,7 +53,7 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &queryLog{}
-	s.DB().AddQueryHook(log)
+	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
 	const u = "user:default/u001"
 	unread := notifications.Filter{Read: new(false)}
 	calls := map[string]func() error{

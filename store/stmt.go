@@ -128,7 +128,7 @@ func (q *stmt) strList(ss []string) *stmt {
 		}
 	}
 	q.raw("(")
-	return q.arg(bun.In(ss)).raw(")")
+	return q.arg(bun.List(ss)).raw(")")
 }
 
 func (q *stmt) int(n int) *stmt { return q.arg(n) }

@@ -30,7 +30,7 @@ func (b brokenStore) SetRead(ctx context.Context, user string, ids []string, at 
 	if err := b.Store.SetRead(ctx, user, ids, at); err != nil || b.flaw != "clears-for-everyone" || at != nil {
 		return err
 	}
-	_, err := b.DB().ExecContext(ctx, "UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id IN (?)", bun.In(ids))
+	_, err := b.DB().ExecContext(ctx, "UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id IN (?)", bun.List(ids))
 	return err
 }
 
