@@ -214,7 +214,7 @@ func TestRetryPermanentAndSuccess(t *testing.T) {
 	bad := errors.New("400 bad request")
 	calls := 0
 	err := r.Do(t.Context(), func(context.Context, int) error { calls++; return bad })
-	if err != bad || calls != 1 || len(delays) != 0 {
+	if !errors.Is(err, bad) || calls != 1 || len(delays) != 0 {
 		t.Fatalf("permanent: err=%v calls=%d delays=%v", err, calls, delays)
 	}
 

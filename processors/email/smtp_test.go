@@ -16,7 +16,6 @@ import (
 	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -308,5 +307,3 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 	client = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	return server, client
 }
-
-func portString(p int) string { return strconv.Itoa(p) }
