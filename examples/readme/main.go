@@ -20,7 +20,8 @@ func main() {
 	}
 	defer st.Close()
 	hub := signals.NewHub(signals.HubConfig{}) // feeds WebSocket connections (signals/socket)
-	catalog := notifications.NewMemoryCatalog(notifications.CatalogEntity{ // or your own Catalog
+	// A catalog expands groups and owners into users; bring your own, or:
+	catalog := notifications.NewMemoryCatalog(notifications.CatalogEntity{
 		Ref:       "group:default/platform",
 		Relations: []notifications.Relation{{Type: notifications.RelationHasMember, TargetRef: "user:default/alice"}},
 	})
