@@ -1,5 +1,5 @@
 // Command readme is the README's opening snippet, as a program: a test
-// keeps the two identical, so the snippet always compiles.
+// keeps the snippet identical to the body of run, so it always compiles.
 package main
 
 import (
@@ -13,10 +13,15 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
+	if err := run(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context) error {
 	st, err := store.OpenSQLite(ctx, ":memory:") // or a file, or store.OpenPostgres(ctx, dsn)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer st.Close()
 	hub := signals.NewHub(signals.HubConfig{}) // feeds WebSocket connections (signals/socket)
@@ -27,19 +32,20 @@ func main() {
 	})
 	svc, err := notifications.New(notifications.Config{Store: st, Signals: hub, Catalog: catalog})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer svc.Close(ctx)
 
 	sender := svc.Sender("plugin:ci") // what your plugin depends on
 	if _, err := sender.Send(ctx, notifications.Entity("group:default/platform"),
 		notifications.Payload{Title: "Build failed on main", Severity: notifications.SeverityHigh}); err != nil {
-		log.Fatal(err)
+		return err
 	}
 
 	page, err := svc.List(ctx, "user:default/alice", notifications.ListOptions{Filter: notifications.Filter{Read: new(false)}})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println(page.TotalCount, "unread:", page.Notifications[0].Payload.Title)
+	return nil
 }

@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// The README opens with this program's body: the two must not drift.
+// The README opens with the body of this program's run: the two must
+// not drift.
 func TestREADMESnippetIsThisProgram(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
@@ -22,7 +23,7 @@ func TestREADMESnippetIsThisProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body, _ := strings.Cut(string(program), "func main() {\n")
+	_, body, _ := strings.Cut(string(program), "func run(ctx context.Context) error {\n")
 	body = strings.TrimSuffix(strings.TrimSpace(body), "}")
 	want := strings.TrimSpace(unindent(body))
 	if got := strings.TrimSpace(snippet); got != want {
