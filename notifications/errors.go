@@ -16,8 +16,10 @@ var (
 	// ErrClosed is returned by Send after Close.
 	ErrClosed = errors.New("notifications: service closed")
 	// ErrUnavailable means the store could not be reached (a lost
-	// connection, a database restarting) and nothing was committed: the
-	// same call may succeed when retried. Over HTTP it is a 503 with
+	// connection, a database restarting, SQLite's write lock held past
+	// its busy timeout) after the store's own retries. Nothing was
+	// committed, except when the connection was lost at COMMIT itself:
+	// then the call may have taken effect. Over HTTP it is a 503 with
 	// Retry-After. Stores wrap their transient failures with it.
 	ErrUnavailable = errors.New("notifications: store unavailable")
 )

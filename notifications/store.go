@@ -128,8 +128,10 @@ const MaxSearchLength = 1000
 type Filter struct {
 	// IDs, when non-nil, keeps only these ids.
 	IDs []string
-	// Search keeps notifications whose title or description contains it,
-	// case-insensitively and literally ('%' and '_' are not wildcards).
+	// Search keeps notifications whose title or description contains it
+	// as a substring, folding the case of ASCII letters only (the same on
+	// every store: "é" does not find "É"), and literally ('%' and '_' are
+	// not wildcards). At most MaxSearchLength characters.
 	Search string
 	// Read keeps read (true) or unread (false) ones; nil keeps both.
 	Read *bool

@@ -23,18 +23,21 @@ func ExampleOpenSQLite() {
 		User: "user:default/jane", Origin: "plugin:ci", Created: created,
 		Payload: notifications.Payload{Title: "Build failed", Severity: notifications.SeverityHigh},
 	}}, nil); err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	if _, err := s.SaveBroadcast(ctx, notifications.Notification{
 		Origin: "plugin:ops", Created: created.Add(time.Minute),
 		Payload: notifications.Payload{Title: "Maintenance tonight"},
 	}, nil); err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 
 	inbox, err := s.List(ctx, notifications.Query{User: "user:default/jane", Limit: 20})
 	if err != nil {
-		log.Fatal(err)
+		fmt.Println(err)
+		return
 	}
 	for _, n := range inbox {
 		fmt.Printf("%s %q broadcast=%v\n", n.Created.Format(time.Kitchen), n.Payload.Title, n.IsBroadcast())

@@ -29,7 +29,7 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := &queryLog{}
-	s.DB().AddQueryHook(log)
+	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
 	if _, err := s.List(ctx, notifications.Query{User: "user:default/u01", Filter: notifications.Filter{Read: new(false)}, Limit: 20}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestPostgresClaimUsesDueIndex(t *testing.T) {
 	now := time.Now().UTC()
 	sendWithDeliveries(t, s, 300, now)
 	log := &queryLog{}
-	s.DB().AddQueryHook(log)
+	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
 	claim(t, s, now, time.Minute, 5)
 	var claimSQL string
 	for _, q := range log.take() {

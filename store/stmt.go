@@ -29,6 +29,9 @@ type stmt struct {
 	args []any
 	d    dialect
 	err  error
+	// few holds the arguments of most statements without another
+	// allocation.
+	few [8]any
 }
 
 // statement is what the run helpers take: a stmt, or the fan-out's sqlBuf.
@@ -56,7 +59,9 @@ func checkText(s string) error {
 }
 
 func newStmt(d dialect, capacity int) *stmt {
-	return &stmt{b: make([]byte, 0, capacity), args: make([]any, 0, 8), d: d}
+	q := &stmt{b: make([]byte, 0, capacity), d: d}
+	q.args = q.few[:0]
+	return q
 }
 
 // sql has bun's query generator write the values in, as bun's
@@ -128,7 +133,7 @@ func (q *stmt) strList(ss []string) *stmt {
 		}
 	}
 	q.raw("(")
-	return q.arg(bun.In(ss)).raw(")")
+	return q.arg(bun.List(ss)).raw(")")
 }
 
 func (q *stmt) int(n int) *stmt { return q.arg(n) }

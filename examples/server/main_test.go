@@ -28,11 +28,11 @@ const readmeBroadcast = `{"recipients":{"type":"broadcast"},"payload":{"title":"
 type started struct {
 	base string // http://127.0.0.1:port
 	stop func() error
-	logs *syncBuffer
 }
 
 // start runs the server in-process on a free port with a fresh SQLite
-// file, and stops it (gracefully, checking run's result) at cleanup.
+// file, and stops it (gracefully, checking run's result) at cleanup. The
+// server logs to the test's output, shown when the test fails.
 func start(t *testing.T, extra ...string) *started {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,7 +50,7 @@ func start(t *testing.T, extra ...string) *started {
 	}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := newLineWriter()
-	logs := &syncBuffer{}
+	logs := t.Output()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, stdout, logs) }()
 
@@ -59,7 +59,7 @@ func start(t *testing.T, extra ...string) *started {
 	case line = <-stdout.lines:
 	case err := <-done:
 		cancel()
-		t.Fatalf("run ended before listening: %v\n%s", err, logs)
+		t.Fatalf("run ended before listening: %v", err)
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatal("the server did not print where it listens")
@@ -71,7 +71,7 @@ func start(t *testing.T, extra ...string) *started {
 	}
 	var once sync.Once
 	var stopErr error
-	s := &started{base: m[1], logs: logs}
+	s := &started{base: m[1]}
 	s.stop = func() error {
 		once.Do(func() {
 			cancel()
@@ -85,7 +85,7 @@ func start(t *testing.T, extra ...string) *started {
 	}
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
-			t.Errorf("shutdown: %v\n%s", err, logs)
+			t.Errorf("shutdown: %v", err)
 		}
 	})
 	return s
@@ -271,7 +271,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Graceful shutdown: the client is told to reconnect elsewhere.
 	if err := s.stop(); err != nil {
-		t.Fatalf("run: %v\n%s", err, s.logs)
+		t.Fatalf("run: %v", err)
 	}
 	select {
 	case err := <-ended:
@@ -486,21 +486,4 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		}
 		w.buf = w.buf[i+1:]
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -146,91 +146,87 @@ func (d *decoder) enter() error {
 }
 
 func (d *decoder) object() (any, error) {
-	if err := d.enter(); err != nil {
-		return nil, err
-	}
-	d.pos++ // {
 	m := map[string]any{}
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return m, nil
-	}
-	for {
+	err := d.items('}', "an object value", func() error {
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-			return nil, d.fail(ErrSyntax, "expected a string key")
+			return d.fail(ErrSyntax, "expected a string key")
 		}
 		keyAt := d.pos
 		key, err := d.string()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, dup := m[key]; dup {
 			d.pos = keyAt
-			return nil, d.fail(ErrDuplicateKey, "duplicate key %q", key)
+			return d.fail(ErrDuplicateKey, "duplicate key %q", key)
 		}
 		d.space()
 		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return nil, d.fail(ErrSyntax, "expected ':' after an object key")
+			return d.fail(ErrSyntax, "expected ':' after an object key")
 		}
 		d.pos++
 		d.space()
 		v, err := d.value()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		m[key] = v
-		d.space()
-		if d.pos >= len(d.data) {
-			return nil, d.fail(ErrSyntax, "unexpected end of JSON input")
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-			d.space()
-		case '}':
-			d.pos++
-			d.depth--
-			return m, nil
-		default:
-			return nil, d.fail(ErrSyntax, "expected ',' or '}' after an object value")
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return m, nil
 }
 
 func (d *decoder) array() (any, error) {
-	if err := d.enter(); err != nil {
-		return nil, err
-	}
-	d.pos++ // [
 	a := []any{}
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		d.depth--
-		return a, nil
-	}
-	for {
+	err := d.items(']', "an array element", func() error {
 		v, err := d.value()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a = append(a, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// items reads the object or array that opens at d.pos and ends with end,
+// calling item for each member or element, with d.pos at its first byte;
+// what names one in errors. Objects and arrays differ only in their items.
+func (d *decoder) items(end byte, what string, item func() error) error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	d.pos++ // { or [
+	d.space()
+	if d.pos < len(d.data) && d.data[d.pos] == end {
+		d.pos++
+		d.depth--
+		return nil
+	}
+	for {
+		if err := item(); err != nil {
+			return err
+		}
 		d.space()
 		if d.pos >= len(d.data) {
-			return nil, d.fail(ErrSyntax, "unexpected end of JSON input")
+			return d.fail(ErrSyntax, "unexpected end of JSON input")
 		}
 		switch d.data[d.pos] {
 		case ',':
 			d.pos++
 			d.space()
-		case ']':
+		case end:
 			d.pos++
 			d.depth--
-			return a, nil
+			return nil
 		default:
-			return nil, d.fail(ErrSyntax, "expected ',' or ']' after an array element")
+			return d.fail(ErrSyntax, "expected ',' or '%c' after %s", end, what)
 		}
 	}
 }

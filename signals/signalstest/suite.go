@@ -299,13 +299,37 @@ func testConcurrentSenders(t *testing.T, b Backend) {
 		trs[i] = b.OpenFunc(t)
 		recs[i], _ = subscribe(t, trs[i], fmt.Sprintf("instance %d", i))
 	}
+	sendConcurrently(t, instances, goroutines, perGoroutine, func(i, g, k int) error {
+		return trs[i].Send(t.Context(), fmt.Appendf(nil, "%d/%d/%d", i, g, k))
+	})
+	if t.Failed() {
+		return
+	}
+	total := instances * goroutines * perGoroutine
+	for ri, r := range recs {
+		got := r.msgs.waitLen(t, b.Timeout, fmt.Sprintf("all messages on instance %d", ri), total)
+		inSequence(t, fmt.Sprintf("instance %d", ri), got, total, func(m []byte) (string, int) {
+			var i, g, k int
+			if _, err := fmt.Sscanf(string(m), "%d/%d/%d", &i, &g, &k); err != nil {
+				t.Fatalf("instance %d got an altered message %q", ri, m)
+			}
+			return fmt.Sprintf("%d/%d", i, g), k
+		})
+	}
+}
+
+// sendConcurrently sends from goroutines goroutines of each of instances
+// instances at once, perGoroutine times each, and returns when all are
+// done. send sends message k of goroutine g of instance i; an error fails
+// t and ends that goroutine.
+func sendConcurrently(t *testing.T, instances, goroutines, perGoroutine int, send func(i, g, k int) error) {
 	var wg sync.WaitGroup
-	for i, tr := range trs {
+	for i := range instances {
 		for g := range goroutines {
 			wg.Go(func() {
 				for k := range perGoroutine {
-					if err := tr.Send(t.Context(), fmt.Appendf(nil, "%d/%d/%d", i, g, k)); err != nil {
-						t.Errorf("Send from instance %d goroutine %d: %v", i, g, err)
+					if err := send(i, g, k); err != nil {
+						t.Errorf("sending from instance %d goroutine %d: %v", i, g, err)
 						return
 					}
 				}
@@ -313,27 +337,23 @@ func testConcurrentSenders(t *testing.T, b Backend) {
 		}
 	}
 	wg.Wait()
-	if t.Failed() {
-		return
+}
+
+// inSequence checks what where received: total items, and from each
+// sender its numbers 0, 1, 2, ... in order, so nothing was lost,
+// duplicated or reordered. seq says who sent an item and its number.
+func inSequence[T any](t *testing.T, where string, got []T, total int, seq func(T) (sender string, n int)) {
+	t.Helper()
+	next := map[string]int{}
+	for _, item := range got {
+		sender, n := seq(item)
+		if n != next[sender] {
+			t.Fatalf("%s: from sender %s got #%d, want #%d (lost, duplicated or reordered)", where, sender, n, next[sender])
+		}
+		next[sender]++
 	}
-	total := instances * goroutines * perGoroutine
-	for ri, r := range recs {
-		got := r.msgs.waitLen(t, b.Timeout, fmt.Sprintf("all messages on instance %d", ri), total)
-		next := map[string]int{}
-		for _, m := range got {
-			var i, g, k int
-			if _, err := fmt.Sscanf(string(m), "%d/%d/%d", &i, &g, &k); err != nil {
-				t.Fatalf("instance %d got an altered message %q", ri, m)
-			}
-			key := fmt.Sprintf("%d/%d", i, g)
-			if k != next[key] {
-				t.Fatalf("instance %d: from sender %s got #%d, want #%d (lost, duplicated or reordered)", ri, key, k, next[key])
-			}
-			next[key]++
-		}
-		if len(got) != total {
-			t.Errorf("instance %d got %d messages, want %d", ri, len(got), total)
-		}
+	if len(got) != total {
+		t.Errorf("%s got %d in all, want %d", where, len(got), total)
 	}
 }
 
@@ -551,47 +571,27 @@ func testBusDelivery(t *testing.T, b Backend) {
 	for i := range ins {
 		ins[i] = newInstance(t, b, fmt.Sprintf("i%d", i))
 	}
-	var wg sync.WaitGroup
-	for i, in := range ins {
-		for g := range goroutines {
-			wg.Go(func() {
-				for n := range perGoroutine {
-					s := signals.Signal{
-						Recipients: signals.Entity("user:default/jane", "group:default/team"),
-						Channel:    "notifications",
-						Message:    testMessage{From: fmt.Sprintf("i%d", i), G: g, N: n},
-					}
-					if err := in.bus.Publish(t.Context(), s); err != nil {
-						t.Errorf("Publish on i%d: %v", i, err)
-						return
-					}
-				}
-			})
-		}
-	}
-	wg.Wait()
+	sendConcurrently(t, instances, goroutines, perGoroutine, func(i, g, n int) error {
+		return ins[i].bus.Publish(t.Context(), signals.Signal{
+			Recipients: signals.Entity("user:default/jane", "group:default/team"),
+			Channel:    "notifications",
+			Message:    testMessage{From: fmt.Sprintf("i%d", i), G: g, N: n},
+		})
+	})
 	if t.Failed() {
 		return
 	}
 	total := instances * goroutines * perGoroutine
 	for i, in := range ins {
 		got := in.got.waitLen(t, b.Timeout, fmt.Sprintf("every signal on i%d", i), total)
-		next := map[string]int{}
-		for _, s := range got {
+		inSequence(t, fmt.Sprintf("i%d", i), got, total, func(s signals.Signal) (string, int) {
 			if s.Channel != "notifications" || s.Recipients.Type != signals.RecipientUser ||
 				strings.Join(s.Recipients.EntityRefs, ",") != "user:default/jane,group:default/team" {
 				t.Fatalf("i%d got an altered signal %+v", i, s)
 			}
 			m := decode(t, s)
-			key := fmt.Sprintf("%s/%d", m.From, m.G)
-			if m.N != next[key] {
-				t.Fatalf("i%d: from %s got #%d, want #%d (lost, duplicated or reordered)", i, key, m.N, next[key])
-			}
-			next[key]++
-		}
-		if len(got) != total {
-			t.Errorf("i%d got %d signals, want %d", i, len(got), total)
-		}
+			return fmt.Sprintf("%s/%d", m.From, m.G), m.N
+		})
 		if gaps := in.gaps.snapshot(); len(gaps) > 0 {
 			t.Errorf("i%d reported gaps on a healthy backend: %+v", i, gaps)
 		}

@@ -93,21 +93,32 @@ func (req catchUpRequest) startCursor() time.Time {
 }
 
 // replay calls the CatchUpFunc for channel and returns the frames to send,
-// oldest first. stop ends the call early (a Handler shutdown).
+// oldest first. stop ends the call early (a Handler shutdown). A failed
+// call ends the connection or stream, and the error says why: errShutdown
+// when stop is closed, the cause of ctx when ctx is done, otherwise an
+// error wrapping errCatchUp.
 func (h *Handler) replay(ctx context.Context, stop <-chan struct{}, log *slog.Logger, id auth.Principal, channel string, req catchUpRequest) ([][]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.catchUpTimeout)
+	cctx, cancel := context.WithTimeout(ctx, h.catchUpTimeout)
 	defer cancel()
 	go func() {
 		select {
 		case <-stop:
 			cancel()
-		case <-ctx.Done():
+		case <-cctx.Done():
 		}
 	}()
 	since := req.cursor.Add(-h.catchUpWindow)
-	sigs, err := h.catchUp(ctx, id.User, channel, since)
+	sigs, err := h.catchUp(cctx, id.User, channel, since)
 	if err != nil {
 		log.Error("socket: catch-up failed", "channel", channel, "since", since, "error", err)
+		select {
+		case <-stop:
+			return nil, errShutdown
+		default:
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("%w: %w", errCatchUp, err)
 	}
 	frames := make([][]byte, 0, len(sigs))

@@ -72,25 +72,7 @@ func (e *env) dialSince(t *testing.T, since string) *client {
 	if since != "" {
 		u += "?since=" + url.QueryEscape(since)
 	}
-	return e.dialURL(t, u, &websocket.DialOptions{Subprotocols: []string{"john-token"}})
-}
-
-func (e *env) dialURL(t *testing.T, u string, opts *websocket.DialOptions) *client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, u, opts)
-	if err != nil {
-		t.Fatalf("Dial: %v (%s)", err, statusOf(resp))
-	}
-	c := &client{ws: ws, frames: make(chan string, 64), quit: make(chan struct{}), done: make(chan struct{})}
-	go c.read()
-	t.Cleanup(func() {
-		close(c.quit)
-		_ = ws.CloseNow()
-		<-c.done
-	})
-	return c
+	return e.dialURL(t, u, 64, &websocket.DialOptions{Subprotocols: []string{"john-token"}})
 }
 
 // cursorOf splits a live frame into the frame without its cursor and the
@@ -153,9 +135,7 @@ func TestCatchUpOffSendsNoCursors(t *testing.T) {
 	c := e.dialSince(t, "not-a-cursor")
 	c.send(t, "subscribe", "test")
 	e.publish(t, broadcast("test", map[string]int{"n": 1}))
-	if got, want := c.next(t), `{"channel":"test","message":{"n":1}}`; got != want {
-		t.Errorf("frame = %s, want %s", got, want)
-	}
+	c.expect(t, `{"channel":"test","message":{"n":1}}`)
 }
 
 func TestCatchUpCursors(t *testing.T) {
@@ -253,9 +233,7 @@ func TestCatchUpLeavesNoGap(t *testing.T) {
 	}
 	c.send(t, "subscribe", "notifications")
 	rec.next(t)
-	if got, want := c.next(t), `{"channel":"notifications","message":{"replayed":"before"}}`; got != want {
-		t.Errorf("first = %s, want the replay %s", got, want)
-	}
+	c.expect(t, `{"channel":"notifications","message":{"replayed":"before"}}`)
 	if frame, _ := cursorOf(t, c.next(t)); frame != `{"channel":"notifications","message":{"live":"during"}}` {
 		t.Errorf("second = %s, want the live signal", frame)
 	}

@@ -16,15 +16,11 @@ import (
 func TestCustomChannelSignal(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
-	mine := e.dial(t, "jane-token")
-	mine.send(t, "subscribe", "my-plugin", "sentinel")
-	otherChannel := e.dial(t, "jane-token")
-	otherChannel.send(t, "subscribe", "catalog", "sentinel")
-	left := e.dial(t, "john-token")
-	left.send(t, "subscribe", "my-plugin", "sentinel")
+	mine := e.subscribed(t, "jane-token", "my-plugin", "sentinel")
+	otherChannel := e.subscribed(t, "jane-token", "catalog", "sentinel")
+	left := e.subscribed(t, "john-token", "my-plugin", "sentinel")
 	left.send(t, "unsubscribe", "my-plugin")
-	never := e.dial(t, "john-token")
-	never.send(t, "subscribe", "sentinel")
+	never := e.subscribed(t, "john-token", "sentinel")
 
 	// What the plugin's backend code does.
 	err := e.hub.Publish(context.Background(), signals.Signal{
@@ -35,9 +31,7 @@ func TestCustomChannelSignal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	if got, want := mine.next(t), `{"channel":"my-plugin","message":{"build":42,"status":"green"}}`; got != want {
-		t.Errorf("subscribed client got %s, want %s", got, want)
-	}
+	mine.expect(t, `{"channel":"my-plugin","message":{"build":42,"status":"green"}}`)
 	// Each connection delivers in order: had the signal reached the
 	// others, it would arrive before the sentinel.
 	e.sentinel(t, mine, otherChannel, left, never)
@@ -46,8 +40,6 @@ func TestCustomChannelSignal(t *testing.T) {
 	// connections.
 	left.send(t, "subscribe", "my-plugin")
 	e.publish(t, signals.Signal{Recipients: signals.Entity(john), Channel: "my-plugin", Message: map[string]int{"n": 2}})
-	if got, want := left.next(t), `{"channel":"my-plugin","message":{"n":2}}`; got != want {
-		t.Errorf("john's subscribed client got %s, want %s", got, want)
-	}
+	left.expect(t, `{"channel":"my-plugin","message":{"n":2}}`)
 	e.sentinel(t, mine, otherChannel, left, never)
 }

@@ -415,6 +415,24 @@ func (h *Handler) untrack(s stream, reason error) {
 	h.wg.Done()
 }
 
+// admit lets a request open a WebSocket connection or an event stream,
+// returning what authenticateRequest does, or answers it with an empty
+// refusal and reports false: 503 once the Handler is closed, otherwise
+// the status authentication failed with.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, fromProtocols bool) (auth.Principal, string, bool) {
+	if h.isClosed() {
+		refuse(w, http.StatusServiceUnavailable)
+		return auth.Principal{}, "", false
+	}
+	id, protocol, status := h.authenticateRequest(r, fromProtocols)
+	if status != 0 {
+		h.logger.Debug("socket: refused a request", "status", status, "path", r.URL.Path, "remote", r.RemoteAddr)
+		refuse(w, status)
+		return auth.Principal{}, "", false
+	}
+	return id, protocol, true
+}
+
 // authenticateRequest finds the principal of a request from its offered
 // sub-protocols (when fromProtocols is set) and then its bearer token. On
 // success it returns the principal and, when a sub-protocol value

@@ -141,13 +141,29 @@ func (e *env) dial(t *testing.T, token string) *client {
 	return e.dialWith(t, 64, &websocket.DialOptions{Subprotocols: []string{token}})
 }
 
+// subscribed connects as the user of token and subscribes to channels, in
+// order.
+func (e *env) subscribed(t *testing.T, token string, channels ...string) *client {
+	t.Helper()
+	c := e.dial(t, token)
+	c.send(t, "subscribe", channels...)
+	return c
+}
+
 // dialWith connects with opts; buffer is how many frames the client holds
 // before it stops reading (0: it stops after one unclaimed frame).
 func (e *env) dialWith(t *testing.T, buffer int, opts *websocket.DialOptions) *client {
 	t.Helper()
+	return e.dialURL(t, e.wsURL(), buffer, opts)
+}
+
+// dialURL connects to u, the endpoint perhaps with a query, as dialWith
+// connects to the endpoint.
+func (e *env) dialURL(t *testing.T, u string, buffer int, opts *websocket.DialOptions) *client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, e.wsURL(), opts)
+	ws, resp, err := websocket.Dial(ctx, u, opts)
 	if err != nil {
 		t.Fatalf("Dial: %v (%s)", err, statusOf(resp))
 	}
@@ -218,6 +234,14 @@ func (c *client) send(t *testing.T, action string, channels ...string) {
 		c.write(t, map[string]string{"action": action, "channel": ch})
 	}
 	c.sync(t)
+}
+
+// expect fails t unless the next frame is want.
+func (c *client) expect(t *testing.T, want string) {
+	t.Helper()
+	if got := c.next(t); got != want {
+		t.Errorf("frame = %s, want %s", got, want)
+	}
 }
 
 func (c *client) next(t *testing.T) string {
@@ -326,13 +350,10 @@ func TestHealth(t *testing.T) {
 func TestBroadcastThenUnsubscribe(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
-	c := e.dial(t, "john-token")
-	c.send(t, "subscribe", "test", "sentinel")
+	c := e.subscribed(t, "john-token", "test", "sentinel")
 
 	e.publish(t, broadcast("test", map[string]string{"msg": "test"}))
-	if got, want := c.next(t), `{"channel":"test","message":{"msg":"test"}}`; got != want {
-		t.Errorf("frame = %s, want %s", got, want)
-	}
+	c.expect(t, `{"channel":"test","message":{"msg":"test"}}`)
 
 	c.send(t, "unsubscribe", "test")
 	e.publish(t, broadcast("test", map[string]string{"msg": "again"}))
@@ -344,21 +365,16 @@ func TestBroadcastThenUnsubscribe(t *testing.T) {
 func TestUserSignalReachesOnlySubscribedOwner(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
-	a := e.dial(t, "jane-token")
-	a.send(t, "subscribe", "test", "sentinel")
-	b := e.dial(t, "john-token")
-	b.send(t, "subscribe", "test", "sentinel")
-	c := e.dial(t, "john-token")
-	c.send(t, "subscribe", "sentinel")
+	a := e.subscribed(t, "jane-token", "test", "sentinel")
+	b := e.subscribed(t, "john-token", "test", "sentinel")
+	c := e.subscribed(t, "john-token", "sentinel")
 
 	e.publish(t, signals.Signal{
 		Recipients: signals.Recipients{Type: signals.RecipientUser, EntityRefs: []string{john}},
 		Channel:    "test",
 		Message:    map[string]string{"msg": "for john"},
 	})
-	if got, want := b.next(t), `{"channel":"test","message":{"msg":"for john"}}`; got != want {
-		t.Errorf("B frame = %s, want %s", got, want)
-	}
+	b.expect(t, `{"channel":"test","message":{"msg":"for john"}}`)
 	e.sentinel(t, a, b, c)
 }
 
@@ -375,9 +391,7 @@ func TestGroupSignal(t *testing.T) {
 
 	e.publish(t, signals.Signal{Recipients: signals.Entity(team), Channel: "test", Message: map[string]string{"msg": "team"}})
 	for _, c := range []*client{tab1, tab2} {
-		if got, want := c.next(t), `{"channel":"test","message":{"msg":"team"}}`; got != want {
-			t.Errorf("frame = %s, want %s", got, want)
-		}
+		c.expect(t, `{"channel":"test","message":{"msg":"team"}}`)
 	}
 	e.sentinel(t, tab1, tab2, other)
 }
@@ -387,8 +401,7 @@ func TestGroupSignal(t *testing.T) {
 func TestInvalidSignalIsNotDelivered(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
-	c := e.dial(t, "john-token")
-	c.send(t, "subscribe", "test", "sentinel")
+	c := e.subscribed(t, "john-token", "test", "sentinel")
 
 	for _, s := range []signals.Signal{
 		{Recipients: signals.Broadcast(), Message: map[string]string{"msg": "no channel"}},
@@ -406,10 +419,8 @@ func TestInvalidSignalIsNotDelivered(t *testing.T) {
 func TestClosedConnectionIsRemoved(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
-	a := e.dial(t, "john-token")
-	a.send(t, "subscribe", "test")
-	b := e.dial(t, "jane-token")
-	b.send(t, "subscribe", "test")
+	a := e.subscribed(t, "john-token", "test")
+	b := e.subscribed(t, "jane-token", "test")
 
 	if err := a.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -421,9 +432,7 @@ func TestClosedConnectionIsRemoved(t *testing.T) {
 		t.Errorf("hub has %d subscribers, want 1", n)
 	}
 	e.publish(t, broadcast("test", map[string]int{"n": 2}))
-	if got, want := b.next(t), `{"channel":"test","message":{"n":2}}`; got != want {
-		t.Errorf("frame = %s, want %s", got, want)
-	}
+	b.expect(t, `{"channel":"test","message":{"n":2}}`)
 }
 
 // A connection that errs (dropped, or sends an oversized frame) is
@@ -431,12 +440,10 @@ func TestClosedConnectionIsRemoved(t *testing.T) {
 func TestConnectionErrorTerminates(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{}, signals.HubConfig{})
-	keep := e.dial(t, "jane-token")
-	keep.send(t, "subscribe", "test")
+	keep := e.subscribed(t, "jane-token", "test")
 
 	t.Run("abrupt disconnect", func(t *testing.T) {
-		c := e.dial(t, "john-token")
-		c.send(t, "subscribe", "test")
+		c := e.subscribed(t, "john-token", "test")
 		_ = c.ws.CloseNow()
 		if reason := e.waitEnded(t); reason == nil {
 			t.Error("ended without a reason")
@@ -493,17 +500,14 @@ func TestIgnoredClientFrames(t *testing.T) {
 func TestMaxChannels(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{MaxChannels: 2}, signals.HubConfig{})
-	c := e.dial(t, "john-token")
-	c.send(t, "subscribe", "sentinel", "a", "b", "a")
+	c := e.subscribed(t, "john-token", "sentinel", "a", "b", "a")
 	e.publish(t, broadcast("b", map[string]int{"n": 1}))
 	e.sentinel(t, c)
 
 	c.send(t, "unsubscribe", "a")
 	c.send(t, "subscribe", "b")
 	e.publish(t, broadcast("b", map[string]int{"n": 2}))
-	if got, want := c.next(t), `{"channel":"b","message":{"n":2}}`; got != want {
-		t.Errorf("frame = %s, want %s", got, want)
-	}
+	c.expect(t, `{"channel":"b","message":{"n":2}}`)
 }
 
 // A handshake that does not authenticate as a user gets an empty 401, 403
@@ -606,9 +610,7 @@ func TestBearerToken(t *testing.T) {
 	}
 	c.send(t, "subscribe", "test")
 	e.publish(t, signals.Signal{Recipients: signals.Entity(jane), Channel: "test", Message: map[string]int{"n": 1}})
-	if got, want := c.next(t), `{"channel":"test","message":{"n":1}}`; got != want {
-		t.Errorf("frame = %s, want %s", got, want)
-	}
+	c.expect(t, `{"channel":"test","message":{"n":1}}`)
 }
 
 func TestOriginPatterns(t *testing.T) {
@@ -716,8 +718,7 @@ func smallBufferClient() *http.Client {
 func TestSlowConnectionIsClosed(t *testing.T) {
 	t.Parallel()
 	e := setup(t, socket.Config{WriteTimeout: time.Minute}, signals.HubConfig{BufferSize: 1})
-	fast := e.dial(t, "john-token")
-	fast.send(t, "subscribe", "big")
+	fast := e.subscribed(t, "john-token", "big")
 	slow := e.dialWith(t, 0, &websocket.DialOptions{Subprotocols: []string{"jane-token"}, HTTPClient: smallBufferClient()})
 	slow.send(t, "subscribe", "big")
 

@@ -27,14 +27,8 @@ func (h *Handler) ServeSSE(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	if h.isClosed() {
-		refuse(w, http.StatusServiceUnavailable)
-		return
-	}
-	id, _, status := h.authenticateRequest(r, false)
-	if status != 0 {
-		h.logger.Debug("socket: refused event stream", "status", status, "remote", r.RemoteAddr)
-		refuse(w, status)
+	id, _, ok := h.admit(w, r, false)
+	if !ok {
 		return
 	}
 	req, err := h.parseSSERequest(r)
@@ -209,14 +203,6 @@ func (h *Handler) replaySSE(r *http.Request, w http.ResponseWriter, flush func()
 		seen[channel] = true
 		frames, err := h.replay(r.Context(), s.stop, log, id, channel, req.since)
 		if err != nil {
-			select {
-			case <-s.stop:
-				return errShutdown
-			default:
-			}
-			if r.Context().Err() != nil {
-				return r.Context().Err()
-			}
 			return err
 		}
 		if err := flush(); err != nil {

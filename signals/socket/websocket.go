@@ -21,14 +21,8 @@ import (
 // falls behind, or the Handler or its Hub closes. See the package
 // documentation for the protocol.
 func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
-	if h.isClosed() {
-		refuse(w, http.StatusServiceUnavailable)
-		return
-	}
-	id, protocol, status := h.authenticateRequest(r, true)
-	if status != 0 {
-		h.logger.Debug("socket: refused connection", "status", status, "remote", r.RemoteAddr)
-		refuse(w, status)
+	id, protocol, ok := h.admit(w, r, true)
+	if !ok {
 		return
 	}
 	since, err := h.parseSince(r.URL.Query().Get("since"))
@@ -213,14 +207,6 @@ func (c *wsConn) catchUp(ctx context.Context, job *catchUpJob) error {
 	}
 	frames, err := c.h.replay(ctx, c.stop, c.log, c.id, job.channel, c.since)
 	if err != nil {
-		select {
-		case <-c.stop:
-			return errShutdown
-		default:
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
 		return err
 	}
 	for _, f := range frames {

@@ -31,7 +31,7 @@ func (b brokenStore) SetRead(ctx context.Context, user string, ids []string, at 
 	if err := b.Store.SetRead(ctx, user, ids, at); err != nil || b.flaw != "clears-for-everyone" || at != nil {
 		return err
 	}
-	_, err := b.DB().ExecContext(ctx, "UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id IN (?)", bun.In(ids))
+	_, err := b.DB().ExecContext(ctx, "UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id IN (?)", bun.List(ids))
 	return err
 }
 
@@ -109,7 +109,7 @@ func (b brokenStore) ClaimDeliveries(ctx context.Context, o notifications.ClaimO
 func (b brokenStore) FinishDelivery(ctx context.Context, o notifications.DeliveryOutcome) (notifications.Delivery, error) {
 	d, err := b.Store.FinishDelivery(ctx, o)
 	if b.flaw == "stale-outcome-kept" && errors.Is(err, notifications.ErrLeaseLost) {
-		return b.Store.GetDelivery(ctx, o.ID)
+		return b.GetDelivery(ctx, o.ID)
 	}
 	return d, err
 }

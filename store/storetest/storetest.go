@@ -307,7 +307,7 @@ func name(ids []string) []string {
 	out := make([]string, len(ids))
 	for i, s := range ids {
 		out[i] = s
-		for j := 0; j <= 7; j++ {
+		for j := range 8 {
 			if s == id(j) {
 				out[i] = fmt.Sprintf("id%d", j)
 			}

@@ -4,7 +4,7 @@
 package slacktest
 
 import (
-	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -52,12 +52,12 @@ func RunTimestampStore(t *testing.T, newStore func(t *testing.T) slack.Timestamp
 		ctx := t.Context()
 		keys := [][3]string{{"o", "s", "C1"}, {"o2", "s", "C1"}, {"o", "s2", "C1"}, {"o", "s", "C2"}}
 		for i, k := range keys {
-			if err := s.PutSlackTimestamp(ctx, k[0], k[1], k[2], fmt.Sprint(i), base); err != nil {
+			if err := s.PutSlackTimestamp(ctx, k[0], k[1], k[2], strconv.Itoa(i), base); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for i, k := range keys {
-			if ts, ok, err := s.SlackTimestamp(ctx, k[0], k[1], k[2]); err != nil || !ok || ts != fmt.Sprint(i) {
+			if ts, ok, err := s.SlackTimestamp(ctx, k[0], k[1], k[2]); err != nil || !ok || ts != strconv.Itoa(i) {
 				t.Fatalf("%v: %q, %v, %v", k, ts, ok, err)
 			}
 		}
@@ -68,7 +68,7 @@ func RunTimestampStore(t *testing.T, newStore func(t *testing.T) slack.Timestamp
 		s := newStore(t)
 		ctx := t.Context()
 		for i, at := range []time.Time{base.Add(-48 * time.Hour), base.Add(-25 * time.Hour), base.Add(-24 * time.Hour), base} {
-			if err := s.PutSlackTimestamp(ctx, "o", fmt.Sprint(i), "C1", "ts", at); err != nil {
+			if err := s.PutSlackTimestamp(ctx, "o", strconv.Itoa(i), "C1", "ts", at); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -77,7 +77,7 @@ func RunTimestampStore(t *testing.T, newStore func(t *testing.T) slack.Timestamp
 			t.Fatalf("DeleteSlackTimestampsBefore = %d, %v; want 2 (strictly before)", n, err)
 		}
 		for i, want := range []bool{false, false, true, true} {
-			if _, ok, err := s.SlackTimestamp(ctx, "o", fmt.Sprint(i), "C1"); err != nil || ok != want {
+			if _, ok, err := s.SlackTimestamp(ctx, "o", strconv.Itoa(i), "C1"); err != nil || ok != want {
 				t.Fatalf("scope %d: present=%v, %v; want %v", i, ok, err, want)
 			}
 		}
@@ -92,10 +92,10 @@ func RunTimestampStore(t *testing.T, newStore func(t *testing.T) slack.Timestamp
 		var wg sync.WaitGroup
 		for i := range 16 {
 			wg.Go(func() {
-				if err := s.PutSlackTimestamp(t.Context(), "o", "s", "C1", fmt.Sprint(i), base); err != nil {
+				if err := s.PutSlackTimestamp(t.Context(), "o", "s", "C1", strconv.Itoa(i), base); err != nil {
 					t.Error(err)
 				}
-				if err := s.PutSlackTimestamp(t.Context(), "o", fmt.Sprint(i), "C1", "x", base); err != nil {
+				if err := s.PutSlackTimestamp(t.Context(), "o", strconv.Itoa(i), "C1", "x", base); err != nil {
 					t.Error(err)
 				}
 			})
