@@ -52,6 +52,12 @@ type dialect interface {
 	// noLimit is the LIMIT that means none, for an OFFSET without a
 	// LIMIT.
 	noLimit() string
+	// skipLocked says whether a claim locks the due rows it picks with
+	// FOR UPDATE SKIP LOCKED, in a CTE feeding its UPDATE, so that
+	// concurrent claimers take different rows without waiting for each
+	// other (PostgreSQL); where one writer runs at a time (SQLite), the
+	// UPDATE's own subquery picks them.
+	skipLocked() bool
 	// contains writes a condition that holds when col, its ASCII letters
 	// folded to lower case, contains term (already folded) as a
 	// substring. Other letters are compared as they are on both
@@ -96,6 +102,8 @@ func (sqliteDialect) nullTime() string { return "NULL" }
 func (sqliteDialect) noLimit() string { return "-1" }
 
 func (sqliteDialect) mergePages() bool { return true }
+
+func (sqliteDialect) skipLocked() bool { return false }
 
 func (sqliteDialect) prepareHot() bool { return true }
 
@@ -172,6 +180,8 @@ func (postgresDialect) nullTime() string { return "NULL::timestamptz" }
 func (postgresDialect) noLimit() string { return "ALL" }
 
 func (postgresDialect) mergePages() bool { return false }
+
+func (postgresDialect) skipLocked() bool { return true }
 
 func (postgresDialect) prepareHot() bool { return false }
 

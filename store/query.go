@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/heraldhq/herald/internal/jsonvalue"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
@@ -653,23 +655,29 @@ func (s *Store) Topics(ctx context.Context, user string, nf notifications.Filter
 
 func (s *Store) queryStrings(ctx context.Context, b statement) ([]string, error) {
 	var out []string
-	err := s.read(ctx, func() error {
-		rows, err := s.query(ctx, s.db, b)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = []string{}
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return rows.Err()
+	err := s.read(ctx, func() (err error) {
+		out, err = s.queryStringsOn(ctx, s.db, b)
+		return err
 	})
 	return out, err
+}
+
+// queryStringsOn runs b, which returns one text column, on db.
+func (s *Store) queryStringsOn(ctx context.Context, db bun.IDB, b statement) ([]string, error) {
+	rows, err := s.query(ctx, db, b)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // OriginTopics implements notifications.Store, sorted by origin, then

@@ -24,11 +24,16 @@ func (s *Store) query(ctx context.Context, db bun.IDB, st statement) (*sql.Rows,
 
 // queryRow runs a statement that returns one row and scans it into dest.
 func (s *Store) queryRow(ctx context.Context, st statement, dest ...any) error {
+	return s.queryRowOn(ctx, s.db, st, dest...)
+}
+
+// queryRowOn is queryRow on db (the Store's database or a transaction).
+func (s *Store) queryRowOn(ctx context.Context, db bun.IDB, st statement, dest ...any) error {
 	text, err := st.sql(s.db.QueryGen())
 	if err != nil {
 		return err
 	}
-	return s.db.QueryRowContext(ctx, text).Scan(dest...)
+	return db.QueryRowContext(ctx, text).Scan(dest...)
 }
 
 // execResult runs a statement that returns no rows.

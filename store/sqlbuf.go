@@ -72,6 +72,15 @@ func (q *sqlBuf) optStr(s string) *sqlBuf {
 	return q.str(s)
 }
 
+// bool writes TRUE or FALSE, which both databases take for a boolean
+// (SQLite as 1 and 0).
+func (q *sqlBuf) bool(v bool) *sqlBuf {
+	if v {
+		return q.raw("TRUE")
+	}
+	return q.raw("FALSE")
+}
+
 func (q *sqlBuf) time(t time.Time) *sqlBuf {
 	q.b = q.d.appendTime(q.b, t)
 	return q

@@ -63,6 +63,7 @@ import (
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 )
 
@@ -79,6 +80,10 @@ type Store struct {
 	// health is the pool's failure memory, for pools OpenPostgres made;
 	// nil otherwise.
 	health *poolHealth
+	// owner is this Store's random id, the lease_owner of its claims.
+	owner string
+	// leases is the lock file of a Store on a SQLite file; nil otherwise.
+	leases *leaseLocks
 }
 
 // poolHealth remembers when a connection of the pool last failed, so that
@@ -267,9 +272,15 @@ func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
 	if err := d.checkSession(ctx, db); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{db: db, d: d, owned: owned}
+	s := &Store{db: db, d: d, owned: owned, owner: uuid.New()}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	if d.name() == "sqlite" {
+		var err error
+		if s.leases, err = openLeaseLocks(ctx, s); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -277,13 +288,19 @@ func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
 // DB returns the bun database the Store runs on, for hosts that share it.
 func (s *Store) DB() *bun.DB { return s.db }
 
-// Close releases the Store's prepared statements and closes the database
-// if the Store opened it (OpenSQLite, OpenPostgres); a Store from New
-// leaves the caller's db open.
+// Close releases the Store's prepared statements and its lock file (see
+// the package doc), and closes the database if the Store opened it
+// (OpenSQLite, OpenPostgres); a Store from New leaves the caller's db
+// open. Deliveries it still holds leases on are resumed by the next claim
+// on the database, at once on a SQLite file, after the lease elsewhere.
 func (s *Store) Close() error {
 	var err error
 	if stmt := s.settingsOne.Swap(nil); stmt != nil {
 		err = stmt.Close()
+	}
+	if s.leases != nil {
+		err = errors.Join(err, s.leases.close(context.Background(), s))
+		s.leases = nil
 	}
 	if !s.owned {
 		return err

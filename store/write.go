@@ -19,8 +19,8 @@ import (
 )
 
 // ErrDuplicateID is returned (wrapped) by SaveNotifications and
-// SaveBroadcast when a notification's id is already stored, or appears
-// twice in one call. Nothing of that call was written.
+// SaveBroadcast when a notification's, send's or delivery's id is already
+// stored, or appears twice in one call. Nothing of that call was written.
 var ErrDuplicateID = errors.New("store: duplicate notification id")
 
 // Batch bounds of one multi-row INSERT. Values are written inline (see
@@ -141,19 +141,24 @@ func (e *metadataEncoder) encode(m map[string]any) (string, error) {
 // one without a User is refused with notifications.ErrInvalid. Rows are
 // written in multi-row INSERTs of up to 1000 rows, all in one transaction
 // (a lone INSERT's own, without BEGIN and COMMIT).
+//
+// With w, the send row and the deliveries follow the notification rows
+// in the same transaction, batched the same way. A send, delivery or
+// snapshot id that is empty is made; one that is not a UUID, an Index
+// out of range, or an empty Processor is refused with ErrInvalid. w may
+// come with no notifications at all (every recipient had the in-app
+// channel off): then only the send and its snapshot deliveries are
+// written.
 func (s *Store) SaveNotifications(ctx context.Context, ns []notifications.Notification, w *notifications.DeliveryWrite) ([]notifications.Notification, error) {
-	if w != nil {
-		return nil, errors.New("store: save notifications: deliveries not implemented yet")
-	}
-	out, err := s.saveNotifications(ctx, ns)
+	out, err := s.saveNotifications(ctx, ns, w)
 	if err != nil {
 		return nil, fmt.Errorf("store: save notifications: %w", err)
 	}
 	return out, nil
 }
 
-func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notification) ([]notifications.Notification, error) {
-	if len(ns) == 0 {
+func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notification, dw *notifications.DeliveryWrite) ([]notifications.Notification, error) {
+	if len(ns) == 0 && dw == nil {
 		return []notifications.Notification{}, nil
 	}
 	now := ms(time.Now())
@@ -173,16 +178,30 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 		}
 		out[i] = n
 	}
+	var deliveries *deliveryWrite
+	if dw != nil {
+		var err error
+		if deliveries, err = prepareDeliveries(s.d, dw, len(out), now); err != nil {
+			return nil, err
+		}
+	}
 
 	// Statements are built one at a time, each run before the next is
 	// built. A send that fits in one plain INSERT needs no BEGIN and
 	// COMMIT around it: a single statement is atomic on both databases.
 	// The upsert keeps its transaction: its RETURNING rows are read after
 	// the statement has done its writes, and a failure reading them must
-	// still undo them.
+	// still undo them. Deliveries come last, in the same transaction: a
+	// delivery of a scoped notification takes the id the upsert kept.
 	w := &batchWriter{d: s.d, out: out, metas: metas, order: writeOrder(out)}
-	b, scoped := w.next()
-	if w.done() && scoped == nil {
+	var (
+		b      *sqlBuf
+		scoped map[string]int
+	)
+	if !w.done() {
+		b, scoped = w.next()
+	}
+	if w.done() && scoped == nil && deliveries == nil {
 		if err := s.writeOnce(ctx, func() error { return s.exec(ctx, s.db, b) }); err != nil {
 			return nil, s.translate(err)
 		}
@@ -199,14 +218,23 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 		if attempt++; attempt > 1 {
 			copy(out, pristine)
 			w = &batchWriter{d: s.d, out: out, metas: metas, order: w.order}
-			b, scoped = w.next()
+			if !w.done() {
+				b, scoped = w.next()
+			}
 		}
-		for {
-			if err := s.runBatch(ctx, tx, b, out, scoped); err != nil || w.done() {
+		for b != nil {
+			if err := s.runBatch(ctx, tx, b, out, scoped); err != nil {
 				return err
+			}
+			if w.done() {
+				break
 			}
 			b, scoped = w.next()
 		}
+		if deliveries != nil {
+			return deliveries.write(ctx, s, tx, out, false)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, s.translate(err)
@@ -355,20 +383,33 @@ func (s *Store) restoreScoped(ctx context.Context, db bun.IDB, b *sqlBuf, out []
 // SaveBroadcast implements notifications.Store. The broadcast is stored
 // for everybody: n.User, n.Read and n.Saved are ignored, and the result
 // has none. Like SaveNotifications, an empty ID or zero Created is filled
-// in.
+// in, and w is written in the same transaction (every delivery's Index
+// is 0, or it has a Snapshot).
 func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification, w *notifications.DeliveryWrite) (notifications.Notification, error) {
-	if w != nil {
-		return notifications.Notification{}, errors.New("store: save broadcast: deliveries not implemented yet")
-	}
-	n.User, n.Read, n.Saved = "", nil, nil
-	n, err := normalize(n, ms(time.Now()))
+	n, err := s.saveBroadcast(ctx, n, w)
 	if err != nil {
 		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification, dw *notifications.DeliveryWrite) (notifications.Notification, error) {
+	n.User, n.Read, n.Saved = "", nil, nil
+	now := ms(time.Now())
+	n, err := normalize(n, now)
+	if err != nil {
+		return n, err
 	}
 	var enc metadataEncoder
 	meta, err := enc.encode(n.Payload.Metadata)
 	if err != nil {
-		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", err)
+		return n, err
+	}
+	var deliveries *deliveryWrite
+	if dw != nil {
+		if deliveries, err = prepareDeliveries(s.d, dw, 1, now); err != nil {
+			return n, err
+		}
 	}
 	p := &n.Payload
 	b := newStmt(s.d, 512)
@@ -377,14 +418,26 @@ func (s *Store) SaveBroadcast(ctx context.Context, n notifications.Notification,
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
 		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")").raw(broadcastUpsert)
 	var (
+		id               string
 		icon             sql.NullString
 		created, updated nullTime
 	)
-	err = s.writeOnce(ctx, func() error { return s.queryRow(ctx, b, &n.ID, &created, &updated, &icon) })
-	if err != nil {
-		return notifications.Notification{}, fmt.Errorf("store: save broadcast: %w", s.translate(err))
+	if deliveries == nil {
+		err = s.writeOnce(ctx, func() error { return s.queryRowOn(ctx, s.db, b, &id, &created, &updated, &icon) })
+	} else {
+		err = s.inTx(ctx, func(tx bun.Tx) error {
+			if err := s.queryRowOn(ctx, tx, b, &id, &created, &updated, &icon); err != nil {
+				return err
+			}
+			stored := n
+			stored.ID = id
+			return deliveries.write(ctx, s, tx, []notifications.Notification{stored}, true)
+		})
 	}
-	n.Created, n.Updated, n.Payload.Icon = created.t, updated.ptr(), icon.String
+	if err != nil {
+		return n, s.translate(err)
+	}
+	n.ID, n.Created, n.Updated, n.Payload.Icon = id, created.t, updated.ptr(), icon.String
 	return n, nil
 }
 
@@ -495,10 +548,11 @@ func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.F
 
 // DeleteOlderThan implements notifications.Store. A cutoff before year 1
 // deletes nothing, one after year 9999 everything. Each batch is its own
-// statement and transaction, so readers and writers interleave with a
-// long purge; batchSize <= 0 means 1000. Broadcast statuses go with their
-// broadcast (ON DELETE CASCADE). On error, the count so far is returned
-// with it.
+// transaction, so readers and writers interleave with a long purge;
+// batchSize <= 0 means 1000. Broadcast statuses go with their broadcast
+// (ON DELETE CASCADE), and the deliveries of each batch's notifications
+// and broadcasts with it, whatever their status (an attempt running then
+// loses its lease). On error, the count so far is returned with it.
 func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize int) (int, error) {
 	if batchSize <= 0 {
 		batchSize = defaultDeleteBatch
@@ -514,24 +568,26 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 	for _, table := range []string{"notification", "broadcast"} {
 		b := newStmt(s.d, 256)
 		b.raw("DELETE FROM ").raw(table).raw(" WHERE id IN (SELECT id FROM ").raw(table).
-			raw(" WHERE COALESCE(updated, created) <= ").time(cutoff).raw(" LIMIT ").int(batchSize).raw(")")
+			raw(" WHERE COALESCE(updated, created) <= ").time(cutoff).raw(" LIMIT ").int(batchSize).raw(") RETURNING id")
 		for {
 			if err := ctx.Err(); err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
-			var n int64
-			err := s.writeOnce(ctx, func() error {
-				res, err := s.execResult(ctx, s.db, b)
-				if err == nil {
-					n, err = res.RowsAffected()
+			var ids []string
+			err := s.inTx(ctx, func(tx bun.Tx) error {
+				var err error
+				if ids, err = s.queryStringsOn(ctx, tx, b); err != nil || len(ids) == 0 {
+					return err
 				}
-				return err
+				d := newStmt(s.d, 64+40*len(ids))
+				d.raw("DELETE FROM delivery WHERE notification_id IN ").strList(ids)
+				return s.exec(ctx, tx, d)
 			})
 			if err != nil {
 				return total, fmt.Errorf("store: delete older than: %w", err)
 			}
-			total += int(n)
-			if int(n) < batchSize {
+			total += len(ids)
+			if len(ids) < batchSize {
 				break
 			}
 		}

@@ -2,6 +2,7 @@ package storetest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"slices"
@@ -94,6 +95,25 @@ func (b brokenStore) SettingRows(ctx context.Context, users []string) (map[strin
 	return rows, err
 }
 
+// ClaimDeliveries: "claims-early" takes deliveries due within the next
+// minute, as a claimer that pads its clock would.
+func (b brokenStore) ClaimDeliveries(ctx context.Context, o notifications.ClaimOptions) ([]notifications.DeliveryClaim, error) {
+	if b.flaw == "claims-early" {
+		o.Now = o.Now.Add(time.Minute)
+	}
+	return b.Store.ClaimDeliveries(ctx, o)
+}
+
+// FinishDelivery: "stale-outcome-kept" records an outcome whose lease
+// was lost, as an UPDATE without the token in its condition would.
+func (b brokenStore) FinishDelivery(ctx context.Context, o notifications.DeliveryOutcome) (notifications.Delivery, error) {
+	d, err := b.Store.FinishDelivery(ctx, o)
+	if b.flaw == "stale-outcome-kept" && errors.Is(err, notifications.ErrLeaseLost) {
+		return b.Store.GetDelivery(ctx, o.ID)
+	}
+	return d, err
+}
+
 // TestSuiteCatchesBrokenStores runs the suite, in a child process, against
 // stores that each break one rule, and checks that the subtest guarding
 // that rule fails: a suite that cannot fail proves nothing.
@@ -110,6 +130,8 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"not-atomic", "FailedSendWritesNothing"},
 		{"cutoff-exclusive", "DeleteOlderThan"},
 		{"settings-unordered", "SettingsOrderAndReplace"},
+		{"claims-early", "RetryScheduling"},
+		{"stale-outcome-kept", "ClaimLeaseExpiry"},
 	}
 	// The control: with no flaw the wrapper passes the whole suite, so the
 	// failures below are the flaws'.

@@ -16,6 +16,16 @@
 // batched retention, and one answer for hostile input: times outside the
 // years 1 to 9999 (refused when written, clamped as bounds) and text with
 // NUL bytes or invalid UTF-8 (refused with notifications.ErrInvalid).
+//
+// Deliveries are covered with explicit clocks, never the wall clock:
+// written in the send's transaction or not at all; claimed only when due,
+// oldest first, and never by two claimers while a lease holds (8
+// claimers at once); fenced by the lease token (a stale token's Finish or
+// Renew is ErrLeaseLost); a scoped re-send replacing the active delivery
+// in place, with the running attempt's outcome dropped and the new
+// content run after it; retries due at NextAttempt and not before;
+// requeue; list filters and order; and retention, of finished deliveries
+// and with DeleteOlderThan.
 package storetest
 
 import (
@@ -106,6 +116,18 @@ var tests = []test{
 	{"DeleteInBatches", testDeleteInBatches},
 	{"DeleteCutoffOutOfRange", testDeleteCutoffOutOfRange},
 	{"ConcurrentMarkAllReadAndRetention", testConcurrentMarkAllReadAndRetention},
+	// delivery.go
+	{"DeliveriesWrittenWithSend", testDeliveriesWrittenWithSend},
+	{"FailedSendWritesNoDeliveries", testFailedSendWritesNoDeliveries},
+	{"ClaimLeaseExpiry", testClaimLeaseExpiry},
+	{"ClaimOldestFirst", testClaimOldestFirst},
+	{"ConcurrentClaimers", testConcurrentClaimers},
+	{"GenerationRule", testGenerationRule},
+	{"RetryScheduling", testRetryScheduling},
+	{"Requeue", testRequeue},
+	{"ListDeliveries", testListDeliveries},
+	{"DeleteFinishedDeliveries", testDeleteFinishedDeliveries},
+	{"DeleteOlderThanDeletesDeliveries", testDeleteOlderThanDeletesDeliveries},
 }
 
 // The fixtures' users: the one most tests read as, and another.
