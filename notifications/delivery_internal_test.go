@@ -52,6 +52,9 @@ func TestDeliveryErrorText(t *testing.T) {
 		{"two urls", "http://a.example/k1 then http://b.example/k2", "http://a.example then http://b.example"},
 		{"no host", "file:///etc/secret missing", "file://(redacted) missing"},
 		{"in angle brackets", "<https://x.example/path>", "<https://x.example>"},
+		{"followed by a colon", "to http://127.0.0.1:8080/hook?k=1: answered 503", "to http://127.0.0.1:8080: answered 503"},
+		{"ending a sentence", "see https://x.example/a/b.", "see https://x.example."},
+		{"unparsable", "to http://[::1/secret failed", "to http://(redacted) failed"},
 	}
 	for _, tt := range tests {
 		if got := deliveryErrorText(errors.New(tt.in)); got != tt.want {

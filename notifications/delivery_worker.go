@@ -371,12 +371,16 @@ var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>` + "`" +
 // a character boundary.
 func deliveryErrorText(err error) string {
 	text := urlPattern.ReplaceAllStringFunc(err.Error(), func(raw string) string {
-		u, perr := url.Parse(raw)
+		// Punctuation that ends a sentence or a "to <url>: cause" is
+		// not part of the URL.
+		trimmed := strings.TrimRight(raw, ".,:;!?)]}")
+		tail := raw[len(trimmed):]
+		u, perr := url.Parse(trimmed)
 		if perr != nil || u.Host == "" {
-			scheme, _, _ := strings.Cut(raw, "://")
-			return scheme + "://(redacted)"
+			scheme, _, _ := strings.Cut(trimmed, "://")
+			return scheme + "://(redacted)" + tail
 		}
-		return u.Scheme + "://" + u.Host
+		return u.Scheme + "://" + u.Host + tail
 	})
 	if len(text) <= MaxDeliveryErrorLength {
 		return text
