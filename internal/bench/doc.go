@@ -5,6 +5,10 @@
 //
 //	go test -run '^$' -bench . -benchmem ./internal/bench/
 //
-// Set HERALD_TEST_POSTGRES_DSN to add the PostgreSQL list and status
-// benchmarks. The package has no code outside its tests.
+// BenchmarkDeliveryThroughput has no floor: it reports deliveries/s, the
+// rate at which a Service's delivery workers work off a backlog.
+//
+// Set HERALD_TEST_POSTGRES_DSN to add the PostgreSQL list, status and
+// delivery throughput benchmarks. The package has no code outside its
+// tests.
 package bench

@@ -51,9 +51,11 @@ func openStore(tb testing.TB, path string) *store.Store {
 
 // openFloor opens a plain database/sql handle on the SQLite file at path,
 // which Herald's store has migrated, with the store's DSN, and adds the
-// floor's own tables to it: floor_notification and floor_broadcast, made
-// from Herald's definitions of notification and broadcast with their
-// indexes, so the floor maintains the same indexes.
+// floor's own tables to it: floor_notification, floor_broadcast,
+// floor_herald_send and floor_delivery, made from Herald's definitions of
+// those tables with their indexes (and floor_delivery's foreign key to
+// floor_herald_send), so the floor maintains the same indexes and checks
+// the same key.
 //
 // The floor writes to the same file as Herald, not to a file of its own:
 // two files of one benchmark differ in speed by up to 20% (their place
@@ -67,13 +69,21 @@ func openFloor(tb testing.TB, path string) *sql.DB {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	ddl, err := queryStrings(context.Background(), db, `SELECT sql FROM sqlite_master `+
-		`WHERE tbl_name IN ('notification', 'broadcast') AND sql IS NOT NULL ORDER BY type DESC`) // tables first
+	ctx := context.Background()
+	// Each statement gets its own names renamed (its table's, and its
+	// index's) and the table a foreign key refers to, nothing else:
+	// delivery has columns named broadcast and notification_id. Tables
+	// come first, herald_send before delivery, whose key refers to it.
+	ddl, err := queryStrings(ctx, db, `SELECT name, tbl_name, sql FROM sqlite_master `+
+		`WHERE tbl_name IN ('notification', 'broadcast', 'herald_send', 'delivery') AND sql IS NOT NULL `+
+		`ORDER BY type DESC, tbl_name = 'delivery'`)
 	if err != nil || len(ddl) == 0 {
 		tb.Fatalf("read Herald's schema from %s: %v", path, err)
 	}
-	for _, stmt := range ddl {
-		stmt = floorNames.ReplaceAllString(stmt, "floor_$1")
+	for i := 0; i+2 < len(ddl); i += 3 {
+		own := regexp.MustCompile(`\b(` + regexp.QuoteMeta(ddl[i]) + `|` + regexp.QuoteMeta(ddl[i+1]) + `)\b`)
+		stmt := own.ReplaceAllString(ddl[i+2], "floor_$1")
+		stmt = references.ReplaceAllString(stmt, "${1}floor_$2")
 		stmt = strings.Replace(stmt, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
 		stmt = strings.Replace(stmt, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
 		stmt = strings.Replace(stmt, "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
@@ -84,9 +94,8 @@ func openFloor(tb testing.TB, path string) *sql.DB {
 	return db
 }
 
-// floorNames finds the table and index names of notification and
-// broadcast in their definitions (no column name starts so).
-var floorNames = regexp.MustCompile(`\b((?:notification|broadcast)\w*)`)
+// references finds the table a foreign key refers to.
+var references = regexp.MustCompile(`\b(REFERENCES\s+)(\w+)`)
 
 // newService returns a Service on st with no signals and no processors:
 // the send pipeline and the store, which is what the floor is compared
@@ -234,6 +243,35 @@ func TestFloorMatchesStore(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("PRAGMA %s: floor %q, store %q", pragma, got, want)
+		}
+	}
+}
+
+// TestFloorSchema checks that each floor table has its Herald table's
+// columns and as many indexes: the floor maintains what Herald maintains.
+func TestFloorSchema(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "schema.db")
+	st := openStore(t, path)
+	floor := openFloor(t, path)
+	ctx := context.Background()
+	for _, table := range []string{"notification", "broadcast", "herald_send", "delivery"} {
+		for _, q := range []string{
+			`SELECT group_concat(name || ' ' || type || ' ' || "notnull" || ' ' || coalesce(dflt_value, '') || ' ' || pk, ', ') FROM pragma_table_info('%s')`,
+			`SELECT count(*) || ' indexes, ' || total("unique") || ' unique, ' || total(partial) || ' partial' FROM pragma_index_list('%s')`,
+			`SELECT count(*) || ' foreign keys' FROM pragma_foreign_key_list('%s')`,
+		} {
+			want, err := queryStrings(ctx, st.DB().DB, fmt.Sprintf(q, table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := queryStrings(ctx, floor, fmt.Sprintf(q, "floor_"+table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("floor_%s: %q, %s: %q", table, got, table, want)
+			}
 		}
 	}
 }

@@ -118,11 +118,14 @@ const floorBatch = 2000
 // floorFanout inserts one notification per user in one transaction, in
 // multi-row INSERTs of floorBatch rows (prepared once, outside the
 // measurement) plus one for the remainder. Like Herald it makes a new id
-// per row and encodes the metadata once.
+// per row and encodes the metadata once. With deliveries set it also
+// writes, in the same transaction, what a send with one post-processor
+// adds (see floorDeliveries).
 type floorFanout struct {
-	db    *sql.DB
-	batch *sql.Stmt
-	args  []any
+	db         *sql.DB
+	batch      *sql.Stmt
+	args       []any
+	deliveries *floorDeliveries
 }
 
 func newFloorFanout(tb testing.TB, db *sql.DB) *floorFanout {
@@ -147,11 +150,19 @@ func (f *floorFanout) send(ctx context.Context, users []string, p notifications.
 	}
 	defer tx.Rollback()
 	batch := tx.StmtContext(ctx, f.batch)
+	var ids []string // the notifications' ids, for their deliveries
+	if f.deliveries != nil {
+		ids = f.deliveries.ids[:0]
+	}
 	for start := 0; start < len(users); start += floorBatch {
 		chunk := users[start:min(start+floorBatch, len(users))]
 		args := f.args[:0]
 		for _, u := range chunk {
-			args = floorRow(args, uuid.New(), u, p, created, meta)
+			id := uuid.New()
+			if f.deliveries != nil {
+				ids = append(ids, id)
+			}
+			args = floorRow(args, id, u, p, created, meta)
 		}
 		f.args = args
 		if len(chunk) == floorBatch {
@@ -160,6 +171,12 @@ func (f *floorFanout) send(ctx context.Context, users []string, p notifications.
 			_, err = tx.ExecContext(ctx, insertSQL("floor_notification", len(chunk)), args...)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	if f.deliveries != nil {
+		f.deliveries.ids = ids
+		if err := f.deliveries.write(ctx, tx, users, ids, created); err != nil {
 			return err
 		}
 	}
