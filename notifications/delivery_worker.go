@@ -56,7 +56,8 @@ func (s *Service) wakeDeliveries() {
 // filled every slot (more may be due), and every poll interval.
 func (s *Service) dispatch() {
 	defer close(s.dispatched)
-	// Claims are cut short by Close: an attempt would not start anyway.
+	// A claim under way when Close is called is cut short: Close waits
+	// for the dispatcher to return.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
