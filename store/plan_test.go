@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/store"
 )
 
 // queryLog is a bun query hook that keeps every statement run.
@@ -123,5 +124,90 @@ func TestSQLitePragmas(t *testing.T) {
 		if got != want {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
+	}
+}
+
+// explainSQLite returns the EXPLAIN QUERY PLAN lines of q.
+func explainSQLite(t *testing.T, s *store.Store, q string) []string {
+	t.Helper()
+	rows, err := s.DB().DB.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
+}
+
+// TestSQLiteDeliveryPlansUseIndexes checks with EXPLAIN QUERY PLAN that
+// the claim reads the due index, and that no delivery statement scans
+// the delivery or herald_send table without an index.
+func TestSQLiteDeliveryPlansUseIndexes(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	stored := sendWithDeliveries(t, s, 300, now)
+	log := &queryLog{}
+	s.DB().AddQueryHook(log)
+
+	cs := claim(t, s, now, time.Minute, 5)
+	claimQueries := log.take()
+	calls := map[string]func() error{
+		"renew": func() error { return s.RenewDeliveryLease(ctx, cs[0].Delivery.ID, cs[0].Token, now.Add(time.Hour)) },
+		"finish": func() error {
+			_, err := s.FinishDelivery(ctx, notifications.DeliveryOutcome{ID: cs[1].Delivery.ID, Token: cs[1].Token,
+				Status: notifications.DeliveryFailed, Now: now})
+			return err
+		},
+		"requeue": func() error { _, err := s.RequeueDelivery(ctx, cs[1].Delivery.ID, now); return err },
+		"get":     func() error { _, err := s.GetDelivery(ctx, cs[2].Delivery.ID); return err },
+		"list": func() error {
+			_, err := s.ListDeliveries(ctx, notifications.DeliveryFilter{Limit: 20})
+			return err
+		},
+		"list by notification": func() error {
+			_, err := s.ListDeliveries(ctx, notifications.DeliveryFilter{NotificationID: stored[7].ID})
+			return err
+		},
+		"finished retention": func() error { _, err := s.DeleteFinishedDeliveries(ctx, now, 10); return err },
+		"retention":          func() error { _, err := s.DeleteOlderThan(ctx, now.Add(-time.Hour), 10); return err },
+	}
+	queries := map[string][]string{"claim": claimQueries}
+	for name, call := range calls {
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		queries[name] = log.take()
+	}
+	usedDue := false
+	for name, qs := range queries {
+		for _, q := range qs {
+			if q == "BEGIN" || q == "COMMIT" {
+				continue
+			}
+			plan := explainSQLite(t, s, q)
+			for _, line := range plan {
+				for _, table := range []string{"delivery", "d", "herald_send", "h"} {
+					if (line == "SCAN "+table || strings.HasPrefix(line, "SCAN "+table+" ")) && !strings.Contains(line, " USING ") {
+						t.Errorf("%s scans %s without an index:\n%s\nplan:\n  %s", name, table, q, strings.Join(plan, "\n  "))
+					}
+				}
+				if name == "claim" && strings.HasPrefix(q, "UPDATE delivery") && strings.Contains(line, "USING INDEX delivery_due_idx") {
+					usedDue = true
+				}
+			}
+		}
+	}
+	if !usedDue {
+		t.Errorf("the claim does not read delivery_due_idx; its statements:\n%s", strings.Join(claimQueries, "\n"))
 	}
 }
