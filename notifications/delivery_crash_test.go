@@ -155,7 +155,7 @@ read:
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
+	t.Cleanup(func() { closeService(t, svc) })
 	notificationstest.DeliverAll(t, svc)
 
 	ds, err := svc.Deliveries(t.Context(), notifications.DeliveryFilter{})

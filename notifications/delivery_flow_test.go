@@ -598,8 +598,12 @@ func TestLostLeaseFencesTheAttempt(t *testing.T) {
 		sc := &script{name: "audit"}
 		b := deliverySetup(t, st, nil, sc.processor())
 		b.clock.Set(start.Add(time.Second)) // a's clock stands still: its lease is out for b
-		if n := notificationstest.DeliverAll(t, b.svc); n != 1 {
-			t.Fatalf("the second Service ran %d attempts, want the lapsed one", n)
+		// On PostgreSQL a claim skips a row locked by a renewal under way
+		// (SKIP LOCKED): try again until the claim lands between two.
+		for try := 0; notificationstest.DeliverAll(t, b.svc) == 0; try++ {
+			if try == 1000 {
+				t.Fatal("the second Service never took the lapsed delivery over")
+			}
 		}
 		if err := waitFor(t, cause, "the first attempt's cancellation"); !errors.Is(err, notifications.ErrLeaseLost) {
 			t.Fatalf("first attempt cancelled by %v, want ErrLeaseLost", err)

@@ -46,7 +46,7 @@ func TestDeliveriesSharedByThreeServices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { svc.Close(context.Background()) })
+		t.Cleanup(func() { closeService(t, svc) })
 		svcs[i] = svc
 	}
 	var wg sync.WaitGroup
@@ -115,7 +115,7 @@ func TestStalledServiceTakenOverAfterLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	t.Cleanup(func() { closeService(t, a) })
 	ns, err := a.Sender(origin).Send(t.Context(), notifications.Entity(mockUser), notifications.Payload{Title: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestStalledServiceTakenOverAfterLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close(context.Background()) })
+	t.Cleanup(func() { closeService(t, b) })
 	if n := notificationstest.DeliverAll(t, b); n != 0 {
 		t.Fatalf("a second Service ran %d attempts while the lease held", n)
 	}

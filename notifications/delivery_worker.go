@@ -32,8 +32,6 @@ func (s *Service) startDeliveries() {
 	s.freed = make(chan struct{}, 1)
 	s.stop = make(chan struct{})
 	s.dispatched = make(chan struct{})
-	s.claimCtx, s.stopClaims = context.WithCancel(context.Background())
-	s.attemptCtx, s.abandon = context.WithCancel(context.Background())
 	if s.workers < 0 || len(s.post) == 0 {
 		// Without post-processors nothing here can run a delivery: another
 		// Service (a newer version of this host, say) will.
@@ -58,13 +56,24 @@ func (s *Service) wakeDeliveries() {
 // filled every slot (more may be due), and every poll interval.
 func (s *Service) dispatch() {
 	defer close(s.dispatched)
+	// A claim under way when Close is called is cut short: Close waits
+	// for the dispatcher to return.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	timer := time.NewTimer(s.poll)
 	defer timer.Stop()
 	failing := false
 	for {
-		full, err := s.claimAndStart()
+		full, err := s.claimAndStart(ctx)
 		switch {
-		case err != nil && s.claimCtx.Err() == nil && !failing:
+		case err != nil && ctx.Err() == nil && !failing:
 			// Logged once per outage, not at every poll.
 			failing = true
 			s.log.Error("notifications: claiming deliveries failed; retrying at every poll", "error", err)
@@ -89,27 +98,31 @@ func (s *Service) dispatch() {
 
 // claimAndStart claims up to the free slots and starts their attempts. It
 // reports whether every slot is now taken.
-func (s *Service) claimAndStart() (bool, error) {
+func (s *Service) claimAndStart(ctx context.Context) (bool, error) {
 	free := s.workers - s.running.count()
 	if free <= 0 {
 		return true, nil
 	}
-	claims, err := s.store.ClaimDeliveries(s.claimCtx, ClaimOptions{Now: s.now(), Lease: s.lease, Limit: free})
+	claims, err := s.store.ClaimDeliveries(ctx, ClaimOptions{Now: s.now(), Lease: s.lease, Limit: free})
 	if err != nil {
 		return false, fmt.Errorf("notifications: claim deliveries: %w", err)
 	}
-	settings := s.claimSettings(s.claimCtx, claims)
+	settings := s.claimSettings(ctx, claims)
 	for _, c := range claims {
-		s.running.add()
+		// Each attempt's context keeps no caller's cancellation; only
+		// Close giving up cancels it.
+		base, cancel := context.WithCancel(context.Background())
+		done := s.running.add(cancel)
 		go func() {
 			defer func() {
-				s.running.done()
+				cancel()
+				done()
 				select {
 				case s.freed <- struct{}{}:
 				default:
 				}
 			}()
-			s.attempt(s.attemptCtx, c, settings)
+			s.attempt(base, c, settings)
 		}()
 	}
 	return len(claims) == free, nil
@@ -159,12 +172,11 @@ func (s *Service) RunDueDeliveries(ctx context.Context) (int, error) {
 	if s.isClosed() {
 		return 0, ErrClosed
 	}
+	// The attempts end with ctx, or when Close gives up on them.
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stopWithCaller := context.AfterFunc(ctx, cancel)
-	defer stopWithCaller()
-	stopWithService := context.AfterFunc(s.attemptCtx, cancel)
-	defer stopWithService()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
 	batch := max(s.workers, DefaultDeliveryWorkers)
 	ran := 0
 	for {
@@ -184,9 +196,9 @@ func (s *Service) RunDueDeliveries(ctx context.Context) (int, error) {
 		settings := s.claimSettings(ctx, claims)
 		var wg sync.WaitGroup
 		for _, c := range claims {
-			s.running.add()
+			done := s.running.add(cancel)
 			wg.Go(func() {
-				defer s.running.done()
+				defer done()
 				s.attempt(base, c, settings)
 			})
 		}
@@ -393,30 +405,54 @@ func deliveryErrorText(err error) string {
 	return text[:cut] + ellipsis
 }
 
-// attemptCount counts the attempts running in this Service, for the free
-// worker slots, RunDueDeliveries and Close.
+// attemptCount tracks the attempts running in this Service, for the free
+// worker slots, RunDueDeliveries and Close, with what cancels each.
 type attemptCount struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to 0; nil while n is 0
+	mu        sync.Mutex
+	n         int
+	idle      chan struct{} // closed when n drops to 0; nil while n is 0
+	cancels   map[int]context.CancelFunc
+	nextKey   int
+	abandoned bool
 }
 
-func (a *attemptCount) add() {
+// add counts one attempt, which cancel ends when Close gives up (at once
+// if it already has), and returns what to call when it has returned.
+func (a *attemptCount) add(cancel context.CancelFunc) (done func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.abandoned {
+		cancel()
+	}
 	if a.n == 0 {
 		a.idle = make(chan struct{})
 	}
 	a.n++
+	if a.cancels == nil {
+		a.cancels = map[int]context.CancelFunc{}
+	}
+	key := a.nextKey
+	a.nextKey++
+	a.cancels[key] = cancel
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.cancels, key)
+		a.n--
+		if a.n == 0 {
+			close(a.idle)
+			a.idle = nil
+		}
+	}
 }
 
-func (a *attemptCount) done() {
+// abandon cancels every running attempt, and every one started later.
+func (a *attemptCount) abandon() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.n--
-	if a.n == 0 {
-		close(a.idle)
-		a.idle = nil
+	a.abandoned = true
+	for _, cancel := range a.cancels {
+		cancel()
 	}
 }
 

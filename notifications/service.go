@@ -113,12 +113,6 @@ type Service struct {
 	freed      chan struct{} // an attempt ended: a full dispatcher may claim again (capacity 1)
 	stop       chan struct{} // closed by Close: claim nothing more
 	dispatched chan struct{} // closed when the dispatcher has returned
-	claimCtx   context.Context
-	stopClaims context.CancelFunc
-	// attemptCtx is the base of every attempt's context: it keeps no
-	// caller's cancellation, and is cancelled when Close gives up waiting.
-	attemptCtx context.Context
-	abandon    context.CancelFunc
 	running    attemptCount
 }
 
@@ -232,16 +226,15 @@ func (s *Service) Close(ctx context.Context) error {
 		s.closed = true
 		s.mu.Unlock()
 		close(s.stop)
-		s.stopClaims()
 	})
 	select {
 	case <-s.dispatched:
 	case <-ctx.Done():
-		s.abandon()
+		s.running.abandon()
 		return fmt.Errorf("notifications: close: delivery workers still running: %w", ctx.Err())
 	}
 	if err := s.running.wait(ctx); err != nil {
-		s.abandon()
+		s.running.abandon()
 		return fmt.Errorf("notifications: close: delivery attempts still running: %w", err)
 	}
 	return nil

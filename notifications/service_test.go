@@ -82,7 +82,7 @@ func setup(t *testing.T, edit func(*notifications.Config)) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
+	t.Cleanup(func() { closeService(t, svc) })
 	return fixture{svc: svc, signals: log, ctx: ctx}
 }
 
@@ -738,6 +738,16 @@ func TestCloseHonoursDeadlineWhileAttemptsStall(t *testing.T) {
 	if n := notificationstest.DeliverAll(t, next.svc); n != 1 || len(got) != 1 || got[0] != ns[0].ID+" attempt 2" {
 		t.Fatalf("the next Service ran %d attempts: %v", n, got)
 	}
+}
+
+// closeService closes svc for t's cleanup, giving attempts still running
+// (a failed test's stalled processor) ten seconds before they are
+// cancelled, so a failure never hangs the suite.
+func closeService(t *testing.T, svc *notifications.Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = svc.Close(ctx)
 }
 
 // waitFor returns what c delivers, failing t after 30 seconds.
