@@ -170,6 +170,10 @@ func (w *watcher) session(ctx context.Context) (connected bool, err error) {
 	// The server applies a connection's frames in order, so once the ping
 	// is answered the subscription is in place.
 	if err := c.Ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped before the pong came back: a shutdown, not a failure.
+			return true, c.Close(websocket.StatusNormalClosure, "")
+		}
 		return true, fmt.Errorf("subscribe: %w", err)
 	}
 	if since != "" {
