@@ -109,7 +109,7 @@ func (b brokenStore) ClaimDeliveries(ctx context.Context, o notifications.ClaimO
 func (b brokenStore) FinishDelivery(ctx context.Context, o notifications.DeliveryOutcome) (notifications.Delivery, error) {
 	d, err := b.Store.FinishDelivery(ctx, o)
 	if b.flaw == "stale-outcome-kept" && errors.Is(err, notifications.ErrLeaseLost) {
-		return b.Store.GetDelivery(ctx, o.ID)
+		return b.GetDelivery(ctx, o.ID)
 	}
 	return d, err
 }
