@@ -48,6 +48,12 @@ const deliveryColumns = `d.id, d.notification_id, d."user", s.origin, d.processo
 
 const fromDeliveries = ` FROM delivery d JOIN herald_send s ON s.id = d.send_id`
 
+// returningDelivery is deliveryColumns for an UPDATE's RETURNING clause,
+// which may name only the updated table: the origin comes from a scalar
+// subquery, so an update and its read are one statement.
+const returningDelivery = ` RETURNING id, notification_id, "user", (SELECT origin FROM herald_send WHERE herald_send.id = delivery.send_id), ` +
+	`processor, status, attempts, last_error, next_attempt, created, updated`
+
 // scanDelivery reads one row of deliveryColumns.
 func scanDelivery(rows interface{ Scan(...any) error }) (notifications.Delivery, error) {
 	var (
@@ -119,7 +125,8 @@ func (s *Store) ListDeliveries(ctx context.Context, f notifications.DeliveryFilt
 		return b
 	}
 	if f.NotificationID != "" {
-		cond("d.notification_id = ").str(strings.ToLower(f.NotificationID))
+		cond("d.id IN ")
+		ofNotifications(b, []string{strings.ToLower(f.NotificationID)})
 	}
 	if f.Processor != "" {
 		cond("d.processor = ").str(f.Processor)
@@ -152,6 +159,15 @@ func (s *Store) ListDeliveries(ctx context.Context, f notifications.DeliveryFilt
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// ofNotifications writes a subquery for the ids of the deliveries of the
+// notifications ids, in two parts so each reads its partial index:
+// active deliveries from delivery_active_idx, finished ones from
+// delivery_notification_idx.
+func ofNotifications(b *stmt, ids []string) {
+	b.raw("(SELECT id FROM delivery WHERE notification_id IN ").strList(ids).raw(" AND ").raw(activeStatuses).
+		raw(" UNION ALL SELECT id FROM delivery WHERE notification_id IN ").strList(ids).raw(" AND ").raw(finishedStatuses).raw(")")
 }
 
 // claimColumns are what a claim returns of each delivery it leased.
@@ -528,28 +544,32 @@ func (s *Store) FinishDelivery(ctx context.Context, o notifications.DeliveryOutc
 		b.raw(", last_error = CASE WHEN ").raw(same).raw(" THEN ").str(msg).raw(" ELSE last_error END")
 	}
 	b.raw(", lease_token = NULL, lease_owner = NULL, updated = ").time(now).
-		raw(" WHERE id = ").str(id).raw(" AND lease_token = ").str(o.Token).raw(" AND ").raw(activeStatuses)
-	var d notifications.Delivery
-	err := s.inTx(ctx, func(tx bun.Tx) error {
-		res, err := s.execResult(ctx, tx, b)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return notifications.ErrLeaseLost
-		}
-		d, err = s.getDelivery(ctx, tx, id)
-		return err
-	})
+		raw(" WHERE id = ").str(id).raw(" AND lease_token = ").str(o.Token).raw(" AND ").raw(activeStatuses).
+		raw(returningDelivery)
+	d, err := s.updateDelivery(ctx, b)
 	switch {
-	case errors.Is(err, notifications.ErrLeaseLost):
+	case errors.Is(err, sql.ErrNoRows):
 		return d, errLeaseLost("finish delivery", o.ID)
 	case err != nil:
 		return d, fmt.Errorf("store: finish delivery: %w", err)
 	}
 	return d, nil
+}
+
+// updateDelivery runs b, an UPDATE of one delivery ending in
+// returningDelivery, as one statement; sql.ErrNoRows when it updated
+// none.
+func (s *Store) updateDelivery(ctx context.Context, b *stmt) (notifications.Delivery, error) {
+	var d notifications.Delivery
+	err := s.writeOnce(ctx, func() error {
+		text, err := b.sql(s.db.QueryGen())
+		if err != nil {
+			return err
+		}
+		d, err = scanDelivery(s.db.QueryRowContext(ctx, text))
+		return err
+	})
+	return d, err
 }
 
 // cleanError makes an attempt's error text storable: valid UTF-8 without
@@ -586,23 +606,10 @@ func (s *Store) RequeueDelivery(ctx context.Context, id string, now time.Time) (
 	b := newStmt(s.d, 256)
 	b.raw("UPDATE delivery SET status = 'pending', attempts = 0, next_attempt = ").time(now).
 		raw(", lease_token = NULL, lease_owner = NULL, updated = ").time(now).
-		raw(" WHERE id = ").str(id).raw(" AND status IN ('failed', 'cancelled')")
-	var d notifications.Delivery
-	err := s.inTx(ctx, func(tx bun.Tx) error {
-		res, err := s.execResult(ctx, tx, b)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return notifications.ErrNotFound
-		}
-		d, err = s.getDelivery(ctx, tx, id)
-		return err
-	})
+		raw(" WHERE id = ").str(id).raw(" AND status IN ('failed', 'cancelled')").raw(returningDelivery)
+	d, err := s.updateDelivery(ctx, b)
 	switch {
-	case errors.Is(err, notifications.ErrNotFound):
+	case errors.Is(err, sql.ErrNoRows):
 		return d, fmt.Errorf("store: requeue delivery %s: %w (unknown, or neither failed nor cancelled)", id, notifications.ErrNotFound)
 	case err != nil && s.d.isUniqueViolation(err):
 		return d, fmt.Errorf("store: requeue delivery %s: %w: another delivery of its notification to the same processor is pending", id, notifications.ErrInvalid)

@@ -346,3 +346,44 @@ func TestPostgresClaimsAcrossStores(t *testing.T) {
 		t.Errorf("after the leases ran out a claim got %d, want all %d", n, total)
 	}
 }
+
+// TestClaimOfVanishedNotification checks that a claim whose notification
+// or broadcast row is gone (deleted outside the Store: DeleteOlderThan
+// takes the deliveries too) carries a nil Notification, for the Service
+// to cancel, rather than failing the claim.
+func TestClaimOfVanishedNotification(t *testing.T) {
+	t.Parallel()
+	for name, open := range map[string]func(testing.TB) *store.Store{"sqlite": openSQLite, "postgres": openPostgres} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if name == "postgres" {
+				testdb.PostgresDSN(t)
+			}
+			s := open(t)
+			ctx := t.Context()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			ns := sendWithDeliveries(t, s, 2, now)
+			b, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Created: now, Payload: notifications.Payload{Title: "b"}},
+				&notifications.DeliveryWrite{Send: notifications.SendRecord{Origin: "o", Created: now},
+					Deliveries: []notifications.NewDelivery{{Processor: "email"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{"DELETE FROM notification WHERE id = '" + ns[0].ID + "'", "DELETE FROM broadcast WHERE id = '" + b.ID + "'"} {
+				if _, err := s.DB().ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cs := claim(t, s, now, time.Minute, 10)
+			if len(cs) != 3 {
+				t.Fatalf("claimed %d, want 3", len(cs))
+			}
+			for _, c := range cs {
+				gone := c.Delivery.NotificationID == ns[0].ID || c.Delivery.NotificationID == b.ID
+				if gone != (c.Notification == nil) {
+					t.Errorf("claim of %s: notification %v; want nil exactly when its row is gone (%v)", c.Delivery.NotificationID, c.Notification, gone)
+				}
+			}
+		})
+	}
+}

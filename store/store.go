@@ -11,10 +11,35 @@
 //
 // The schema follows Backstage's notifications backend: tables
 // notification, broadcast, broadcast_user_status and user_settings, plus
-// slack_message_timestamps for the Slack processor. Times are kept to the
-// millisecond (INTEGER epoch milliseconds on SQLite, timestamptz on
-// PostgreSQL) and come back in UTC; empty optional strings are stored as
-// NULL.
+// slack_message_timestamps for the Slack processor, and Herald's durable
+// delivery: herald_send (one row per send with deliveries: its canonical
+// options and trace parent) and delivery (one row per notification and
+// post-processor). Times are kept to the millisecond (INTEGER epoch
+// milliseconds on SQLite, timestamptz on PostgreSQL) and come back in
+// UTC; empty optional strings are stored as NULL.
+//
+// Deliveries are written in the send's own transaction, batched like the
+// notification rows. A delivery is leased by a claim: a lease token, and
+// its next attempt moved to the lease's end, so a delivery is due exactly
+// when it is pending or retrying with its next attempt at or before the
+// claimer's clock, and a lease that runs out makes it due again, for any
+// claimer. The token fences the attempt: only the claim holding it may
+// renew the lease or record the outcome. On PostgreSQL, claimers of
+// several processes share the work with FOR UPDATE SKIP LOCKED; their
+// clocks must agree to well within the lease. Every time comes from the
+// caller (ClaimOptions.Now, DeliveryOutcome.Now), never from the store.
+//
+// On a SQLite file, each Store holds an exclusive lock (flock) on a file
+// beside the database, "<database>-herald-<owner>.lock", for as long as
+// it is open, and stamps its claims with its owner id. A claim looks,
+// every five seconds of its clock at most, for leases whose owner's lock
+// it can take: that owner's process is gone (the system drops a dead
+// process's locks), so its deliveries are due at once rather than when
+// their leases end, and its lock file is removed. A live Store's lock
+// cannot be taken, so two Stores on one file never take each other's
+// leases. Close removes the Store's lock file, or, while it still holds
+// leases, leaves it for the next claim to find. Where flock is missing
+// (Windows) and on an in-memory database, leases simply run out.
 //
 // The Slack processor's table is here, not in package slack, on purpose:
 // Store implements slack.TimestampStore (SlackTimestamp, PutSlackTimestamp,
@@ -122,7 +147,10 @@ const idleConns = 8
 // timeout, and write transactions that take the write lock when they
 // begin (BEGIN IMMEDIATE), so concurrent writers queue instead of failing.
 //
-// The pool keeps up to 8 idle connections.
+// The pool keeps up to 8 idle connections. A database file gets the
+// Store's lock file beside it, in the same directory (see the package
+// doc), so that directory must be writable, as SQLite's WAL requires
+// anyway.
 //
 // ":memory:" opens a private in-memory database that lives until Close;
 // every call gets its own. It runs on a single connection, so concurrent
@@ -241,7 +269,8 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 // it open.
 //
 // On SQLite, turn foreign keys on (broadcast statuses are deleted by
-// cascade) and prefer _txlock=immediate, as OpenSQLite does. On
+// cascade) and prefer _txlock=immediate, as OpenSQLite does; a database
+// file gets a lock file beside it, as with OpenSQLite. On
 // PostgreSQL, the connections must have standard_conforming_strings on
 // (the server default since 9.1): bun's queries, and Herald's, carry
 // their values as literals quoted the standard way, which that setting

@@ -214,6 +214,40 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 		}
 	})
 
+	t.Run("DeliveriesFromBegin", func(t *testing.T) {
+		t.Parallel()
+		k := openKillable(t)
+		h := k.hook(t, nth("INSERT INTO delivery", 2))
+		sendWithDeliveries(t, k.Store, 1500, now) // two delivery INSERTs
+		if h.kills == 0 || h.count("BEGIN") != 2 {
+			t.Fatalf("%d kills, %d BEGINs: want the send's transaction run twice", h.kills, h.count("BEGIN"))
+		}
+		var deliveries, sends int
+		if err := k.DB().QueryRowContext(t.Context(), "SELECT (SELECT COUNT(*) FROM delivery), (SELECT COUNT(*) FROM herald_send)").
+			Scan(&deliveries, &sends); err != nil || deliveries != 1500 || sends != 1 {
+			t.Errorf("%d deliveries and %d sends stored (%v), want 1500 and 1, each once", deliveries, sends, err)
+		}
+	})
+
+	t.Run("ClaimFromBegin", func(t *testing.T) {
+		t.Parallel()
+		k := openKillable(t)
+		sendWithDeliveries(t, k.Store, 3, now)
+		h := k.hook(t, nth("SELECT id, origin, options", 1)) // the claim's read of its sends
+		cs := claim(t, k.Store, now, time.Minute, 10)
+		if h.kills == 0 || h.count("BEGIN") != 2 {
+			t.Fatalf("%d kills, %d BEGINs: want the claim's transaction run twice", h.kills, h.count("BEGIN"))
+		}
+		if len(cs) != 3 {
+			t.Fatalf("claimed %d, want 3", len(cs))
+		}
+		for _, c := range cs {
+			if c.Delivery.Attempts != 1 || c.Options.Origin != "plugin:ci" {
+				t.Errorf("claim %s: attempts %d, options origin %q; want 1 (the lost claim rolled back) and the send's", c.Delivery.ID, c.Delivery.Attempts, c.Options.Origin)
+			}
+		}
+	})
+
 	t.Run("OneStatementWrite", func(t *testing.T) {
 		t.Parallel()
 		k := openKillable(t)

@@ -579,8 +579,9 @@ func (s *Store) DeleteOlderThan(ctx context.Context, cutoff time.Time, batchSize
 				if ids, err = s.queryStringsOn(ctx, tx, b); err != nil || len(ids) == 0 {
 					return err
 				}
-				d := newStmt(s.d, 64+40*len(ids))
-				d.raw("DELETE FROM delivery WHERE notification_id IN ").strList(ids)
+				d := newStmt(s.d, 128+80*len(ids))
+				d.raw("DELETE FROM delivery WHERE id IN ")
+				ofNotifications(d, ids)
 				return s.exec(ctx, tx, d)
 			})
 			if err != nil {
