@@ -196,7 +196,7 @@ func TestSQLiteRecoveryWaitsForItsInterval(t *testing.T) {
 func TestSQLiteLockFilesCleanUp(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "herald.db")
-	s, closeS := openSQLiteToClose(t, path)
+	_, closeS := openSQLiteToClose(t, path)
 	if got := lockFiles(t, path); len(got) != 1 {
 		t.Fatalf("lock files %v, want the Store's own", got)
 	}
@@ -206,7 +206,7 @@ func TestSQLiteLockFilesCleanUp(t *testing.T) {
 	}
 
 	// A dead owner with a lease: its file stays.
-	s, closeS = openSQLiteToClose(t, path)
+	s, closeS := openSQLiteToClose(t, path)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	sendWithDeliveries(t, s, 1, t0)
 	claim(t, s, t0, time.Hour, 1)
