@@ -12,13 +12,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/signals"
 	"github.com/heraldhq/herald/signals/auth"
 	"github.com/heraldhq/herald/signals/socket"
@@ -31,24 +31,6 @@ const (
 	// wait bounds every wait; tests never get near it unless broken.
 	wait = 15 * time.Second
 )
-
-// manualClock is a Config.Now the test moves.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // newCatchUpService returns a Service on a fresh SQLite store publishing
 // to pub (nil: none), with clock as Now when set.
@@ -109,7 +91,7 @@ func titles(ns []notifications.Notification) []string {
 func TestCatchUp(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	clock := &manualClock{now: t0}
+	clock := notificationstest.NewClock(t0)
 	svc := newCatchUpService(t, nil, clock.Now)
 
 	old := sendOne(t, svc, notifications.Entity(alice), "old")
@@ -153,7 +135,7 @@ func TestCatchUp(t *testing.T) {
 func TestCatchUpLimit(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	clock := &manualClock{now: t0}
+	clock := notificationstest.NewClock(t0)
 	svc := newCatchUpService(t, nil, clock.Now)
 	const sent = notifications.CatchUpLimit + 3
 	for i := range sent {

@@ -83,6 +83,31 @@ func (s *script) recorded() []scriptCall {
 
 func fail(err error) func() error { return func() error { return err } }
 
+// stallingProcessor returns an "audit" post-processor for one attempt
+// that blocks until its context ends; started is closed when the attempt
+// begins, cancelled when its context has ended.
+func stallingProcessor() (p *notifications.PostProcessorFunc, started, cancelled chan struct{}) {
+	started, cancelled = make(chan struct{}), make(chan struct{})
+	p = &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		return ctx.Err()
+	}}
+	return p, started, cancelled
+}
+
+// scriptedSend returns a delivery fixture on st whose one post-processor,
+// "audit", returns results in turn (then nil), and the notification of a
+// send to mockUser that it has to deliver.
+func scriptedSend(t *testing.T, st notifications.Store, results ...func() error) (deliveryFixture, *script, notifications.Notification) {
+	t.Helper()
+	sc := &script{name: "audit", results: results}
+	f := deliverySetup(t, st, nil, sc.processor())
+	ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+	return f, sc, ns[0]
+}
+
 // outcomeLog records what Config.OnDelivery is called with.
 type outcomeLog struct {
 	mu sync.Mutex
@@ -149,10 +174,8 @@ func (f deliveryFixture) only(t *testing.T, id string) notifications.Delivery {
 func TestDeliveryRetriesUntilSent(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st notifications.Store) {
-		sc := &script{name: "audit", results: []func() error{fail(errors.New("boom 1")), fail(errors.New("boom 2"))}}
-		f := deliverySetup(t, st, nil, sc.processor())
-		ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
-		d := f.only(t, ns[0].ID)
+		f, sc, n := scriptedSend(t, st, fail(errors.New("boom 1")), fail(errors.New("boom 2")))
+		d := f.only(t, n.ID)
 		if d.Status != notifications.DeliveryPending || d.Attempts != 0 || d.User != mockUser || d.Processor != "audit" || d.Origin != origin ||
 			d.NextAttempt == nil || !d.NextAttempt.Equal(start) {
 			t.Fatalf("new delivery %+v", d)
@@ -161,7 +184,7 @@ func TestDeliveryRetriesUntilSent(t *testing.T) {
 		if n := notificationstest.DeliverAll(t, f.svc); n != 1 {
 			t.Fatalf("first run: %d attempts", n)
 		}
-		d = f.only(t, ns[0].ID)
+		d = f.only(t, n.ID)
 		// The first retry waits exactly MinBackoff (10s by default).
 		if d.Status != notifications.DeliveryRetrying || d.Attempts != 1 || d.LastError != "boom 1" || !d.NextAttempt.Equal(start.Add(10*time.Second)) {
 			t.Fatalf("after one failure %+v", d)
@@ -174,7 +197,7 @@ func TestDeliveryRetriesUntilSent(t *testing.T) {
 		if n := notificationstest.DeliverAll(t, f.svc); n != 1 {
 			t.Fatalf("%d attempts once the backoff ran out", n)
 		}
-		d = f.only(t, ns[0].ID)
+		d = f.only(t, n.ID)
 		if now := f.clock.Now(); d.Status != notifications.DeliveryRetrying || d.Attempts != 2 || d.LastError != "boom 2" ||
 			d.NextAttempt.Before(now.Add(10*time.Second)) || d.NextAttempt.After(now.Add(20*time.Second)) {
 			t.Fatalf("after two failures (at %v) %+v", now, d)
@@ -182,7 +205,7 @@ func TestDeliveryRetriesUntilSent(t *testing.T) {
 		if n := notificationstest.AdvanceUntilDelivered(t, f.svc, f.clock); n != 1 {
 			t.Fatalf("%d more attempts, want 1", n)
 		}
-		d = f.only(t, ns[0].ID)
+		d = f.only(t, n.ID)
 		if d.Status != notifications.DeliverySent || d.Attempts != 3 || d.NextAttempt != nil {
 			t.Fatalf("after the third attempt %+v", d)
 		}
@@ -194,7 +217,7 @@ func TestDeliveryRetriesUntilSent(t *testing.T) {
 			t.Fatalf("%d calls", len(calls))
 		}
 		for i, c := range calls {
-			if c.delivery.ID != d.ID || c.delivery.Attempts != i+1 || c.notification.ID != ns[0].ID || c.notification.User != mockUser ||
+			if c.delivery.ID != d.ID || c.delivery.Attempts != i+1 || c.notification.ID != n.ID || c.notification.User != mockUser ||
 				c.options.Origin != origin || c.options.Payload.Title != "t" || !slices.Equal(c.options.Recipients.EntityRefs, []string{mockUser}) {
 				t.Errorf("call %d: %+v", i+1, c)
 			}
@@ -219,13 +242,11 @@ func processorFailures(l *logRecords) []slog.Record {
 func TestDeliveryPermanentFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st notifications.Store) {
-		sc := &script{name: "audit", results: []func() error{fail(notifications.Permanent(errors.New("no such mailbox")))}}
-		f := deliverySetup(t, st, nil, sc.processor())
-		ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+		f, _, n := scriptedSend(t, st, fail(notifications.Permanent(errors.New("no such mailbox"))))
 		if n := notificationstest.AdvanceUntilDelivered(t, f.svc, f.clock); n != 1 {
 			t.Fatalf("%d attempts, want 1", n)
 		}
-		d := f.only(t, ns[0].ID)
+		d := f.only(t, n.ID)
 		if d.Status != notifications.DeliveryFailed || d.Attempts != 1 || d.LastError != "no such mailbox" || d.NextAttempt != nil {
 			t.Fatalf("delivery %+v", d)
 		}
@@ -238,11 +259,9 @@ func TestDeliveryPermanentFailsAtOnce(t *testing.T) {
 func TestDeliveryRetryLaterIsHonoured(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st notifications.Store) {
-		sc := &script{name: "audit", results: []func() error{fail(notifications.RetryLater(errors.New("429"), time.Hour))}}
-		f := deliverySetup(t, st, nil, sc.processor())
-		ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+		f, _, n := scriptedSend(t, st, fail(notifications.RetryLater(errors.New("429"), time.Hour)))
 		notificationstest.DeliverAll(t, f.svc)
-		if d := f.only(t, ns[0].ID); d.Status != notifications.DeliveryRetrying || !d.NextAttempt.Equal(start.Add(time.Hour)) {
+		if d := f.only(t, n.ID); d.Status != notifications.DeliveryRetrying || !d.NextAttempt.Equal(start.Add(time.Hour)) {
 			t.Fatalf("after a RetryLater of an hour: %+v", d)
 		}
 		f.clock.Advance(time.Hour - time.Second)
@@ -253,7 +272,7 @@ func TestDeliveryRetryLaterIsHonoured(t *testing.T) {
 		if n := notificationstest.DeliverAll(t, f.svc); n != 1 {
 			t.Fatalf("%d attempts after the asked wait", n)
 		}
-		if d := f.only(t, ns[0].ID); d.Status != notifications.DeliverySent || d.Attempts != 2 {
+		if d := f.only(t, n.ID); d.Status != notifications.DeliverySent || d.Attempts != 2 {
 			t.Fatalf("delivery %+v", d)
 		}
 	})
@@ -291,11 +310,9 @@ func TestDeliveryAttemptsExhausted(t *testing.T) {
 func TestDeliveryPanicIsAFailedAttempt(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st notifications.Store) {
-		sc := &script{name: "audit", results: []func() error{func() error { panic("kaboom") }}}
-		f := deliverySetup(t, st, nil, sc.processor())
-		ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+		f, _, n := scriptedSend(t, st, func() error { panic("kaboom") })
 		notificationstest.DeliverAll(t, f.svc)
-		if d := f.only(t, ns[0].ID); d.Status != notifications.DeliveryRetrying || d.Attempts != 1 || d.LastError != "panic: kaboom" {
+		if d := f.only(t, n.ID); d.Status != notifications.DeliveryRetrying || d.Attempts != 1 || d.LastError != "panic: kaboom" {
 			t.Fatalf("after a panic: %+v", d)
 		}
 		logged := processorFailures(f.logs)
@@ -303,7 +320,7 @@ func TestDeliveryPanicIsAFailedAttempt(t *testing.T) {
 			t.Fatalf("the panic was not logged once with its stack: %v", logged)
 		}
 		notificationstest.AdvanceUntilDelivered(t, f.svc, f.clock)
-		if d := f.only(t, ns[0].ID); d.Status != notifications.DeliverySent || d.Attempts != 2 {
+		if d := f.only(t, n.ID); d.Status != notifications.DeliverySent || d.Attempts != 2 {
 			t.Fatalf("delivery %+v", d)
 		}
 	})
@@ -408,11 +425,9 @@ func TestDeliveriesWrittenWithTheSend(t *testing.T) {
 func TestRetryDelivery(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, st notifications.Store) {
-		sc := &script{name: "audit", results: []func() error{fail(notifications.Permanent(errors.New("rejected")))}}
-		f := deliverySetup(t, st, nil, sc.processor())
-		ns := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "t"})
+		f, _, n := scriptedSend(t, st, fail(notifications.Permanent(errors.New("rejected"))))
 		notificationstest.DeliverAll(t, f.svc)
-		d := f.only(t, ns[0].ID)
+		d := f.only(t, n.ID)
 		if d.Status != notifications.DeliveryFailed {
 			t.Fatalf("delivery %+v", d)
 		}
@@ -420,13 +435,13 @@ func TestRetryDelivery(t *testing.T) {
 		if err := f.svc.RetryDelivery(f.ctx, d.ID); err != nil {
 			t.Fatal(err)
 		}
-		if d := f.only(t, ns[0].ID); d.Status != notifications.DeliveryPending || d.Attempts != 0 || !d.NextAttempt.Equal(f.clock.Now()) {
+		if d := f.only(t, n.ID); d.Status != notifications.DeliveryPending || d.Attempts != 0 || !d.NextAttempt.Equal(f.clock.Now()) {
 			t.Fatalf("requeued %+v", d)
 		}
 		if n := notificationstest.DeliverAll(t, f.svc); n != 1 {
 			t.Fatalf("%d attempts after RetryDelivery", n)
 		}
-		if d := f.only(t, ns[0].ID); d.Status != notifications.DeliverySent || d.Attempts != 1 {
+		if d := f.only(t, n.ID); d.Status != notifications.DeliverySent || d.Attempts != 1 {
 			t.Fatalf("retried %+v", d)
 		}
 		for _, id := range []string{d.ID, "5f1d1b7e-9a9b-4c47-8c0e-1d2e3f405162", "not-a-uuid"} {

@@ -104,13 +104,7 @@ func TestDeliveriesSharedByThreeServices(t *testing.T) {
 func TestStalledServiceTakenOverAfterLease(t *testing.T) {
 	t.Parallel()
 	dsn := testdb.PostgresSchema(t)
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	stalled := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
-		close(started)
-		<-ctx.Done()
-		close(cancelled)
-		return ctx.Err()
-	}}
+	stalled, started, cancelled := stallingProcessor()
 	a, err := notifications.New(notifications.Config{Store: postgresStore(t, dsn), Processors: []notifications.Processor{stalled}, DeliveryWorkers: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -698,13 +698,7 @@ func TestCloseWaitsForAttemptsInFlight(t *testing.T) {
 func TestCloseHonoursDeadlineWhileAttemptsStall(t *testing.T) {
 	t.Parallel()
 	st := memoryStore(t)
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	stalled := &notifications.PostProcessorFunc{ProcessorName: "audit", Func: func(ctx context.Context, _ notifications.Notification, _ notifications.SendOptions) error {
-		close(started)
-		<-ctx.Done()
-		close(cancelled)
-		return ctx.Err()
-	}}
+	stalled, started, cancelled := stallingProcessor()
 	first := setup(t, func(c *notifications.Config) {
 		c.Store = st
 		c.Processors = []notifications.Processor{stalled}

@@ -45,6 +45,42 @@ func claim(t testing.TB, s *store.Store, now time.Time, lease time.Duration, lim
 	return cs
 }
 
+// openSQLiteToClose opens a Store on path for a test that closes it
+// itself, as a process that dies drops its lock; closeNow closes it (once)
+// and a Store still open when the test ends is closed then.
+func openSQLiteToClose(t *testing.T, path string) (s *store.Store, closeNow func()) {
+	t.Helper()
+	s, err := store.OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	closeNow = func() {
+		once.Do(func() {
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(closeNow)
+	return s, closeNow
+}
+
+// eachStore runs test in parallel subtests on a fresh SQLite Store and a
+// fresh PostgreSQL one.
+func eachStore(t *testing.T, test func(t *testing.T, s *store.Store)) {
+	t.Helper()
+	for name, open := range map[string]func(testing.TB) *store.Store{"sqlite": openSQLite, "postgres": openPostgres} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if name == "postgres" {
+				testdb.PostgresDSN(t)
+			}
+			test(t, open(t))
+		})
+	}
+}
+
 // lockFiles returns the names of the Herald lock files beside path.
 func lockFiles(t *testing.T, path string) []string {
 	t.Helper()
@@ -66,16 +102,7 @@ func lockFiles(t *testing.T, path string) []string {
 func TestSQLiteDeadOwnerRecovery(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "herald.db")
-	a, err := store.OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aClosed := false
-	t.Cleanup(func() {
-		if !aClosed {
-			a.Close()
-		}
-	})
+	a, closeA := openSQLiteToClose(t, path)
 	b := openSQLitePath(t, path)
 	if n := len(lockFiles(t, path)); n != 2 {
 		t.Fatalf("%d lock files beside the database, want one per Store", n)
@@ -105,10 +132,7 @@ func TestSQLiteDeadOwnerRecovery(t *testing.T) {
 		}
 	}
 
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	aClosed = true
+	closeA()
 	if n := len(lockFiles(t, path)); n != 2 {
 		t.Errorf("%d lock files after a closed holding leases, want 2: a's stays for the next claim to find", n)
 	}
@@ -146,10 +170,7 @@ func TestSQLiteDeadOwnerRecovery(t *testing.T) {
 func TestSQLiteRecoveryWaitsForItsInterval(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "herald.db")
-	a, err := store.OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, closeA := openSQLiteToClose(t, path)
 	b := openSQLitePath(t, path)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	sendWithDeliveries(t, a, 1, t0)
@@ -159,7 +180,7 @@ func TestSQLiteRecoveryWaitsForItsInterval(t *testing.T) {
 	if len(claim(t, b, t0, time.Hour, 1)) != 0 { // checks, a alive
 		t.Fatal("b claimed a's delivery")
 	}
-	a.Close()
+	closeA()
 	if n := len(claim(t, b, t0.Add(time.Second), time.Hour, 1)); n != 0 {
 		t.Errorf("b claimed %d a second after its last check, want 0 until the interval passes", n)
 	}
@@ -175,28 +196,22 @@ func TestSQLiteRecoveryWaitsForItsInterval(t *testing.T) {
 func TestSQLiteLockFilesCleanUp(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "herald.db")
-	s, err := store.OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, closeS := openSQLiteToClose(t, path)
 	if got := lockFiles(t, path); len(got) != 1 {
 		t.Fatalf("lock files %v, want the Store's own", got)
 	}
-	s.Close()
+	closeS()
 	if got := lockFiles(t, path); len(got) != 0 {
 		t.Fatalf("lock files %v after a Close with no lease, want none", got)
 	}
 
 	// A dead owner with a lease: its file stays.
-	s, err = store.OpenSQLite(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, closeS := openSQLiteToClose(t, path)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	sendWithDeliveries(t, s, 1, t0)
 	claim(t, s, t0, time.Hour, 1)
 	withLease := lockFiles(t, path)
-	s.Close()
+	closeS()
 	// A crashed owner without leases, and files that only look alike.
 	crashed := filepath.Base(path) + "-herald-" + uuid.New() + ".lock"
 	for _, name := range []string{crashed, filepath.Base(path) + "-herald-not-a-uuid.lock"} {
@@ -239,44 +254,37 @@ func TestSQLiteMemoryHasNoLockFile(t *testing.T) {
 // cutoff, or holding an idempotency key.
 func TestOrphanedSendsDeleted(t *testing.T) {
 	t.Parallel()
-	for name, open := range map[string]func(testing.TB) *store.Store{"sqlite": openSQLite, "postgres": openPostgres} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if name == "postgres" {
-				testdb.PostgresDSN(t)
+	eachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		old := time.Now().UTC().Add(-60 * 24 * time.Hour).Truncate(time.Millisecond)
+		cutoff := old.Add(24 * time.Hour)
+		sendWithDeliveries(t, s, 2, old)                     // both finish: orphaned
+		sendWithDeliveries(t, s, 1, old.Add(time.Minute))    // stays pending
+		sendWithDeliveries(t, s, 1, cutoff.Add(time.Minute)) // finishes, but the send is newer than the cutoff
+		keyed := &notifications.DeliveryWrite{Send: notifications.SendRecord{Origin: "o", IdempotencyKey: "k1", Created: old}}
+		if _, err := s.SaveNotifications(ctx, nil, keyed); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range claim(t, s, cutoff.Add(time.Hour), time.Minute, 10) {
+			if c.Delivery.Created.Equal(old.Add(time.Minute)) {
+				continue
 			}
-			s := open(t)
-			ctx := t.Context()
-			old := time.Now().UTC().Add(-60 * 24 * time.Hour).Truncate(time.Millisecond)
-			cutoff := old.Add(24 * time.Hour)
-			sendWithDeliveries(t, s, 2, old)                     // both finish: orphaned
-			sendWithDeliveries(t, s, 1, old.Add(time.Minute))    // stays pending
-			sendWithDeliveries(t, s, 1, cutoff.Add(time.Minute)) // finishes, but the send is newer than the cutoff
-			keyed := &notifications.DeliveryWrite{Send: notifications.SendRecord{Origin: "o", IdempotencyKey: "k1", Created: old}}
-			if _, err := s.SaveNotifications(ctx, nil, keyed); err != nil {
+			if _, err := s.FinishDelivery(ctx, notifications.DeliveryOutcome{ID: c.Delivery.ID, Token: c.Token,
+				Status: notifications.DeliveryFailed, Now: old}); err != nil {
 				t.Fatal(err)
 			}
-			for _, c := range claim(t, s, cutoff.Add(time.Hour), time.Minute, 10) {
-				if c.Delivery.Created.Equal(old.Add(time.Minute)) {
-					continue
-				}
-				if _, err := s.FinishDelivery(ctx, notifications.DeliveryOutcome{ID: c.Delivery.ID, Token: c.Token,
-					Status: notifications.DeliveryFailed, Now: old}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if n, err := s.DeleteFinishedDeliveries(ctx, cutoff, 1); err != nil || n != 3 {
-				t.Fatalf("DeleteFinishedDeliveries = %d, %v; want 3", n, err)
-			}
-			var sends int
-			if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM herald_send").Scan(&sends); err != nil {
-				t.Fatal(err)
-			}
-			if sends != 3 {
-				t.Errorf("%d sends left, want 3 (the pending one's, the newer one, the keyed one)", sends)
-			}
-		})
-	}
+		}
+		if n, err := s.DeleteFinishedDeliveries(ctx, cutoff, 1); err != nil || n != 3 {
+			t.Fatalf("DeleteFinishedDeliveries = %d, %v; want 3", n, err)
+		}
+		var sends int
+		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM herald_send").Scan(&sends); err != nil {
+			t.Fatal(err)
+		}
+		if sends != 3 {
+			t.Errorf("%d sends left, want 3 (the pending one's, the newer one, the keyed one)", sends)
+		}
+	})
 }
 
 // TestPostgresClaimsAcrossStores runs three Stores on one schema, two
@@ -353,37 +361,30 @@ func TestPostgresClaimsAcrossStores(t *testing.T) {
 // to cancel, rather than failing the claim.
 func TestClaimOfVanishedNotification(t *testing.T) {
 	t.Parallel()
-	for name, open := range map[string]func(testing.TB) *store.Store{"sqlite": openSQLite, "postgres": openPostgres} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if name == "postgres" {
-				testdb.PostgresDSN(t)
-			}
-			s := open(t)
-			ctx := t.Context()
-			now := time.Now().UTC().Truncate(time.Millisecond)
-			ns := sendWithDeliveries(t, s, 2, now)
-			b, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Created: now, Payload: notifications.Payload{Title: "b"}},
-				&notifications.DeliveryWrite{Send: notifications.SendRecord{Origin: "o", Created: now},
-					Deliveries: []notifications.NewDelivery{{Processor: "email"}}})
-			if err != nil {
+	eachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ns := sendWithDeliveries(t, s, 2, now)
+		b, err := s.SaveBroadcast(ctx, notifications.Notification{Origin: "o", Created: now, Payload: notifications.Payload{Title: "b"}},
+			&notifications.DeliveryWrite{Send: notifications.SendRecord{Origin: "o", Created: now},
+				Deliveries: []notifications.NewDelivery{{Processor: "email"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"DELETE FROM notification WHERE id = '" + ns[0].ID + "'", "DELETE FROM broadcast WHERE id = '" + b.ID + "'"} {
+			if _, err := s.DB().ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
-			for _, q := range []string{"DELETE FROM notification WHERE id = '" + ns[0].ID + "'", "DELETE FROM broadcast WHERE id = '" + b.ID + "'"} {
-				if _, err := s.DB().ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
+		}
+		cs := claim(t, s, now, time.Minute, 10)
+		if len(cs) != 3 {
+			t.Fatalf("claimed %d, want 3", len(cs))
+		}
+		for _, c := range cs {
+			gone := c.Delivery.NotificationID == ns[0].ID || c.Delivery.NotificationID == b.ID
+			if gone != (c.Notification == nil) {
+				t.Errorf("claim of %s: notification %v; want nil exactly when its row is gone (%v)", c.Delivery.NotificationID, c.Notification, gone)
 			}
-			cs := claim(t, s, now, time.Minute, 10)
-			if len(cs) != 3 {
-				t.Fatalf("claimed %d, want 3", len(cs))
-			}
-			for _, c := range cs {
-				gone := c.Delivery.NotificationID == ns[0].ID || c.Delivery.NotificationID == b.ID
-				if gone != (c.Notification == nil) {
-					t.Errorf("claim of %s: notification %v; want nil exactly when its row is gone (%v)", c.Delivery.NotificationID, c.Notification, gone)
-				}
-			}
-		})
-	}
+		}
+	})
 }

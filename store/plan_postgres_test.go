@@ -8,7 +8,46 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/store"
 )
+
+// explainPostgres returns the nodes of q's EXPLAIN plan, top down. It
+// plans with sequential and bitmap scans off, so that the plan on a small
+// table is the one a large one gets.
+func explainPostgres(t *testing.T, s *store.Store, q string) []string {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := s.DB().DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, set := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
+		if _, err := conn.ExecContext(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer conn.ExecContext(ctx, "RESET ALL")
+	rows, err := conn.QueryContext(ctx, "EXPLAIN "+q)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	defer rows.Close()
+	var nodes []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(line, "->") || len(nodes) == 0 {
+			nodes = append(nodes, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "->")))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return nodes
+}
 
 // TestPostgresUnreadPageReadsIndexInOrder checks with EXPLAIN that a page
 // of unread notifications in created order is read off the inbox index in
@@ -33,37 +72,12 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 	if _, err := s.List(ctx, notifications.Query{User: "user:default/u01", Filter: notifications.Filter{Read: new(false)}, Limit: 20}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := s.DB().DB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, set := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
-		if _, err := conn.ExecContext(ctx, set); err != nil {
-			t.Fatal(err)
-		}
-	}
-	defer conn.ExecContext(ctx, "RESET ALL")
 	queries := log.take()
 	if len(queries) == 0 {
 		t.Fatal("List ran no statement")
 	}
 	for _, q := range queries {
-		rows, err := conn.QueryContext(ctx, "EXPLAIN "+q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var nodes []string // plan nodes, top down
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(line, "->") || len(nodes) == 0 {
-				nodes = append(nodes, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "->")))
-			}
-		}
-		rows.Close()
+		nodes := explainPostgres(t, s, q)
 		for i, node := range nodes {
 			if strings.Contains(node, " on notification") && (i == 0 || !strings.HasPrefix(nodes[i-1], "Limit")) {
 				t.Errorf("the notification side is not read in index order under its LIMIT:\n%s\nplan:\n  %s", q, strings.Join(nodes, "\n  "))
@@ -81,7 +95,6 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 func TestPostgresClaimUsesDueIndex(t *testing.T) {
 	t.Parallel()
 	s := openPostgres(t)
-	ctx := t.Context()
 	now := time.Now().UTC()
 	sendWithDeliveries(t, s, 300, now)
 	log := &queryLog{}
@@ -96,33 +109,8 @@ func TestPostgresClaimUsesDueIndex(t *testing.T) {
 	if claimSQL == "" {
 		t.Fatal("no claim statement ran")
 	}
-	conn, err := s.DB().DB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, set := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
-		if _, err := conn.ExecContext(ctx, set); err != nil {
-			t.Fatal(err)
-		}
-	}
-	defer conn.ExecContext(ctx, "RESET ALL")
 	// EXPLAIN plans the UPDATE without running it.
-	rows, err := conn.QueryContext(ctx, "EXPLAIN "+claimSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(line, "->") || len(nodes) == 0 {
-			nodes = append(nodes, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "->")))
-		}
-	}
-	rows.Close()
+	nodes := explainPostgres(t, s, claimSQL)
 	plan := strings.Join(nodes, "\n  ")
 	i := slices.IndexFunc(nodes, func(n string) bool { return strings.HasPrefix(n, "Index Scan using delivery_due_idx on delivery") })
 	if i < 2 || !strings.HasPrefix(nodes[i-1], "LockRows") || !strings.HasPrefix(nodes[i-2], "Limit") {

@@ -82,20 +82,7 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, q := range log.take() {
-			rows, err := s.DB().DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
-			if err != nil {
-				t.Fatalf("%s: explain: %v", name, err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
+			plan := explainSQLite(t, s, q)
 			for _, line := range plan {
 				if strings.HasPrefix(line, "SCAN notification") {
 					t.Errorf("%s scans the notification table:\n%s\nplan:\n  %s", name, q, strings.Join(plan, "\n  "))

@@ -136,17 +136,7 @@ func BenchmarkFanoutDelivery(b *testing.B) {
 	floor := newFloorFanout(b, db)
 	floor.deliveries = newFloorDeliveries(b, db, o, "noop")
 
-	b.ReportAllocs()
-	bp := &pair{b: b, gc: true}
-	bp.run(func() error {
-		ns, err := svc.Send(ctx, o)
-		if err == nil && len(ns) != recipients {
-			err = fmt.Errorf("sent %d, want %d", len(ns), recipients)
-		}
-		return err
-	}, func() error { return floor.send(ctx, users, p) })
-	bp.report()
-	bp.reportRows(recipients)
+	fanoutPair(ctx, b, svc, o, floor, users)
 
 	// Both sides wrote the same rows: as many of each kind, of the same
 	// types, with the same values where they do not differ by nature.

@@ -93,7 +93,7 @@ type seededSend struct {
 func (f *fixture) seedSend(origin, user string, due time.Time, processors ...string) seededSend {
 	f.t.Helper()
 	ctx := context.Background()
-	n := notifications.Notification{ID: uuid.New(), User: user, Origin: origin, Created: f.clock.now(),
+	n := notifications.Notification{ID: uuid.New(), User: user, Origin: origin, Created: f.now(),
 		Payload: notifications.Payload{Title: "seeded", Severity: notifications.SeverityNormal}}
 	recipients := notifications.Broadcast()
 	if user != "" {

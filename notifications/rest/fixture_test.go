@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/testdb"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/notifications/rest"
 	"github.com/heraldhq/herald/signals"
 	"github.com/heraldhq/herald/signals/auth"
@@ -149,7 +150,10 @@ type fixture struct {
 	srv     *httptest.Server
 	signals *signalRecorder
 	logs    *syncBuffer
-	clock   *fakeClock
+	// clock advances one second at every reading (fixture.now), so
+	// every send has its own created time and orderings are
+	// deterministic.
+	clock *notificationstest.Clock
 }
 
 // setup builds the router fixture: a Service on a fresh store (in-memory
@@ -176,7 +180,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	f := &fixture{t: t, kind: cfg.store, store: st, signals: &signalRecorder{}, logs: &syncBuffer{},
-		clock: &fakeClock{t: time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)}}
+		clock: notificationstest.NewClock(time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC))}
 	var backend notifications.Store = st
 	if cfg.wrapStore != nil {
 		backend = cfg.wrapStore(st)
@@ -199,7 +203,7 @@ func setup(t testing.TB, opts ...option) *fixture {
 		Retry:           cfg.retry,
 		DefaultSettings: defaults,
 		Logger:          logger,
-		Now:             f.clock.now,
+		Now:             f.now,
 	})
 	if err != nil {
 		t.Fatalf("notifications.New: %v", err)
@@ -389,7 +393,7 @@ func (f *fixture) seed(ns ...notifications.Notification) []notifications.Notific
 			ns[i].ID = uuid.New()
 		}
 		if ns[i].Created.IsZero() {
-			ns[i].Created = f.clock.now()
+			ns[i].Created = f.now()
 		}
 		if ns[i].Payload.Severity == "" {
 			ns[i].Payload.Severity = notifications.SeverityNormal
@@ -402,19 +406,8 @@ func (f *fixture) seed(ns ...notifications.Notification) []notifications.Notific
 	return stored
 }
 
-// fakeClock advances one second at every reading, so every send has its
-// own created time and orderings are deterministic.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Second)
-	return c.t
-}
+// now is the Service's clock: a second later at every reading.
+func (f *fixture) now() time.Time { return f.clock.Advance(time.Second) }
 
 // signalRecorder is a signals.Publisher that keeps what it is given.
 type signalRecorder struct {

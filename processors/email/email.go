@@ -72,6 +72,7 @@ import (
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
 	"github.com/heraldhq/herald/processors/internal/attempt"
+	"github.com/heraldhq/herald/processors/internal/configerr"
 )
 
 // Name is the processor's name and settings channel id, Backstage's.
@@ -221,10 +222,8 @@ var (
 // SMTP server; a wrong host or password shows in the first delivery's
 // error.
 func New(cfg Config) (*Processor, error) {
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
-	}
+	faults := configerr.New(ErrConfig)
+	bad := faults.Addf
 	if cfg.Host == "" {
 		bad("Host is required")
 	}
@@ -251,7 +250,7 @@ func New(cfg Config) (*Processor, error) {
 		bad("Timeout, CacheTTL, ThrottleInterval and ConcurrencyLimit must not be negative")
 	}
 	if err := cfg.Filter.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
+		faults.Add(err)
 	}
 
 	if cfg.TLS == "" {
@@ -333,8 +332,8 @@ func New(cfg Config) (*Processor, error) {
 	if p.log == nil {
 		p.log = slog.Default()
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := faults.Err(); err != nil {
+		return nil, err
 	}
 	client, err := mail.NewClient(cfg.Host, opts...)
 	if err != nil {

@@ -240,15 +240,7 @@ func TestAllowDenyDelivery(t *testing.T) {
 	if err := p.PostProcess(t.Context(), note("", notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var to []string
-	for _, r := range srv.drain() {
-		if len(r.To) != 1 {
-			t.Fatalf("one email per address, got envelope to %v", r.To)
-		}
-		to = append(to, r.To[0])
-	}
-	slices.Sort(to)
-	if want := []string{"A@x.com", "b@y.com"}; !slices.Equal(to, want) {
+	if to, want := srv.drainTo(), []string{"A@x.com", "b@y.com"}; !slices.Equal(to, want) {
 		t.Fatalf("delivered to %v, want %v", to, want)
 	}
 }
@@ -261,36 +253,25 @@ func TestBroadcastReceivers(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
 	broadcast := note("", notifications.Payload{Title: "Maintenance"})
-
-	for _, cfg := range []email.Config{{}, {BroadcastReceiver: email.ReceiverNone, BroadcastAddresses: []string{"x@example.com"}}} {
-		p := setup(t, srv, cfg)
+	for _, tc := range []struct {
+		name string
+		cfg  email.Config
+		want []string
+	}{
+		{"default", email.Config{}, nil},
+		{"none", email.Config{BroadcastReceiver: email.ReceiverNone, BroadcastAddresses: []string{"x@example.com"}}, nil},
+		{"config", email.Config{BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"ops@example.com", "dev@example.com"}},
+			[]string{"dev@example.com", "ops@example.com"}},
+		// Every catalog user with a valid address; groups are not users.
+		{"users", email.Config{BroadcastReceiver: email.ReceiverUsers}, []string{"Bob@Y.com", "jane@example.com"}},
+	} {
+		p := setup(t, srv, tc.cfg)
 		if err := p.PostProcess(t.Context(), broadcast, notifications.SendOptions{}); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		srv.none()
-	}
-
-	p := setup(t, srv, email.Config{BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"ops@example.com", "dev@example.com"}})
-	if err := p.PostProcess(t.Context(), broadcast, notifications.SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	got := srv.drain()
-	if len(got) != 2 || len(got[0].To) != 1 || len(got[1].To) != 1 {
-		t.Fatalf("want two emails with one recipient each, got %+v", got)
-	}
-
-	p = setup(t, srv, email.Config{BroadcastReceiver: email.ReceiverUsers})
-	if err := p.PostProcess(t.Context(), broadcast, notifications.SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var to []string
-	for _, r := range srv.drain() {
-		to = append(to, r.To...)
-	}
-	slices.Sort(to)
-	// Every catalog user with a valid address; groups are not users.
-	if want := []string{"Bob@Y.com", "jane@example.com"}; !slices.Equal(to, want) {
-		t.Fatalf("users broadcast went to %v, want %v", to, want)
+		if to := srv.drainTo(); !slices.Equal(to, tc.want) {
+			t.Errorf("%s: the broadcast went to %v, want %v", tc.name, to, tc.want)
+		}
 	}
 }
 

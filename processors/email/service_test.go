@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/notificationstest"
 	"github.com/heraldhq/herald/processors/email"
+	"github.com/heraldhq/herald/processors/internal/processortest"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -157,21 +158,7 @@ func TestFailureLoggedOnce(t *testing.T) {
 // with a fake clock and no delivery workers: the test runs deliveries.
 func deliveryService(t *testing.T, mailer *email.Processor) (*notifications.Service, *notificationstest.Clock) {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	clock := notificationstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	svc, err := notifications.New(notifications.Config{
-		Store: st, Catalog: testCatalog, Processors: []notifications.Processor{mailer},
-		Now: clock.Now, DeliveryWorkers: -1, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close(context.Background()) })
-	return svc, clock
+	return processortest.Service(t, processortest.Store(t), testCatalog, mailer)
 }
 
 // Through the Service's retries: a server that answers 451 twice, then

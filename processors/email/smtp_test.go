@@ -16,6 +16,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -156,6 +157,21 @@ func (s *smtpServer) drain() []received {
 			return out
 		}
 	}
+}
+
+// drainTo returns the recipient of every message already received,
+// sorted, failing the test unless each message went to one address.
+func (s *smtpServer) drainTo() []string {
+	s.t.Helper()
+	var to []string
+	for _, r := range s.drain() {
+		if len(r.To) != 1 {
+			s.t.Fatalf("one email per address, got envelope to %v", r.To)
+		}
+		to = append(to, r.To[0])
+	}
+	slices.Sort(to)
+	return to
 }
 
 type session struct {

@@ -1,14 +1,13 @@
 package slack_test
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/notificationstest"
+	"github.com/heraldhq/herald/processors/internal/processortest"
 	"github.com/heraldhq/herald/processors/slack"
 	"github.com/heraldhq/herald/store"
 )
@@ -18,21 +17,9 @@ import (
 // the test runs the deliveries.
 func inService(t *testing.T, cfg func(st *store.Store) slack.Config) (*notifications.Service, *notificationstest.Clock, *fakeSlack) {
 	t.Helper()
-	st, err := store.OpenSQLite(t.Context(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := processortest.Store(t)
 	p, f, _ := setup(t, cfg(st))
-	clock := notificationstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	svc, err := notifications.New(notifications.Config{
-		Store: st, Catalog: testCatalog, Processors: []notifications.Processor{p},
-		Now: clock.Now, DeliveryWorkers: -1, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close(context.Background()) })
+	svc, clock := processortest.Service(t, st, testCatalog, p)
 	return svc, clock, f
 }
 

@@ -103,6 +103,7 @@ import (
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
 	"github.com/heraldhq/herald/processors/internal/attempt"
+	"github.com/heraldhq/herald/processors/internal/configerr"
 	"github.com/heraldhq/herald/processors/internal/ttlcache"
 )
 
@@ -237,10 +238,8 @@ var (
 
 // New validates cfg and returns the processor. It makes no API call.
 func New(cfg Config) (*Processor, error) {
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
-	}
+	faults := configerr.New(ErrConfig)
+	bad := faults.Addf
 	if cfg.Token == "" {
 		bad("Token is required")
 	}
@@ -267,10 +266,10 @@ func New(cfg Config) (*Processor, error) {
 		}
 	}
 	if err := cfg.Filter.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
+		faults.Add(err)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := faults.Err(); err != nil {
+		return nil, err
 	}
 
 	if cfg.ConcurrencyLimit == 0 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/internal/processortest"
 	"github.com/heraldhq/herald/processors/slack"
 )
 
@@ -490,15 +490,7 @@ func TestClassification(t *testing.T) {
 // *url.Error is redacted like a webhook's.
 func TestNetworkError(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		_ = conn.Close()
-	}))
-	t.Cleanup(srv.Close)
+	srv, _ := processortest.DroppingServer(t)
 	p, err := slack.New(slack.Config{Token: "xoxb-test", APIURL: srv.URL + "/api/?proxy_key=s3cret&m=", BroadcastChannels: []string{"C1"}, ThrottleInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)

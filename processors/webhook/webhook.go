@@ -77,6 +77,7 @@ import (
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
 	"github.com/heraldhq/herald/processors/internal/attempt"
+	"github.com/heraldhq/herald/processors/internal/configerr"
 )
 
 // DefaultName is the processor's name, and so its settings channel id,
@@ -176,10 +177,8 @@ var (
 
 // New validates cfg and returns the processor.
 func New(cfg Config) (*Processor, error) {
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
-	}
+	faults := configerr.New(ErrConfig)
+	bad := faults.Addf
 	all := append([]Endpoint(nil), cfg.Endpoints...)
 	if cfg.URL != "" {
 		all = append(all, Endpoint{URL: cfg.URL, Secret: cfg.Secret})
@@ -208,10 +207,10 @@ func New(cfg Config) (*Processor, error) {
 		bad("Timeout must not be negative")
 	}
 	if err := cfg.Filter.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrConfig, err))
+		faults.Add(err)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := faults.Err(); err != nil {
+		return nil, err
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultName

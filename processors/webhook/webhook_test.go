@@ -17,12 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
+	"github.com/heraldhq/herald/processors/internal/processortest"
 	"github.com/heraldhq/herald/processors/webhook"
 )
 
@@ -333,20 +333,7 @@ func TestClassification(t *testing.T) {
 
 func TestNetworkErrorIsTransient(t *testing.T) {
 	t.Parallel()
-	// A server that drops every connection without answering. It keeps
-	// its port: a closed server's port can be taken by a parallel test's
-	// receiver, whose answers this test would then consume.
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		calls.Add(1)
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		_ = conn.Close()
-	}))
-	t.Cleanup(srv.Close)
+	srv, calls := processortest.DroppingServer(t)
 	url := srv.URL + "/hook?token=s3cret"
 	p := setup(t, webhook.Config{URL: url})
 	err := p.PostProcess(inDelivery(t, "d-1", 1), note(), notifications.SendOptions{})

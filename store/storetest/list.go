@@ -96,13 +96,7 @@ func testSearch(t *testing.T, s notifications.Store) {
 func testLiteralSearch(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	titles := []string{"100% done", "100 percent", "a_b", "axb", `back\slash`, "back-slash", "it's"}
-	var ns []notifications.Notification
-	for i, title := range titles {
-		ns = append(ns, notifications.Notification{ID: id(i + 1), User: user, Origin: "o",
-			Created: e.now.Add(-time.Duration(i) * time.Second), Payload: notifications.Payload{Title: title}})
-	}
-	e.save(ns...)
-	for term, want := range map[string][]string{
+	e.expectSearches(titles, map[string][]string{
 		"%":      {id(1)},
 		"0% d":   {id(1)},
 		"_":      {id(3)},
@@ -112,9 +106,22 @@ func testLiteralSearch(t *testing.T, s notifications.Store) {
 		"'":      {id(7)},
 		"PERCEN": {id(2)},
 		"%%":     nil,
-	} {
-		got := e.listIDs(notifications.Query{Filter: notifications.Filter{Search: term}})
-		expectIDs(t, fmt.Sprintf("search %q", term), got, want...)
+	})
+}
+
+// expectSearches saves one notification of user's per title, with ids
+// id(1), id(2), ... in title order, and checks that a search for each
+// term of want lists want[term].
+func (e *env) expectSearches(titles []string, want map[string][]string) {
+	e.t.Helper()
+	var ns []notifications.Notification
+	for i, title := range titles {
+		ns = append(ns, notifications.Notification{ID: id(i + 1), User: user, Origin: "o",
+			Created: e.now.Add(-time.Duration(i) * time.Second), Payload: notifications.Payload{Title: title}})
+	}
+	e.save(ns...)
+	for term, ids := range want {
+		expectIDs(e.t, fmt.Sprintf("search %q", term), e.listIDs(notifications.Query{Filter: notifications.Filter{Search: term}}), ids...)
 	}
 }
 
@@ -518,13 +525,7 @@ func testLongSearch(t *testing.T, s notifications.Store) {
 func testSearchCase(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	titles := []string{"Build FAILED on main", "ÉCOLE élève", "STRAßE", "Ünïcode"}
-	var ns []notifications.Notification
-	for i, title := range titles {
-		ns = append(ns, notifications.Notification{ID: id(i + 1), User: user, Origin: "o",
-			Created: e.now.Add(-time.Duration(i) * time.Second), Payload: notifications.Payload{Title: title}})
-	}
-	e.save(ns...)
-	for term, want := range map[string][]string{
+	e.expectSearches(titles, map[string][]string{
 		"failed":  {id(1)},
 		"bUILD f": {id(1)},
 		"École":   {id(2)},
@@ -538,7 +539,5 @@ func testSearchCase(t *testing.T, s notifications.Store) {
 		"Ünï":     {id(4)},
 		"CODE":    {id(4)},
 		"NICODE":  nil, // ï is not i
-	} {
-		expectIDs(t, fmt.Sprintf("search %q", term), e.listIDs(notifications.Query{Filter: notifications.Filter{Search: term}}), want...)
-	}
+	})
 }
