@@ -380,3 +380,29 @@ func TestDigestSharedByTwoServicesOnPostgres(t *testing.T) {
 		t.Fatalf("%d digests (%v), %d singles, want one digest of %d", len(digests), titlesOf(digests), len(singles), sends)
 	}
 }
+
+// A scoped re-send of a held notification updates it in its digest: the
+// digest delivers the new content, once. A critical re-send takes it out
+// of the digest and delivers it at once.
+func TestDigestScopedResend(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st notifications.Store) {
+		p := &digester{}
+		f := digestSetup(t, st, p, 0)
+		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "v1", Scope: "build-1"})
+		f.clock.Advance(time.Minute)
+		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "v2", Scope: "build-1"})
+		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "w1", Scope: "build-2"})
+		f.clock.Advance(time.Minute)
+		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "w2", Scope: "build-2", Severity: notifications.SeverityCritical})
+		if n := f.deliver(t); n != 1 {
+			t.Fatalf("%d attempts at once, want the critical re-send", n)
+		}
+		f.clock.Set(start.Add(window))
+		f.deliver(t)
+		digests, singles := p.calls()
+		if !slices.Equal(singles, []string{"w2"}) || len(digests) != 1 || !slices.Equal(digests[0].titles, []string{"v2"}) {
+			t.Fatalf("digests %v singles %v, want w2 alone at once and a digest of v2", titlesOf(digests), singles)
+		}
+	})
+}
