@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,7 @@ func (w *deliveryWrite) openDigests(ctx context.Context, s *Store, tx bun.IDB, r
 		return cmp.Or(strings.Compare(a.user, b.user), strings.Compare(a.processor, b.processor))
 	})
 	ids := make(map[digestKey]string, len(keys))
+	var err error
 	for start := 0; start < len(keys); start += maxBatchRows {
 		batch := keys[start:min(start+maxBatchRows, len(keys))]
 		b := newStmt(s.d, 128+len(batch)*256)
@@ -85,10 +87,31 @@ func (w *deliveryWrite) openDigests(ctx context.Context, s *Store, tx bun.IDB, r
 				raw(", ").time(ceilMS(w.created.Add(c.Window))).raw(", ").time(w.created).raw(", ").time(w.created).
 				raw(", ").str(id).raw(", 'open', ").int(c.MaxItems).raw(")")
 		}
-		// The no-op update takes the open digest's row lock and returns
-		// its id.
-		b.raw(` ON CONFLICT ("user", processor) WHERE digest_state = 'open' DO UPDATE SET updated = delivery.updated RETURNING id, "user", processor`)
-		rs, err := s.query(ctx, tx, b)
+		var rs *sql.Rows
+		if s.d.skipLocked() {
+			// The no-op update takes the open digest's row lock, so no
+			// claim freezes it before this send commits, and returns its
+			// id.
+			b.raw(` ON CONFLICT ("user", processor) WHERE digest_state = 'open' DO UPDATE SET updated = delivery.updated RETURNING id, "user", processor`)
+			rs, err = s.query(ctx, tx, b)
+		} else {
+			// One writer at a time: no claim runs before this send
+			// commits, and a read finds the open digests without writing
+			// them again.
+			b.raw(` ON CONFLICT ("user", processor) WHERE digest_state = 'open' DO NOTHING`)
+			if err = s.exec(ctx, tx, b); err == nil {
+				q := newStmt(s.d, 128+len(batch)*64)
+				q.raw(`SELECT id, "user", processor FROM delivery WHERE digest_state = 'open' AND ("user", processor) IN (VALUES `)
+				for i, k := range batch {
+					if i > 0 {
+						q.raw(", ")
+					}
+					q.raw("(").str(k.user).raw(", ").str(k.processor).raw(")")
+				}
+				q.raw(")")
+				rs, err = s.query(ctx, tx, q)
+			}
+		}
 		if err != nil {
 			return err
 		}
