@@ -211,7 +211,8 @@ type deliveryKey struct{}
 
 // DeliveryFromContext returns, inside PostProcess, the delivery the
 // attempt belongs to: its id is the same on every attempt (a key for
-// downstream de-duplication), and Attempts counts this one.
+// downstream de-duplication), and Attempts counts this one. Inside
+// PostProcessDigest it is the digest's own delivery.
 func DeliveryFromContext(ctx context.Context) (Delivery, bool) {
 	d, ok := ctx.Value(deliveryKey{}).(Delivery)
 	return d, ok

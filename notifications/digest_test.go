@@ -406,3 +406,23 @@ func TestDigestScopedResend(t *testing.T) {
 		}
 	})
 }
+
+// A user who turned the in-app channel off still gets the digest: the
+// held notification travels as a snapshot.
+func TestDigestOfSnapshots(t *testing.T) {
+	t.Parallel()
+	p := &digester{}
+	f := digestSetup(t, memoryStore(t), p, 0)
+	// setup's defaults turn Web off for external:test-service2.
+	stored, err := f.svc.Sender("external:test-service2").Send(f.ctx, notifications.Entity(mockUser), notifications.Payload{Title: "quiet"})
+	if err != nil || len(stored) != 0 {
+		t.Fatalf("Send = %v, %v, want nothing stored in the inbox", stored, err)
+	}
+	f.clock.Advance(time.Millisecond)
+	f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "loud"})
+	f.clock.Advance(window)
+	f.deliver(t)
+	if digests, _ := p.calls(); len(digests) != 1 || !slices.Equal(digests[0].titles, []string{"quiet", "loud"}) {
+		t.Fatalf("digests %v, want one of quiet and loud", titlesOf(digests))
+	}
+}
