@@ -61,11 +61,23 @@ type Delivery struct {
 	// MaxDeliveryErrorLength bytes, with URLs reduced to scheme and host.
 	LastError string
 	// NextAttempt is when the next attempt is due, while pending or
-	// retrying; nil once final.
+	// retrying; nil once final, and nil while a pending delivery is held
+	// for a digest.
 	NextAttempt *time.Time
-	Created     time.Time
-	Updated     time.Time
+	// DigestID links a delivery to a digest (see Digest). On a digest's
+	// own delivery it is its ID; its NotificationID is its ID too, since
+	// it delivers several. On a notification's delivery held for a
+	// digest it is the digest's delivery id: the delivery stays pending,
+	// with no NextAttempt, until the digest's outcome is applied to it.
+	// "" for every other delivery.
+	DigestID string
+	Created  time.Time
+	Updated  time.Time
 }
+
+// IsDigest reports whether d is a digest's own delivery, which delivers
+// several notifications in one PostProcessDigest call.
+func (d Delivery) IsDigest() bool { return d.DigestID != "" && d.DigestID == d.ID }
 
 // MaxDeliveryErrorLength bounds Delivery.LastError, in bytes.
 const MaxDeliveryErrorLength = 1024
@@ -199,7 +211,8 @@ type deliveryKey struct{}
 
 // DeliveryFromContext returns, inside PostProcess, the delivery the
 // attempt belongs to: its id is the same on every attempt (a key for
-// downstream de-duplication), and Attempts counts this one.
+// downstream de-duplication), and Attempts counts this one. Inside
+// PostProcessDigest it is the digest's own delivery.
 func DeliveryFromContext(ctx context.Context) (Delivery, bool) {
 	d, ok := ctx.Value(deliveryKey{}).(Delivery)
 	return d, ok
@@ -254,6 +267,13 @@ type NewDelivery struct {
 	// stored in the inbox (its user turned the in-app channel off); Index
 	// is then ignored.
 	Snapshot *Notification
+	// Digest, when set, holds the delivery for a digest of its processor
+	// and user instead of making it due: it joins the user's open digest
+	// of the processor, or opens one due Digest.Window after the send's
+	// Created, delivering at most Digest.MaxItems at once. Only a user's
+	// notification can be held (a broadcast's delivery is refused with
+	// ErrInvalid). Window and MaxItems must be positive.
+	Digest *DigestConfig
 }
 
 // ClaimOptions is what Store.ClaimDeliveries claims.
@@ -278,7 +298,23 @@ type DeliveryClaim struct {
 	TraceParent string
 	// Notification is the notification as stored now (for a broadcast,
 	// the broadcast row), or the snapshot written with the delivery; nil
-	// when it no longer exists.
+	// when it no longer exists, and for a digest.
+	Notification *Notification
+	// Digest is, for a digest's delivery (Delivery.IsDigest), what it
+	// delivers, oldest first: the members frozen at its first claim (at
+	// most its MaxItems; the newest extras moved to new digests due at
+	// once), less those whose notification is gone. Empty, not nil, for
+	// a digest with nothing left; nil for every other delivery.
+	Digest []DigestMember
+}
+
+// DigestMember is one notification a claimed digest delivers.
+type DigestMember struct {
+	// DeliveryID is the member's own delivery, which takes the digest's
+	// outcome.
+	DeliveryID string
+	// Notification is as stored now, or the member's snapshot; nil when
+	// it no longer exists.
 	Notification *Notification
 }
 
@@ -293,4 +329,10 @@ type DeliveryOutcome struct {
 	// NextAttempt is when a retrying delivery is due; nil otherwise.
 	NextAttempt *time.Time
 	Now         time.Time
+	// Skipped lists, for a digest, the member deliveries the attempt left
+	// out (the user turned the channel off for their origin or topic,
+	// their notification is gone): they are cancelled whatever Status is.
+	// The other members take Status once it is final (sent, failed,
+	// cancelled), and stay held while the digest retries.
+	Skipped []string
 }

@@ -21,6 +21,10 @@ type namedPostProcessor struct {
 
 func (p namedPostProcessor) name() string { return p.proc.Name() }
 
+// holds returns the digest a delivery of n by p is held for; nil when it
+// goes at once.
+func (p namedPostProcessor) holds(n Notification) *DigestConfig { return digestOf(p.proc).holds(n) }
+
 // maxRetryAfter caps the wait a RetryLater asks for, so that a
 // misbehaving endpoint's Retry-After cannot park a delivery for years.
 const maxRetryAfter = 24 * time.Hour
@@ -219,7 +223,7 @@ func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claime
 	ctx, cancel := context.WithCancelCause(ContextWithDelivery(base, d))
 	defer cancel(nil)
 	renewed := s.keepLease(ctx, cancel, d.ID, c.Token)
-	status, runErr := s.run(ctx, c, settings)
+	status, skipped, runErr := s.run(ctx, c, settings)
 	cancel(nil)
 	<-renewed // no renewal may land after the outcome
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) && status != DeliverySent {
@@ -231,6 +235,7 @@ func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claime
 		return // abandoned: the lease lapses and the delivery runs again
 	}
 	out := s.outcome(d, c.Token, status, runErr)
+	out.Skipped = skipped
 	if status != DeliverySent && status != DeliveryCancelled {
 		s.logAttemptFailure(ctx, d, out.Status, runErr)
 	}
@@ -250,19 +255,35 @@ func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claime
 		return
 	}
 	s.notifyDelivery(context.WithoutCancel(ctx), stored)
+	if d.IsDigest() {
+		// Its claim may have moved members beyond MaxItems to a digest
+		// due now.
+		s.wakeDeliveries()
+	}
 }
 
 // run decides whether the claimed delivery is still wanted and, if so,
 // calls its post-processor. It returns DeliverySent, DeliveryCancelled
-// with the reason, or "" with the attempt's error.
-func (s *Service) run(ctx context.Context, c DeliveryClaim, settings claimedSettings) (DeliveryStatus, error) {
+// with the reason, or "" with the attempt's error; for a digest, also the
+// members it left out.
+func (s *Service) run(ctx context.Context, c DeliveryClaim, settings claimedSettings) (DeliveryStatus, []string, error) {
 	d := c.Delivery
 	p, ok := s.postProcessor(d.Processor)
 	if !ok {
 		// Deliveries of a processor this Service lacks (removed, or not
 		// yet deployed here) fail after their retries, with the reason.
-		return "", fmt.Errorf("notifications: no post-processor named %q in this Service", d.Processor)
+		return "", nil, fmt.Errorf("notifications: no post-processor named %q in this Service", d.Processor)
 	}
+	if d.IsDigest() {
+		return s.runDigest(ctx, c, p, settings)
+	}
+	status, err := s.runOne(ctx, c, p, settings)
+	return status, nil, err
+}
+
+// runOne runs a delivery of one notification.
+func (s *Service) runOne(ctx context.Context, c DeliveryClaim, p namedPostProcessor, settings claimedSettings) (DeliveryStatus, error) {
+	d := c.Delivery
 	if c.Notification == nil {
 		return DeliveryCancelled, errors.New("cancelled: the notification no longer exists")
 	}

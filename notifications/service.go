@@ -401,7 +401,7 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 			if !s.processorAllowed(p.proc, n, settings[user]) {
 				continue
 			}
-			nd := NewDelivery{Processor: p.name(), Index: len(deliver)}
+			nd := NewDelivery{Processor: p.name(), Index: len(deliver), Digest: p.holds(n)}
 			if !web {
 				if snapshot == nil {
 					snapshot = &n

@@ -44,7 +44,7 @@ const maxClaim = 1000
 
 // deliveryColumns are a delivery as reads return it, with its send's
 // origin (fromDeliveries joins it).
-const deliveryColumns = `d.id, d.notification_id, d."user", s.origin, d.processor, d.status, d.attempts, d.last_error, d.next_attempt, d.created, d.updated`
+const deliveryColumns = `d.id, d.notification_id, d."user", s.origin, d.processor, d.status, d.attempts, d.last_error, d.next_attempt, d.created, d.updated, d.digest_id`
 
 const fromDeliveries = ` FROM delivery d JOIN herald_send s ON s.id = d.send_id`
 
@@ -52,21 +52,21 @@ const fromDeliveries = ` FROM delivery d JOIN herald_send s ON s.id = d.send_id`
 // which may name only the updated table: the origin comes from a scalar
 // subquery, so an update and its read are one statement.
 const returningDelivery = ` RETURNING id, notification_id, "user", (SELECT origin FROM herald_send WHERE herald_send.id = delivery.send_id), ` +
-	`processor, status, attempts, last_error, next_attempt, created, updated`
+	`processor, status, attempts, last_error, next_attempt, created, updated, digest_id`
 
 // scanDelivery reads one row of deliveryColumns.
 func scanDelivery(rows interface{ Scan(...any) error }) (notifications.Delivery, error) {
 	var (
 		d                      notifications.Delivery
 		status                 string
-		lastError              sql.NullString
+		lastError, digestID    sql.NullString
 		next, created, updated nullTime
 	)
 	if err := rows.Scan(&d.ID, &d.NotificationID, &d.User, &d.Origin, &d.Processor, &status, &d.Attempts,
-		&lastError, &next, &created, &updated); err != nil {
+		&lastError, &next, &created, &updated, &digestID); err != nil {
 		return d, err
 	}
-	d.Status, d.LastError = notifications.DeliveryStatus(status), lastError.String
+	d.Status, d.LastError, d.DigestID = notifications.DeliveryStatus(status), lastError.String, strings.ToLower(digestID.String)
 	d.NextAttempt, d.Created, d.Updated = next.ptr(), created.t, updated.t
 	return d, nil
 }
@@ -172,7 +172,7 @@ func ofNotifications(b *stmt, ids []string) {
 
 // claimColumns are what a claim returns of each delivery it leased.
 var claimColumns = []string{"id", "send_id", "notification_id", "broadcast", `"user"`, "processor", "status",
-	"attempts", "last_error", "next_attempt", "lease_token", "snapshot", "created", "updated"}
+	"attempts", "last_error", "next_attempt", "lease_token", "snapshot", "created", "updated", "digest_id", "digest_max"}
 
 // claimed is one row a claim leased, before its send and notification
 // are read.
@@ -181,6 +181,7 @@ type claimed struct {
 	sendID    string
 	broadcast bool
 	snapshot  nullBytes
+	digestMax int // a digest's max items
 }
 
 // ClaimDeliveries implements notifications.Store. A Limit of 0 or less
@@ -249,9 +250,13 @@ func (s *Store) claim(ctx context.Context, tx bun.IDB, token string, now, until 
 		b.raw("SELECT id FROM delivery WHERE ").raw(activeStatuses).raw(" AND next_attempt <= ").time(now).
 			raw(" ORDER BY next_attempt LIMIT ").int(limit)
 	}
+	// A digest's token says so ("<uuid>.d<generation>"), for
+	// FinishDelivery; its claim freezes it.
 	set := func(prefix string) {
-		b.raw(" SET lease_token = ").str(token + ".").raw(" || CAST(").raw(prefix).raw("generation AS TEXT), lease_owner = ").
-			str(s.owner).raw(", next_attempt = ").time(until).raw(", attempts = ").raw(prefix).raw("attempts + 1, updated = ").time(now)
+		b.raw(" SET lease_token = ").str(token + ".").raw(" || CASE WHEN ").raw(prefix).raw("digest_state IS NULL THEN '' ELSE 'd' END || CAST(").
+			raw(prefix).raw("generation AS TEXT), lease_owner = ").
+			str(s.owner).raw(", next_attempt = ").time(until).raw(", attempts = ").raw(prefix).raw("attempts + 1, updated = ").time(now).
+			raw(", digest_state = CASE WHEN ").raw(prefix).raw("digest_state IS NULL THEN NULL ELSE 'frozen' END")
 	}
 	prefix := ""
 	if s.d.skipLocked() {
@@ -290,15 +295,17 @@ func (s *Store) claim(ctx context.Context, tx bun.IDB, token string, now, until 
 			c                      claimed
 			d                      = &c.claim.Delivery
 			status                 string
-			lastError              sql.NullString
+			lastError, digestID    sql.NullString
+			digestMax              sql.NullInt64
 			next, created, updated nullTime
 		)
 		if err := rows.Scan(&d.ID, &c.sendID, &d.NotificationID, &c.broadcast, &d.User, &d.Processor, &status,
-			&d.Attempts, &lastError, &next, &c.claim.Token, &c.snapshot, &created, &updated); err != nil {
+			&d.Attempts, &lastError, &next, &c.claim.Token, &c.snapshot, &created, &updated, &digestID, &digestMax); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		d.Status, d.LastError = notifications.DeliveryStatus(status), lastError.String
+		d.DigestID, c.digestMax = strings.ToLower(digestID.String), int(digestMax.Int64)
 		d.NextAttempt, d.Created, d.Updated = next.ptr(), created.t, updated.t
 		got = append(got, c)
 	}
@@ -315,6 +322,9 @@ func (s *Store) claim(ctx context.Context, tx bun.IDB, token string, now, until 
 	}
 	stored, err := s.claimNotifications(ctx, tx, got)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.claimDigests(ctx, tx, got, now); err != nil {
 		return nil, err
 	}
 	for i := range got {
@@ -409,7 +419,7 @@ func (s *Store) claimNotifications(ctx context.Context, tx bun.IDB, got []claime
 	var own, broadcasts []string
 	for i := range got {
 		switch c := &got[i]; {
-		case c.snapshot.b != nil:
+		case c.snapshot.b != nil, c.claim.Delivery.IsDigest():
 		case c.broadcast:
 			broadcasts = append(broadcasts, c.claim.Delivery.NotificationID)
 		default:
@@ -453,15 +463,19 @@ func (s *Store) claimNotifications(ctx context.Context, tx bun.IDB, got []claime
 	return out, nil
 }
 
-// leaseGeneration returns the generation a claim token was issued for;
-// false for a token no claim issued.
-func leaseGeneration(token string) (int, bool) {
+// leaseGeneration returns the generation a claim token was issued for,
+// and whether it was a digest's; false for a token no claim issued.
+func leaseGeneration(token string) (gen int, digest, ok bool) {
 	i := strings.LastIndexByte(token, '.')
 	if i < 0 {
-		return 0, false
+		return 0, false, false
 	}
-	g, err := strconv.Atoi(token[i+1:])
-	return g, err == nil && g >= 0 && uuid.Valid(token[:i])
+	tail := token[i+1:]
+	if digest = strings.HasPrefix(tail, "d"); digest {
+		tail = tail[1:]
+	}
+	g, err := strconv.Atoi(tail)
+	return g, digest, err == nil && g >= 0 && !strings.HasPrefix(tail, "+") && uuid.Valid(token[:i])
 }
 
 // errLeaseLost is returned for a token that cannot hold id.
@@ -474,7 +488,7 @@ func errLeaseLost(what, id string) error {
 // delivery, even if it had run out and nobody claimed the delivery since.
 // A malformed id or token has lost its lease.
 func (s *Store) RenewDeliveryLease(ctx context.Context, id, token string, until time.Time) error {
-	if _, ok := leaseGeneration(token); !ok || !uuid.Valid(id) {
+	if _, _, ok := leaseGeneration(token); !ok || !uuid.Valid(id) {
 		return errLeaseLost("renew delivery lease", id)
 	}
 	if err := checkTime("lease end", until); err != nil {
@@ -508,7 +522,7 @@ func (s *Store) RenewDeliveryLease(ctx context.Context, id, token string, until 
 // invalid UTF-8 and NUL bytes replaced: an outcome is never refused for
 // its error text. A malformed id or token has lost its lease.
 func (s *Store) FinishDelivery(ctx context.Context, o notifications.DeliveryOutcome) (notifications.Delivery, error) {
-	gen, ok := leaseGeneration(o.Token)
+	gen, digest, ok := leaseGeneration(o.Token)
 	if !ok || !uuid.Valid(o.ID) {
 		return notifications.Delivery{}, errLeaseLost("finish delivery", o.ID)
 	}
@@ -534,11 +548,13 @@ func (s *Store) FinishDelivery(ctx context.Context, o notifications.DeliveryOutc
 
 	// The outcome applies while the generation is the claimed one;
 	// otherwise a re-send replaced the content during the attempt, and
-	// the delivery is pending again, due now, its attempts reset.
+	// the delivery is pending again, due now (or held, when the re-send
+	// put it in a digest), its attempts reset.
 	b := newStmt(s.d, 512)
 	same := "generation = " + strconv.Itoa(gen)
 	b.raw("UPDATE delivery SET status = CASE WHEN ").raw(same).raw(" THEN ").str(string(o.Status)).raw(" ELSE 'pending' END").
-		raw(", next_attempt = CASE WHEN ").raw(same).raw(" THEN ").optTime(next).raw(" ELSE ").time(now).raw(" END").
+		raw(", next_attempt = CASE WHEN ").raw(same).raw(" THEN ").optTime(next).
+		raw(" WHEN digest_id IS NOT NULL AND digest_id <> id THEN NULL ELSE ").time(now).raw(" END").
 		raw(", attempts = CASE WHEN ").raw(same).raw(" THEN attempts ELSE 0 END")
 	if msg := cleanError(o.LastError); msg != "" {
 		b.raw(", last_error = CASE WHEN ").raw(same).raw(" THEN ").str(msg).raw(" ELSE last_error END")
@@ -546,7 +562,13 @@ func (s *Store) FinishDelivery(ctx context.Context, o notifications.DeliveryOutc
 	b.raw(", lease_token = NULL, lease_owner = NULL, updated = ").time(now).
 		raw(" WHERE id = ").str(id).raw(" AND lease_token = ").str(o.Token).raw(" AND ").raw(activeStatuses).
 		raw(returningDelivery)
-	d, err := s.updateDelivery(ctx, b)
+	var d notifications.Delivery
+	var err error
+	if digest {
+		d, err = s.finishDigest(ctx, b, o, now)
+	} else {
+		d, err = s.updateDelivery(ctx, b)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return d, errLeaseLost("finish delivery", o.ID)

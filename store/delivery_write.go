@@ -20,7 +20,7 @@ import (
 // notification rows and batched like them, with their values written
 // inline (sqlBuf) for the same reason.
 
-const deliveryInsert = `INSERT INTO delivery (id, send_id, notification_id, broadcast, "user", processor, next_attempt, snapshot, created, updated) VALUES `
+const deliveryInsert = `INSERT INTO delivery (id, send_id, notification_id, broadcast, "user", processor, next_attempt, snapshot, created, updated, digest_id) VALUES `
 
 // deliveryUpsert replaces the active delivery of the same (notification,
 // processor) in place, for a scoped re-send: same id; the new send's
@@ -28,11 +28,15 @@ const deliveryInsert = `INSERT INTO delivery (id, send_id, notification_id, broa
 // content leaves its outcome unrecorded (FinishDelivery); pending again
 // with attempts reset, due now, unless a lease holds it, which is kept
 // with its end, so the new content never runs alongside the old.
-// last_error is kept.
+// last_error is kept. A delivery held for a digest follows the new
+// send: into the user's open digest (held, no next_attempt), or out of
+// digests for a critical re-send.
 const deliveryUpsert = ` ON CONFLICT (notification_id, processor) WHERE status IN ('pending', 'retrying') DO UPDATE SET ` +
 	`send_id = excluded.send_id, snapshot = excluded.snapshot, "user" = excluded."user", ` +
 	`generation = delivery.generation + 1, attempts = 0, status = 'pending', updated = excluded.updated, ` +
-	`next_attempt = CASE WHEN delivery.lease_token IS NOT NULL AND delivery.next_attempt > excluded.next_attempt ` +
+	`digest_id = excluded.digest_id, ` +
+	`next_attempt = CASE WHEN excluded.digest_id IS NOT NULL THEN NULL ` +
+	`WHEN delivery.lease_token IS NOT NULL AND delivery.next_attempt > excluded.next_attempt ` +
 	`THEN delivery.next_attempt ELSE excluded.next_attempt END`
 
 // deliveryWrite is a notifications.DeliveryWrite checked and encoded
@@ -51,6 +55,8 @@ type newDelivery struct {
 	index         int // into the saved notifications; -1 for a snapshot
 	// The snapshot's id, user and JSON, when index is -1.
 	snapID, snapUser, snapshot string
+	// digest, when set, holds the delivery for a digest.
+	digest *notifications.DigestConfig
 }
 
 // prepareDeliveries checks w for a send of count notifications (a
@@ -97,7 +103,12 @@ func prepareDeliveries(d dialect, w *notifications.DeliveryWrite, count int, now
 		if err := checkText(nd.Processor); err != nil {
 			return nil, fmt.Errorf("delivery %d processor: %w", i, err)
 		}
-		dv := newDelivery{id: id, processor: nd.Processor, index: nd.Index}
+		dv := newDelivery{id: id, processor: nd.Processor, index: nd.Index, digest: nd.Digest}
+		if c := nd.Digest; c != nil && (c.Window <= 0 || c.MaxItems <= 0 || c.MaxItems > maxDigestItems ||
+			checkTime("digest due", created.Add(c.Window)) != nil) {
+			return nil, fmt.Errorf("%w: delivery %d: digest window %s and max items %d must be positive (items at most %d, due before year 10000)",
+				notifications.ErrInvalid, i, c.Window, c.MaxItems, maxDigestItems)
+		}
 		switch {
 		case nd.Snapshot != nil:
 			n, err := normalize(*nd.Snapshot, created)
@@ -142,6 +153,8 @@ type deliveryRow struct {
 	// (notification, processor): its notification is scoped (a re-send
 	// may have updated a stored one), or the pair repeats in this send.
 	upsert bool
+	// digestID is the digest the row is held for, "" when it is due.
+	digestID string
 }
 
 func (r *deliveryRow) key() deliveryKey { return deliveryKey{r.notifID, r.d.processor} }
@@ -171,6 +184,9 @@ func (w *deliveryWrite) write(ctx context.Context, s *Store, tx bun.IDB, saved [
 			r.notifID, r.user, r.broadcast = n.ID, n.User, broadcast
 			r.upsert = n.Payload.Scope != ""
 		}
+	}
+	if err := w.openDigests(ctx, s, tx, rows, broadcast); err != nil {
+		return err
 	}
 	// A pair that repeats goes through the upsert, after its first
 	// occurrence, like a re-send. One delivery per processor per
@@ -245,9 +261,13 @@ func (w *deliveryWrite) batch(d dialect, order []*deliveryRow, start, end int, u
 		if i > start {
 			b.raw(", ")
 		}
+		due := &w.created
+		if r.digestID != "" {
+			due = nil // held for its digest
+		}
 		b.raw("(").str(r.d.id).raw(", ").str(w.sendID).raw(", ").str(r.notifID).raw(", ").bool(r.broadcast).
-			raw(", ").str(r.user).raw(", ").str(r.d.processor).raw(", ").time(w.created).
-			raw(", ").json(r.d.snapshot).raw(", ").time(w.created).raw(", ").time(w.created).raw(")")
+			raw(", ").str(r.user).raw(", ").str(r.d.processor).raw(", ").optTime(due).
+			raw(", ").json(r.d.snapshot).raw(", ").time(w.created).raw(", ").time(w.created).raw(", ").optStr(r.digestID).raw(")")
 	}
 	if upsert {
 		b.raw(deliveryUpsert)
@@ -257,9 +277,9 @@ func (w *deliveryWrite) batch(d dialect, order []*deliveryRow, start, end int, u
 
 // capacity sizes a batch's buffer from its first row.
 func (w *deliveryWrite) capacity(r *deliveryRow, rows int) int {
-	// Quotes, separators, the booleans and three times take under 160
-	// bytes a row.
-	row := 160 + len(r.d.id) + len(w.sendID) + len(r.notifID) + len(r.user) + len(r.d.processor) + len(r.d.snapshot)
+	// Quotes, separators, the booleans, three times and a digest id
+	// take under 200 bytes a row.
+	row := 200 + len(r.d.id) + len(w.sendID) + len(r.notifID) + len(r.user) + len(r.d.processor) + len(r.d.snapshot)
 	rows = min(rows, maxBatchBytes/row+1)
 	return len(deliveryInsert) + len(deliveryUpsert) + rows*row
 }

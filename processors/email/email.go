@@ -185,7 +185,12 @@ type Config struct {
 	// ThrottleInterval is the throttle's window. Defaults to 100ms.
 	ThrottleInterval time.Duration
 	// Template replaces the built-in subject and bodies. Defaults to none.
+	// It does not apply to digests.
 	Template Template
+	// DigestSubject is the Subject of a digest's email (see
+	// PostProcessDigest), with "{count}" replaced by the number of
+	// notifications it lists. Defaults to "{count} new notifications".
+	DigestSubject string
 	// Logger receives skipped addresses: malformed ones at warning level,
 	// those the allow and deny rules drop and those an earlier attempt
 	// already mailed at debug level. Failures are returned, not logged.
@@ -216,6 +221,7 @@ var (
 	_ notifications.Processor         = (*Processor)(nil)
 	_ notifications.PostProcessor     = (*Processor)(nil)
 	_ notifications.FilteredProcessor = (*Processor)(nil)
+	_ notifications.DigestProcessor   = (*Processor)(nil)
 )
 
 // New validates cfg and returns the processor. It does not connect to the
@@ -602,6 +608,21 @@ func (f TemplateFunc) Render(ctx context.Context, n notifications.Notification, 
 // Markdown stands in for the description: rendered (raw HTML dropped,
 // unsafe links removed) in the HTML part, as written in the text part.
 func (p *Processor) render(ctx context.Context, n notifications.Notification) (Message, error) {
+	msg, err := p.builtIn(n)
+	if err != nil || p.cfg.Template == nil {
+		return msg, err
+	}
+	if msg, err = p.cfg.Template.Render(ctx, n, msg); err != nil {
+		return Message{}, err
+	}
+	if msg.Subject == "" {
+		msg.Subject = n.Payload.Title
+	}
+	return msg, nil
+}
+
+// builtIn is the built-in message for n, before any Template.
+func (p *Processor) builtIn(n notifications.Notification) (Message, error) {
 	link := processors.AbsoluteLink(p.cfg.BaseURL, n.Payload.Link)
 	msg := Message{Subject: n.Payload.Title}
 	var body strings.Builder
@@ -622,15 +643,6 @@ func (p *Processor) render(ctx context.Context, n notifications.Notification) (M
 	esc := html.EscapeString(link)
 	body.WriteString(`<p><a href="` + esc + `">` + esc + `</a></p>`)
 	msg.HTML = body.String()
-	if p.cfg.Template != nil {
-		var err error
-		if msg, err = p.cfg.Template.Render(ctx, n, msg); err != nil {
-			return Message{}, err
-		}
-		if msg.Subject == "" {
-			msg.Subject = n.Payload.Title
-		}
-	}
 	return msg, nil
 }
 

@@ -128,6 +128,13 @@ var tests = []test{
 	{"ListDeliveries", testListDeliveries},
 	{"DeleteFinishedDeliveries", testDeleteFinishedDeliveries},
 	{"DeleteOlderThanDeletesDeliveries", testDeleteOlderThanDeletesDeliveries},
+	// digest.go
+	{"DigestHeldUntilWindow", testDigestHeldUntilWindow},
+	{"DigestMaxItems", testDigestMaxItems},
+	{"DigestRetryFrozen", testDigestRetryFrozen},
+	{"DigestDeletedMembers", testDigestDeletedMembers},
+	{"DigestRefusals", testDigestRefusals},
+	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
 }
 
 // The fixtures' users: the one most tests read as, and another.
