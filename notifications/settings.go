@@ -194,23 +194,13 @@ func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (S
 		}
 		for j, o := range c.Origins {
 			of := fmt.Sprintf("%s.origins[%d]", cf, j)
-			if o.ID == "" || len(o.ID) > MaxFieldLength {
-				verr.add(of+".id", "must be 1 to 255 characters")
-				continue
-			}
-			if p := textProblem(o.ID); p != "" {
-				verr.add(of+".id", p)
+			if !verr.checkSettingID(of, o.ID) {
 				continue
 			}
 			add(of, SettingRow{Channel: c.ID, Origin: o.ID, Enabled: o.Enabled})
 			for k, t := range o.Topics {
 				tf := fmt.Sprintf("%s.topics[%d]", of, k)
-				if t.ID == "" || len(t.ID) > MaxFieldLength {
-					verr.add(tf+".id", "must be 1 to 255 characters")
-					continue
-				}
-				if p := textProblem(t.ID); p != "" {
-					verr.add(tf+".id", p)
+				if !verr.checkSettingID(tf, t.ID) {
 					continue
 				}
 				add(tf, SettingRow{Channel: c.ID, Origin: o.ID, Topic: t.ID, Enabled: o.Enabled && t.Enabled})
@@ -224,6 +214,20 @@ func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (S
 		return Settings{}, fmt.Errorf("notifications: save settings: %w", err)
 	}
 	return s.Settings(ctx, user)
+}
+
+// checkSettingID checks the id of the origin or topic at field, adding
+// what is wrong with it to verr, and reports whether it is valid.
+func (verr *ValidationError) checkSettingID(field, id string) bool {
+	if id == "" || len(id) > MaxFieldLength {
+		verr.add(field+".id", "must be 1 to 255 characters")
+		return false
+	}
+	if p := textProblem(id); p != "" {
+		verr.add(field+".id", p)
+		return false
+	}
+	return true
 }
 
 // isChannel reports whether id is a channel users may save settings for:
