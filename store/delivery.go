@@ -497,14 +497,7 @@ func (s *Store) RenewDeliveryLease(ctx context.Context, id, token string, until 
 	b := newStmt(s.d, 256)
 	b.raw("UPDATE delivery SET next_attempt = ").time(ceilMS(until)).raw(" WHERE id = ").str(strings.ToLower(id)).
 		raw(" AND lease_token = ").str(token).raw(" AND ").raw(activeStatuses)
-	var n int64
-	err := s.writeOnce(ctx, func() error {
-		res, err := s.execResult(ctx, s.db, b)
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
-		return err
-	})
+	n, err := s.execAffected(ctx, b)
 	switch {
 	case err != nil:
 		return fmt.Errorf("store: renew delivery lease: %w", err)
@@ -683,14 +676,7 @@ func (s *Store) deleteBatches(ctx context.Context, b *stmt, batchSize int) (int,
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		var n int64
-		err := s.writeOnce(ctx, func() error {
-			res, err := s.execResult(ctx, s.db, b)
-			if err == nil {
-				n, err = res.RowsAffected()
-			}
-			return err
-		})
+		n, err := s.execAffected(ctx, b)
 		if err != nil {
 			return total, err
 		}

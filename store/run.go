@@ -45,6 +45,20 @@ func (s *Store) execResult(ctx context.Context, db bun.IDB, st statement) (sql.R
 	return db.ExecContext(ctx, text)
 }
 
+// execAffected runs one statement outside a transaction, as writeOnce
+// runs it, and returns how many rows it changed.
+func (s *Store) execAffected(ctx context.Context, st statement) (int64, error) {
+	var n int64
+	err := s.writeOnce(ctx, func() error {
+		res, err := s.execResult(ctx, s.db, st)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return n, err
+}
+
 func (s *Store) exec(ctx context.Context, db bun.IDB, st statement) error {
 	_, err := s.execResult(ctx, db, st)
 	return err

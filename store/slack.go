@@ -58,14 +58,7 @@ func (s *Store) DeleteSlackTimestampsBefore(ctx context.Context, before time.Tim
 	}
 	b := newStmt(s.d, 128)
 	b.raw("DELETE FROM slack_message_timestamps WHERE created_at <= ").time(last)
-	var n int64
-	err := s.writeOnce(ctx, func() error {
-		res, err := s.execResult(ctx, s.db, b)
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
-		return err
-	})
+	n, err := s.execAffected(ctx, b)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete slack timestamps: %w", err)
 	}
