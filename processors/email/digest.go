@@ -10,7 +10,6 @@ import (
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/processors"
-	"github.com/heraldhq/herald/processors/internal/attempt"
 )
 
 // defaultDigestSubject is Config.DigestSubject's default.
@@ -49,38 +48,7 @@ func (p *Processor) PostProcessDigest(ctx context.Context, user string, ns []not
 		return fmt.Errorf("email: digest for %s: render: %w", user, err)
 	}
 	d, stable := notifications.DeliveryFromContext(ctx)
-	stable = stable && d.ID != ""
-	id := d.ID
-	done := p.reached.Load(id)
-	retry := attempt.IsRetry(ctx)
-	var out attempt.Outcome
-	var reached []string
-	for _, addr := range addrs {
-		key := normalize(addr)
-		if done[key] {
-			log.Debug("email: address mailed by an earlier attempt; skipped", "to", addr)
-			continue
-		}
-		if retry {
-			p.cfg.Metrics.Add(Name, processors.EventRetried)
-		}
-		messageID := p.newMessageID()
-		if stable {
-			messageID = p.messageID(id, id, key)
-		}
-		if err := p.sendOne(ctx, addr, msg, messageID); err != nil {
-			p.cfg.Metrics.Add(Name, processors.EventFailed)
-			out.Add(fmt.Errorf("email: digest for %s to %s: %w", user, addr, err), permanent(err), 0)
-			continue
-		}
-		p.cfg.Metrics.Add(Name, processors.EventSent)
-		reached = append(reached, key)
-	}
-	err = out.Err()
-	if stable {
-		p.reached.Finish(id, done, reached, err != nil)
-	}
-	return err
+	return p.mailAll(ctx, log, addrs, mailing{msg: msg, id: d.ID, stable: stable && d.ID != "", deliveryID: d.ID, what: "digest for " + user})
 }
 
 // renderDigest builds a digest's message from each notification's

@@ -393,8 +393,26 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	}
 	id, stable := attempt.MessageID(ctx, n)
 	d, _ := notifications.DeliveryFromContext(ctx)
-	deliveryID := d.ID
-	done := p.reached.Load(id)
+	return p.mailAll(ctx, log, addrs, mailing{msg: msg, id: id, deliveryID: d.ID, stable: stable, what: "notification " + n.ID})
+}
+
+// mailing is one attempt's message, for mailAll.
+type mailing struct {
+	msg Message
+	// id is the base of each Message-ID and the key of the addresses
+	// earlier attempts reached; stable says it is the same on every
+	// attempt (it comes from the delivery), so that both hold.
+	id         string
+	stable     bool
+	deliveryID string
+	what       string // "notification <id>" or "digest for <user>", for errors
+}
+
+// mailAll sends m to each address in turn, skipping those an earlier
+// attempt of the same delivery reached, counts each, and returns the
+// failures joined and classified.
+func (p *Processor) mailAll(ctx context.Context, log *slog.Logger, addrs []string, m mailing) error {
+	done := p.reached.Load(m.id)
 	retry := attempt.IsRetry(ctx)
 	var out attempt.Outcome
 	var reached []string
@@ -408,20 +426,20 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 			p.cfg.Metrics.Add(Name, processors.EventRetried)
 		}
 		messageID := p.newMessageID()
-		if stable {
-			messageID = p.messageID(deliveryID, id, key)
+		if m.stable {
+			messageID = p.messageID(m.deliveryID, m.id, key)
 		}
-		if err := p.sendOne(ctx, addr, msg, messageID); err != nil {
+		if err := p.sendOne(ctx, addr, m.msg, messageID); err != nil {
 			p.cfg.Metrics.Add(Name, processors.EventFailed)
-			out.Add(fmt.Errorf("email: notification %s to %s: %w", n.ID, addr, err), permanent(err), 0)
+			out.Add(fmt.Errorf("email: %s to %s: %w", m.what, addr, err), permanent(err), 0)
 			continue
 		}
 		p.cfg.Metrics.Add(Name, processors.EventSent)
 		reached = append(reached, key)
 	}
-	err = out.Err()
-	if stable {
-		p.reached.Finish(id, done, reached, err != nil)
+	err := out.Err()
+	if m.stable {
+		p.reached.Finish(m.id, done, reached, err != nil)
 	}
 	return err
 }
