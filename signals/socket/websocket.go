@@ -81,6 +81,16 @@ type wsConn struct {
 	pending chan *catchUpJob // catch-ups for the writer; nil without a cursor
 	buf     []byte           // the writer's frame with a cursor
 
+	// writeTimer cuts a write that takes longer than the write timeout by
+	// closing the connection: one timer per connection, re-armed per
+	// write, where a context per write would cost a timer, a goroutine
+	// hook and a dozen allocations per frame.
+	writeTimer *time.Timer
+
+	pingMu    sync.Mutex  // guards pingTimer and pingsDone
+	pingTimer *time.Timer // the next ping; see startPings
+	pingsDone bool
+
 	stopOnce sync.Once
 }
 
@@ -115,6 +125,12 @@ func (c *wsConn) serve() error {
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
+	// Writes run without a context (see writeTimer); when the reader or a
+	// ping ends the connection, closing it is what stops a blocked write.
+	stopClosing := context.AfterFunc(ctx, func() { _ = c.ws.CloseNow() })
+	defer stopClosing()
+	c.writeTimer = time.AfterFunc(time.Hour, func() { _ = c.ws.CloseNow() })
+	c.writeTimer.Stop()
 	// The first frame gives the client a cursor; see "Catch-up".
 	var start []byte
 	if c.h.catchUp != nil {
@@ -122,13 +138,14 @@ func (c *wsConn) serve() error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { cancel(c.readLoop(ctx, sub)) })
-	wg.Go(func() { cancel(c.pingLoop(ctx)) })
+	c.startPings(ctx, cancel)
 
 	reason := c.writeLoop(ctx, sub, start)
 	// Close before cancelling: a cancelled read would drop the connection
 	// before the close handshake.
 	c.close(reason)
 	cancel(reason)
+	c.stopPings()
 	wg.Wait()
 	return reason
 }
@@ -137,7 +154,7 @@ func (c *wsConn) serve() error {
 // the connection must end, and says why.
 func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber, start []byte) error {
 	if start != nil {
-		if err := c.write(ctx, start); err != nil {
+		if err := c.write(start); err != nil {
 			return err
 		}
 	}
@@ -171,7 +188,7 @@ func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber, start [
 				c.buf = withCursor(c.buf, frame, d.Time())
 				frame = c.buf
 			}
-			if err := c.write(ctx, frame); err != nil {
+			if err := c.write(frame); err != nil {
 				return err
 			}
 			if cap(c.buf) > 64<<10 {
@@ -210,18 +227,23 @@ func (c *wsConn) catchUp(ctx context.Context, job *catchUpJob) error {
 		return err
 	}
 	for _, f := range frames {
-		if err := c.write(ctx, f); err != nil {
+		if err := c.write(f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// write sends one frame within the write timeout.
-func (c *wsConn) write(ctx context.Context, frame []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, c.h.writeTimeout)
-	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageText, frame); err != nil {
+// write sends one frame within the write timeout, or closes the
+// connection. context.Background has no Done channel, so the library sets
+// no timeout hook of its own.
+func (c *wsConn) write(frame []byte) error {
+	c.writeTimer.Reset(c.h.writeTimeout)
+	err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+	if !c.writeTimer.Stop() {
+		return fmt.Errorf("socket: write: %w after %v", context.DeadlineExceeded, c.h.writeTimeout)
+	}
+	if err != nil {
 		return fmt.Errorf("socket: write: %w", err)
 	}
 	return nil
@@ -301,22 +323,33 @@ func (c *wsConn) subscribe(sub *signals.Subscriber, channel string, caughtUp map
 	close(job.ready)
 }
 
-// pingLoop pings the peer every interval; a pong must arrive before the
-// next ping is due.
-func (c *wsConn) pingLoop(ctx context.Context) error {
-	t := time.NewTicker(c.h.pingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-t.C:
-		}
+// startPings pings the peer every interval; a pong must arrive before
+// the next ping is due, or the connection ends. Each ping runs on a timer's
+// goroutine that exists only while the ping does: an idle connection holds
+// no goroutine for it.
+func (c *wsConn) startPings(ctx context.Context, cancel context.CancelCauseFunc) {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	c.pingTimer = time.AfterFunc(c.h.pingInterval, func() {
 		pctx, cancelPing := context.WithTimeout(ctx, c.h.pingInterval)
 		err := c.ws.Ping(pctx)
 		cancelPing()
 		if err != nil {
-			return fmt.Errorf("socket: no pong within %v: %w", c.h.pingInterval, err)
+			cancel(fmt.Errorf("socket: no pong within %v: %w", c.h.pingInterval, err))
+			return
 		}
-	}
+		c.pingMu.Lock()
+		defer c.pingMu.Unlock()
+		if !c.pingsDone {
+			c.pingTimer.Reset(c.h.pingInterval)
+		}
+	})
+}
+
+// stopPings stops the pings; one in flight fails on the closed connection.
+func (c *wsConn) stopPings() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	c.pingsDone = true
+	c.pingTimer.Stop()
 }
