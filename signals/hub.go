@@ -300,6 +300,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 	}
 	sub := &Subscriber{
 		hub:      h,
+		notify:   opts.Notify,
 		user:     opts.User,
 		refs:     refs,
 		ch:       make(chan *Event, h.bufferSize),
@@ -308,8 +309,8 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 	}
 
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.isClosed() {
+		h.mu.Unlock()
 		sub.end(ErrHubClosed)
 		return sub
 	}
@@ -317,6 +318,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 	for _, c := range opts.Channels {
 		h.addLocked(sub, c)
 	}
+	h.mu.Unlock()
 	return sub
 }
 
@@ -357,12 +359,16 @@ func (h *Hub) Close() {
 	}
 
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	subs := make([]*Subscriber, 0, len(h.subs))
 	for sub := range h.subs {
-		sub.end(ErrHubClosed)
+		subs = append(subs, sub)
 	}
 	clear(h.subs)
 	clear(h.channels)
+	h.mu.Unlock()
+	for _, sub := range subs { // outside h.mu, for Notify
+		sub.end(ErrHubClosed)
+	}
 }
 
 // addLocked subscribes sub to channel c. h.mu must be held for writing.
@@ -452,6 +458,15 @@ type SubscribeOptions struct {
 	// Channels are the channels subscribed from the start; more can be
 	// added with Subscriber.Subscribe.
 	Channels []string
+
+	// Notify, when set, is called each time an event is put in C and when
+	// the subscription ends, on the goroutine that did it (usually the
+	// Hub's fan-out) and outside the Hub's locks: it must return at once.
+	// It lets a reader keep no goroutine blocked on C, starting one only
+	// when there is something to read (package socket does, for its
+	// writers). It may be called once after C has been drained, so it
+	// must tolerate finding nothing.
+	Notify func()
 }
 
 // Subscriber is one subscriber of a Hub: a browser connection, an SSE
@@ -462,11 +477,12 @@ type SubscribeOptions struct {
 // what it still buffers) and Err says why. Its methods are safe for
 // concurrent use.
 type Subscriber struct {
-	hub  *Hub
-	user string
-	refs []string
-	ch   chan *Event
-	done chan struct{}
+	hub    *Hub
+	notify func() // SubscribeOptions.Notify; nil when none
+	user   string
+	refs   []string
+	ch     chan *Event
+	done   chan struct{}
 
 	mu  sync.Mutex // guards err and the closing of ch and done
 	err error
@@ -540,32 +556,43 @@ func (s *Subscriber) Close() {
 // ErrSlowSubscriber and the caller must remove it from the Hub.
 func (s *Subscriber) offer(d *Event) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.err != nil {
+		s.mu.Unlock()
 		return true // ended; being removed
 	}
+	ok := true
 	select {
 	case s.ch <- d:
-		return true
 	default:
 		s.endLocked(ErrSlowSubscriber)
-		return false
+		ok = false
 	}
+	s.mu.Unlock()
+	if s.notify != nil {
+		s.notify()
+	}
+	return ok
 }
 
 func (s *Subscriber) end(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endLocked(err)
+	ended := s.endLocked(err)
+	s.mu.Unlock()
+	if ended && s.notify != nil {
+		s.notify()
+	}
 }
 
-func (s *Subscriber) endLocked(err error) {
+// endLocked ends the subscription with err and reports whether it did:
+// false when it had already ended.
+func (s *Subscriber) endLocked(err error) bool {
 	if s.err != nil {
-		return
+		return false
 	}
 	s.err = err
 	close(s.ch)
 	close(s.done)
+	return true
 }
 
 // Event is one signal as it reaches a Subscriber. A Event, and the
