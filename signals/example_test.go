@@ -63,6 +63,9 @@ func ExampleSubscriber_Err() {
 			Message:    map[string]int{"n": i},
 		})
 	}
+	// The fan-out runs on its own goroutine; wait for it before reading,
+	// so the example does not race with it.
+	_ = hub.Flush(context.Background())
 
 	for d := range sub.C() {
 		fmt.Println(string(d.Frame()))

@@ -50,37 +50,59 @@ type HubConfig struct {
 // Hub is the in-process fan-out of signals: the part of Backstage's
 // signals-backend that forwards each event to the connections it concerns.
 //
-// Publish delivers a signal to every Subscriber subscribed to the
-// signal's channel when the signal is a broadcast, or when one of the
-// subscriber's ownership refs equals one of the signal's entity refs
-// (exact string comparison: Herald canonicalises refs before they get
-// here). A Subscriber receives a signal at most once, however many of its
-// refs match.
+// Publish hands a signal to the Hub's fan-out and returns: its cost does
+// not grow with the number of subscribers. The fan-out, a goroutine that
+// runs while signals are waiting and exits when none are, offers each
+// signal, in publish order, to every Subscriber subscribed to the signal's
+// channel when the signal is a broadcast, or when one of the subscriber's
+// ownership refs equals one of the signal's entity refs (exact string
+// comparison: Herald canonicalises refs before they get here). A
+// Subscriber receives a signal at most once, however many of its refs
+// match, and only if it was subscribed to the channel before Publish was
+// called. Flush waits until what was published before it has been offered.
 //
 // Subscriptions are indexed by channel and ownership ref, so the cost of a
 // user signal is proportional to the subscriptions it reaches, not to all
-// subscriptions; a broadcast walks the subscribers of its channel. Publish
-// never blocks on a subscriber: one whose buffer is full is dropped and told
-// why (see Subscriber.Err).
+// subscriptions; a broadcast walks the subscribers of its channel. The
+// fan-out never blocks on a subscriber: one whose buffer is full is dropped
+// and told why (see Subscriber.Err).
 //
 // A Hub is safe for concurrent use. The zero Hub is not usable; call NewHub.
 type Hub struct {
 	bufferSize int
 	logger     *slog.Logger
 
-	mu       sync.RWMutex
-	closed   bool
+	mu       sync.RWMutex // guards the index: subs, channels, Subscriber.channels
 	subs     map[*Subscriber]struct{}
 	channels map[string]*channelIndex
+
+	qmu     sync.Mutex // guards the fields below
+	closed  bool
+	queue   []*Event      // published, not yet offered, in publish order
+	spare   []*Event      // the fan-out's last batch, reused as the next queue
+	running bool          // a fan-out goroutine is draining queue
+	idle    chan struct{} // closed when the fan-out exits; nil while none ran
+	seq     uint64        // the sequence number of the last published Event
+	offered uint64        // the sequence number of the last Event offered
+	waiters []flushWaiter
+}
+
+// flushWaiter is a Flush waiting for the Event numbered seq to be offered.
+type flushWaiter struct {
+	seq  uint64
+	done chan struct{}
 }
 
 var _ Publisher = (*Hub)(nil)
 
 // channelIndex holds the subscriptions of one channel, all of them (for
-// broadcasts) and by ownership ref (for user signals).
+// broadcasts) and by ownership ref (for user signals). Each maps a
+// subscription to the sequence number of the last Event published before
+// it subscribed to the channel: that one and older ones, still queued when
+// it subscribed, are not for it.
 type channelIndex struct {
-	all   map[*Subscriber]struct{}
-	byRef map[string]map[*Subscriber]struct{}
+	all   map[*Subscriber]uint64
+	byRef map[string]map[*Subscriber]uint64
 }
 
 // NewHub returns an empty Hub configured by cfg.
@@ -101,16 +123,18 @@ func NewHub(cfg HubConfig) *Hub {
 	}
 }
 
-// Publish delivers s to the matching subscriptions and returns without
-// waiting for any of them to read it. It returns an error wrapping
-// ErrInvalidSignal when s fails Validate or its message does not encode to
-// a JSON object, and ErrHubClosed after Close; otherwise nil, whether or
-// not any subscription matched.
+// Publish queues s for the fan-out and returns without waiting for it to
+// reach anyone. It returns an error wrapping ErrInvalidSignal when s fails
+// Validate or its message does not encode to a JSON object, and
+// ErrHubClosed after Close; otherwise nil, whether or not any subscription
+// will match.
 //
 // The client frame {"channel":...,"message":...} is encoded once, here, and
-// shared by every Delivery, with the time Publish was called (see
-// Delivery.Time). Publish does not watch ctx: it never blocks, so there is
-// nothing to cancel.
+// shared by every Event, with the time Publish was called (see Event.Time).
+// Publish does not watch ctx: it never blocks, so there is nothing to
+// cancel. The queue has no bound: the fan-out only moves pointers into
+// subscribers' buffers, so it keeps up with any publisher that does real
+// work per signal.
 func (h *Hub) Publish(_ context.Context, s Signal) error {
 	if err := s.Validate(); err != nil {
 		return err
@@ -119,24 +143,68 @@ func (h *Hub) Publish(_ context.Context, s Signal) error {
 	if err != nil {
 		return err
 	}
-	d := &Event{signal: s, frame: frame, at: time.Now()}
+	e := &Event{signal: s, frame: frame, at: time.Now()}
 
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	if h.closed {
+		return ErrHubClosed
+	}
+	h.seq++
+	e.seq = h.seq
+	h.queue = append(h.queue, e)
+	if !h.running {
+		h.running = true
+		h.idle = make(chan struct{})
+		go h.fanOut(h.idle)
+	}
+	return nil
+}
+
+// fanOut offers the queued events until the queue is empty, then closes
+// idle and exits: an idle Hub holds no goroutine.
+func (h *Hub) fanOut(idle chan struct{}) {
+	defer close(idle)
+	var batch []*Event
+	for {
+		h.qmu.Lock()
+		if len(h.queue) == 0 {
+			h.running = false
+			h.spare = batch[:0]
+			h.qmu.Unlock()
+			return
+		}
+		batch, h.queue = h.queue, h.spare[:0]
+		h.spare = nil
+		h.qmu.Unlock()
+
+		for i, e := range batch {
+			h.offer(e)
+			batch[i] = nil // let the Event go once every subscriber has it
+		}
+
+		h.qmu.Lock()
+		h.offered = h.seq - uint64(len(h.queue))
+		h.releaseWaitersLocked()
+		h.qmu.Unlock()
+	}
+}
+
+// offer hands e to the subscriptions it concerns and drops the ones too
+// slow to take it.
+func (h *Hub) offer(e *Event) {
 	var slow []*Subscriber
-	offer := func(sub *Subscriber) {
-		if !sub.offer(d) {
+	offer := func(sub *Subscriber, since uint64) {
+		if e.seq > since && !sub.offer(e) {
 			slow = append(slow, sub)
 		}
 	}
-
+	s := e.signal
 	h.mu.RLock()
-	if h.closed {
-		h.mu.RUnlock()
-		return ErrHubClosed
-	}
 	if ci := h.channels[s.Channel]; ci != nil {
 		if s.Recipients.IsBroadcast() {
-			for sub := range ci.all {
-				offer(sub)
+			for sub, since := range ci.all {
+				offer(sub, since)
 			}
 		} else {
 			forEachOwner(ci, s.Recipients.EntityRefs, offer)
@@ -149,15 +217,50 @@ func (h *Hub) Publish(_ context.Context, s Signal) error {
 		h.logger.Warn("signals: dropped a slow subscriber",
 			"user", sub.user, "channel", s.Channel, "buffer_size", h.bufferSize)
 	}
-	return nil
+}
+
+// releaseWaitersLocked ends the Flushes whose events have all been
+// offered. h.qmu must be held.
+func (h *Hub) releaseWaitersLocked() {
+	kept := h.waiters[:0]
+	for _, w := range h.waiters {
+		if w.seq <= h.offered {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(h.waiters[len(kept):])
+	h.waiters = kept
+}
+
+// Flush returns once every signal whose Publish returned before Flush was
+// called has been offered to its subscribers (and so is in their buffers,
+// or has dropped them as slow), or with ctx's error when ctx ends first.
+// A host rarely needs it: tests do, to look at buffers without waiting.
+func (h *Hub) Flush(ctx context.Context) error {
+	h.qmu.Lock()
+	if h.offered >= h.seq {
+		h.qmu.Unlock()
+		return nil
+	}
+	w := flushWaiter{seq: h.seq, done: make(chan struct{})}
+	h.waiters = append(h.waiters, w)
+	h.qmu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // forEachOwner calls f once for each subscription of ci that owns one of
 // refs. The common cases (one ref, or only one ref with subscribers) need no
 // de-duplication; otherwise a set keeps a subscription that owns several of
 // the refs from receiving the signal twice.
-func forEachOwner(ci *channelIndex, refs []string, f func(*Subscriber)) {
-	var sets []map[*Subscriber]struct{}
+func forEachOwner(ci *channelIndex, refs []string, f func(sub *Subscriber, since uint64)) {
+	var sets []map[*Subscriber]uint64
 	total := 0
 	for _, ref := range refs {
 		if set := ci.byRef[ref]; len(set) > 0 {
@@ -169,17 +272,17 @@ func forEachOwner(ci *channelIndex, refs []string, f func(*Subscriber)) {
 	case 0:
 		return
 	case 1:
-		for sub := range sets[0] {
-			f(sub)
+		for sub, since := range sets[0] {
+			f(sub, since)
 		}
 		return
 	}
 	seen := make(map[*Subscriber]struct{}, total)
 	for _, set := range sets {
-		for sub := range set {
+		for sub, since := range set {
 			if _, dup := seen[sub]; !dup {
 				seen[sub] = struct{}{}
-				f(sub)
+				f(sub, since)
 			}
 		}
 	}
@@ -197,6 +300,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 	}
 	sub := &Subscriber{
 		hub:      h,
+		notify:   opts.Notify,
 		user:     opts.User,
 		refs:     refs,
 		ch:       make(chan *Event, h.bufferSize),
@@ -205,8 +309,8 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 	}
 
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	if h.isClosed() {
+		h.mu.Unlock()
 		sub.end(ErrHubClosed)
 		return sub
 	}
@@ -214,6 +318,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
 	for _, c := range opts.Channels {
 		h.addLocked(sub, c)
 	}
+	h.mu.Unlock()
 	return sub
 }
 
@@ -224,20 +329,46 @@ func (h *Hub) Len() int {
 	return len(h.subs)
 }
 
-// Close ends every subscription with ErrHubClosed and makes later calls to
-// Publish fail. It is idempotent.
+func (h *Hub) isClosed() bool {
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	return h.closed
+}
+
+// lastSeq is the sequence number of the last Event published.
+func (h *Hub) lastSeq() uint64 {
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	return h.seq
+}
+
+// Close makes later calls to Publish fail, waits until the signals already
+// published have been offered, then ends every subscription with
+// ErrHubClosed (each still yields what it buffers). It is idempotent.
 func (h *Hub) Close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.qmu.Lock()
 	if h.closed {
+		h.qmu.Unlock()
 		return
 	}
 	h.closed = true
+	idle := h.idle
+	h.qmu.Unlock()
+	if idle != nil {
+		<-idle // no fan-out starts once closed
+	}
+
+	h.mu.Lock()
+	subs := make([]*Subscriber, 0, len(h.subs))
 	for sub := range h.subs {
-		sub.end(ErrHubClosed)
+		subs = append(subs, sub)
 	}
 	clear(h.subs)
 	clear(h.channels)
+	h.mu.Unlock()
+	for _, sub := range subs { // outside h.mu, for Notify
+		sub.end(ErrHubClosed)
+	}
 }
 
 // addLocked subscribes sub to channel c. h.mu must be held for writing.
@@ -251,23 +382,24 @@ func (h *Hub) addLocked(sub *Subscriber, c string) {
 	if _, live := h.subs[sub]; !live {
 		return
 	}
+	since := h.lastSeq()
 	sub.channels[c] = struct{}{}
 	ci := h.channels[c]
 	if ci == nil {
 		ci = &channelIndex{
-			all:   make(map[*Subscriber]struct{}),
-			byRef: make(map[string]map[*Subscriber]struct{}),
+			all:   make(map[*Subscriber]uint64),
+			byRef: make(map[string]map[*Subscriber]uint64),
 		}
 		h.channels[c] = ci
 	}
-	ci.all[sub] = struct{}{}
+	ci.all[sub] = since
 	for _, ref := range sub.refs {
 		set := ci.byRef[ref]
 		if set == nil {
-			set = make(map[*Subscriber]struct{})
+			set = make(map[*Subscriber]uint64)
 			ci.byRef[ref] = set
 		}
-		set[sub] = struct{}{}
+		set[sub] = since
 	}
 }
 
@@ -326,6 +458,15 @@ type SubscribeOptions struct {
 	// Channels are the channels subscribed from the start; more can be
 	// added with Subscriber.Subscribe.
 	Channels []string
+
+	// Notify, when set, is called each time an event is put in C and when
+	// the subscription ends, on the goroutine that did it (usually the
+	// Hub's fan-out) and outside the Hub's locks: it must return at once.
+	// It lets a reader keep no goroutine blocked on C, starting one only
+	// when there is something to read (package socket does, for its
+	// writers). It may be called once after C has been drained, so it
+	// must tolerate finding nothing.
+	Notify func()
 }
 
 // Subscriber is one subscriber of a Hub: a browser connection, an SSE
@@ -336,11 +477,12 @@ type SubscribeOptions struct {
 // what it still buffers) and Err says why. Its methods are safe for
 // concurrent use.
 type Subscriber struct {
-	hub  *Hub
-	user string
-	refs []string
-	ch   chan *Event
-	done chan struct{}
+	hub    *Hub
+	notify func() // SubscribeOptions.Notify; nil when none
+	user   string
+	refs   []string
+	ch     chan *Event
+	done   chan struct{}
 
 	mu  sync.Mutex // guards err and the closing of ch and done
 	err error
@@ -368,7 +510,8 @@ func (s *Subscriber) User() string { return s.user }
 
 // Subscribe adds channels to the subscription. Channels already subscribed,
 // empty names and calls on an ended subscription are no-ops. Signals
-// published after Subscribe returns are delivered.
+// published after Subscribe returns are delivered; ones published before
+// it was called are not, even if the fan-out has not offered them yet.
 func (s *Subscriber) Subscribe(channels ...string) {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -378,7 +521,8 @@ func (s *Subscriber) Subscribe(channels ...string) {
 }
 
 // Unsubscribe removes channels from the subscription. Signals published
-// after Unsubscribe returns are not delivered; ones already buffered on C
+// after Unsubscribe returns are not delivered, nor are ones published
+// before that the fan-out had not offered yet; ones already buffered on C
 // still are. Channels not subscribed are ignored.
 func (s *Subscriber) Unsubscribe(channels ...string) {
 	s.hub.mu.Lock()
@@ -412,32 +556,43 @@ func (s *Subscriber) Close() {
 // ErrSlowSubscriber and the caller must remove it from the Hub.
 func (s *Subscriber) offer(d *Event) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.err != nil {
+		s.mu.Unlock()
 		return true // ended; being removed
 	}
+	ok := true
 	select {
 	case s.ch <- d:
-		return true
 	default:
 		s.endLocked(ErrSlowSubscriber)
-		return false
+		ok = false
 	}
+	s.mu.Unlock()
+	if s.notify != nil {
+		s.notify()
+	}
+	return ok
 }
 
 func (s *Subscriber) end(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endLocked(err)
+	ended := s.endLocked(err)
+	s.mu.Unlock()
+	if ended && s.notify != nil {
+		s.notify()
+	}
 }
 
-func (s *Subscriber) endLocked(err error) {
+// endLocked ends the subscription with err and reports whether it did:
+// false when it had already ended.
+func (s *Subscriber) endLocked(err error) bool {
 	if s.err != nil {
-		return
+		return false
 	}
 	s.err = err
 	close(s.ch)
 	close(s.done)
+	return true
 }
 
 // Event is one signal as it reaches a Subscriber. A Event, and the
@@ -447,6 +602,7 @@ type Event struct {
 	signal Signal
 	frame  []byte
 	at     time.Time
+	seq    uint64 // the Hub's publish order
 }
 
 // Signal returns the published signal, unchanged.

@@ -635,7 +635,9 @@ func TestOriginPatterns(t *testing.T) {
 // A peer that answers pings stays; one that does not is dropped.
 func TestPing(t *testing.T) {
 	t.Parallel()
-	cfg := socket.Config{PingInterval: 50 * time.Millisecond}
+	// A pong must come back within the interval: long enough for a
+	// loaded machine running the race detector.
+	cfg := socket.Config{PingInterval: 250 * time.Millisecond}
 
 	t.Run("answered", func(t *testing.T) {
 		t.Parallel()
@@ -746,6 +748,29 @@ func TestSlowConnectionIsClosed(t *testing.T) {
 	}
 	e.publish(t, broadcast("big", map[string]int{"i": n}))
 	fast.next(t)
+}
+
+// A write that the peer does not take within WriteTimeout ends the
+// connection, even while the Hub still has room for the peer's signals.
+func TestWriteTimeoutEndsConnection(t *testing.T) {
+	t.Parallel()
+	e := setup(t, socket.Config{WriteTimeout: 100 * time.Millisecond}, signals.HubConfig{BufferSize: 64})
+	slow := e.dialWith(t, 0, &websocket.DialOptions{Subprotocols: []string{"jane-token"}, HTTPClient: smallBufferClient()})
+	slow.send(t, "subscribe", "big")
+	slow.sync(t)
+
+	// Far more than the socket buffers hold, and fewer frames than the
+	// Hub buffers: only the write timeout can end the connection.
+	blob := strings.Repeat("x", 1<<20)
+	for i := range 16 {
+		e.publish(t, broadcast("big", map[string]any{"i": i, "blob": blob}))
+	}
+	if reason := e.waitEnded(t); !errors.Is(reason, context.DeadlineExceeded) {
+		t.Errorf("ended with %v, want the write timeout", reason)
+	}
+	if n := e.hub.Len(); n != 0 {
+		t.Errorf("hub has %d subscribers, want 0", n)
+	}
 }
 
 // Shutdown closes every connection with 1012 (service restart) and

@@ -65,8 +65,14 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(websocket.StatusServiceRestart, "server shutting down")
 		return
 	}
-	reason := c.serve()
-	h.untrack(c, reason)
+	// The connection is the library's now: this handler returns, and
+	// net/http lets go of the request and of its goroutine's stack. A
+	// connection holds one goroutine, its reader, and a writer only while
+	// there is something to write.
+	go func() {
+		reason := c.serve()
+		h.untrack(c, reason)
+	}()
 }
 
 // wsConn is one WebSocket connection.
@@ -81,6 +87,29 @@ type wsConn struct {
 	pending chan *catchUpJob // catch-ups for the writer; nil without a cursor
 	buf     []byte           // the writer's frame with a cursor
 
+	// Set by serve before anything can wake a writer.
+	ctx    context.Context // ends with the connection; its cause says why
+	cancel context.CancelCauseFunc
+
+	// writeTimer cuts a write that takes longer than the write timeout by
+	// closing the connection: one timer per connection, re-armed per
+	// write, where a context per write would cost a timer, a goroutine
+	// hook and a dozen allocations per frame.
+	writeTimer *time.Timer
+
+	wmu       sync.Mutex // guards the fields below
+	sub       *signals.Subscriber
+	start     []byte // the first frame, for the first writer; nil once sent
+	writing   bool   // a writer goroutine is running
+	again     bool   // woken while writing: look again before leaving
+	finished  bool   // the connection has ended: no more writers
+	writers   sync.WaitGroup
+	pingTimer *time.Timer // the next ping; see startPings
+	pingsDone bool
+
+	endOnce sync.Once
+	reason  error // why the connection ended; set in endOnce
+
 	stopOnce sync.Once
 }
 
@@ -92,7 +121,10 @@ type catchUpJob struct {
 	ready   chan struct{}
 }
 
-func (c *wsConn) shutdown() { c.stopOnce.Do(func() { close(c.stop) }) }
+func (c *wsConn) shutdown() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.wake()
+}
 
 func (c *wsConn) kill() {
 	c.shutdown()
@@ -105,39 +137,116 @@ type clientFrame struct {
 	Channel string `json:"channel"`
 }
 
-// serve runs the connection: this goroutine writes, one reads the client's
-// frames, one pings. It returns why the connection ended, once all three
-// are done and the connection is closed.
+// serve runs the connection on the goroutine that reads the client's
+// frames; writers come and go (see wake), pings run on a timer. It returns
+// why the connection ended, once it is closed and no writer runs.
 func (c *wsConn) serve() error {
-	sub := c.h.hub.Subscribe(signals.SubscribeOptions{User: c.id.User, OwnershipRefs: c.id.OwnershipRefs})
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	defer c.cancel(nil)
+	// Writes run without a context (see writeTimer); when the reader or a
+	// ping ends the connection, closing it is what stops a blocked write.
+	stopClosing := context.AfterFunc(c.ctx, func() { _ = c.ws.CloseNow() })
+	defer stopClosing()
+	// A write that times out ends the connection with that cause, whether
+	// the writer or the reader sees the closed connection first.
+	c.writeTimer = time.AfterFunc(time.Hour, func() {
+		c.cancel(fmt.Errorf("socket: write: %w after %v", context.DeadlineExceeded, c.h.writeTimeout))
+	})
+	c.writeTimer.Stop()
+
+	sub := c.h.hub.Subscribe(signals.SubscribeOptions{User: c.id.User, OwnershipRefs: c.id.OwnershipRefs, Notify: c.wake})
 	defer sub.Close()
 	c.log.Debug("socket: connected")
-
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	// The first frame gives the client a cursor; see "Catch-up".
-	var start []byte
+	c.wmu.Lock()
+	c.sub = sub
 	if c.h.catchUp != nil {
-		start = cursorFrame(c.since.startCursor())
+		// The first frame gives the client a cursor; see "Catch-up".
+		c.start = cursorFrame(c.since.startCursor())
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { cancel(c.readLoop(ctx, sub)) })
-	wg.Go(func() { cancel(c.pingLoop(ctx)) })
+	c.wmu.Unlock()
+	c.wake()
+	c.startPings()
 
-	reason := c.writeLoop(ctx, sub, start)
-	// Close before cancelling: a cancelled read would drop the connection
-	// before the close handshake.
-	c.close(reason)
-	cancel(reason)
-	wg.Wait()
-	return reason
+	err := c.readLoop(c.ctx, sub)
+	if c.ctx.Err() != nil {
+		err = context.Cause(c.ctx) // a writer or a ping ended it first
+	}
+	c.end(err)
+	c.stopPings()
+	c.wmu.Lock()
+	c.finished = true
+	c.wmu.Unlock()
+	c.writers.Wait()
+	return c.reason
 }
 
-// writeLoop sends start (when set), then catch-ups and deliveries until
-// the connection must end, and says why.
-func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber, start []byte) error {
+// end closes the connection in the way reason calls for and ends its
+// context, once: the first caller's reason is the connection's.
+func (c *wsConn) end(reason error) {
+	c.endOnce.Do(func() {
+		c.reason = reason
+		// Close before cancelling: the cancel closes the connection at
+		// once, which would cut the close handshake short.
+		c.close(reason)
+		c.cancel(reason)
+	})
+}
+
+// wake makes sure a writer runs for what there is to write: the start
+// frame, catch-ups, events, a shutdown or the subscription's end. It is
+// the Subscriber's Notify, so it never blocks.
+func (c *wsConn) wake() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	switch {
+	case c.sub == nil || c.finished:
+	case c.writing:
+		c.again = true
+	default:
+		c.writing = true
+		c.writers.Add(1)
+		go c.writeAll()
+	}
+}
+
+// writeAll is a writer: it writes what is ready until nothing is, then
+// exits, unless it was woken meanwhile. A write that fails ends the
+// connection.
+func (c *wsConn) writeAll() {
+	defer c.writers.Done()
+	for {
+		c.wmu.Lock()
+		c.again = false
+		sub, start := c.sub, c.start
+		c.start = nil
+		c.wmu.Unlock()
+
+		if err := c.writeReady(sub, start); err != nil {
+			if c.ctx.Err() != nil {
+				err = context.Cause(c.ctx) // the connection ended first
+			}
+			c.end(err)
+		}
+
+		c.wmu.Lock()
+		if !c.again || c.finished || c.ctx.Err() != nil {
+			c.writing = false
+			c.wmu.Unlock()
+			return
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// writeReady writes start (when set), then the queued catch-ups and the
+// buffered events, and returns nil when nothing is left, or why the
+// connection must end.
+func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
+	if c.ctx.Err() != nil {
+		return context.Cause(c.ctx) // ending already
+	}
 	if start != nil {
-		if err := c.write(ctx, start); err != nil {
+		if err := c.write(start); err != nil {
 			return err
 		}
 	}
@@ -145,12 +254,15 @@ func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber, start [
 		select {
 		case <-c.stop:
 			return errShutdown
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case job := <-c.pending: // nil, never ready, without a cursor
-			if err := c.catchUp(ctx, job); err != nil {
-				return err
-			}
+		default:
+		}
+		// A catch-up queued before an event's channel was subscribed goes
+		// first, so no cursor newer than the client's reaches it before
+		// the replay does.
+		if err := c.catchUpQueued(c.ctx); err != nil {
+			return err
+		}
+		select {
 		case d, ok := <-sub.C():
 			select {
 			case <-sub.Done(): // dropped: what is left is stale
@@ -160,22 +272,23 @@ func (c *wsConn) writeLoop(ctx context.Context, sub *signals.Subscriber, start [
 			if !ok {
 				return sub.Err()
 			}
-			// A catch-up queued before this delivery's channel was
-			// subscribed goes first, so no cursor newer than the client's
-			// reaches it before the replay does.
-			if err := c.catchUpQueued(ctx); err != nil {
-				return err
-			}
 			frame := d.Frame()
 			if c.h.catchUp != nil {
 				c.buf = withCursor(c.buf, frame, d.Time())
 				frame = c.buf
 			}
-			if err := c.write(ctx, frame); err != nil {
+			if err := c.write(frame); err != nil {
 				return err
 			}
 			if cap(c.buf) > 64<<10 {
 				c.buf = nil // do not hold on to one large frame's memory
+			}
+		default:
+			select {
+			case <-sub.Done():
+				return sub.Err()
+			default:
+				return nil
 			}
 		}
 	}
@@ -210,18 +323,23 @@ func (c *wsConn) catchUp(ctx context.Context, job *catchUpJob) error {
 		return err
 	}
 	for _, f := range frames {
-		if err := c.write(ctx, f); err != nil {
+		if err := c.write(f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// write sends one frame within the write timeout.
-func (c *wsConn) write(ctx context.Context, frame []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, c.h.writeTimeout)
-	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageText, frame); err != nil {
+// write sends one frame within the write timeout, or closes the
+// connection. context.Background has no Done channel, so the library sets
+// no timeout hook of its own.
+func (c *wsConn) write(frame []byte) error {
+	c.writeTimer.Reset(c.h.writeTimeout)
+	err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+	if !c.writeTimer.Stop() {
+		return context.Cause(c.ctx) // the timer's: the write timed out
+	}
+	if err != nil {
 		return fmt.Errorf("socket: write: %w", err)
 	}
 	return nil
@@ -299,24 +417,36 @@ func (c *wsConn) subscribe(sub *signals.Subscriber, channel string, caughtUp map
 	c.pending <- job // never blocks: at most cap(c.pending) jobs, ever
 	sub.Subscribe(channel)
 	close(job.ready)
+	c.wake()
 }
 
-// pingLoop pings the peer every interval; a pong must arrive before the
-// next ping is due.
-func (c *wsConn) pingLoop(ctx context.Context) error {
-	t := time.NewTicker(c.h.pingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-t.C:
-		}
-		pctx, cancelPing := context.WithTimeout(ctx, c.h.pingInterval)
+// startPings pings the peer every interval; a pong must arrive before
+// the next ping is due, or the connection ends. Each ping runs on a timer's
+// goroutine that exists only while the ping does: an idle connection holds
+// no goroutine for it.
+func (c *wsConn) startPings() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.pingTimer = time.AfterFunc(c.h.pingInterval, func() {
+		pctx, cancelPing := context.WithTimeout(c.ctx, c.h.pingInterval)
 		err := c.ws.Ping(pctx)
 		cancelPing()
 		if err != nil {
-			return fmt.Errorf("socket: no pong within %v: %w", c.h.pingInterval, err)
+			c.cancel(fmt.Errorf("socket: no pong within %v: %w", c.h.pingInterval, err))
+			return
 		}
-	}
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if !c.pingsDone {
+			c.pingTimer.Reset(c.h.pingInterval)
+		}
+	})
+}
+
+// stopPings stops the pings; one in flight fails on the closed connection.
+func (c *wsConn) stopPings() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.pingsDone = true
+	c.pingTimer.Stop()
 }
