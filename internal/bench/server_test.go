@@ -1,0 +1,526 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/heraldhq/herald/internal/testdb"
+)
+
+// serverInbox is BenchmarkServer's inbox: 10,000 for the list user, half
+// of them broadcasts, interleaved in time; odd notifications and even
+// broadcasts are read, so 5,000 are unread.
+var serverInbox = inbox{Users: 2, Rows: 5_000, Heavy: 0, Broadcasts: 5_000}
+
+const (
+	serverServiceToken = "bench-service-token"
+	serverUserToken    = "bench-user-token"
+	// serverClients is how many clients send at once, each on its own
+	// keep-alive connection.
+	serverClients = 8
+	// serverBlock is how many requests one side is sent per turn.
+	serverBlock = 400
+	// serverCold is how many requests after a start count as cold.
+	serverCold = 1000
+)
+
+// sendTarget receives the benchmark's one-user sends: not the list user,
+// whose inbox stays as seeded.
+var sendTarget = userRef(2)
+
+// serverRequest is one kind of request BenchmarkServer sends.
+type serverRequest struct {
+	name   string
+	method string
+	path   string
+	token  string
+	body   []byte
+}
+
+var serverRequests = []serverRequest{
+	{"send", http.MethodPost, "/api/notifications/notifications", serverServiceToken,
+		[]byte(`{"recipients":{"type":"entity","entityRef":"` + sendTarget + `"},` +
+			`"payload":{"title":"Build failed","description":"main is red","link":"/ci/builds/1","severity":"high","topic":"builds"}}`)},
+	{"list", http.MethodGet, "/api/notifications/notifications?limit=20&read=false", serverUserToken, nil},
+	{"status", http.MethodGet, "/api/notifications/status", serverUserToken, nil},
+	// Broadcasts come last: each one grows the list user's inbox.
+	{"broadcast", http.MethodPost, "/api/notifications/notifications", serverServiceToken,
+		[]byte(`{"recipients":{"type":"broadcast"},` +
+			`"payload":{"title":"Maintenance tonight","description":"CI is down from 22:00","severity":"normal","topic":"ops"}}`)},
+}
+
+// BenchmarkServer drives the real HTTP stack over loopback: the
+// examples/server binary (authentication, JSON, validation, store,
+// signals), each in a process of its own, against the HTTP floor (see
+// TestServerFloorProcess), on SQLite and, with HERALD_TEST_POSTGRES_DSN
+// set, on PostgreSQL. Both servers get a fresh database holding
+// serverInbox, seeded before they start.
+//
+// For each request kind (send to one user, list a page of 20 unread,
+// status, broadcast) serverClients clients send serverBlock requests to
+// one server, then as many to the other, the order swapped every turn,
+// so both see the same load from the rest of the machine. What is
+// measured is the server process's CPU time (user and system), not wall
+// time, since the clients share the cores:
+//
+//   - µs/req and floor-µs/req: server CPU per request, utime+stime from
+//     /proc/PID/stat over the kind's timed phase;
+//   - x-floor: the median over the turns of the floor's CPU per request
+//     over Herald's (1.0 = as cheap as the floor), from the process CPU
+//     clock (nanoseconds), each side's turn charged with everything its
+//     process spent until its next turn (work finishing after the
+//     responses, a collection it set off);
+//   - rss-MiB and floor-rss-MiB: the server's resident set at the end
+//     of the kind.
+//
+// BenchmarkServer/DB/cold runs first, on servers that have just started:
+// it reports the first serverCold sends (cold-µs/req, floor-cold-µs/req)
+// and the next serverCold (µs/req, floor-µs/req), and the RSS once the
+// servers opened the seeded database, before any request (start-rss-MiB,
+// floor-start-rss-MiB).
+//
+// An op is one turn of each side (2 × serverBlock requests); ns/op is
+// wall time and says little.
+func BenchmarkServer(b *testing.B) {
+	bin := heraldServerBinary(b)
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run(db, func(b *testing.B) {
+			herald, floor := startServers(b, bin, db)
+			benchServers(b, herald, floor)
+		})
+	}
+}
+
+// startServers seeds two fresh databases of kind db ("sqlite" or
+// "postgres", which skips without HERALD_TEST_POSTGRES_DSN) with
+// serverInbox and starts examples/server on one and the floor server on
+// the other.
+func startServers(tb testing.TB, bin, db string) (herald, floor *serverProcess) {
+	tb.Helper()
+	ctx := context.Background()
+	if db == "sqlite" {
+		dir := tb.TempDir()
+		h, f := filepath.Join(dir, "herald.db"), filepath.Join(dir, "floor.db")
+		for _, p := range []string{h, f} {
+			if err := seedSQLite(ctx, p, serverInbox); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		return startHerald(tb, bin, "-db", h), startFloor(tb, "sqlite:"+f)
+	}
+	h, f := testdb.PostgresSchema(tb), testdb.PostgresSchema(tb)
+	for _, dsn := range []string{h, f} {
+		if _, err := seedPostgres(ctx, dsn, serverInbox); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return startHerald(tb, bin, "-postgres", h), startFloor(tb, "postgres:"+f)
+}
+
+func benchServers(b *testing.B, herald, floor *serverProcess) {
+	startRSS := [2]float64{herald.rssMiB(b), floor.rssMiB(b)}
+	var measured bool
+	var cold, warm [2]float64
+	b.Run("cold", func(b *testing.B) {
+		// Only the first requests after a start are cold: measure once,
+		// however often the benchmark function is called.
+		if !measured {
+			measured = true
+			send := serverRequests[0]
+			for i, s := range []*serverProcess{herald, floor} {
+				c := s.newClients()
+				cold[i] = s.cpuPerRequest(b, c, send, serverCold)
+				warm[i] = s.cpuPerRequest(b, c, send, serverCold)
+				c.close()
+			}
+		}
+		for range b.N { // the figures are above; nothing to repeat
+		}
+		b.ReportMetric(cold[0], "cold-µs/req")
+		b.ReportMetric(warm[0], "µs/req")
+		b.ReportMetric(cold[1], "floor-cold-µs/req")
+		b.ReportMetric(warm[1], "floor-µs/req")
+		b.ReportMetric(startRSS[0], "start-rss-MiB")
+		b.ReportMetric(startRSS[1], "floor-start-rss-MiB")
+	})
+	for _, req := range serverRequests {
+		b.Run(req.name, func(b *testing.B) {
+			hc, fc := herald.newClients(), floor.newClients()
+			defer hc.close()
+			defer fc.close()
+			// One untimed turn each: the kind's first requests on
+			// these connections.
+			for _, x := range []struct {
+				s *serverProcess
+				c *clients
+			}{{herald, hc}, {floor, fc}} {
+				if err := x.c.run(req, serverBlock); err != nil {
+					b.Fatal(x.s.name, ": ", err)
+				}
+			}
+			var ratios []float64
+			var hNanos, fNanos []int64 // per turn
+			hTicks0, fTicks0 := herald.ticks(b), floor.ticks(b)
+			hLast, fLast := herald.cpuNanos(b), floor.cpuNanos(b)
+			turn := 0
+			for b.Loop() {
+				first, second := herald, floor
+				if turn%2 == 1 {
+					first, second = floor, herald
+				}
+				for _, s := range []*serverProcess{first, second} {
+					c := hc
+					if s == floor {
+						c = fc
+					}
+					if err := c.run(req, serverBlock); err != nil {
+						b.Fatal(s.name, ": ", err)
+					}
+				}
+				// Each side's turn is charged until now: whatever it did
+				// after its responses (and while idle) is its own.
+				h, f := herald.cpuNanos(b), floor.cpuNanos(b)
+				hNanos, fNanos = append(hNanos, h-hLast), append(fNanos, f-fLast)
+				hLast, fLast = h, f
+				turn++
+			}
+			hTicks, fTicks := herald.ticks(b)-hTicks0, floor.ticks(b)-fTicks0
+			for i := range hNanos {
+				ratios = append(ratios, float64(fNanos[i])/float64(hNanos[i]))
+			}
+			n := float64(turn * serverBlock)
+			b.ReportMetric(ticksMicros(hTicks)/n, "µs/req")
+			b.ReportMetric(ticksMicros(fTicks)/n, "floor-µs/req")
+			b.ReportMetric(median(ratios), "x-floor")
+			b.ReportMetric(herald.rssMiB(b), "rss-MiB")
+			b.ReportMetric(floor.rssMiB(b), "floor-rss-MiB")
+		})
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	m := xs[len(xs)/2]
+	if len(xs)%2 == 0 {
+		m = (m + xs[len(xs)/2-1]) / 2
+	}
+	return m
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times:
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+func ticksMicros(ticks int64) float64 { return float64(ticks) * 1e6 / clockTicks }
+
+// heraldServerBinary builds examples/server into tb's temporary
+// directory (go's build cache makes it quick after the first time).
+func heraldServerBinary(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "herald-server")
+	cmd := exec.Command("go", "build", "-o", path, "github.com/heraldhq/herald/examples/server")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build examples/server: %v\n%s", err, out)
+	}
+	return path
+}
+
+// serverProcess is a server under test, running in a child process.
+type serverProcess struct {
+	name string
+	cmd  *exec.Cmd
+	url  string // http://ADDR
+	log  *bytes.Buffer
+}
+
+// startHerald runs examples/server with a service token (origin
+// benchOrigin) and a user token for the list user.
+func startHerald(tb testing.TB, bin string, dbArgs ...string) *serverProcess {
+	tb.Helper()
+	args := append([]string{"-addr", "127.0.0.1:0",
+		"-service-token", serverServiceToken + "=" + benchOrigin,
+		"-user-token", serverUserToken + "=" + listUser}, dbArgs...)
+	return startServer(tb, "herald", exec.Command(bin, args...), "Herald listening on http://")
+}
+
+// startFloor re-executes the test binary as the floor server (see
+// TestServerFloorProcess) on db ("sqlite:PATH" or "postgres:DSN").
+func startFloor(tb testing.TB, db string) *serverProcess {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServerFloorProcess$", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), floorDBEnv+"="+db,
+		floorServiceEnv+"="+serverServiceToken+"="+benchOrigin, floorUserEnv+"="+serverUserToken+"="+listUser)
+	return startServer(tb, "floor", cmd, "listening ")
+}
+
+// startServer starts cmd and waits for the line starting with prefix
+// that says where it listens; the server is stopped (SIGTERM) when tb
+// ends.
+func startServer(tb testing.TB, name string, cmd *exec.Cmd, prefix string) *serverProcess {
+	tb.Helper()
+	s := &serverProcess{name: name, cmd: cmd, log: &bytes.Buffer{}}
+	cmd.Stderr = &lockedWriter{w: s.log}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				a, _, _ := strings.Cut(rest, " ")
+				addr <- a
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			tb.Fatalf("%s exited before listening:\n%s", name, s.log)
+		}
+		s.url = "http://" + a
+	case <-time.After(60 * time.Second):
+		tb.Fatalf("%s did not say where it listens within a minute:\n%s", name, s.log)
+	}
+	return s
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// ticks returns the process's utime+stime in clock ticks.
+func (s *serverProcess) ticks(tb testing.TB) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The command name may hold spaces; the fields follow its ")".
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	// fields[0] is field 3 (state); utime and stime are fields 14, 15.
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		tb.Fatal(err)
+	}
+	return utime + stime
+}
+
+// cpuNanos returns the CPU time of the whole process (every thread, the
+// exited ones included) in nanoseconds, from its CPU clock: the clock id
+// clock_getcpuclockid(3) returns, (^pid << 3) | CPUCLOCK_SCHED.
+func (s *serverProcess) cpuNanos(tb testing.TB) int64 {
+	tb.Helper()
+	const cpuClockSched = 2
+	clock := (^int64(s.cmd.Process.Pid) << 3) | cpuClockSched
+	var ts syscall.Timespec
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, uintptr(clock), uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		tb.Fatalf("clock_gettime(%s's CPU clock): %v", s.name, errno)
+	}
+	return ts.Nano()
+}
+
+// rssMiB returns the process's resident set (VmRSS) in MiB.
+func (s *serverProcess) rssMiB(tb testing.TB) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/PID/status")
+	return 0
+}
+
+// cpuPerRequest sends n requests of req and returns the server's CPU time
+// per request in microseconds, from the process CPU clock.
+func (s *serverProcess) cpuPerRequest(tb testing.TB, c *clients, req serverRequest, n int) float64 {
+	tb.Helper()
+	before := s.cpuNanos(tb)
+	if err := c.run(req, n); err != nil {
+		tb.Fatal(s.name, ": ", err)
+	}
+	return float64(s.cpuNanos(tb)-before) / 1e3 / float64(n)
+}
+
+// clients are serverClients HTTP clients of one server, each with its own
+// keep-alive connection.
+type clients struct {
+	base      string
+	transport *http.Transport
+	client    *http.Client
+}
+
+func (s *serverProcess) newClients() *clients {
+	t := &http.Transport{
+		MaxIdleConns: serverClients, MaxIdleConnsPerHost: serverClients, MaxConnsPerHost: serverClients,
+		IdleConnTimeout: time.Minute, DisableCompression: true,
+	}
+	return &clients{base: s.url, transport: t, client: &http.Client{Transport: t, Timeout: time.Minute}}
+}
+
+func (c *clients) close() { c.transport.CloseIdleConnections() }
+
+// run sends n requests of req, serverClients at a time, and returns the
+// first failure.
+func (c *clients) run(req serverRequest, n int) error {
+	var next atomic.Int64
+	errs := make([]error, serverClients)
+	var wg sync.WaitGroup
+	for i := range serverClients {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if _, err := c.do(req); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// do sends req once and returns the response body of a 200.
+func (c *clients) do(req serverRequest) ([]byte, error) {
+	var body io.Reader
+	if req.body != nil {
+		body = bytes.NewReader(req.body)
+	}
+	r, err := http.NewRequestWithContext(context.Background(), req.method, c.base+req.path, body)
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("Authorization", "Bearer "+req.token)
+	if req.body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.client.Do(r)
+	if err != nil {
+		return nil, err
+	}
+	defer drain(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s %s: %d %s", req.method, req.path, resp.StatusCode, b)
+	}
+	return b, err
+}
+
+// TestServer checks that the floor server answers what examples/server
+// answers: a send to one user stores one notification for that user, and
+// then both give the same status, and the same page of the seeded inbox
+// (the same ids in the same order, the same total).
+func TestServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds examples/server")
+	}
+	t.Parallel()
+	bin := heraldServerBinary(t)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			herald, floor := startServers(t, bin, db)
+			type page struct {
+				TotalCount    int `json:"totalCount"`
+				Notifications []struct {
+					ID   string  `json:"id"`
+					User *string `json:"user"`
+				} `json:"notifications"`
+			}
+			var pages [2]page
+			var statuses [2]floorStatus
+			for i, s := range []*serverProcess{herald, floor} {
+				c := s.newClients()
+				defer c.close()
+				body, err := c.do(serverRequests[0])
+				if err != nil {
+					t.Fatal(s.name, ": ", err)
+				}
+				var sent []struct {
+					User string `json:"user"`
+				}
+				if err := json.Unmarshal(body, &sent); err != nil || len(sent) != 1 || sent[0].User != sendTarget {
+					t.Errorf("%s: send answered %s (%v), want one notification for %s", s.name, body, err, sendTarget)
+				}
+				for _, x := range []struct {
+					req serverRequest
+					dst any
+				}{{serverRequests[1], &pages[i]}, {serverRequests[2], &statuses[i]}} {
+					body, err := c.do(x.req)
+					if err == nil {
+						err = json.Unmarshal(body, x.dst)
+					}
+					if err != nil {
+						t.Fatalf("%s %s: %v", s.name, x.req.name, err)
+					}
+				}
+			}
+			if want := (floorStatus{Unread: 5000, Read: 5000}); statuses[0] != want || statuses[1] != want {
+				t.Errorf("status: herald %+v, floor %+v, want %+v", statuses[0], statuses[1], want)
+			}
+			if pages[0].TotalCount != 5000 || len(pages[0].Notifications) != 20 {
+				t.Errorf("herald: page of %d of %d, want 20 of 5000", len(pages[0].Notifications), pages[0].TotalCount)
+			}
+			if !reflect.DeepEqual(pages[0], pages[1]) {
+				t.Errorf("pages differ:\nherald %+v\nfloor  %+v", pages[0], pages[1])
+			}
+		})
+	}
+}
