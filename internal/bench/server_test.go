@@ -283,6 +283,8 @@ func startFloor(tb testing.TB, db string) *serverProcess {
 func startServer(tb testing.TB, name string, cmd *exec.Cmd, prefix string) *serverProcess {
 	tb.Helper()
 	s := &serverProcess{name: name, cmd: cmd, log: &bytes.Buffer{}}
+	// A benchmark killed midway takes its servers with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Stderr = &lockedWriter{w: s.log}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
