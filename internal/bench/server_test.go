@@ -39,8 +39,11 @@ const (
 	// serverClients is how many clients send at once, each on its own
 	// keep-alive connection.
 	serverClients = 8
-	// serverBlock is how many requests one side is sent per turn.
+	// serverBlock is how many requests each side is sent to warm up a
+	// kind, four times the number that sets the size of a turn: about
+	// serverTurn of Herald's CPU time.
 	serverBlock = 400
+	serverTurn  = 250 * time.Millisecond
 	// serverCold is how many requests after a start count as cold.
 	serverCold = 1000
 )
@@ -78,8 +81,9 @@ var serverRequests = []serverRequest{
 // serverInbox, seeded before they start.
 //
 // For each request kind (send to one user, list a page of 20 unread,
-// status, broadcast) serverClients clients send serverBlock requests to
-// one server, then as many to the other, the order swapped every turn,
+// status, broadcast) serverClients clients send a turn of requests to
+// one server (about serverTurn of Herald's CPU), then as many to the
+// other, the order swapped every turn,
 // so both see the same load from the rest of the machine. What is
 // measured is the server process's CPU time (user and system), not wall
 // time, since the clients share the cores:
@@ -100,12 +104,12 @@ var serverRequests = []serverRequest{
 // servers opened the seeded database, before any request (start-rss-MiB,
 // floor-start-rss-MiB).
 //
-// An op is one turn of each side (2 × serverBlock requests); ns/op is
-// wall time and says little.
+// An op is one turn of each side; ns/op is wall time and says little.
 func BenchmarkServer(b *testing.B) {
 	bin := heraldServerBinary(b)
 	for _, db := range []string{"sqlite", "postgres"} {
 		b.Run(db, func(b *testing.B) {
+			b.Run("cold", func(b *testing.B) { benchCold(b, bin, db) })
 			herald, floor := startServers(b, bin, db)
 			benchServers(b, herald, floor)
 		})
@@ -116,7 +120,7 @@ func BenchmarkServer(b *testing.B) {
 // "postgres", which skips without HERALD_TEST_POSTGRES_DSN) with
 // serverInbox and starts examples/server on one and the floor server on
 // the other.
-func startServers(tb testing.TB, bin, db string) (herald, floor *serverProcess) {
+func startServers(tb testing.TB, bin, db string, env ...string) (herald, floor *serverProcess) {
 	tb.Helper()
 	ctx := context.Background()
 	if db == "sqlite" {
@@ -127,7 +131,7 @@ func startServers(tb testing.TB, bin, db string) (herald, floor *serverProcess) 
 				tb.Fatal(err)
 			}
 		}
-		return startHerald(tb, bin, "-db", h), startFloor(tb, "sqlite:"+f)
+		return startHerald(tb, bin, env, "-db", h), startFloor(tb, env, "sqlite:"+f)
 	}
 	h, f := testdb.PostgresSchema(tb), testdb.PostgresSchema(tb)
 	for _, dsn := range []string{h, f} {
@@ -135,50 +139,85 @@ func startServers(tb testing.TB, bin, db string) (herald, floor *serverProcess) 
 			tb.Fatal(err)
 		}
 	}
-	return startHerald(tb, bin, "-postgres", h), startFloor(tb, "postgres:"+f)
+	return startHerald(tb, bin, env, "-postgres", h), startFloor(tb, env, "postgres:"+f)
+}
+
+// coldStarts is how many times BenchmarkServer/DB/cold starts both
+// servers afresh.
+const coldStarts = 5
+
+// benchCold starts both servers coldStarts times, each time on freshly
+// seeded databases, and sends each serverCold sends and then serverCold
+// more, reporting the medians: server CPU per request (cold-µs/req,
+// µs/req and the floor's) and the request rate over the wall clock
+// (cold-req/s, req/s and the floor's), which shows what CPU time does
+// not (waiting on locks, on the disk, for connections to open); the
+// garbage collections each phase ran (cold-gcs, gcs: the servers run with
+// GODEBUG=gctrace=1 and the lines are counted) and the minor page faults
+// per request (cold-faults/req, faults/req: memory touched for the first
+// time). It also
+// reports the servers' RSS once they opened the seeded database, before
+// any request (start-rss-MiB, floor-start-rss-MiB).
+func benchCold(b *testing.B, bin, db string) {
+	var coldCPU, warmCPU, coldRate, warmRate, coldGCs, warmGCs, coldFaults, warmFaults, rss [2][]float64
+	for start := range coldStarts {
+		herald, floor := startServers(b, bin, db, "GODEBUG=gctrace=1")
+		sides := []*serverProcess{herald, floor}
+		if start%2 == 1 {
+			sides = []*serverProcess{floor, herald}
+		}
+		for _, s := range sides {
+			i := 0
+			if s == floor {
+				i = 1
+			}
+			rss[i] = append(rss[i], s.rssMiB(b))
+			c := s.newClients()
+			for _, m := range []struct{ cpu, rate, gcs, faults *[]float64 }{
+				{&coldCPU[i], &coldRate[i], &coldGCs[i], &coldFaults[i]},
+				{&warmCPU[i], &warmRate[i], &warmGCs[i], &warmFaults[i]},
+			} {
+				t0, gcs, faults := time.Now(), s.gcs(), s.stat(b, statMinorFaults)
+				*m.cpu = append(*m.cpu, s.cpuPerRequest(b, c, serverRequests[0], serverCold))
+				*m.rate = append(*m.rate, serverCold/time.Since(t0).Seconds())
+				*m.gcs = append(*m.gcs, float64(s.gcs()-gcs))
+				*m.faults = append(*m.faults, float64(s.stat(b, statMinorFaults)-faults)/serverCold)
+			}
+			c.close()
+		}
+		herald.stop()
+		floor.stop()
+	}
+	for b.Loop() { // the figures are above; nothing to repeat
+	}
+	for i, prefix := range []string{"", "floor-"} {
+		b.ReportMetric(median(coldCPU[i]), prefix+"cold-µs/req")
+		b.ReportMetric(median(warmCPU[i]), prefix+"µs/req")
+		b.ReportMetric(median(coldRate[i]), prefix+"cold-req/s")
+		b.ReportMetric(median(warmRate[i]), prefix+"req/s")
+		b.ReportMetric(median(coldGCs[i]), prefix+"cold-gcs")
+		b.ReportMetric(median(warmGCs[i]), prefix+"gcs")
+		b.ReportMetric(median(coldFaults[i]), prefix+"cold-faults/req")
+		b.ReportMetric(median(warmFaults[i]), prefix+"faults/req")
+		b.ReportMetric(median(rss[i]), prefix+"start-rss-MiB")
+	}
 }
 
 func benchServers(b *testing.B, herald, floor *serverProcess) {
-	startRSS := [2]float64{herald.rssMiB(b), floor.rssMiB(b)}
-	var measured bool
-	var cold, warm [2]float64
-	b.Run("cold", func(b *testing.B) {
-		// Only the first requests after a start are cold: measure once,
-		// however often the benchmark function is called.
-		if !measured {
-			measured = true
-			send := serverRequests[0]
-			for i, s := range []*serverProcess{herald, floor} {
-				c := s.newClients()
-				cold[i] = s.cpuPerRequest(b, c, send, serverCold)
-				warm[i] = s.cpuPerRequest(b, c, send, serverCold)
-				c.close()
-			}
-		}
-		for range b.N { // the figures are above; nothing to repeat
-		}
-		b.ReportMetric(cold[0], "cold-µs/req")
-		b.ReportMetric(warm[0], "µs/req")
-		b.ReportMetric(cold[1], "floor-cold-µs/req")
-		b.ReportMetric(warm[1], "floor-µs/req")
-		b.ReportMetric(startRSS[0], "start-rss-MiB")
-		b.ReportMetric(startRSS[1], "floor-start-rss-MiB")
-	})
 	for _, req := range serverRequests {
 		b.Run(req.name, func(b *testing.B) {
 			hc, fc := herald.newClients(), floor.newClients()
 			defer hc.close()
 			defer fc.close()
 			// One untimed turn each: the kind's first requests on
-			// these connections.
-			for _, x := range []struct {
-				s *serverProcess
-				c *clients
-			}{{herald, hc}, {floor, fc}} {
-				if err := x.c.run(req, serverBlock); err != nil {
-					b.Fatal(x.s.name, ": ", err)
-				}
+			// these connections. Herald's sets the block: about
+			// serverTurn of its CPU time.
+			block := serverBlock
+			perReq := herald.cpuPerRequest(b, hc, req, serverBlock/4)
+			if err := fc.run(req, serverBlock/4); err != nil {
+				b.Fatal(floor.name, ": ", err)
 			}
+			block = min(max(int(serverTurn.Seconds()*1e6/perReq), 50), 2000)
 			var ratios []float64
 			var hNanos, fNanos []int64 // per turn
 			hTicks0, fTicks0 := herald.ticks(b), floor.ticks(b)
@@ -194,7 +233,7 @@ func benchServers(b *testing.B, herald, floor *serverProcess) {
 					if s == floor {
 						c = fc
 					}
-					if err := c.run(req, serverBlock); err != nil {
+					if err := c.run(req, block); err != nil {
 						b.Fatal(s.name, ": ", err)
 					}
 				}
@@ -209,7 +248,7 @@ func benchServers(b *testing.B, herald, floor *serverProcess) {
 			for i := range hNanos {
 				ratios = append(ratios, float64(fNanos[i])/float64(hNanos[i]))
 			}
-			n := float64(turn * serverBlock)
+			n := float64(turn * block)
 			b.ReportMetric(ticksMicros(hTicks)/n, "µs/req")
 			b.ReportMetric(ticksMicros(fTicks)/n, "floor-µs/req")
 			b.ReportMetric(median(ratios), "x-floor")
@@ -253,26 +292,31 @@ func heraldServerBinary(tb testing.TB) string {
 type serverProcess struct {
 	name string
 	cmd  *exec.Cmd
-	url  string // http://ADDR
-	log  *bytes.Buffer
+	url  string        // http://ADDR
+	log  *bytes.Buffer // its stderr
+
+	logMu    sync.Mutex
+	stopOnce sync.Once
 }
 
 // startHerald runs examples/server with a service token (origin
 // benchOrigin) and a user token for the list user.
-func startHerald(tb testing.TB, bin string, dbArgs ...string) *serverProcess {
+func startHerald(tb testing.TB, bin string, env []string, dbArgs ...string) *serverProcess {
 	tb.Helper()
 	args := append([]string{"-addr", "127.0.0.1:0",
 		"-service-token", serverServiceToken + "=" + benchOrigin,
 		"-user-token", serverUserToken + "=" + listUser}, dbArgs...)
-	return startServer(tb, "herald", exec.Command(bin, args...), "Herald listening on http://")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startServer(tb, "herald", cmd, "Herald listening on http://")
 }
 
 // startFloor re-executes the test binary as the floor server (see
 // TestServerFloorProcess) on db ("sqlite:PATH" or "postgres:DSN").
-func startFloor(tb testing.TB, db string) *serverProcess {
+func startFloor(tb testing.TB, env []string, db string) *serverProcess {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServerFloorProcess$", "-test.timeout=0")
-	cmd.Env = append(os.Environ(), floorDBEnv+"="+db,
+	cmd.Env = append(append(os.Environ(), env...), floorDBEnv+"="+db,
 		floorServiceEnv+"="+serverServiceToken+"="+benchOrigin, floorUserEnv+"="+serverUserToken+"="+listUser)
 	return startServer(tb, "floor", cmd, "listening ")
 }
@@ -285,7 +329,7 @@ func startServer(tb testing.TB, name string, cmd *exec.Cmd, prefix string) *serv
 	s := &serverProcess{name: name, cmd: cmd, log: &bytes.Buffer{}}
 	// A benchmark killed midway takes its servers with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	cmd.Stderr = &lockedWriter{w: s.log}
+	cmd.Stderr = &lockedWriter{mu: &s.logMu, w: s.log}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -293,17 +337,7 @@ func startServer(tb testing.TB, name string, cmd *exec.Cmd, prefix string) *serv
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)
 	}
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	tb.Cleanup(s.stop)
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -327,8 +361,24 @@ func startServer(tb testing.TB, name string, cmd *exec.Cmd, prefix string) *serv
 	return s
 }
 
+// stop stops the server (SIGTERM, then SIGKILL after 20 seconds) and
+// waits for it to exit; it may be called more than once.
+func (s *serverProcess) stop() {
+	s.stopOnce.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-done
+		}
+	})
+}
+
 type lockedWriter struct {
-	mu sync.Mutex
+	mu *sync.Mutex
 	w  io.Writer
 }
 
@@ -338,22 +388,47 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// ticks returns the process's utime+stime in clock ticks.
-func (s *serverProcess) ticks(tb testing.TB) int64 {
+// Fields of /proc/PID/stat, numbered as proc(5) numbers them.
+const (
+	statMinorFaults = 10
+	statUtime       = 14
+	statStime       = 15
+)
+
+// stat returns field of the process's /proc/PID/stat.
+func (s *serverProcess) stat(tb testing.TB, field int) int64 {
 	tb.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// The command name may hold spaces; the fields follow its ")".
+	// The command name may hold spaces; field 3 follows its ")".
 	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	// fields[0] is field 3 (state); utime and stime are fields 14, 15.
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
+	v, err := strconv.ParseInt(fields[field-3], 10, 64)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return utime + stime
+	return v
+}
+
+// ticks returns the process's utime+stime in clock ticks.
+func (s *serverProcess) ticks(tb testing.TB) int64 {
+	return s.stat(tb, statUtime) + s.stat(tb, statStime)
+}
+
+// gcs counts the garbage collections the process has logged (with
+// GODEBUG=gctrace=1) so far.
+func (s *serverProcess) gcs() int {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return bytes.Count(s.log.Bytes(), []byte("\ngc ")) + bool2int(bytes.HasPrefix(s.log.Bytes(), []byte("gc ")))
+}
+
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // cpuNanos returns the CPU time of the whole process (every thread, the
