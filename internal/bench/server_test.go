@@ -39,9 +39,8 @@ const (
 	// serverClients is how many clients send at once, each on its own
 	// keep-alive connection.
 	serverClients = 8
-	// serverBlock is how many requests each side is sent to warm up a
-	// kind, four times the number that sets the size of a turn: about
-	// serverTurn of Herald's CPU time.
+	// serverBlock/4 requests to each side warm up a kind; Herald's CPU
+	// time over them sizes the kind's turns to about serverTurn of it.
 	serverBlock = 400
 	serverTurn  = 250 * time.Millisecond
 	// serverCold is how many requests after a start count as cold.
@@ -212,12 +211,11 @@ func benchServers(b *testing.B, herald, floor *serverProcess) {
 			// One untimed turn each: the kind's first requests on
 			// these connections. Herald's sets the block: about
 			// serverTurn of its CPU time.
-			block := serverBlock
 			perReq := herald.cpuPerRequest(b, hc, req, serverBlock/4)
 			if err := fc.run(req, serverBlock/4); err != nil {
 				b.Fatal(floor.name, ": ", err)
 			}
-			block = min(max(int(serverTurn.Seconds()*1e6/perReq), 50), 2000)
+			block := min(max(int(serverTurn.Seconds()*1e6/perReq), 50), 2000)
 			var ratios []float64
 			var hNanos, fNanos []int64 // per turn
 			hTicks0, fTicks0 := herald.ticks(b), floor.ticks(b)
