@@ -39,10 +39,11 @@ const (
 	// serverClients is how many clients send at once, each on its own
 	// keep-alive connection.
 	serverClients = 8
-	// serverBlock/4 requests to each side warm up a kind; Herald's CPU
-	// time over them sizes the kind's turns to about serverTurn of it.
+	// serverBlock/4 requests to each side warm up a kind; the time
+	// Herald takes over them sizes the kind's turns to about serverTurn
+	// of wall time (on PostgreSQL most of a list's is the database's).
 	serverBlock = 400
-	serverTurn  = 250 * time.Millisecond
+	serverTurn  = 300 * time.Millisecond
 	// serverCold is how many requests after a start count as cold.
 	serverCold = 1000
 )
@@ -81,8 +82,8 @@ var serverRequests = []serverRequest{
 //
 // For each request kind (send to one user, list a page of 20 unread,
 // status, broadcast) serverClients clients send a turn of requests to
-// one server (about serverTurn of Herald's CPU), then as many to the
-// other, the order swapped every turn,
+// one server (about serverTurn of Herald's wall time), then as many to
+// the other, the order swapped every turn,
 // so both see the same load from the rest of the machine. What is
 // measured is the server process's CPU time (user and system), not wall
 // time, since the clients share the cores:
@@ -208,14 +209,17 @@ func benchServers(b *testing.B, herald, floor *serverProcess) {
 			hc, fc := herald.newClients(), floor.newClients()
 			defer hc.close()
 			defer fc.close()
-			// One untimed turn each: the kind's first requests on
-			// these connections. Herald's sets the block: about
-			// serverTurn of its CPU time.
-			perReq := herald.cpuPerRequest(b, hc, req, serverBlock/4)
+			// One short untimed turn each: the kind's first requests
+			// on these connections. Herald's sizes the turns.
+			t0 := time.Now()
+			if err := hc.run(req, serverBlock/4); err != nil {
+				b.Fatal(herald.name, ": ", err)
+			}
+			perReq := time.Since(t0) / (serverBlock / 4)
 			if err := fc.run(req, serverBlock/4); err != nil {
 				b.Fatal(floor.name, ": ", err)
 			}
-			block := min(max(int(serverTurn.Seconds()*1e6/perReq), 50), 2000)
+			block := min(max(int(serverTurn/perReq), 50), 2000)
 			var ratios []float64
 			var hNanos, fNanos []int64 // per turn
 			hTicks0, fTicks0 := herald.ticks(b), floor.ticks(b)
