@@ -28,7 +28,7 @@ import (
 // the requests the benchmark sends to examples/server, on the same driver,
 // pragmas and schema (a database Herald's store has migrated). It runs in
 // a process of its own, the test binary re-executed with floorDBEnv set
-// (see startFloorServer), so that its CPU time and RSS are its own.
+// (see startFloor), so that its CPU time and RSS are its own.
 //
 // It is the fastest plain way, not a second implementation of Herald: a
 // send is one autocommit INSERT through a prepared statement (no
@@ -137,8 +137,8 @@ func newFloorServer(ctx context.Context, spec, service, user string) (_ *floorSe
 	}
 	prepare(&f.insertNotification, "INSERT INTO notification ("+notificationColumns+") VALUES ("+placeholders(columnsPerRow)+")")
 	prepare(&f.insertBroadcast, "INSERT INTO broadcast ("+broadcastColumns+") VALUES ("+placeholders(12)+")")
-	prepare(&f.count, floorServerCountSQL)
-	prepare(&f.status, floorServerStatusSQL)
+	prepare(&f.count, floorCountSQL)
+	prepare(&f.status, floorStatusSQL)
 	if f.postgres {
 		prepare(&f.page, floorUnionSQL)
 	} else {
@@ -147,23 +147,6 @@ func newFloorServer(ctx context.Context, spec, service, user string) (_ *floorSe
 	}
 	return f, err
 }
-
-// floorServerCountSQL is the floor server's total of unread: the user's
-// unread notifications, plus every broadcast, less those the user has
-// read. Subtracting reads only the user's status rows where
-// floorCountSQL's LEFT JOIN probes a status for every broadcast (a third
-// of the CPU per page with serverInbox). It needs no join with broadcast:
-// a status row goes with its broadcast (ON DELETE CASCADE, with foreign
-// keys on as the store has them).
-const floorServerCountSQL = `SELECT (SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL) + ` +
-	`(SELECT COUNT(*) FROM broadcast) - (SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = $P AND read IS NOT NULL)`
-
-// floorServerStatusSQL is floorStatusSQL without the join, for the same
-// reason.
-const floorServerStatusSQL = `SELECT (SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL), ` +
-	`(SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NOT NULL), ` +
-	`(SELECT COUNT(*) FROM broadcast), ` +
-	`(SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = $P AND read IS NOT NULL)`
 
 func cutLast(s string) (string, string, bool) {
 	i := strings.LastIndexByte(s, '=')
