@@ -25,6 +25,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/coder/websocket"
+
 	"github.com/heraldhq/herald/internal/testdb"
 )
 
@@ -258,6 +260,71 @@ func benchServers(b *testing.B, herald, floor *serverProcess) {
 			b.ReportMetric(floor.rssMiB(b), "floor-rss-MiB")
 		})
 	}
+	b.Run("websockets", func(b *testing.B) { benchWebSockets(b, herald) })
+}
+
+// serverSockets is how many WebSocket connections
+// BenchmarkServer/DB/websockets holds open.
+const serverSockets = 1000
+
+// benchWebSockets opens serverSockets WebSocket connections to Herald's
+// /api/signals, each subscribed to the notifications channel, and reports
+// the server's RSS with them open (rss-MiB) and its growth per connection
+// (KiB/conn). It runs last: the RSS is the server's after every request
+// kind, the seeded inbox read. (The floor serves no WebSockets.)
+func benchWebSockets(b *testing.B, herald *serverProcess) {
+	ctx := context.Background()
+	before := herald.rssMiB(b)
+	url := "ws" + strings.TrimPrefix(herald.url, "http") + "/api/signals"
+	conns := make([]*websocket.Conn, serverSockets)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.CloseNow()
+			}
+		}
+	}()
+	var next atomic.Int64
+	errs := make([]error, serverClients)
+	var wg sync.WaitGroup
+	for w := range serverClients {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < serverSockets; i = int(next.Add(1)) - 1 {
+				c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{serverUserToken}})
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				conns[i] = c
+				go func() { // reads (and drops) frames, which answers pings
+					for {
+						if _, _, err := c.Read(ctx); err != nil {
+							return
+						}
+					}
+				}()
+				if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","channel":"notifications"}`)); err != nil {
+					errs[w] = err
+					return
+				}
+				// The server applies a connection's frames in order: once
+				// the ping is answered, the subscription is in place.
+				if err := c.Ping(ctx); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	after := herald.rssMiB(b)
+	for b.Loop() { // the figures are above; nothing to repeat
+	}
+	b.ReportMetric(after, "rss-MiB")
+	b.ReportMetric((after-before)*1024/serverSockets, "KiB/conn")
 }
 
 func median(xs []float64) float64 {
