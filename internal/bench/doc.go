@@ -5,10 +5,15 @@
 //
 //	go test -run '^$' -bench . -benchmem ./internal/bench/
 //
+// BenchmarkServer measures over HTTP: the examples/server binary and a
+// minimal net/http server (the HTTP floor) run as processes of their own,
+// and it reports each one's CPU time per request (Linux only: it reads
+// /proc).
+//
 // BenchmarkDeliveryThroughput has no floor: it reports deliveries/s, the
 // rate at which a Service's delivery workers work off a backlog.
 //
-// Set HERALD_TEST_POSTGRES_DSN to add the PostgreSQL list, status and
-// delivery throughput benchmarks. The package has no code outside its
+// Set HERALD_TEST_POSTGRES_DSN to add the PostgreSQL list, status,
+// delivery throughput and server benchmarks. The package has no code outside its
 // tests.
 package bench
