@@ -624,8 +624,10 @@ func (s *Store) Status(ctx context.Context, user string) (notifications.Status, 
 	b.raw(`SELECT (SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NULL), `)
 	b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NOT NULL), `)
 	b.raw(`(SELECT COUNT(*) FROM broadcast), `)
-	b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id WHERE s."user" = `).
-		str(user).raw(` AND s.read IS NOT NULL)`)
+	// No join with broadcast: a status row is deleted with its broadcast
+	// (ON DELETE CASCADE), so every row names one that exists.
+	b.raw(`(SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = `).
+		str(user).raw(` AND read IS NOT NULL)`)
 	var unread, read, broadcasts, broadcastsRead int
 	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead) }); err != nil {
 		return notifications.Status{}, fmt.Errorf("store: status: %w", err)
