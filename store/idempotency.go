@@ -200,10 +200,10 @@ func (s *Store) DeleteExpiredIdempotencyKeys(ctx context.Context, cutoff time.Ti
 	before := " < "
 	cutoff, bnd := atOrAfter(cutoff)
 	switch {
-	case bnd == boundAll || cutoff.Equal(minTime):
-		return 0, nil
-	case bnd == boundNone:
+	case bnd == boundNone: // after year 9999: every key
 		cutoff, before = maxTime, " <= "
+	case bnd == boundAll || cutoff.Equal(minTime): // nothing is stored before
+		return 0, nil
 	}
 	sends := newStmt(s.d, 256)
 	sends.raw("UPDATE herald_send SET idempotency_key = NULL, request_hash = NULL, result = NULL WHERE id IN (SELECT id FROM herald_send WHERE ").
