@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 // sendWrite is a notifications.SendRecord checked and encoded once,
 // before the transaction.
 type sendWrite struct {
+	rec                        *notifications.SendRecord
 	id, origin, options, trace string
 	key, hash                  string
 	created, expiredBefore     time.Time // expiredBefore zero: no expired holder to take the key from
@@ -46,7 +48,7 @@ func prepareSend(_ dialect, r *notifications.SendRecord, id, origin string, crea
 	if err != nil {
 		return sendWrite{}, fmt.Errorf("%w: send options: %w", notifications.ErrInvalid, err)
 	}
-	w := sendWrite{id: id, origin: origin, options: string(options), trace: r.TraceParent, key: r.IdempotencyKey,
+	w := sendWrite{rec: r, id: id, origin: origin, options: string(options), trace: r.TraceParent, key: r.IdempotencyKey,
 		hash: r.RequestHash, created: created}
 	if w.key != "" && !r.KeyExpiredBefore.IsZero() {
 		if err := checkTime("key expiry", r.KeyExpiredBefore); err != nil {
@@ -74,20 +76,90 @@ func (w *sendWrite) presetResult(ns []notifications.Notification) error {
 	if w.key == "" {
 		return nil
 	}
-	js, err := encodeResult(ns)
+	js, err := w.encodeResult(ns)
 	w.result = js
 	return err
 }
 
-func encodeResult(ns []notifications.Notification) (string, error) {
+// A result is stored in one of two forms. The full form is the JSON
+// array of the notifications. The short form, {"ids": [[id, user], ...]},
+// stands for notifications that are exactly the send's options as stored
+// in the row (origin, created, the options' payload, nothing read, saved
+// or updated), which is every send without a pre-processor that changed
+// the payload and without a scoped row that met a stored one: KeyedSend
+// rebuilds them from the row. It saves encoding (and the database
+// storing) every notification's payload again.
+type shortResult struct {
+	IDs [][2]string `json:"ids"`
+}
+
+// encodeResult encodes a keyed send's result, in the short form when it
+// can stand for ns.
+func (w *sendWrite) encodeResult(ns []notifications.Notification) (string, error) {
 	if ns == nil {
 		ns = []notifications.Notification{}
 	}
-	js, err := json.Marshal(ns)
+	short := shortResult{IDs: make([][2]string, len(ns))}
+	for i := range ns {
+		if !w.fromOptions(&ns[i]) {
+			short.IDs = nil
+			break
+		}
+		short.IDs[i] = [2]string{ns[i].ID, ns[i].User}
+	}
+	var js []byte
+	var err error
+	if short.IDs != nil {
+		js, err = json.Marshal(short)
+	} else {
+		js, err = json.Marshal(ns)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: send result: %w", notifications.ErrInvalid, err)
 	}
 	return string(js), nil
+}
+
+// fromOptions reports whether n is what the short form rebuilds: the
+// record's origin, time and payload (the same metadata map, not only an
+// equal one), unread, unsaved, never updated.
+func (w *sendWrite) fromOptions(n *notifications.Notification) bool {
+	p, o := &n.Payload, &w.rec.Options.Payload
+	return n.Origin == w.origin && n.Created.Equal(w.created) && n.Updated == nil && n.Read == nil && n.Saved == nil &&
+		p.Title == o.Title && p.Description == o.Description && p.Link == o.Link && p.Severity == o.Severity &&
+		p.Topic == o.Topic && p.Scope == o.Scope && p.Icon == o.Icon && sameMap(p.Metadata, o.Metadata)
+}
+
+func sameMap(a, b map[string]any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// decodeResult decodes a stored result; options, origin and created are
+// the row's, for the short form.
+func decodeResult(js, options []byte, origin string, created time.Time) ([]notifications.Notification, error) {
+	out := []notifications.Notification{}
+	if len(js) == 0 {
+		return out, nil
+	}
+	if js[0] == '[' {
+		err := json.Unmarshal(js, &out)
+		return out, err
+	}
+	var short shortResult
+	if err := json.Unmarshal(js, &short); err != nil {
+		return nil, err
+	}
+	o, err := decodeOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	for _, iu := range short.IDs {
+		out = append(out, notifications.Notification{ID: iu[0], User: iu[1], Origin: origin, Created: created, Payload: o.Payload})
+	}
+	return out, nil
 }
 
 // writeSend writes the send row on tx, first in the send's transaction:
@@ -139,7 +211,7 @@ func (w *sendWrite) writeResult(ctx context.Context, s *Store, tx bun.IDB, saved
 	if w.key == "" || w.result != "" {
 		return nil
 	}
-	js, err := encodeResult(saved)
+	js, err := w.encodeResult(saved)
 	if err != nil {
 		return err
 	}
@@ -163,15 +235,21 @@ func (s *Store) KeyedSend(ctx context.Context, origin, key string) (notification
 	if checkText(origin) != nil || checkText(key) != nil || key == "" {
 		return out, fmt.Errorf("store: keyed send: %w", notifications.ErrNotFound)
 	}
-	b := newStmt(s.d, 256)
-	b.raw("SELECT id, request_hash, created, result FROM herald_send WHERE origin = ").str(origin).
-		raw(" AND idempotency_key = ").str(key)
 	var (
-		hash    sql.NullString
-		created nullTime
-		result  nullBytes
+		hash            sql.NullString
+		created         nullTime
+		result, options nullBytes
 	)
-	err := s.read(ctx, func() error { return s.queryRow(ctx, b, &out.SendID, &hash, &created, &result) })
+	dest := []any{&out.SendID, &hash, &created, &result, &options}
+	var err error
+	if stmt := s.keyedStmt(ctx); stmt != nil {
+		err = s.read(ctx, func() error { return stmt.QueryRowContext(ctx, origin, key).Scan(dest...) })
+	} else {
+		b := newStmt(s.d, 256)
+		b.raw("SELECT id, request_hash, created, result, options FROM herald_send WHERE origin = ").str(origin).
+			raw(" AND idempotency_key = ").str(key)
+		err = s.read(ctx, func() error { return s.queryRow(ctx, b, dest...) })
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return out, fmt.Errorf("store: keyed send: %w", notifications.ErrNotFound)
@@ -179,13 +257,35 @@ func (s *Store) KeyedSend(ctx context.Context, origin, key string) (notification
 		return out, fmt.Errorf("store: keyed send: %w", err)
 	}
 	out.RequestHash, out.Created = hash.String, created.t
-	out.Result = []notifications.Notification{}
-	if len(result.b) > 0 {
-		if err := json.Unmarshal(result.b, &out.Result); err != nil {
-			return out, fmt.Errorf("store: keyed send %s: result: %w", out.SendID, err)
-		}
+	if out.Result, err = decodeResult(result.b, options.b, origin, created.t); err != nil {
+		return out, fmt.Errorf("store: keyed send %s: result: %w", out.SendID, err)
 	}
 	return out, nil
+}
+
+// keyedOneSQL is KeyedSend's lookup as a prepared statement (SQLite's
+// placeholders: only SQLite prepares it, see dialect.prepareHot).
+const keyedOneSQL = `SELECT id, request_hash, created, result, options FROM herald_send WHERE origin = ? AND idempotency_key = ?`
+
+// keyedStmt returns the prepared keyedOneSQL on a store that prepares hot
+// statements, preparing it on first use; nil otherwise, or when preparing
+// failed (the caller then sends the query as text).
+func (s *Store) keyedStmt(ctx context.Context) *sql.Stmt {
+	if !s.d.prepareHot() {
+		return nil
+	}
+	if stmt := s.keyedOne.Load(); stmt != nil {
+		return stmt
+	}
+	stmt, err := s.db.DB.PrepareContext(ctx, keyedOneSQL)
+	if err != nil {
+		return nil
+	}
+	if !s.keyedOne.CompareAndSwap(nil, stmt) {
+		stmt.Close()
+		return s.keyedOne.Load()
+	}
+	return stmt
 }
 
 // DeleteExpiredIdempotencyKeys implements notifications.Store. A cutoff

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -55,6 +56,26 @@ func testKeyedSendResult(t *testing.T, s notifications.Store) {
 	for _, k := range [][2]string{{"plugin:other", "job-1"}, {"plugin:ci", "job-2"}, {"plugin:ci", ""}, {"plugin:ci", "bad\x00key"}} {
 		if _, err := e.keyed(k[0], k[1]); !errors.Is(err, notifications.ErrNotFound) {
 			t.Errorf("KeyedSend(%q, %q): %v, want ErrNotFound", k[0], k[1], err)
+		}
+	}
+	// Notifications that are exactly the send's options (no pre-processor
+	// changed them), the usual case, come back whole too.
+	w := keyedWrite(4, "plugin:ci", "plain", e.now)
+	plain := userNotes(2, 60, e.now, "")
+	for i := range plain {
+		plain[i].Payload = w.Send.Options.Payload
+	}
+	savedPlain := e.saveWith(plain, w)
+	if got, err := e.keyed("plugin:ci", "plain"); err != nil || len(got.Result) != 2 {
+		t.Fatalf("KeyedSend(plain) = %+v, %v", got, err)
+	} else {
+		for i, g := range got.Result {
+			want := savedPlain[i]
+			if g.ID != want.ID || g.User != want.User || g.Origin != want.Origin || !g.Created.Equal(want.Created) ||
+				g.Payload.Title != want.Payload.Title || g.Payload.Severity != want.Payload.Severity || g.Payload.Topic != want.Payload.Topic ||
+				g.Read != nil || g.Saved != nil || g.Updated != nil || fmt.Sprint(g.Payload.Metadata) != fmt.Sprint(want.Payload.Metadata) {
+				t.Errorf("plain result %d = %+v, want %+v", i, g, want)
+			}
 		}
 	}
 	// A send that stored nothing keeps its key with an empty result.

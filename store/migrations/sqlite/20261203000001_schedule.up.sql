@@ -3,9 +3,6 @@
 -- without reading the inbox, whatever happened to them since.
 ALTER TABLE herald_send ADD COLUMN result TEXT;
 --bun:split
--- Expiry of idempotency keys (RunCleaner): keyed sends, oldest first.
-CREATE INDEX herald_send_key_created_idx ON herald_send (created) WHERE idempotency_key IS NOT NULL;
---bun:split
 -- Scheduled sends: the validated, canonical request, run through the whole
 -- pipeline at "at". A waiting schedule is due when next_attempt (at, then a
 -- retry's time, or a lease's end while one holds it) has passed, so "due"
