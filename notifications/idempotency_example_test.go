@@ -15,7 +15,7 @@ func ExampleSendWith() {
 	ctx := context.Background()
 	svc, done := newExampleService(notifications.Config{})
 	defer done()
-	var sender notifications.Sender = svc.Sender("plugin:ci")
+	sender := svc.Sender("plugin:ci") // a notifications.Sender, as a plugin gets it
 
 	o := notifications.SendOptions{
 		Recipients:     notifications.Entity("user:alice"),
