@@ -242,9 +242,24 @@ type SendRecord struct {
 	// TraceParent is the W3C traceparent of the send's span, "" when none:
 	// delivery attempts link to it.
 	TraceParent string
-	// IdempotencyKey is the send's key, "" when none.
+	// IdempotencyKey is the send's key, "" when none. A send with a key
+	// writes its record first in its transaction, even with no
+	// deliveries, so that a concurrent send with the same key waits for
+	// it (or, on commit, finds the key used: ErrIdempotencyKeyUsed); the
+	// store keeps the notifications it returns as the send's result.
 	IdempotencyKey string
-	Created        time.Time
+	// RequestHash identifies the request the key stands for; "" without
+	// a key.
+	RequestHash string
+	// KeyExpiredBefore, when not zero, is the key's expiry cutoff: a send
+	// of the same origin holding the key and created before it has
+	// expired, and the store takes the key from it first.
+	KeyExpiredBefore time.Time
+	// Schedule, when set, is the lease of the scheduled send this send
+	// runs: the store marks it sent in the same transaction, or writes
+	// nothing and returns ErrLeaseLost when the lease no longer holds.
+	Schedule *ScheduleLease
+	Created  time.Time
 }
 
 // DeliveryWrite is what a send writes besides its notifications: the send

@@ -22,6 +22,17 @@ var (
 	// then the call may have taken effect. Over HTTP it is a 503 with
 	// Retry-After. Stores wrap their transient failures with it.
 	ErrUnavailable = errors.New("notifications: store unavailable")
+	// ErrIdempotencyConflict means the send's or schedule's
+	// IdempotencyKey was already used by the same origin, within
+	// Config.IdempotencyTTL, for a different request. Nothing was written.
+	// Over HTTP it is a 422.
+	ErrIdempotencyConflict = errors.New("notifications: idempotency key already used for a different request")
+	// ErrIdempotencyKeyUsed is what a Store returns (wrapped) from
+	// SaveNotifications or SaveBroadcast when the send record's
+	// (origin, idempotency key) is already held by a committed send:
+	// nothing of the call was written. The Service then returns that
+	// send's result; callers of the Service never see it.
+	ErrIdempotencyKeyUsed = errors.New("notifications: idempotency key already used")
 )
 
 // FieldError is one broken rule.

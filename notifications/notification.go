@@ -69,6 +69,30 @@ type SendOptions struct {
 	Origin     string     `json:"-"`
 	Recipients Recipients `json:"recipients"`
 	Payload    Payload    `json:"payload"`
+	// IdempotencyKey, when set, makes a retry of this send a no-op: within
+	// Config.IdempotencyTTL, a send from the same origin with the same key
+	// and the same request returns the first send's result (the same
+	// notifications, ids included) and writes, signals and delivers
+	// nothing again; the same key with a different request is
+	// ErrIdempotencyConflict. The key is scoped to the origin: another
+	// origin's identical key is unrelated.
+	//
+	// "The same request" is the request as validated and canonicalised,
+	// before any options processor runs (their output need not be
+	// deterministic): recipients with their refs in canonical form (so
+	// user:alice and user:default/alice are one), and the payload with its
+	// severity defaulted, compared by a SHA-256 hash of their JSON
+	// encoding (metadata keys sorted; a number is compared as spelled).
+	//
+	// Scope de-duplication is another thing: a new send with the same
+	// scope updates the stored notification in place (new content, unread
+	// again), whereas a repeated key makes the repeated send do nothing.
+	//
+	// At most MaxIdempotencyKeyLength bytes of printable ASCII (no
+	// spaces); Send refuses another with a *ValidationError naming
+	// idempotencyKey. The REST API takes it from the Idempotency-Key
+	// header. It is never part of the JSON encoding.
+	IdempotencyKey string `json:"-"`
 }
 
 // timeLayout is JavaScript's Date.toISOString: UTC, milliseconds, "Z".

@@ -54,8 +54,10 @@ type CleanerOptions struct {
 	Interval time.Duration
 }
 
-// RunCleaner deletes old notifications (DeleteOlderThan with MaxAge) and
-// finished deliveries (DeleteFinishedDeliveries) every Interval until ctx
+// RunCleaner deletes old notifications (DeleteOlderThan with MaxAge),
+// finished deliveries (DeleteFinishedDeliveries), expired idempotency keys
+// (DeleteExpiredIdempotencyKeys) and finished scheduled sends
+// (DeleteFinishedSchedules) every Interval until ctx
 // is done, then returns ctx's error. A failed run is logged and retried at the next
 // interval. Running it on every instance of a host is safe: deletes are
 // idempotent and batched.
@@ -85,6 +87,17 @@ func (s *Service) RunCleaner(ctx context.Context, o CleanerOptions) error {
 			s.log.ErrorContext(ctx, "notifications: cleaner failed", "error", err)
 			continue
 		}
-		s.log.InfoContext(ctx, "notifications: cleaner finished", "deleted", n, "deliveries_deleted", d)
+		k, err := s.DeleteExpiredIdempotencyKeys(ctx)
+		if err != nil {
+			s.log.ErrorContext(ctx, "notifications: cleaner failed", "error", err)
+			continue
+		}
+		sch, err := s.DeleteFinishedSchedules(ctx)
+		if err != nil {
+			s.log.ErrorContext(ctx, "notifications: cleaner failed", "error", err)
+			continue
+		}
+		s.log.InfoContext(ctx, "notifications: cleaner finished", "deleted", n, "deliveries_deleted", d,
+			"idempotency_keys_expired", k, "schedules_deleted", sch)
 	}
 }

@@ -70,6 +70,11 @@ type Config struct {
 	// returns quickly. A panic in it is logged and contained. Defaults to
 	// none.
 	OnDelivery func(ctx context.Context, d Delivery)
+	// IdempotencyTTL is how long an idempotency key holds: a send with
+	// SendOptions.IdempotencyKey, and a scheduled send's key after it has
+	// run. An expired key is free for a new send, and RunCleaner forgets
+	// it. Defaults to DefaultIdempotencyTTL (24h).
+	IdempotencyTTL time.Duration
 	// Logger receives processor, signal and retention logs. Defaults to
 	// slog.Default(), so a host that configured nothing still sees a
 	// failing processor.
@@ -106,6 +111,10 @@ type Service struct {
 	onDelivery func(ctx context.Context, d Delivery)
 	jitter     func(n int64) int64 // nil: math/rand/v2
 
+	idempotencyTTL time.Duration
+	scheduleWake   chan struct{} // a schedule due now: claim at once (capacity 1)
+	scheduled      chan struct{} // closed when the scheduler has returned
+
 	mu         sync.Mutex // guards closed
 	closed     bool
 	closeOnce  sync.Once
@@ -135,7 +144,7 @@ func New(cfg Config) (*Service, error) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"DeliveryLease", cfg.DeliveryLease}, {"DeliveryPollInterval", cfg.DeliveryPollInterval}, {"DeliveryRetention", cfg.DeliveryRetention},
+	}{{"DeliveryLease", cfg.DeliveryLease}, {"DeliveryPollInterval", cfg.DeliveryPollInterval}, {"DeliveryRetention", cfg.DeliveryRetention}, {"IdempotencyTTL", cfg.IdempotencyTTL},
 		{"Retry.MinBackoff", cfg.Retry.MinBackoff}, {"Retry.MaxBackoff", cfg.Retry.MaxBackoff}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("notifications: Config.%s is negative", d.name)
@@ -158,6 +167,8 @@ func New(cfg Config) (*Service, error) {
 		poll:       cmp.Or(cfg.DeliveryPollInterval, DefaultDeliveryPollInterval),
 		retention:  cmp.Or(cfg.DeliveryRetention, DefaultDeliveryRetention),
 		onDelivery: cfg.OnDelivery,
+
+		idempotencyTTL: cmp.Or(cfg.IdempotencyTTL, DefaultIdempotencyTTL),
 	}
 	if s.workers == 0 {
 		s.workers = DefaultDeliveryWorkers
@@ -207,13 +218,16 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	s.startDeliveries()
+	s.startScheduler()
 	return s, nil
 }
 
-// Close stops the Service: Send and RunDueDeliveries return ErrClosed
-// from then on, the delivery workers claim nothing more, and Close waits
-// for the attempts in flight to finish and be recorded, until ctx is
-// done. Then it cancels the attempts still running (their contexts end)
+// Close stops the Service: Send, Schedule, RunDueDeliveries and
+// RunDueSchedules return ErrClosed from then on, the delivery workers and
+// the scheduler claim nothing more (a scheduled send the scheduler is
+// running is cut short and runs again once its lease has run out), and
+// Close waits for the attempts in flight to finish and be recorded, until
+// ctx is done. Then it cancels the attempts still running (their contexts end)
 // and returns ctx's error at once, without waiting for them: their
 // deliveries stay claimed until the lease runs out (or, on a SQLite file,
 // until the store is closed) and run again on the next Service. Every
@@ -227,6 +241,12 @@ func (s *Service) Close(ctx context.Context) error {
 		s.mu.Unlock()
 		close(s.stop)
 	})
+	select {
+	case <-s.scheduled:
+	case <-ctx.Done():
+		s.running.abandon()
+		return fmt.Errorf("notifications: close: scheduler still running: %w", ctx.Err())
+	}
 	select {
 	case <-s.dispatched:
 	case <-ctx.Done():
@@ -264,8 +284,11 @@ type Sender interface {
 }
 
 // Sender returns a Sender whose notifications come from origin, like
-// "plugin:catalog" or the subject of an external service's token.
+// "plugin:catalog" or the subject of an external service's token. It
+// implements SendOptionsSender, for SendWith.
 func (s *Service) Sender(origin string) Sender { return originSender{s: s, origin: origin} }
+
+var _ SendOptionsSender = originSender{}
 
 type originSender struct {
 	s      *Service
@@ -276,7 +299,14 @@ func (o originSender) Send(ctx context.Context, r Recipients, p Payload) ([]Noti
 	return o.s.Send(ctx, SendOptions{Origin: o.origin, Recipients: r, Payload: p})
 }
 
-// Send is Sender.Send with the origin given in o.
+func (o originSender) SendOptions(ctx context.Context, opts SendOptions) ([]Notification, error) {
+	opts.Origin = o.origin
+	return o.s.Send(ctx, opts)
+}
+
+// Send is Sender.Send with the origin given in o. With
+// o.IdempotencyKey set, a repeated send returns the first one's result
+// (see SendOptions.IdempotencyKey).
 func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
@@ -284,6 +314,15 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.IdempotencyKey != "" {
+		return s.sendIdempotent(ctx, o)
+	}
+	return s.send(ctx, o, sendRun{})
+}
+
+// send runs the pipeline for o, validated, from the options phase on.
+func (s *Service) send(ctx context.Context, o SendOptions, run sendRun) ([]Notification, error) {
+	o.IdempotencyKey = ""
 	o, ran := s.processOptions(ctx, o)
 	o.Payload.Severity = o.Payload.Severity.OrDefault()
 	var broken bool
@@ -299,9 +338,9 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 	}
 	base := Notification{Origin: o.Origin, Created: s.now(), Payload: o.Payload}
 	if o.Recipients.IsBroadcast() {
-		return s.sendBroadcast(ctx, o, base)
+		return s.sendBroadcast(ctx, o, base, run)
 	}
-	return s.sendToUsers(ctx, o, base)
+	return s.sendToUsers(ctx, o, base, run)
 }
 
 // processOptions runs the options phase and reports whether any processor
@@ -348,13 +387,18 @@ func canonicalRecipients(r Recipients) (Recipients, bool) {
 	return r, broken
 }
 
-func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification) ([]Notification, error) {
+func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification, run sendRun) ([]Notification, error) {
 	n.ID = s.newID()
 	n = s.preProcess(ctx, n, o, nil)
 	var w *DeliveryWrite
+	if run.needsRecord() {
+		w = s.newWrite(o, n.Created, run)
+	}
+	delivers := false
 	for _, p := range s.post {
 		if passesFilters(p.proc, n.Payload) {
-			w = s.addDelivery(w, o, n.Created, NewDelivery{Processor: p.name()})
+			w = s.addDelivery(w, o, n.Created, run, NewDelivery{Processor: p.name()})
+			delivers = true
 		}
 	}
 	stored, err := s.store.SaveBroadcast(ctx, n, w)
@@ -365,27 +409,35 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 		Recipients: signals.Broadcast(), Channel: SignalChannel,
 		Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored.ID, Notification: &stored},
 	})
-	if w != nil {
+	if delivers {
 		s.wakeDeliveries()
 	}
 	return []Notification{stored}, nil
 }
 
-func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notification) ([]Notification, error) {
+func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notification, run sendRun) ([]Notification, error) {
 	users, err := s.resolveUsers(ctx, o.Recipients)
 	if err != nil {
 		return nil, err
 	}
-	if len(users) == 0 {
+	var w *DeliveryWrite
+	if run.needsRecord() {
+		// Written even when nothing else is: the key's result, or the
+		// schedule marked sent, is then the empty send.
+		w = s.newWrite(o, base.Created, run)
+	}
+	if len(users) == 0 && w == nil {
 		return []Notification{}, nil
 	}
-	settings, err := s.store.SettingRows(ctx, users)
-	if err != nil {
-		return nil, fmt.Errorf("notifications: load settings: %w", err)
+	var settings map[string][]SettingRow
+	if len(users) > 0 {
+		if settings, err = s.store.SettingRows(ctx, users); err != nil {
+			return nil, fmt.Errorf("notifications: load settings: %w", err)
+		}
 	}
 	topic := o.Payload.Topic
 	deliver := make([]Notification, 0, len(users))
-	var w *DeliveryWrite
+	delivers := false
 	for _, user := range users {
 		n := base
 		n.ID, n.User = s.newID(), user
@@ -408,7 +460,8 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 				}
 				nd.Index, nd.Snapshot = 0, snapshot
 			}
-			w = s.addDelivery(w, o, base.Created, nd)
+			w = s.addDelivery(w, o, base.Created, run, nd)
+			delivers = true
 		}
 		if web {
 			deliver = append(deliver, n)
@@ -427,17 +480,26 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 			Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored[i].ID, Notification: &stored[i]},
 		})
 	}
-	if w != nil {
+	if delivers {
 		s.wakeDeliveries()
 	}
 	return stored, nil
 }
 
+// newWrite returns the DeliveryWrite of a send of o, with its send record.
+func (s *Service) newWrite(o SendOptions, created time.Time, run sendRun) *DeliveryWrite {
+	return &DeliveryWrite{Send: SendRecord{
+		ID: s.newID(), Origin: o.Origin, Options: o, Created: created,
+		IdempotencyKey: run.key, RequestHash: run.hash, KeyExpiredBefore: run.keyExpiredBefore, Schedule: run.schedule,
+	}}
+}
+
 // addDelivery adds d to w, making w with the send record of o on the
-// first delivery: a send without deliveries writes no send record.
-func (s *Service) addDelivery(w *DeliveryWrite, o SendOptions, created time.Time, d NewDelivery) *DeliveryWrite {
+// first delivery: a send without deliveries writes no send record, unless
+// run needs one (newWrite made it already).
+func (s *Service) addDelivery(w *DeliveryWrite, o SendOptions, created time.Time, run sendRun, d NewDelivery) *DeliveryWrite {
 	if w == nil {
-		w = &DeliveryWrite{Send: SendRecord{ID: s.newID(), Origin: o.Origin, Options: o, Created: created}}
+		w = s.newWrite(o, created, run)
 	}
 	d.ID = s.newID()
 	w.Deliveries = append(w.Deliveries, d)

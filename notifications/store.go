@@ -116,6 +116,57 @@ type Store interface {
 	// rows per statement. It returns how many deliveries it deleted.
 	// DeleteOlderThan deletes a notification's deliveries with it.
 	DeleteFinishedDeliveries(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
+
+	// Idempotent sends and scheduled sends.
+
+	// KeyedSend returns the committed send record of origin that holds
+	// key, expired or not, with the result SaveNotifications or
+	// SaveBroadcast stored for it; an error wrapping ErrNotFound when
+	// none does. It is one indexed lookup.
+	KeyedSend(ctx context.Context, origin, key string) (KeyedSend, error)
+	// DeleteExpiredIdempotencyKeys takes the key (and result) from the
+	// send records created before cutoff, and from the schedules that
+	// finished (sent, failed or cancelled) before cutoff, in batches of
+	// at most batchSize rows per statement. It returns how many keys it
+	// cleared.
+	DeleteExpiredIdempotencyKeys(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
+
+	// SaveSchedule stores a waiting scheduled send, due at its At. When
+	// o.Schedule.Options.IdempotencyKey is set and a schedule of the same
+	// origin holds it (waiting, or finished at or after
+	// o.KeyExpiredBefore), nothing is written and that schedule is
+	// returned with Existing set; an expired holder loses the key to the
+	// new schedule. Concurrent saves with one key store one schedule.
+	SaveSchedule(ctx context.Context, o SaveScheduleOptions) (SaveScheduleResult, error)
+	// GetSchedule returns one scheduled send, or an error wrapping
+	// ErrNotFound.
+	GetSchedule(ctx context.Context, id string) (ScheduledSend, error)
+	// ListSchedules returns the scheduled sends f selects, by At then id,
+	// at most f.Limit.
+	ListSchedules(ctx context.Context, f ScheduleFilter) ([]ScheduledSend, error)
+	// CancelSchedule cancels a waiting scheduled send, even one claimed by
+	// a run in progress (whose commit then fails with ErrLeaseLost). Any
+	// other status, or an unknown id, is an error wrapping ErrNotFound.
+	CancelSchedule(ctx context.Context, id string, now time.Time) error
+	// ClaimSchedules leases up to o.Limit due schedules (waiting, their
+	// next attempt at or before o.Now), oldest first, as ClaimDeliveries
+	// does deliveries: one new token each, the next attempt moved to the
+	// lease's end, Attempts grown by one, and never two claimers at once
+	// while a lease holds. A run marks its schedule sent through
+	// SendRecord.Schedule, in the send's own transaction.
+	ClaimSchedules(ctx context.Context, o ClaimOptions) ([]ScheduleClaim, error)
+	// NextScheduleDue returns the earliest next attempt among waiting
+	// schedules (a lease's end while one holds it); false when none is
+	// waiting. The scheduler asks it before reading its clock.
+	NextScheduleDue(ctx context.Context) (time.Time, bool, error)
+	// FinishSchedule records a failed run, fenced by the lease token (an
+	// error wrapping ErrLeaseLost when it no longer holds): waiting
+	// again, due at o.NextAttempt, or failed.
+	FinishSchedule(ctx context.Context, o ScheduleOutcome) error
+	// DeleteFinishedSchedules deletes the sent, failed and cancelled
+	// schedules last changed at or before cutoff that hold no key, in
+	// batches of at most batchSize rows. It returns how many it deleted.
+	DeleteFinishedSchedules(ctx context.Context, cutoff time.Time, batchSize int) (int, error)
 }
 
 // MaxSearchLength is the longest Filter.Search, in characters (runes):

@@ -43,7 +43,7 @@ const deliveryUpsert = ` ON CONFLICT (notification_id, processor) WHERE status I
 // once, before the transaction: a transaction run again only rebuilds
 // SQL.
 type deliveryWrite struct {
-	send    *stmt // the herald_send INSERT
+	send    sendWrite
 	sendID  string
 	created time.Time // the send's: each delivery's created, updated and first due time
 	ds      []newDelivery
@@ -79,16 +79,9 @@ func prepareDeliveries(d dialect, w *notifications.DeliveryWrite, count int, now
 	if origin == "" {
 		origin = w.Send.Options.Origin
 	}
-	options, err := json.Marshal(w.Send.Options)
+	send, err := prepareSend(d, &w.Send, sendID, origin, created)
 	if err != nil {
-		return nil, fmt.Errorf("%w: send options: %w", notifications.ErrInvalid, err)
-	}
-	send := newStmt(d, 256+len(options))
-	send.raw("INSERT INTO herald_send (id, origin, options, trace_parent, idempotency_key, created) VALUES (").
-		str(sendID).raw(", ").str(origin).raw(", ").json(string(options)).raw(", ").optStr(w.Send.TraceParent).
-		raw(", ").optStr(w.Send.IdempotencyKey).raw(", ").time(created).raw(")")
-	if send.err != nil {
-		return nil, send.err
+		return nil, err
 	}
 
 	out := &deliveryWrite{send: send, sendID: sendID, created: created, ds: make([]newDelivery, len(w.Deliveries))}
@@ -161,12 +154,12 @@ func (r *deliveryRow) key() deliveryKey { return deliveryKey{r.notifID, r.d.proc
 
 type deliveryKey struct{ notification, processor string }
 
-// write inserts the send row and the deliveries on tx. saved holds the
-// stored notifications (for a broadcast, the stored broadcast), with the
-// ids the store kept, so a delivery of a scoped notification points at
-// the row it updated.
+// write inserts the deliveries on tx, after the send row (writeSend).
+// saved holds the stored notifications (for a broadcast, the stored
+// broadcast), with the ids the store kept, so a delivery of a scoped
+// notification points at the row it updated.
 func (w *deliveryWrite) write(ctx context.Context, s *Store, tx bun.IDB, saved []notifications.Notification, broadcast bool) error {
-	if err := s.exec(ctx, tx, w.send); err != nil {
+	if err := w.send.writeResult(ctx, s, tx, saved); err != nil {
 		return err
 	}
 	if len(w.ds) == 0 {

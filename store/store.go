@@ -102,6 +102,8 @@ type Store struct {
 	// settingsOne is SettingRows' prepared statement for one user, once
 	// prepared (see dialect.prepareHot).
 	settingsOne atomic.Pointer[sql.Stmt]
+	// keyedOne is KeyedSend's prepared lookup, likewise.
+	keyedOne atomic.Pointer[sql.Stmt]
 	// health is the pool's failure memory, for pools OpenPostgres made;
 	// nil otherwise.
 	health *poolHealth
@@ -326,6 +328,9 @@ func (s *Store) Close() error {
 	var err error
 	if stmt := s.settingsOne.Swap(nil); stmt != nil {
 		err = stmt.Close()
+	}
+	if stmt := s.keyedOne.Swap(nil); stmt != nil {
+		err = errors.Join(err, stmt.Close())
 	}
 	if s.leases != nil {
 		err = errors.Join(err, s.leases.close(context.Background(), s))

@@ -212,9 +212,22 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 	var pristine []notifications.Notification
 	if slices.ContainsFunc(out, func(n notifications.Notification) bool { return n.Payload.Scope != "" }) {
 		pristine = slices.Clone(out)
+	} else if deliveries != nil {
+		// Without scoped rows, what is stored is out: a keyed send's
+		// result goes in its send row's INSERT.
+		if err := deliveries.send.presetResult(out); err != nil {
+			return nil, err
+		}
 	}
 	attempt := 0
 	err := s.inTx(ctx, func(tx bun.Tx) error {
+		// The send row first: a concurrent send with the same
+		// idempotency key waits for this transaction on it.
+		if deliveries != nil {
+			if err := deliveries.send.writeSend(ctx, s, tx); err != nil {
+				return err
+			}
+		}
 		if attempt++; attempt > 1 {
 			copy(out, pristine)
 			w = &batchWriter{d: s.d, out: out, metas: metas, order: w.order}
@@ -410,6 +423,11 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 		if deliveries, err = prepareDeliveries(s.d, dw, 1, now); err != nil {
 			return n, err
 		}
+		if n.Payload.Scope == "" { // stored as given: the result is known
+			if err := deliveries.send.presetResult([]notifications.Notification{n}); err != nil {
+				return n, err
+			}
+		}
 	}
 	p := &n.Payload
 	b := newStmt(s.d, 512)
@@ -426,11 +444,14 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 		err = s.writeOnce(ctx, func() error { return s.queryRowOn(ctx, s.db, b, &id, &created, &updated, &icon) })
 	} else {
 		err = s.inTx(ctx, func(tx bun.Tx) error {
+			if err := deliveries.send.writeSend(ctx, s, tx); err != nil {
+				return err
+			}
 			if err := s.queryRowOn(ctx, tx, b, &id, &created, &updated, &icon); err != nil {
 				return err
 			}
 			stored := n
-			stored.ID = id
+			stored.ID, stored.Created, stored.Updated, stored.Payload.Icon = id, created.t, updated.ptr(), icon.String
 			return deliveries.write(ctx, s, tx, []notifications.Notification{stored}, true)
 		})
 	}

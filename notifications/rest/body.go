@@ -233,11 +233,39 @@ func bodyObject(body []byte) (object, error) {
 // decodeSend decodes a NotificationSendOptions body. The origin is left
 // for the caller to set from the principal.
 func decodeSend(body []byte) (notifications.SendOptions, error) {
-	var o notifications.SendOptions
+	o, _, err := decodeSendRequest(body)
+	return o, err
+}
+
+// decodeSendRequest decodes a send body and Herald's top-level deliverAt
+// (RFC 3339, nil when absent or null), which makes it a scheduled send.
+func decodeSendRequest(body []byte) (notifications.SendOptions, *time.Time, error) {
 	root, err := bodyObject(body)
 	if err != nil {
-		return o, err
+		return notifications.SendOptions{}, nil, err
 	}
+	o, err := decodeSendObject(root)
+	if err != nil {
+		return o, nil, err
+	}
+	raw, ok := root.present("deliverAt")
+	if !ok {
+		return o, nil, nil
+	}
+	var s string
+	if kind(raw) != '"' || json.Unmarshal(raw, &s) != nil {
+		return o, nil, inputError(root.child("deliverAt") + " must be string")
+	}
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || at.UTC().Year() < 1 || at.UTC().Year() > 9999 {
+		return o, nil, inputError(root.child("deliverAt") + ` must match format "date-time" (RFC 3339, years 1 to 9999)`)
+	}
+	return o, &at, nil
+}
+
+func decodeSendObject(root object) (notifications.SendOptions, error) {
+	var o notifications.SendOptions
+	var err error
 	rec, err := root.requiredObject("recipients")
 	if err != nil {
 		return o, err

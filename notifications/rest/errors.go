@@ -12,12 +12,13 @@ import (
 
 // Backstage error names, each with its status code.
 const (
-	nameInput           = "InputError"           // 400
-	nameAuthentication  = "AuthenticationError"  // 401
-	nameNotAllowed      = "NotAllowedError"      // 403
-	nameNotFound        = "NotFoundError"        // 404
-	nameConflict        = "ConflictError"        // 409
-	namePayloadTooLarge = "PayloadTooLargeError" // 413
+	nameInput           = "InputError"               // 400
+	nameAuthentication  = "AuthenticationError"      // 401
+	nameNotAllowed      = "NotAllowedError"          // 403
+	nameNotFound        = "NotFoundError"            // 404
+	nameConflict        = "ConflictError"            // 409
+	namePayloadTooLarge = "PayloadTooLargeError"     // 413
+	nameUnprocessable   = "UnprocessableEntityError" // 422 (Herald: an idempotency key reused for another request)
 	nameUnavailable     = "ServiceUnavailableError"
 	nameInternal        = "Error" // 500
 )
@@ -42,6 +43,8 @@ var (
 	errInternal    = &httpError{status: http.StatusInternalServerError, name: nameInternal, message: "Internal server error"}
 	errClosed      = &httpError{status: http.StatusServiceUnavailable, name: nameUnavailable, message: "The notifications service is shutting down"}
 	errUnavailable = &httpError{status: http.StatusServiceUnavailable, name: nameUnavailable, message: "The notifications store is unavailable; retry later"}
+	errKeyConflict = &httpError{status: http.StatusUnprocessableEntity, name: nameUnprocessable,
+		message: "The Idempotency-Key was already used for a different request"}
 	// errInvalid answers bad input that no validation named: the cause is
 	// logged, the client learns only that the request was refused.
 	errInvalid = inputError("Invalid request")
@@ -108,6 +111,8 @@ func (h *Handler) classify(r *http.Request, err error) *httpError {
 		return notAllowed("These credentials may not use the notifications API")
 	case errors.Is(err, notifications.ErrNotFound):
 		return errNotFound
+	case errors.Is(err, notifications.ErrIdempotencyConflict):
+		return errKeyConflict
 	case errors.As(err, &rerr) && errors.Is(err, notifications.ErrInvalid):
 		cause := rerr.Err.Error()
 		if errors.As(rerr.Err, &verr) {

@@ -134,6 +134,14 @@ func FuzzRequestBodies(f *testing.F) {
 		{3, `{"createdAfter":"0000-01-01T00:00:00Z"}`},
 		{3, `{"search":"` + strings.Repeat("%", 1001) + `"}`},
 		{3, ``},
+		// Scheduled sends (Herald).
+		{0, `{"recipients":{"type":"entity","entityRef":"user:mock"},"payload":{"title":"t"},"deliverAt":"2030-01-01T00:00:00Z"}`},
+		{0, `{"recipients":{"type":"broadcast"},"payload":{"title":"t"},"deliverAt":"2020-01-01T00:00:00.123+05:30"}`},
+		{0, `{"recipients":{"type":"broadcast"},"payload":{"title":"t"},"deliverAt":"0000-12-31T23:59:59Z"}`},
+		{0, `{"recipients":{"type":"broadcast"},"payload":{"title":"t"},"deliverAt":"9999-12-31T23:59:59-00:01"}`},
+		{0, `{"recipients":{"type":"broadcast"},"payload":{"title":""},"deliverAt":null}`},
+		{0, `{"recipients":{"type":"entity","entityRef":"!!"},"payload":{"title":"t"},"deliverAt":"2030-01-01T00:00:00Z"}`},
+		{0, `{"recipients":{"type":"broadcast"},"payload":{"title":"t"},"deliverAt":12}`},
 	} {
 		f.Add(seed.route, seed.body)
 	}
@@ -168,11 +176,14 @@ func FuzzQueries(f *testing.F) {
 	} {
 		f.Add(uint8(0), seed)
 		f.Add(uint8(5), seed) // GET /deliveries
+		f.Add(uint8(6), seed) // GET /scheduled
 	}
+	f.Add(uint8(6), "status=waiting&limit=5")
+	f.Add(uint8(6), "status=sent&status=failed")
 	fxs := fuzzFixtures(f)
 	routes := []struct{ path, token string }{
 		{"/notifications", userToken}, {"/topics", userToken}, {"/", userToken}, {"/status", userToken}, {"/settings", userToken},
-		{"/deliveries", serviceToken},
+		{"/deliveries", serviceToken}, {"/scheduled", serviceToken},
 	}
 	f.Fuzz(func(t *testing.T, route uint8, rawQuery string) {
 		rt := routes[int(route)%len(routes)]
@@ -197,6 +208,8 @@ var queryRoutes = []struct {
 	{"GET", "/{id}", nil, userToken},
 	{"GET", "/deliveries", []string{"notificationId", "processor", "status", "limit"}, serviceToken},
 	{"POST", "/deliveries/{id}/retry", nil, serviceToken},
+	{"GET", "/scheduled", []string{"status", "limit"}, serviceToken},
+	{"DELETE", "/scheduled/{id}", nil, serviceToken},
 }
 
 // FuzzQueryParams gives every query parameter of every GET route (and the

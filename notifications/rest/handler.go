@@ -74,7 +74,8 @@ type route struct {
 
 // routes is every route the Handler serves: those of Backstage's
 // notifications-backend (the current ones and the legacy root ones), plus
-// Herald's read-all, the delivery records and the OpenAPI document.
+// Herald's read-all, the delivery records, the scheduled sends and the
+// OpenAPI document.
 var routes = []route{
 	{"GET /{$}", userOnly, listParams, (*Handler).list},
 	{"POST /{$}", serviceOnly, nil, (*Handler).send},
@@ -91,6 +92,8 @@ var routes = []route{
 	{"GET /topics", userOnly, topicsParams, (*Handler).topics},
 	{"GET /deliveries", serviceOnly, deliveriesParams, (*Handler).deliveries},
 	{"POST /deliveries/{id}/retry", serviceOnly, nil, (*Handler).retryDelivery},
+	{"GET /scheduled", serviceOnly, scheduledParams, (*Handler).scheduled},
+	{"DELETE /scheduled/{id}", serviceOnly, nil, (*Handler).cancelScheduled},
 	{"GET /openapi.json", anyPrincipal, nil, (*Handler).openAPI},
 }
 

@@ -66,7 +66,8 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	t.Parallel()
 	doc := loadDoc(t)
 	// The Handler's own mux; the Service is never called.
-	svc, err := notifications.New(notifications.Config{Store: unusedStore{}})
+	// No workers: the scheduler would claim at once.
+	svc, err := notifications.New(notifications.Config{Store: unusedStore{}, DeliveryWorkers: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,23 +39,31 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	if p.Subject == "" {
 		return errors.New("authenticator returned a service principal without Subject")
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
 	}
-	o, err := decodeSend(body)
+	o, at, err := decodeSendRequest(body)
 	if err != nil {
 		return err
 	}
-	o.Origin = p.Subject
+	o.Origin, o.IdempotencyKey = p.Subject, key
+	if at != nil {
+		// Herald: a scheduled send, answered 202 with its record.
+		s, err := h.svc.Schedule(r.Context(), o, *at)
+		if err != nil {
+			return sendError(err)
+		}
+		writeJSON(w, http.StatusAccepted, scheduledWire(s))
+		return nil
+	}
 	sent, err := h.svc.Send(r.Context(), o)
-	var verr *notifications.ValidationError
-	var rerr *notifications.ResolveError
-	if err != nil && !errors.As(err, &rerr) && errors.As(err, &verr) {
-		return inputError(validationMessage("Invalid notification request received", verr))
-	}
 	if err != nil {
-		return err
+		return sendError(err)
 	}
 	// A fresh notification answers in the compact form Backstage's send
 	// returns; one a scoped re-send updated answers as stored.
@@ -69,6 +77,16 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// sendError words a send's validation error as Backstage's send does.
+func sendError(err error) error {
+	var verr *notifications.ValidationError
+	var rerr *notifications.ResolveError
+	if !errors.As(err, &rerr) && errors.As(err, &verr) {
+		return inputError(validationMessage("Invalid notification request received", verr))
+	}
+	return err
 }
 
 // GET /notifications/{id}, GET /{id}

@@ -114,6 +114,25 @@ func (b brokenStore) FinishDelivery(ctx context.Context, o notifications.Deliver
 	return d, err
 }
 
+// ClaimSchedules: "schedule-claims-early" takes schedules due within the
+// next minute.
+func (b brokenStore) ClaimSchedules(ctx context.Context, o notifications.ClaimOptions) ([]notifications.ScheduleClaim, error) {
+	if b.flaw == "schedule-claims-early" {
+		o.Now = o.Now.Add(time.Minute)
+	}
+	return b.Store.ClaimSchedules(ctx, o)
+}
+
+// KeyedSend: "result-forgotten" keeps the key but not what the send
+// returned, as a store that re-read nothing would.
+func (b brokenStore) KeyedSend(ctx context.Context, origin, key string) (notifications.KeyedSend, error) {
+	k, err := b.Store.KeyedSend(ctx, origin, key)
+	if b.flaw == "result-forgotten" {
+		k.Result = []notifications.Notification{}
+	}
+	return k, err
+}
+
 // TestSuiteCatchesBrokenStores runs the suite, in a child process, against
 // stores that each break one rule, and checks that the subtest guarding
 // that rule fails: a suite that cannot fail proves nothing.
@@ -132,6 +151,8 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"settings-unordered", "SettingsOrderAndReplace"},
 		{"claims-early", "RetryScheduling"},
 		{"stale-outcome-kept", "ClaimLeaseExpiry"},
+		{"schedule-claims-early", "ScheduleLease"},
+		{"result-forgotten", "KeyedSendResult"},
 	}
 	// The control: with no flaw the wrapper passes the whole suite, so the
 	// failures below are the flaws'.

@@ -26,6 +26,15 @@
 // content run after it; retries due at NextAttempt and not before;
 // requeue; list filters and order; and retention, of finished deliveries
 // and with DeleteOlderThan.
+//
+// Idempotency keys: one send per (origin, key) even with 8 saves at once,
+// a second save refused with notifications.ErrIdempotencyKeyUsed and
+// writing nothing, the result kept (scoped rows with the ids the store
+// kept), expired holders giving the key up, expired keys cleared.
+// Scheduled sends: claimed when due and by one claimer while the lease
+// holds, the run's send fenced by its lease (a stale run or a cancelled
+// schedule commits nothing), retries and failures, keys, listing and
+// retention.
 package storetest
 
 import (
@@ -135,6 +144,21 @@ var tests = []test{
 	{"DigestDeletedMembers", testDigestDeletedMembers},
 	{"DigestRefusals", testDigestRefusals},
 	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
+	// idempotency.go
+	{"KeyedSendResult", testKeyedSendResult},
+	{"KeyedScopedResult", testKeyedScopedResult},
+	{"KeyedSendUsed", testKeyedSendUsed},
+	{"ConcurrentKeyedSends", testConcurrentKeyedSends},
+	{"DeleteExpiredKeys", testDeleteExpiredKeys},
+	// schedule.go
+	{"ScheduleRoundTrip", testScheduleRoundTrip},
+	{"ListSchedules", testListSchedules},
+	{"ScheduleLease", testScheduleLease},
+	{"ScheduleCancel", testScheduleCancel},
+	{"FinishSchedule", testFinishSchedule},
+	{"ScheduleKey", testScheduleKey},
+	{"ConcurrentScheduleClaimers", testConcurrentScheduleClaimers},
+	{"DeleteFinishedSchedules", testDeleteFinishedSchedules},
 }
 
 // The fixtures' users: the one most tests read as, and another.
