@@ -256,6 +256,7 @@ check('1. notifications sent before the page opens are listed, with the unread b
   await page.goto(`${APP_URL}/notifications`);
   await eventually('the table title says 3 unread', async () => same(await tableTitle().innerText(), 'Unread notifications (3)'));
   await eventually('the three rows, newest first', async () => same(await shownIds(), [sent.orphan.id, sent.build.id, sent.deploy.id]));
+  await assertLayout([sent.deploy.id, sent.build.id, sent.orphan.id]);
   for (const n of [sent.deploy, sent.build, sent.orphan]) {
     const text = await row(n.id).innerText();
     assert(text.includes(n.payload.title), `row ${n.id} lacks its title: ${text}`);
@@ -268,7 +269,6 @@ check('1. notifications sent before the page opens are listed, with the unread b
   assert(new Set(colors).size === 3, `the three severities share colours: ${colors}`);
   assert(!(await page.getByText('For Bob only').count()), "Bob's notification is shown to Alice");
   await eventually('the badge shows 3', async () => same(await badgeText(), '3'));
-  await assertLayout([sent.deploy.id, sent.build.id, sent.orphan.id]);
   assert(sockets.some(u => u.startsWith(HERALD_URL.replace(/^http/, 'ws') + '/api/signals')), `no signals WebSocket opened: ${sockets}`);
 });
 
@@ -307,6 +307,16 @@ check('3. marking one read, then "mark all read", is what GET /status says', asy
   }
   await eventually('the table title says 6 unread', async () => same(await tableTitle().innerText(), 'Unread notifications (6)'));
   assertEqual((await shownIds()).length, 5, 'rows on the first page');
+  // Read in another tab (over REST): the open page follows through the
+  // notification_read and notification_unread signals.
+  assert((await shownIds()).includes(sent.live.id), 'the live one is not on the first page');
+  await rest('POST', '/update', ALICE.token, { ids: [sent.live.id], read: true });
+  await eventually('a read elsewhere leaves the page', async () => !(await shownIds()).includes(sent.live.id));
+  await eventually('the badge follows it', async () => same(await badgeText(), '5'));
+  await rest('POST', '/update', ALICE.token, { ids: [sent.live.id], read: false });
+  await eventually('an unread elsewhere comes back', async () => (await shownIds()).includes(sent.live.id));
+  await eventually('the badge follows it', async () => same(await badgeText(), '6'));
+
   await page.getByRole('button', { name: 'Mark all read', exact: true }).click();
   await page.getByRole('button', { name: 'Mark All', exact: true }).click();
   await eventually('GET /status: 0 unread, 7 read', async () => same(await rest('GET', '/status', ALICE.token), { unread: 0, read: 7 }));
@@ -348,6 +358,23 @@ check('5. search and the unread/all filters give the rows the server holds', asy
   assert(all.total === 9, `the server holds ${all.total} for Alice, want 9`);
   await eventually('the all view, first page', async () => same(await shownIds(), all.ids));
   assertEqual(await tableTitle().innerText(), `All notifications (${all.total})`, 'the table title');
+
+  await choose('Topic', 'builds');
+  const builds = await serverIds({ topic: 'builds', limit: '5' });
+  assertEqual(builds.total, 5, "the server's builds");
+  await eventually('the builds topic', async () => same(await shownIds(), builds.ids));
+  await choose('Topic', 'Any topic');
+  await choose('Min severity', 'High');
+  const high = await serverIds({ minimumSeverity: 'high', limit: '5' });
+  assertEqual(high.total, 4, "the server's high and critical");
+  await eventually('high severity and above', async () => same(await shownIds(), high.ids));
+  await choose('Min severity', 'Low');
+  await choose('Sent out', 'Last 24h');
+  const recent = await serverIds({ createdAfter: new Date(Date.now() - 24 * 3600e3).toISOString(), limit: '5' });
+  assertEqual(recent.total, 9, "the server's last 24 hours");
+  await eventually('the last 24 hours', async () => same(await shownIds(), recent.ids));
+  await choose('Sent out', 'Any time');
+  await eventually('any time again', async () => same(await shownIds(), all.ids));
 
   await page.getByPlaceholder('Filter').fill('payments');
   const found = await serverIds({ search: 'payments', limit: '5' });
@@ -449,11 +476,13 @@ let failed = 0;
 try {
   for (const { name, fn } of checks) {
     const slug = name.replace(/^(\d+)\..*/, 'check-$1');
+    const t0 = Date.now();
     try {
       const note = await fn();
       await shot(slug);
       passed++;
-      console.log(`ok   ${name}${note ? ` (${note})` : ''}`);
+      const took = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+      console.log(`ok   ${name} (${note ? `${note}; ` : ''}${took})`);
     } catch (e) {
       failed++;
       console.log(`FAIL ${name}\n     ${e instanceof CheckError ? e.message : e.stack}`);
