@@ -163,6 +163,18 @@ page.on('pageerror', e => pageErrors.push(e.message));
 page.on('console', m => {
   if (m.type() === 'error') pageErrors.push(m.text());
 });
+// Every request the page makes to Herald, and those it did not answer 2xx.
+const requests = new Set();
+const refused = [];
+page.on('response', r => {
+  const u = new URL(r.url());
+  if (u.origin !== HERALD_URL) return;
+  requests.add(`${r.request().method()} ${u.pathname.replace(/[0-9a-f-]{36}/, ':id')}`);
+  if (r.status() >= 300) refused.push(`${r.request().method()} ${r.url()}: ${r.status()}`);
+});
+page.on('requestfailed', r => {
+  if (r.url().startsWith(HERALD_URL)) refused.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+});
 const sockets = [];
 page.on('websocket', ws => sockets.push(ws.url()));
 
@@ -250,6 +262,7 @@ check('1. notifications sent before the page opens are listed, with the unread b
   });
   sent.orphan = await send(CATALOG, toAlice, {
     title: 'Component payments is orphaned', description: 'Its owner group was removed from the catalog.', severity: 'high', topic: 'ownership',
+    link: '/catalog/default/component/payments',
   });
   sent.bobs = await send(COMPAT, { type: 'entity', entityRef: BOB.ref }, { title: 'For Bob only', severity: 'low' });
 
@@ -265,6 +278,8 @@ check('1. notifications sent before the page opens are listed, with the unread b
     const sev = await severityOf(n.id);
     assertEqual(sev.severity, n.payload.severity, `severity icon of "${n.payload.title}"`);
   }
+  const link = row(sent.orphan.id).getByRole('link', { name: sent.orphan.payload.title });
+  assertEqual(await link.getAttribute('href'), sent.orphan.payload.link, 'the link of "Component payments is orphaned"');
   const colors = await Promise.all([sent.deploy, sent.build, sent.orphan].map(async n => (await severityOf(n.id)).color));
   assert(new Set(colors).size === 3, `the three severities share colours: ${colors}`);
   assert(!(await page.getByText('For Bob only').count()), "Bob's notification is shown to Alice");
@@ -454,6 +469,8 @@ check('7. a broadcast is listed for the user, with a read state of their own', a
   });
   await row(sent.broadcast.id).waitFor({ state: 'visible', timeout: PATIENCE_MS });
   assert(await row(sent.broadcast.id).locator('svg[class*="broadcastIcon"]').count(), 'the broadcast has no broadcast icon');
+  // The sidebar item fetches it by the id its signal carries, for the snackbar.
+  await page.locator('#notistack-snackbar').filter({ hasText: sent.broadcast.payload.title }).waitFor({ state: 'visible', timeout: PATIENCE_MS });
   await view('Unread notifications');
   await eventually('the broadcast is unread for Alice', async () => (await shownIds()).includes(sent.broadcast.id));
   const before = await rest('GET', '/status', ALICE.token);
@@ -463,6 +480,10 @@ check('7. a broadcast is listed for the user, with a read state of their own', a
   await eventually('GET /status: the broadcast read for Alice', async () =>
     same(await rest('GET', '/status', ALICE.token), { unread: before.unread - 1, read: before.read + 1 }));
   await eventually('the badge goes down', async () => same(await badgeText(), before.unread - 1 ? String(before.unread - 1) : ''));
+  // A link to it (?id=, as in an email) opens it in the page, read.
+  await page.goto(`${APP_URL}/notifications?id=${sent.broadcast.id}`);
+  await row(sent.broadcast.id).waitFor({ state: 'visible', timeout: PATIENCE_MS });
+  await eventually('the linked broadcast opens the read view', async () => same(await tableTitle().innerText(), `Read notifications (${before.read + 1})`));
   const bobs = await rest('GET', `/${sent.broadcast.id}`, BOB.token);
   assert(!bobs.read, `Bob sees the broadcast read: ${bobs.read}`);
   assertEqual(bobs.user, null, "the broadcast's user for Bob");
@@ -489,13 +510,13 @@ try {
       await shot(`${slug}-failed`).catch(() => {});
     }
   }
-  const errors = pageErrors;
+  const errors = [...pageErrors, ...refused];
   if (errors.length) {
     failed++;
-    console.log(`FAIL the page logged no errors\n     ${errors.join('\n     ')}`);
+    console.log(`FAIL the page logged no errors and Herald answered all its requests\n     ${errors.join('\n     ')}`);
   } else {
     passed++;
-    console.log('ok   the page logged no errors');
+    console.log(`ok   the page logged no errors and Herald answered all its requests (${[...requests].sort().join(', ')})`);
   }
 } finally {
   await browser.close();
