@@ -22,6 +22,9 @@ chromium=${CHROMIUM:-/usr/bin/chromium}
 command -v node >/dev/null || { echo "run.sh: node is required" >&2; exit 1; }
 command -v npm >/dev/null || { echo "run.sh: npm is required" >&2; exit 1; }
 command -v go >/dev/null || { echo "run.sh: go is required" >&2; exit 1; }
+# vite 8 needs Node.js ^20.19 or >=22.12 (Debian 12's own nodejs is 18).
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a === 20 && b >= 19 || a === 22 && b >= 12 || a > 22 ? 0 : 1)' ||
+  { echo "run.sh: vite 8 needs Node.js ^20.19 or >=22.12, this is $(node --version)" >&2; exit 1; }
 
 # --- 1. The browser: Debian's Chromium (no browser download works here) ----
 if [[ ! -x $chromium ]]; then
@@ -30,8 +33,10 @@ if [[ ! -x $chromium ]]; then
     exit 1
   fi
   echo "run.sh: installing Debian's chromium"
+  t=$(date +%s)
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  echo "run.sh: apt-get took $(($(date +%s) - t))s"
 fi
 
 # --- 2. The app's packages, exactly as package-lock.json pins them ---------
@@ -50,8 +55,11 @@ fi
 # --- 3. The app and the server, built into a temporary folder -------------
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+t=$(date +%s)
 (cd "$here" && node_modules/.bin/vite build --outDir "$tmp/dist" --emptyOutDir)
 (cd "$repo" && go build -o "$tmp/herald" ./examples/server)
+echo "run.sh: app and server built in $(($(date +%s) - t))s"
+t=$(date +%s)
 
 # --- 4. The checks ------------------------------------------------------------
 # ui_test.mjs serves the app, starts the server on a fresh SQLite file with
@@ -59,5 +67,5 @@ trap 'rm -rf "$tmp"' EXIT
 status=0
 HERALD_BIN=$tmp/herald HERALD_UI_DIST=$tmp/dist CHROMIUM=$chromium \
   node "$here/ui_test.mjs" || status=$?
-echo "run.sh: done in $(($(date +%s) - start))s"
+echo "run.sh: checks took $(($(date +%s) - t))s; done in $(($(date +%s) - start))s"
 exit "$status"
