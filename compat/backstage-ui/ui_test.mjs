@@ -118,6 +118,8 @@ const herald = spawn(
   ],
   { stdio: ['ignore', 'pipe', serverLog] },
 );
+// However this script ends, the server does not outlive it.
+process.on('exit', () => herald.exitCode === null && herald.kill('SIGKILL'));
 const HERALD_URL = await new Promise((resolve, reject) => {
   let out = '';
   herald.stdout.on('data', d => {
