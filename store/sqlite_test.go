@@ -163,3 +163,13 @@ func TestSQLiteBusyIsUnavailable(t *testing.T) {
 		t.Errorf("Count while the database is locked: %v", err)
 	}
 }
+
+// A file store opens its pool's connections at once, so the first busy
+// moments after a start do not pay for growing it.
+func TestSQLitePoolWarm(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t)
+	if idle := s.DB().Stats().Idle; idle != 8 {
+		t.Errorf("%d idle connections after open, want 8", idle)
+	}
+}
