@@ -607,15 +607,56 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	b := newStmt(s.d, 512)
 	b.raw("SELECT (SELECT COUNT(*) FROM notification")
 	s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
-	b.raw(") + (SELECT COUNT(*)")
-	fromBroadcast(b, user)
-	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
 	b.raw(")")
+	s.countBroadcasts(b, user, f)
 	var n int
 	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &n) }); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
 	}
 	return n, nil
+}
+
+// countBroadcasts appends to b the terms that count the broadcasts f
+// selects for user. Every page counts them, so the common views avoid
+// probing a status row for every broadcast: when f asks nothing of saved
+// state or change times, the unread ones are all the broadcasts f's other
+// conditions select less the ones user has read, and the read ones are
+// user's read status rows, both exact (a status row is deleted with its
+// broadcast). Other filters take the join.
+func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
+	if f.Saved != nil || f.changedSince != nil {
+		b.raw(" + (SELECT COUNT(*)")
+		fromBroadcast(b, user)
+		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
+		b.raw(")")
+		return
+	}
+	g := f
+	g.Read = nil
+	all := func() {
+		b.raw("(SELECT COUNT(*) FROM broadcast b")
+		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
+		b.raw(")")
+	}
+	read := func() {
+		b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id AND s."user" = `).
+			str(user).raw(" AND s.read IS NOT NULL")
+		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
+		b.raw(")")
+	}
+	switch {
+	case f.Read == nil:
+		b.raw(" + ")
+		all()
+	case *f.Read:
+		b.raw(" + ")
+		read()
+	default:
+		b.raw(" + ")
+		all()
+		b.raw(" - ")
+		read()
+	}
 }
 
 // Status implements notifications.Store.

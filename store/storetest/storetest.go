@@ -144,6 +144,8 @@ var tests = []test{
 	{"DigestDeletedMembers", testDigestDeletedMembers},
 	{"DigestRefusals", testDigestRefusals},
 	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
+	// count.go
+	{"CountMatchesList", testCountMatchesList},
 	// idempotency.go
 	{"KeyedSendResult", testKeyedSendResult},
 	{"KeyedScopedResult", testKeyedScopedResult},
