@@ -60,6 +60,12 @@ type fixture struct {
 // that the test can revoke.
 func setup(t *testing.T, kind storeKind) *fixture {
 	t.Helper()
+	return setupWith(t, kind, nil)
+}
+
+// setupWith is setup with the Service's store wrapped by wrap.
+func setupWith(t *testing.T, kind storeKind, wrap func(notifications.Store) notifications.Store) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	var st *store.Store
 	var err error
@@ -84,8 +90,12 @@ func setup(t *testing.T, kind storeKind) *fixture {
 		return now
 	}
 	logger := slog.New(slog.NewTextHandler(f.logs, nil))
+	var backend notifications.Store = st
+	if wrap != nil {
+		backend = wrap(st)
+	}
 	f.svc, err = notifications.New(notifications.Config{
-		Store:  st,
+		Store:  backend,
 		Logger: logger,
 		Now:    clock,
 		Catalog: notifications.NewMemoryCatalog(notifications.CatalogEntity{
