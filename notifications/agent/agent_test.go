@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,12 +231,19 @@ func TestMarkNotificationsRead(t *testing.T) {
 			t.Errorf("unread after marking a1: %v", titles(unread))
 		}
 
-		all := ok[struct{ IDs []string }](t, cs, agent.ToolMarkNotificationsRead, map[string]any{"all": true})
+		all := ok[struct {
+			Count int
+			IDs   []string
+		}](t, cs, agent.ToolMarkNotificationsRead, map[string]any{"all": true})
 		slices.Sort(all.IDs)
 		want := []string{a2.ID, bc.ID}
 		slices.Sort(want)
-		if !slices.Equal(all.IDs, want) {
-			t.Errorf("all marked %v, want %v", all.IDs, want)
+		if !slices.Equal(all.IDs, want) || all.Count != 2 {
+			t.Errorf("all marked %v (count %d), want %v", all.IDs, all.Count, want)
+		}
+		// Marking again marks nothing.
+		if again := ok[struct{ Count int }](t, cs, agent.ToolMarkNotificationsRead, map[string]any{"all": true}); again.Count != 0 {
+			t.Errorf("marking all twice marked %d", again.Count)
 		}
 		if f.count(t, alice) != 3 || ok[list](t, cs, agent.ToolGetNotifications, nil).TotalCount != 0 {
 			t.Error("alice still has unread notifications")
@@ -433,5 +441,43 @@ func TestSessionFollowsToken(t *testing.T) {
 	}
 	if _, _, err := f.connect(t, aliceToken); err == nil {
 		t.Error("a revoked token opened a session")
+	}
+}
+
+// TestMarkAllReadListsAPage: marking everything read counts them all and
+// lists a page of ids, so the result stays small for an agent.
+func TestMarkAllReadListsAPage(t *testing.T) {
+	t.Parallel()
+	f := setup(t, onSQLite)
+	for range agent.MaxReadIDs + 5 {
+		f.send(t, notifications.Entity(alice), notifications.Payload{Title: "n"})
+	}
+	got := ok[struct {
+		Count int
+		IDs   []string
+	}](t, f.session(t, aliceToken), agent.ToolMarkNotificationsRead, map[string]any{"all": true})
+	if got.Count != agent.MaxReadIDs+5 || len(got.IDs) != agent.MaxReadIDs {
+		t.Errorf("count %d with %d ids, want %d with %d", got.Count, len(got.IDs), agent.MaxReadIDs+5, agent.MaxReadIDs)
+	}
+}
+
+// TestSendListsAPage: a send to many users counts them all and lists the
+// first MaxSentListed.
+func TestSendListsAPage(t *testing.T) {
+	t.Parallel()
+	f := setup(t, onSQLite)
+	refs := make([]string, agent.MaxSentListed+1)
+	for i := range refs {
+		refs[i] = "user:u" + strconv.Itoa(i)
+	}
+	got := ok[struct {
+		Count         int
+		Notifications []wire
+	}](t, f.session(t, ciToken), agent.ToolSendNotification, map[string]any{
+		"recipients": map[string]any{"type": "entity", "entityRef": refs},
+		"payload":    map[string]any{"title": "all hands"},
+	})
+	if got.Count != len(refs) || len(got.Notifications) != agent.MaxSentListed {
+		t.Errorf("count %d with %d listed, want %d with %d", got.Count, len(got.Notifications), len(refs), agent.MaxSentListed)
 	}
 }

@@ -150,7 +150,17 @@ type markInput struct {
 }
 
 type markOutput struct {
-	IDs []string `json:"ids"`
+	// Count is how many notifications were marked; IDs lists the first
+	// MaxReadIDs of them.
+	Count int      `json:"count"`
+	IDs   []string `json:"ids"`
+}
+
+func marked(ids []string) markOutput {
+	if ids == nil {
+		ids = []string{}
+	}
+	return markOutput{Count: len(ids), IDs: ids[:min(len(ids), MaxReadIDs)]}
 }
 
 func markTool() *mcp.Tool {
@@ -159,7 +169,7 @@ func markTool() *mcp.Tool {
 		Title: "Mark notifications read",
 		Description: fmt.Sprintf(`Marks notifications of the authenticated user read: the ones listed in ids (at most %d, as get-notifications returns them), or with all set to true every unread one. Give ids or all, not both.
 
-Returns the ids now read. Ids the user cannot see are left out: they match nothing.`, MaxReadIDs),
+Returns how many were marked and their ids (the first %d). Ids the user cannot see are left out: they match nothing.`, MaxReadIDs, MaxReadIDs),
 		Annotations: &mcp.ToolAnnotations{IdempotentHint: true, DestructiveHint: ptr(false), OpenWorldHint: ptr(false)},
 		InputSchema: object(nil, map[string]*jsonschema.Schema{
 			"ids": {Type: "array", MinItems: ptr(1), MaxItems: ptr(MaxReadIDs),
@@ -167,8 +177,10 @@ Returns the ids now read. Ids the user cannot see are left out: they match nothi
 				Description: "The notifications to mark read."},
 			"all": {Type: "boolean", Description: "Mark every unread notification read."},
 		}),
-		OutputSchema: object([]string{"ids"}, map[string]*jsonschema.Schema{
-			"ids": {Type: "array", Items: &jsonschema.Schema{Type: "string"}, Description: "The notifications now read."},
+		OutputSchema: object([]string{"count", "ids"}, map[string]*jsonschema.Schema{
+			"count": {Type: "integer", Description: "How many notifications were marked read."},
+			"ids": {Type: "array", Items: &jsonschema.Schema{Type: "string"}, MaxItems: ptr(MaxReadIDs),
+				Description: fmt.Sprintf("The notifications marked read, the first %d.", MaxReadIDs)},
 		}),
 	}
 }
@@ -179,10 +191,10 @@ func (h *Handler) markRead(ctx context.Context, p auth.Principal, in markInput) 
 		return markOutput{}, invalid("give ids or all, not both")
 	case in.All:
 		ids, err := h.svc.MarkAllRead(ctx, p.User, notifications.Filter{})
-		if ids == nil {
-			ids = []string{}
+		if err != nil {
+			return markOutput{}, err
 		}
-		return markOutput{IDs: ids}, err
+		return marked(ids), nil
 	case in.IDs == nil:
 		return markOutput{}, invalid("give ids, or all: true")
 	}
@@ -190,11 +202,11 @@ func (h *Handler) markRead(ctx context.Context, p auth.Principal, in markInput) 
 	if err != nil {
 		return markOutput{}, err
 	}
-	out := markOutput{IDs: make([]string, len(ns))}
+	ids := make([]string, len(ns))
 	for i, n := range ns {
-		out.IDs[i] = n.ID
+		ids[i] = n.ID
 	}
-	return out, nil
+	return marked(ids), nil
 }
 
 func (h *Handler) addUserTools(s *mcp.Server) {
