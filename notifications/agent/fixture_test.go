@@ -58,13 +58,13 @@ type fixture struct {
 // setup serves a Handler at path on an httptest.Server, on a fresh
 // in-memory SQLite store or a fresh PostgreSQL schema, with static tokens
 // that the test can revoke.
-func setup(t *testing.T, kind storeKind) *fixture {
+func setup(t testing.TB, kind storeKind) *fixture {
 	t.Helper()
 	return setupWith(t, kind, nil)
 }
 
 // setupWith is setup with the Service's store wrapped by wrap.
-func setupWith(t *testing.T, kind storeKind, wrap func(notifications.Store) notifications.Store) *fixture {
+func setupWith(t testing.TB, kind storeKind, wrap func(notifications.Store) notifications.Store) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	var st *store.Store
@@ -279,7 +279,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 // rawCall posts one JSON-RPC tools/call with exactly these argument
 // bytes, which an SDK client would re-encode, and returns the HTTP status
 // and the decoded result (nil on a protocol error).
-func (f *fixture) rawCall(t *testing.T, token, tool string, args []byte) (int, *rawResult) {
+func (f *fixture) rawCall(t testing.TB, token, tool string, args []byte) (int, *rawResult) {
 	t.Helper()
 	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":` + quote(tool) + `,"arguments":`)
 	body = append(append(body, args...), "}}"...)
@@ -329,7 +329,7 @@ func (f *fixture) send(t *testing.T, r notifications.Recipients, p notifications
 }
 
 // count counts user's notifications.
-func (f *fixture) count(t *testing.T, user string) int {
+func (f *fixture) count(t testing.TB, user string) int {
 	t.Helper()
 	res, err := f.svc.List(context.Background(), user, notifications.ListOptions{Limit: ptr(0)})
 	if err != nil {
@@ -382,4 +382,11 @@ func titles(l list) []string {
 		out[i] = n.Payload.Title
 	}
 	return out
+}
+
+// reset empties the buffer.
+func (b *syncBuffer) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
