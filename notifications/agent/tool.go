@@ -52,7 +52,8 @@ func addTool[In, Out any](h *Handler, s *mcp.Server, t *mcp.Tool, kind auth.Prin
 		p, ok := principal(req)
 		switch {
 		case !ok:
-			// Only a Handler mounted without its ServeHTTP gets here.
+			// Not reached: ServeHTTP authenticates every request before the
+			// SDK sees it.
 			h.log.ErrorContext(ctx, "notifications MCP: tool called without a principal", "tool", t.Name)
 			return toolError("internal error"), nil
 		case p.Kind != kind:
