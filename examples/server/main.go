@@ -26,6 +26,8 @@
 // Routes:
 //
 //	/api/notifications/...   the REST API (see package notifications/rest)
+//	/api/notifications/mcp   MCP tools for agents, streamable HTTP, same tokens
+//	                         (see package notifications/agent)
 //	/api/signals             WebSocket (token as sub-protocol), /events for SSE;
 //	                         ?since=CURSOR replays what a reconnecting client missed
 //	/api/signals/health      200 {"status":"ok"}, unauthenticated
@@ -69,6 +71,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/agent"
 	"github.com/heraldhq/herald/notifications/rest"
 	"github.com/heraldhq/herald/processors/email"
 	"github.com/heraldhq/herald/processors/webhook"
@@ -294,6 +297,10 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 	if err != nil {
 		return nil, err
 	}
+	tools, err := agent.New(agent.Config{Service: srv.svc, Authenticator: tokens, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	srv.socket, err = socket.New(socket.Config{
 		Hub:            srv.hub,
 		Authenticator:  tokens,
@@ -310,6 +317,7 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 	mux := http.NewServeMux()
 	mux.Handle("/api/notifications/", http.StripPrefix("/api/notifications", api))
 	mux.Handle("/api/notifications", http.StripPrefix("/api/notifications", api))
+	mux.Handle("/api/notifications/mcp", tools)
 	mux.Handle("/api/signals/", http.StripPrefix("/api/signals", srv.socket))
 	mux.Handle("/api/signals", http.StripPrefix("/api/signals", srv.socket))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

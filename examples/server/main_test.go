@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/heraldhq/herald/notifications"
+	"github.com/heraldhq/herald/notifications/agent"
 )
 
 // The curl of the README, as a body.
@@ -485,5 +487,72 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		default: // nobody is reading any more
 		}
 		w.buf = w.buf[i+1:]
+	}
+}
+
+// bearerTransport presents a bearer token on every request.
+type bearerTransport string
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMCP: the MCP endpoint at /api/notifications/mcp takes the REST
+// API's tokens; what a service sends over REST a user's agent reads, and
+// what a service sends over MCP the user reads over REST.
+func TestMCP(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	connect := func(token string) (*mcp.ClientSession, error) {
+		client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, nil)
+		return client.Connect(ctx, &mcp.StreamableClientTransport{
+			Endpoint: s.base + "/api/notifications/mcp", HTTPClient: &http.Client{Transport: bearerTransport(token)},
+		}, nil)
+	}
+	if status, _ := s.do(t, http.MethodPost, "/api/notifications", "s3cret", readmeBroadcast); status != 200 {
+		t.Fatalf("REST broadcast: %d", status)
+	}
+	alice, err := connect("u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	res, err := alice.CallTool(ctx, &mcp.CallToolParams{Name: agent.ToolGetNotifications, Arguments: map[string]any{"view": "all"}})
+	if err != nil || res.IsError {
+		t.Fatalf("get-notifications: %v %v", err, res)
+	}
+	if raw, _ := json.Marshal(res.StructuredContent); !strings.Contains(string(raw), `"title":"Title of broadcast message"`) {
+		t.Errorf("get-notifications: %s", raw)
+	}
+
+	ci, err := connect("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ci.Close()
+	res, err = ci.CallTool(ctx, &mcp.CallToolParams{Name: agent.ToolSendNotification, Arguments: map[string]any{
+		"recipients": map[string]any{"type": "entity", "entityRef": "group:team"},
+		"payload":    map[string]any{"title": "From an agent"},
+	}})
+	if err != nil || res.IsError {
+		t.Fatalf("send-notification: %v %v", err, res)
+	}
+	if status, body := s.do(t, http.MethodGet, "/api/notifications/notifications?search=agent", "u1", ""); status != 200 ||
+		!strings.Contains(string(body), `"origin":"ci"`) || !strings.Contains(string(body), `"totalCount":1`) {
+		t.Errorf("alice's REST inbox: %d %s", status, body)
+	}
+	if status, body := s.do(t, http.MethodGet, "/api/notifications/notifications?search=agent", "u2", ""); status != 200 ||
+		!strings.Contains(string(body), `"totalCount":0`) {
+		t.Errorf("bob, not in the team, got it: %d %s", status, body)
+	}
+	if _, err := connect("nope"); err == nil {
+		t.Error("an unknown token connected")
+	}
+	if status, _ := s.do(t, http.MethodPost, "/api/notifications/mcp", "", `{}`); status != http.StatusUnauthorized {
+		t.Errorf("MCP without a token: %d, want 401", status)
 	}
 }
