@@ -17,6 +17,16 @@ const WebChannel = "Web"
 // (Backstage's clients ignore them).
 type Settings struct {
 	Channels []ChannelSettings `json:"channels"`
+	// QuietHours, when set, are the user's quiet hours: deliveries to
+	// channels other than WebChannel that come due inside them wait until
+	// they end (their NextAttempt is then the window's end), checked when
+	// a delivery is claimed, with the user's quiet hours as they are
+	// then. Critical notifications and broadcasts never wait; the in-app
+	// inbox is never delayed. Settings returns nil when the user has
+	// none. In SaveSettings nil leaves the stored quiet hours as they
+	// are, and the zero QuietHours removes them. Ignored in
+	// Config.DefaultSettings.
+	QuietHours *QuietHours `json:"quietHours,omitempty"`
 }
 
 // ChannelSettings are the settings of one channel: WebChannel or a
@@ -78,7 +88,15 @@ func (s *Service) Settings(ctx context.Context, user string) (Settings, error) {
 	if err != nil {
 		return Settings{}, fmt.Errorf("notifications: load settings: %w", err)
 	}
-	return s.effectiveSettings(pairs, rowsByUser[user]), nil
+	quiet, err := s.store.QuietHours(ctx, []string{user})
+	if err != nil {
+		return Settings{}, fmt.Errorf("notifications: load quiet hours: %w", err)
+	}
+	out := s.effectiveSettings(pairs, rowsByUser[user])
+	if q, ok := quiet[user]; ok {
+		out.QuietHours = &q
+	}
+	return out, nil
 }
 
 func (s *Service) effectiveSettings(pairs []OriginTopic, rows []SettingRow) Settings {
@@ -191,6 +209,12 @@ func findTopic(o *OriginSettings, id string) *TopicSettings {
 // WebChannel or a processor's name (exactly), an empty or overlong id, an
 // id that is not valid UTF-8 or holds a NUL, or the same channel, origin
 // and topic twice is an error wrapping ErrInvalid, and nothing is saved.
+// st.QuietHours is checked (see QuietHours: an unknown zone or a
+// malformed time is a *ValidationError naming the field, like
+// quietHours.timeZone) and saved with the rows, in the same transaction;
+// nil leaves the stored quiet hours alone, the zero QuietHours removes
+// them.
+//
 // A topic is stored enabled only if its origin is too; a channel's
 // Enabled and every Locked in st are ignored (they are administrator
 // defaults).
@@ -241,10 +265,13 @@ func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (S
 			}
 		}
 	}
+	if q := st.QuietHours; q != nil && !q.IsZero() {
+		q.check(&verr, nil)
+	}
 	if err := verr.errOrNil(); err != nil {
 		return Settings{}, err
 	}
-	if err := s.store.ReplaceSettings(ctx, user, rows); err != nil {
+	if err := s.store.UpdateSettings(ctx, user, SettingsUpdate{Rows: rows, QuietHours: st.QuietHours}); err != nil {
 		return Settings{}, fmt.Errorf("notifications: save settings: %w", err)
 	}
 	return s.Settings(ctx, user)

@@ -114,6 +114,15 @@ func (b brokenStore) FinishDelivery(ctx context.Context, o notifications.Deliver
 	return d, err
 }
 
+// HoldDelivery: "hold-counts-attempt" leaves the claim's attempt
+// counted, as a hold done with FinishDelivery would.
+func (b brokenStore) HoldDelivery(ctx context.Context, h notifications.DeliveryHold) (notifications.Delivery, error) {
+	if b.flaw != "hold-counts-attempt" {
+		return b.Store.HoldDelivery(ctx, h)
+	}
+	return b.FinishDelivery(ctx, notifications.DeliveryOutcome{ID: h.ID, Token: h.Token, Status: notifications.DeliveryRetrying, NextAttempt: &h.Until, Now: h.Now})
+}
+
 // TestSuiteCatchesBrokenStores runs the suite, in a child process, against
 // stores that each break one rule, and checks that the subtest guarding
 // that rule fails: a suite that cannot fail proves nothing.
@@ -132,6 +141,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"settings-unordered", "SettingsOrderAndReplace"},
 		{"claims-early", "RetryScheduling"},
 		{"stale-outcome-kept", "ClaimLeaseExpiry"},
+		{"hold-counts-attempt", "HoldDelivery"},
 	}
 	// The control: with no flaw the wrapper passes the whole suite, so the
 	// failures below are the flaws'.

@@ -25,7 +25,9 @@
 // in place, with the running attempt's outcome dropped and the new
 // content run after it; retries due at NextAttempt and not before;
 // requeue; list filters and order; and retention, of finished deliveries
-// and with DeleteOlderThan.
+// and with DeleteOlderThan. Quiet hours are stored with the settings, all
+// or nothing, and a held delivery is put back unclaimed, its attempt
+// uncounted.
 package storetest
 
 import (
@@ -135,6 +137,9 @@ var tests = []test{
 	{"DigestDeletedMembers", testDigestDeletedMembers},
 	{"DigestRefusals", testDigestRefusals},
 	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
+	// quiet_hours.go
+	{"QuietHoursRoundTrip", testQuietHoursRoundTrip},
+	{"HoldDelivery", testHoldDelivery},
 }
 
 // The fixtures' users: the one most tests read as, and another.
