@@ -122,3 +122,38 @@ func TestQuietHoursSettings(t *testing.T) {
 		t.Errorf("quiet hours after removing them: %v, want nil", st.QuietHours)
 	}
 }
+
+// TestQuietHoursHoldDigest: a digest that comes due inside its user's
+// quiet hours waits for their end with its members, then goes as one.
+func TestQuietHoursHoldDigest(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st notifications.Store) {
+		p := &digester{}
+		f := digestSetup(t, st, p, 0)
+		// start is 12:00 UTC; quiet from 12:05 to 14:00 UTC.
+		saveSettings(t, f.fixture, mockUser, notifications.Settings{QuietHours: &notifications.QuietHours{Start: "12:05", End: "14:00", TimeZone: "UTC"}})
+		one := f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "one"})[0]
+		f.clock.Advance(time.Minute)
+		f.send(t, notifications.Entity(mockUser), notifications.Payload{Title: "two"})
+		f.clock.Set(start.Add(window))
+		if n := f.deliver(t); n != 0 {
+			t.Fatalf("%d attempts when the digest came due inside the quiet hours, want none", n)
+		}
+		end := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+		digest := f.only(t, one.ID).DigestID
+		d, err := f.svc.Delivery(f.ctx, digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != notifications.DeliveryPending || d.Attempts != 0 || d.NextAttempt == nil || !d.NextAttempt.Equal(end) {
+			t.Fatalf("held digest %+v, want pending, 0 attempts, due at %s", d, end)
+		}
+		f.clock.Set(end)
+		if n := f.deliver(t); n != 1 {
+			t.Fatalf("%d attempts when the quiet hours ended, want one digest", n)
+		}
+		if digests, _ := p.calls(); len(digests) != 1 || !slices.Equal(digests[0].titles, []string{"one", "two"}) {
+			t.Fatalf("digests %v, want one of one, two", titlesOf(digests))
+		}
+	})
+}
