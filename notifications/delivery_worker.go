@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -136,8 +137,9 @@ func (s *Service) claimAndStart(ctx context.Context) (bool, error) {
 // claims, read once for the batch: a user may have turned a channel off
 // since the send.
 type claimedSettings struct {
-	rows map[string][]SettingRow
-	err  error // the read failed: each attempt of the batch fails with it
+	rows  map[string][]SettingRow
+	quiet map[string]quietWindow // the users' quiet hours, as stored now
+	err   error                  // a read failed: each attempt of the batch fails with it
 }
 
 func (s *Service) claimSettings(ctx context.Context, claims []DeliveryClaim) claimedSettings {
@@ -156,14 +158,19 @@ func (s *Service) claimSettings(ctx context.Context, claims []DeliveryClaim) cla
 	if err != nil {
 		return claimedSettings{err: fmt.Errorf("notifications: load settings: %w", err)}
 	}
-	return claimedSettings{rows: rows}
+	quiet, err := s.store.QuietHours(ctx, users)
+	if err != nil {
+		return claimedSettings{err: fmt.Errorf("notifications: load quiet hours: %w", err)}
+	}
+	return claimedSettings{rows: rows, quiet: s.quietWindows(quiet)}
 }
 
 // RunDueDeliveries runs, before it returns, every delivery due at the
 // Service's clock (Config.Now): it claims them, runs their attempts and
 // records the outcomes, and repeats until nothing is due, waiting first
 // for the attempts this Service's workers are running. It returns how
-// many attempts it ran. A failed attempt is retried at its backoff, which
+// many attempts it ran (a delivery its user's quiet hours hold is put
+// back, due when they end, and is no attempt). A failed attempt is retried at its backoff, which
 // is in the future: RunDueDeliveries returns before it, and runs it when
 // called again after the clock has passed it.
 //
@@ -199,26 +206,41 @@ func (s *Service) RunDueDeliveries(ctx context.Context) (int, error) {
 		}
 		settings := s.claimSettings(ctx, claims)
 		var wg sync.WaitGroup
+		var attempts atomic.Int64
 		for _, c := range claims {
 			done := s.running.add(cancel)
 			wg.Go(func() {
 				defer done()
-				s.attempt(base, c, settings)
+				if s.attempt(base, c, settings) {
+					attempts.Add(1)
+				}
 			})
 		}
 		wg.Wait()
-		ran += len(claims)
+		ran += int(attempts.Load())
 		if err := ctx.Err(); err != nil {
 			return ran, err
 		}
 	}
 }
 
-// attempt runs one claimed delivery and records its outcome. base is what
-// the attempt's context derives from: when it ends (Close gave up, or
+// attempt runs one claimed delivery and records its outcome, and reports
+// whether it was an attempt: a delivery its user's quiet hours hold is
+// put back instead (see Settings.QuietHours). base is what the attempt's
+// context derives from: when it ends (Close gave up, or
 // RunDueDeliveries' caller went away) an unfinished attempt is not
 // recorded, and its claim lapses with the lease.
-func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claimedSettings) {
+func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claimedSettings) bool {
+	if until, held := s.quietHold(c, settings, s.now()); held {
+		s.hold(base, c, until)
+		return false
+	}
+	s.runAttempt(base, c, settings)
+	return true
+}
+
+// runAttempt is attempt's attempt.
+func (s *Service) runAttempt(base context.Context, c DeliveryClaim, settings claimedSettings) {
 	d := c.Delivery
 	ctx, cancel := context.WithCancelCause(ContextWithDelivery(base, d))
 	defer cancel(nil)

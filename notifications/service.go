@@ -36,8 +36,9 @@ type Config struct {
 	// Defaults to the catalog walk.
 	Resolver RecipientResolver
 	// DefaultSettings are the administrator's defaults per channel, origin
-	// and topic; a channel with Enabled false is opt-in. Defaults to
-	// everything enabled.
+	// and topic; a channel with Enabled false is opt-in, and an entry with
+	// Locked set is one users cannot change (see ChannelSettings.Locked).
+	// Defaults to everything enabled, nothing locked.
 	DefaultSettings Settings
 	// Retry says how often and how soon a failed delivery is attempted
 	// again. Defaults to the zero RetryPolicy's defaults: 8 attempts, 10

@@ -13,9 +13,20 @@ const WebChannel = "Web"
 
 // Settings are a user's notification settings, or the administrator's
 // defaults: per channel, per origin, per topic. Its JSON is Backstage's
-// NotificationSettings.
+// NotificationSettings, with Herald's "locked" and "quietHours" added
+// (Backstage's clients ignore them).
 type Settings struct {
 	Channels []ChannelSettings `json:"channels"`
+	// QuietHours, when set, are the user's quiet hours: deliveries to
+	// channels other than WebChannel that come due inside them wait until
+	// they end (their NextAttempt is then the window's end), checked when
+	// a delivery is claimed, with the user's quiet hours as they are
+	// then. Critical notifications and broadcasts never wait; the in-app
+	// inbox is never delayed. Settings returns nil when the user has
+	// none. In SaveSettings nil leaves the stored quiet hours as they
+	// are, and the zero QuietHours removes them. Ignored in
+	// Config.DefaultSettings.
+	QuietHours *QuietHours `json:"quietHours,omitempty"`
 }
 
 // ChannelSettings are the settings of one channel: WebChannel or a
@@ -25,21 +36,38 @@ type ChannelSettings struct {
 	// Enabled is the channel-level default for origins the settings do not
 	// list. It is only taken from Config.DefaultSettings: false makes the
 	// channel opt-in. Users' saved settings never carry it.
-	Enabled *bool            `json:"enabled,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+	// Locked, taken only from Config.DefaultSettings, fixes every origin
+	// and topic of the channel at the administrator's defaults: users'
+	// saved settings for it are ignored, and SaveSettings refuses to
+	// change them. Settings reports it, and marks each origin and topic
+	// of a locked channel Locked too.
+	Locked  bool             `json:"locked,omitempty"`
 	Origins []OriginSettings `json:"origins"`
 }
 
 // OriginSettings turn one origin on or off, with per-topic exceptions.
 type OriginSettings struct {
-	ID      string          `json:"id"`
-	Enabled bool            `json:"enabled"`
-	Topics  []TopicSettings `json:"topics"`
+	ID      string `json:"id"`
+	Enabled bool   `json:"enabled"`
+	// Locked, taken only from Config.DefaultSettings, fixes the origin
+	// and its topics at the defaults (a topic the defaults list at its
+	// own Enabled, the others at the origin's), as ChannelSettings.Locked
+	// does for a whole channel. Settings marks each topic of a locked
+	// origin Locked too.
+	Locked bool            `json:"locked,omitempty"`
+	Topics []TopicSettings `json:"topics"`
 }
 
 // TopicSettings turn one topic of an origin on or off.
 type TopicSettings struct {
 	ID      string `json:"id"`
 	Enabled bool   `json:"enabled"`
+	// Locked, taken only from Config.DefaultSettings, fixes the topic at
+	// the defaults' Enabled, whatever the user set for its origin: a
+	// topic locked on is delivered even when the user turned its origin
+	// off.
+	Locked bool `json:"locked,omitempty"`
 }
 
 // Settings returns user's effective settings: every channel
@@ -60,7 +88,15 @@ func (s *Service) Settings(ctx context.Context, user string) (Settings, error) {
 	if err != nil {
 		return Settings{}, fmt.Errorf("notifications: load settings: %w", err)
 	}
-	return s.effectiveSettings(pairs, rowsByUser[user]), nil
+	quiet, err := s.store.QuietHours(ctx, []string{user})
+	if err != nil {
+		return Settings{}, fmt.Errorf("notifications: load quiet hours: %w", err)
+	}
+	out := s.effectiveSettings(pairs, rowsByUser[user])
+	if q, ok := quiet[user]; ok {
+		out.QuietHours = &q
+	}
+	return out, nil
 }
 
 func (s *Service) effectiveSettings(pairs []OriginTopic, rows []SettingRow) Settings {
@@ -107,7 +143,7 @@ func (s *Service) effectiveSettings(pairs []OriginTopic, rows []SettingRow) Sett
 			channelEnabled = &v
 		}
 		originDefault := channelEnabled == nil || *channelEnabled
-		ch := ChannelSettings{ID: id, Enabled: channelEnabled, Origins: make([]OriginSettings, 0, len(origins))}
+		ch := ChannelSettings{ID: id, Enabled: channelEnabled, Locked: def != nil && def.Locked, Origins: make([]OriginSettings, 0, len(origins))}
 		for _, o := range origins {
 			storedOrigin := findOrigin(stored, o, false)
 			var defOrigin *OriginSettings
@@ -121,6 +157,9 @@ func (s *Service) effectiveSettings(pairs []OriginTopic, rows []SettingRow) Sett
 			case defOrigin != nil:
 				os.Enabled = defOrigin.Enabled
 			}
+			if v, locked := lockedIn(def, defOrigin, ""); locked {
+				os.Enabled, os.Locked = v, true
+			}
 			for _, t := range topics[o] {
 				ts := TopicSettings{ID: t, Enabled: os.Enabled}
 				if channelEnabled != nil {
@@ -131,6 +170,9 @@ func (s *Service) effectiveSettings(pairs []OriginTopic, rows []SettingRow) Sett
 				}
 				if st := findTopic(storedOrigin, t); st != nil {
 					ts.Enabled = st.Enabled
+				}
+				if v, locked := lockedIn(def, defOrigin, t); locked {
+					ts.Enabled, ts.Locked = v, true
 				}
 				os.Topics = append(os.Topics, ts)
 			}
@@ -167,8 +209,20 @@ func findTopic(o *OriginSettings, id string) *TopicSettings {
 // WebChannel or a processor's name (exactly), an empty or overlong id, an
 // id that is not valid UTF-8 or holds a NUL, or the same channel, origin
 // and topic twice is an error wrapping ErrInvalid, and nothing is saved.
+// st.QuietHours is checked (see QuietHours: an unknown zone or a
+// malformed time is a *ValidationError naming the field, like
+// quietHours.timeZone) and saved with the rows, in the same transaction;
+// nil leaves the stored quiet hours alone, the zero QuietHours removes
+// them.
+//
 // A topic is stored enabled only if its origin is too; a channel's
-// Enabled is ignored (it is an administrator default).
+// Enabled and every Locked in st are ignored (they are administrator
+// defaults).
+//
+// An origin or topic that Config.DefaultSettings locks (see
+// ChannelSettings.Locked) may be sent back as Settings reports it, and is
+// then accepted and not stored; one whose Enabled differs is refused with
+// a *ValidationError naming its enabled field, and nothing is saved.
 func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (Settings, error) {
 	user, err := canonicalUser(user)
 	if err != nil {
@@ -177,14 +231,16 @@ func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (S
 	var verr ValidationError
 	var rows []SettingRow
 	seen := map[[3]string]bool{}
-	add := func(field string, r SettingRow) {
+	add := func(field string, r lockedRow) {
 		key := [3]string{r.Channel, r.Origin, r.Topic}
 		if seen[key] {
 			verr.add(field, "appears twice")
 			return
 		}
 		seen[key] = true
-		rows = append(rows, r)
+		if !r.locked {
+			rows = append(rows, r.SettingRow)
+		}
 	}
 	for i, c := range st.Channels {
 		cf := fmt.Sprintf("channels[%d]", i)
@@ -197,23 +253,46 @@ func (s *Service) SaveSettings(ctx context.Context, user string, st Settings) (S
 			if !verr.checkSettingID(of, o.ID) {
 				continue
 			}
-			add(of, SettingRow{Channel: c.ID, Origin: o.ID, Enabled: o.Enabled})
+			add(of, verr.unlessLocked(of, s.defaults, SettingRow{Channel: c.ID, Origin: o.ID, Enabled: o.Enabled}))
 			for k, t := range o.Topics {
 				tf := fmt.Sprintf("%s.topics[%d]", of, k)
 				if !verr.checkSettingID(tf, t.ID) {
 					continue
 				}
-				add(tf, SettingRow{Channel: c.ID, Origin: o.ID, Topic: t.ID, Enabled: o.Enabled && t.Enabled})
+				r := verr.unlessLocked(tf, s.defaults, SettingRow{Channel: c.ID, Origin: o.ID, Topic: t.ID, Enabled: t.Enabled})
+				r.Enabled = r.Enabled && o.Enabled
+				add(tf, r)
 			}
 		}
+	}
+	if q := st.QuietHours; q != nil && !q.IsZero() {
+		q.check(&verr, nil)
 	}
 	if err := verr.errOrNil(); err != nil {
 		return Settings{}, err
 	}
-	if err := s.store.ReplaceSettings(ctx, user, rows); err != nil {
+	if err := s.store.UpdateSettings(ctx, user, SettingsUpdate{Rows: rows, QuietHours: st.QuietHours}); err != nil {
 		return Settings{}, fmt.Errorf("notifications: save settings: %w", err)
 	}
 	return s.Settings(ctx, user)
+}
+
+// lockedRow is a row SaveSettings read, and whether the defaults lock it
+// (it is then checked, not stored).
+type lockedRow struct {
+	SettingRow
+	locked bool
+}
+
+// unlessLocked returns r, marked locked when the defaults lock its
+// origin or topic; a locked r whose Enabled differs from the locked value
+// adds an error for field's enabled to verr.
+func (verr *ValidationError) unlessLocked(field string, d defaultSettings, r SettingRow) lockedRow {
+	v, locked := d.locked(r.Channel, r.Origin, r.Topic)
+	if locked && v != r.Enabled {
+		verr.add(field+".enabled", fmt.Sprintf("is locked by the administrator at %t and cannot be changed", v))
+	}
+	return lockedRow{SettingRow: r, locked: locked}
 }
 
 // checkSettingID checks the id of the origin or topic at field, adding

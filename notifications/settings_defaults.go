@@ -10,6 +10,7 @@ import (
 type defaultSettings struct {
 	raw      Settings
 	channels map[string]*ChannelSettings
+	anyLock  bool // some channel, origin or topic is Locked
 }
 
 func newDefaultSettings(s Settings) defaultSettings {
@@ -19,8 +20,57 @@ func newDefaultSettings(s Settings) defaultSettings {
 		if _, dup := d.channels[key]; !dup {
 			d.channels[key] = &s.Channels[i]
 		}
+		c := &s.Channels[i]
+		d.anyLock = d.anyLock || c.Locked
+		for _, o := range c.Origins {
+			d.anyLock = d.anyLock || o.Locked
+			for _, t := range o.Topics {
+				d.anyLock = d.anyLock || t.Locked
+			}
+		}
 	}
 	return d
+}
+
+// locked returns the value the defaults fix channel, origin and topic
+// ("" for the origin itself) at, and whether they fix it (see lockedIn).
+func (d defaultSettings) locked(channel, origin, topic string) (enabled, locked bool) {
+	if !d.anyLock {
+		return false, false
+	}
+	def := d.channel(channel)
+	if def == nil {
+		return false, false
+	}
+	return lockedIn(def, findOrigin(def.Origins, origin, true), topic)
+}
+
+// lockedIn decides whether the default channel def (nil when the defaults
+// do not name it) with its entry for the origin (defOrigin, nil when
+// none; matched case-insensitively, as Settings shows the defaults)
+// locks topic ("" for the origin itself), and at what value: a locked
+// topic at its Enabled; a topic of a locked origin or channel at its
+// default entry's Enabled when the defaults list it, else at the
+// origin's; an origin of a locked channel at its default entry, else at
+// the channel's default (on unless Enabled is false).
+func lockedIn(def *ChannelSettings, defOrigin *OriginSettings, topic string) (enabled, locked bool) {
+	if def == nil {
+		return false, false
+	}
+	var defTopic *TopicSettings
+	if topic != "" {
+		defTopic = findTopic(defOrigin, topic)
+	}
+	if !def.Locked && (defOrigin == nil || !defOrigin.Locked) && (defTopic == nil || !defTopic.Locked) {
+		return false, false
+	}
+	switch {
+	case defTopic != nil:
+		return defTopic.Enabled, true
+	case defOrigin != nil:
+		return defOrigin.Enabled, true
+	}
+	return def.Enabled == nil || *def.Enabled, true
 }
 
 func (d defaultSettings) channel(id string) *ChannelSettings { return d.channels[strings.ToLower(id)] }
@@ -56,8 +106,16 @@ func validateDefaultSettings(s Settings) error {
 //     entry whose id is topic exactly wins over the origin's Enabled;
 //   - with no such origin entry, the channel's default Enabled decides,
 //     yes when it is unset.
+//
+// Before all that, an origin or topic the defaults lock gets its locked
+// value (see lockedIn), whatever the user stored.
 func (d defaultSettings) enabled(rows []SettingRow, channel, origin, topic string) bool {
 	def := d.channel(channel)
+	if d.anyLock && def != nil {
+		if v, locked := lockedIn(def, findOrigin(def.Origins, origin, true), topic); locked {
+			return v
+		}
+	}
 	var channelEnabled *bool
 	found := def != nil
 	if def != nil {

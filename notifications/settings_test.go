@@ -9,6 +9,13 @@ func TestEnabledRule(t *testing.T) {
 	t.Parallel()
 	no := false
 	d := newDefaultSettings(Settings{})
+	locked := newDefaultSettings(Settings{Channels: []ChannelSettings{
+		{ID: "Web", Origins: []OriginSettings{
+			{ID: "o", Enabled: false, Locked: true},
+			{ID: "p", Enabled: true, Topics: []TopicSettings{{ID: "on", Enabled: true, Locked: true}}},
+		}},
+		{ID: "Email", Enabled: &no, Locked: true, Origins: []OriginSettings{{ID: "q", Enabled: true}}},
+	}})
 	rows := []SettingRow{
 		{Channel: "Web", Origin: "o1", Enabled: false},
 		{Channel: "Web", Origin: "o1", Topic: "t-on", Enabled: true},
@@ -43,6 +50,13 @@ func TestEnabledRule(t *testing.T) {
 			nil, "Web", "o", "", false},
 		{"stored origin beats default origin", newDefaultSettings(Settings{Channels: []ChannelSettings{{ID: "Web", Origins: []OriginSettings{{ID: "o", Enabled: false}}}}}),
 			[]SettingRow{{Channel: "Web", Origin: "o", Enabled: true}}, "Web", "o", "", true},
+		{"locked origin beats stored origin", locked, []SettingRow{{Channel: "Web", Origin: "o", Enabled: true}}, "Web", "o", "", false},
+		{"locked origin matched case-insensitively", locked, []SettingRow{{Channel: "Web", Origin: "O", Enabled: true}}, "Web", "O", "", false},
+		{"topic of a locked origin", locked, []SettingRow{{Channel: "Web", Origin: "o", Topic: "t", Enabled: true}}, "Web", "o", "t", false},
+		{"locked topic beats stored origin off", locked, []SettingRow{{Channel: "Web", Origin: "p", Enabled: false}}, "Web", "p", "on", true},
+		{"unlocked topic of that origin follows the user", locked, []SettingRow{{Channel: "Web", Origin: "p", Enabled: false}}, "Web", "p", "other", false},
+		{"locked channel beats stored rows", locked, []SettingRow{{Channel: "Email", Origin: "x", Enabled: true}}, "email", "x", "", false},
+		{"locked channel with its origin's default", locked, []SettingRow{{Channel: "Email", Origin: "q", Enabled: false}}, "Email", "q", "", true},
 	}
 	for _, tt := range tests {
 		if got := tt.defaults.enabled(tt.rows, tt.channel, tt.origin, tt.topic); got != tt.want {

@@ -75,6 +75,21 @@ type Store interface {
 	// ReplaceSettings replaces all of user's rows with rows, in one
 	// transaction.
 	ReplaceSettings(ctx context.Context, user string, rows []SettingRow) error
+	// QuietHours returns the stored quiet hours of each user, as they
+	// were saved. Users without are absent from the map.
+	QuietHours(ctx context.Context, users []string) (map[string]QuietHours, error)
+	// UpdateSettings replaces all of user's rows with u.Rows and, when
+	// u.QuietHours is not nil, the user's quiet hours with it (the zero
+	// QuietHours removes them), in one transaction: all or nothing.
+	UpdateSettings(ctx context.Context, user string, u SettingsUpdate) error
+	// HoldDelivery puts a claimed delivery back as if it had not been
+	// claimed, due at h.Until: fenced by the lease token (an error
+	// wrapping ErrLeaseLost when it no longer holds), its lease released,
+	// its status kept, and the claim's attempt uncounted (Attempts as it
+	// was before the claim). If a scoped re-send replaced the delivery
+	// since the claim, it is due at h.Now instead, attempts reset, as
+	// FinishDelivery does. It returns the delivery as stored.
+	HoldDelivery(ctx context.Context, h DeliveryHold) (Delivery, error)
 
 	// DeleteOlderThan deletes notifications and broadcasts last changed
 	// (Updated, or Created when never updated) at or before cutoff, in
@@ -282,6 +297,15 @@ type Status struct {
 type OriginTopic struct {
 	Origin string
 	Topic  string // "" when the notification had no topic
+}
+
+// SettingsUpdate is what Store.UpdateSettings writes for one user.
+type SettingsUpdate struct {
+	// Rows replace all of the user's settings rows.
+	Rows []SettingRow
+	// QuietHours, when not nil, replaces the user's quiet hours; the
+	// zero QuietHours removes them. Nil leaves them as they are.
+	QuietHours *QuietHours
 }
 
 // SettingRow is one stored settings row: whether user gets notifications

@@ -571,6 +571,45 @@ func (s *Store) FinishDelivery(ctx context.Context, o notifications.DeliveryOutc
 	return d, nil
 }
 
+// HoldDelivery implements notifications.Store. A zero Now means the
+// current time; Until is rounded up to the millisecond. A malformed id
+// or token has lost its lease. A digest stays frozen with the members its
+// claim gave it: sends during the hold open a new digest.
+func (s *Store) HoldDelivery(ctx context.Context, h notifications.DeliveryHold) (notifications.Delivery, error) {
+	gen, _, ok := leaseGeneration(h.Token)
+	if !ok || !uuid.Valid(h.ID) {
+		return notifications.Delivery{}, errLeaseLost("hold delivery", h.ID)
+	}
+	now := h.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if err := errors.Join(checkTime("now", now), checkTime("hold end", h.Until)); err != nil {
+		return notifications.Delivery{}, fmt.Errorf("store: hold delivery: %w", err)
+	}
+	// While the generation is the claimed one, the claim is undone:
+	// due at Until, its attempt uncounted. Otherwise a re-send replaced
+	// the content since, and the delivery is pending again, due now (or
+	// held, when the re-send put it in a digest), its attempts reset.
+	same := "generation = " + strconv.Itoa(gen)
+	b := newStmt(s.d, 512)
+	b.raw("UPDATE delivery SET status = CASE WHEN ").raw(same).raw(" THEN status ELSE 'pending' END").
+		raw(", next_attempt = CASE WHEN ").raw(same).raw(" THEN ").time(ceilMS(h.Until)).
+		raw(" WHEN digest_id IS NOT NULL AND digest_id <> id THEN NULL ELSE ").time(now).raw(" END").
+		raw(", attempts = CASE WHEN ").raw(same).raw(" AND attempts > 0 THEN attempts - 1 ELSE 0 END").
+		raw(", lease_token = NULL, lease_owner = NULL, updated = ").time(now).
+		raw(" WHERE id = ").str(strings.ToLower(h.ID)).raw(" AND lease_token = ").str(h.Token).raw(" AND ").raw(activeStatuses).
+		raw(returningDelivery)
+	d, err := s.updateDelivery(ctx, b)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return d, errLeaseLost("hold delivery", h.ID)
+	case err != nil:
+		return d, fmt.Errorf("store: hold delivery: %w", err)
+	}
+	return d, nil
+}
+
 // updateDelivery runs b, an UPDATE of one delivery ending in
 // returningDelivery, as one statement; sql.ErrNoRows when it updated
 // none.

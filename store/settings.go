@@ -136,19 +136,42 @@ func uniqueStrings(ss []string) []string {
 	return out
 }
 
-// ReplaceSettings implements notifications.Store. Two rows with the same
-// channel, origin and topic are refused with notifications.ErrInvalid
-// before anything is written.
+// ReplaceSettings implements notifications.Store: UpdateSettings with
+// rows only, the quiet hours left alone.
 func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notifications.SettingRow) error {
+	return s.UpdateSettings(ctx, user, notifications.SettingsUpdate{Rows: rows})
+}
+
+// UpdateSettings implements notifications.Store. Two rows with the same
+// channel, origin and topic, or quiet hours with an empty field (other
+// than the zero QuietHours, which removes them), are refused with
+// notifications.ErrInvalid before anything is written. The quiet hours'
+// format is the Service's to check: the store keeps the text as given.
+func (s *Store) UpdateSettings(ctx context.Context, user string, u notifications.SettingsUpdate) error {
+	rows := u.Rows
 	type key struct{ channel, origin, topic string }
 	seen := make(map[key]struct{}, len(rows))
 	for _, r := range rows {
 		k := key{r.Channel, r.Origin, r.Topic}
 		if _, dup := seen[k]; dup {
-			return fmt.Errorf("store: replace settings: %w: duplicate row for channel %q, origin %q, topic %q",
+			return fmt.Errorf("store: update settings: %w: duplicate row for channel %q, origin %q, topic %q",
 				notifications.ErrInvalid, r.Channel, r.Origin, r.Topic)
 		}
 		seen[k] = struct{}{}
+	}
+	var quiet *stmt
+	if q := u.QuietHours; q != nil {
+		quiet = newStmt(s.d, 192)
+		switch {
+		case q.IsZero():
+			quiet.raw(`DELETE FROM user_quiet_hours WHERE "user" = `).str(user)
+		case q.Start == "" || q.End == "" || q.TimeZone == "":
+			return fmt.Errorf("store: update settings: %w: quiet hours need a start, an end and a time zone", notifications.ErrInvalid)
+		default:
+			quiet.raw(`INSERT INTO user_quiet_hours ("user", start, "end", time_zone) VALUES (`).str(user).raw(", ").str(q.Start).
+				raw(", ").str(q.End).raw(", ").str(q.TimeZone).
+				raw(`) ON CONFLICT ("user") DO UPDATE SET start = excluded.start, "end" = excluded."end", time_zone = excluded.time_zone`)
+		}
 	}
 	lock := newStmt(s.d, 96)
 	s.d.lockUserSettings(lock, user)
@@ -167,6 +190,9 @@ func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notific
 		}
 		inserts = append(inserts, b)
 	}
+	if quiet != nil {
+		inserts = append(inserts, quiet)
+	}
 	err := s.inTx(ctx, func(tx bun.Tx) error {
 		if len(lock.b) > 0 {
 			if err := s.exec(ctx, tx, lock); err != nil {
@@ -184,7 +210,41 @@ func (s *Store) ReplaceSettings(ctx context.Context, user string, rows []notific
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: replace settings: %w", err)
+		return fmt.Errorf("store: update settings: %w", err)
 	}
 	return nil
+}
+
+// QuietHours implements notifications.Store, one query per 500 users.
+func (s *Store) QuietHours(ctx context.Context, users []string) (map[string]notifications.QuietHours, error) {
+	out := map[string]notifications.QuietHours{}
+	for chunk := range slices.Chunk(uniqueStrings(users), settingsChunk) {
+		b := newStmt(s.d, 128)
+		b.raw(`SELECT "user", start, "end", time_zone FROM user_quiet_hours WHERE "user" IN `).strList(chunk)
+		err := s.read(ctx, func() error {
+			for _, u := range chunk {
+				delete(out, u)
+			}
+			rows, err := s.query(ctx, s.db, b)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var (
+					user string
+					q    notifications.QuietHours
+				)
+				if err := rows.Scan(&user, &q.Start, &q.End, &q.TimeZone); err != nil {
+					return err
+				}
+				out[user] = q
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: quiet hours: %w", err)
+		}
+	}
+	return out, nil
 }

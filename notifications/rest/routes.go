@@ -169,7 +169,7 @@ func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	in, err := decodeSettings(body)
+	in, err := decodeSettingsBody(body)
 	if err != nil {
 		return err
 	}

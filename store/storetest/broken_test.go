@@ -133,6 +133,15 @@ func (b brokenStore) KeyedSend(ctx context.Context, origin, key string) (notific
 	return k, err
 }
 
+// HoldDelivery: "hold-counts-attempt" leaves the claim's attempt
+// counted, as a hold done with FinishDelivery would.
+func (b brokenStore) HoldDelivery(ctx context.Context, h notifications.DeliveryHold) (notifications.Delivery, error) {
+	if b.flaw != "hold-counts-attempt" {
+		return b.Store.HoldDelivery(ctx, h)
+	}
+	return b.FinishDelivery(ctx, notifications.DeliveryOutcome{ID: h.ID, Token: h.Token, Status: notifications.DeliveryRetrying, NextAttempt: &h.Until, Now: h.Now})
+}
+
 // TestSuiteCatchesBrokenStores runs the suite, in a child process, against
 // stores that each break one rule, and checks that the subtest guarding
 // that rule fails: a suite that cannot fail proves nothing.
@@ -153,6 +162,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"stale-outcome-kept", "ClaimLeaseExpiry"},
 		{"schedule-claims-early", "ScheduleLease"},
 		{"result-forgotten", "KeyedSendResult"},
+		{"hold-counts-attempt", "HoldDelivery"},
 	}
 	// The control: with no flaw the wrapper passes the whole suite, so the
 	// failures below are the flaws'.

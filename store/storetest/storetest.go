@@ -34,7 +34,8 @@
 // Scheduled sends: claimed when due and by one claimer while the lease
 // holds, the run's send fenced by its lease (a stale run or a cancelled
 // schedule commits nothing), retries and failures, keys, listing and
-// retention.
+// retention. Quiet hours are stored with the settings, all or nothing,
+// and a held delivery is put back unclaimed, its attempt uncounted.
 package storetest
 
 import (
@@ -161,6 +162,9 @@ var tests = []test{
 	{"ScheduleKey", testScheduleKey},
 	{"ConcurrentScheduleClaimers", testConcurrentScheduleClaimers},
 	{"DeleteFinishedSchedules", testDeleteFinishedSchedules},
+	// quiet_hours.go
+	{"QuietHoursRoundTrip", testQuietHoursRoundTrip},
+	{"HoldDelivery", testHoldDelivery},
 }
 
 // The fixtures' users: the one most tests read as, and another.
