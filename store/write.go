@@ -420,7 +420,7 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 		}
 	}
 	p := &n.Payload
-	b := newStmt(s.d, 512)
+	b := newStmt(s.d, 1024) // the upsert's text alone is over 500 bytes
 	b.raw(broadcastInsert).raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
