@@ -195,9 +195,15 @@ type Filter struct {
 	// IDs, when non-nil, keeps only these ids.
 	IDs []string
 	// Search keeps notifications whose title or description contains it
-	// as a substring, folding the case of ASCII letters only (the same on
-	// every store: "é" does not find "É"), and literally ('%' and '_' are
-	// not wildcards). At most MaxSearchLength characters.
+	// as a substring, literally ('%' and '_' are not wildcards), folding
+	// case the same on every store, whatever the database's collation or
+	// locale: Unicode simple case folding, strings.EqualFold's
+	// equivalence. "ÄRGER" finds "ärger", "ẞ" finds "ß" and "Σ" finds "ς";
+	// nothing expands ("SS" does not find "ß"), accents are not case
+	// ("e" does not find "é"), and no language's rules apply (the Turkish
+	// "ı" and "İ" are neither "i" nor "I"). At most MaxSearchLength
+	// characters; folding turns each character into one, so the limit is
+	// the same before and after it.
 	Search string
 	// Read keeps read (true) or unread (false) ones; nil keeps both.
 	Read *bool

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/casefold"
 	"github.com/heraldhq/herald/internal/testdb"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
@@ -124,12 +125,21 @@ func floorRows(ctx context.Context, tx *sql.Tx, d benchDB, head string, cols, n 
 
 func floorNotifications(ctx context.Context, tx *sql.Tx, d benchDB, ns []notifications.Notification) error {
 	const metaJS = `{"backstage.io/body.markdown":"A **build** failed"}`
-	return floorRows(ctx, tx, d, `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata) VALUES `,
-		15, len(ns), func(i int, args []any) []any {
+	// The text folded for search, once per distinct text, as the store
+	// folds it.
+	var title, desc, titleFold, descFold string
+	return floorRows(ctx, tx, d, `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) VALUES `,
+		17, len(ns), func(i int, args []any) []any {
 			n := &ns[i]
 			p := &n.Payload
+			if i == 0 || p.Title != title {
+				title, titleFold = p.Title, casefold.String(p.Title)
+			}
+			if i == 0 || p.Description != desc {
+				desc, descFold = p.Description, casefold.String(p.Description)
+			}
 			return append(args, n.ID, n.User, p.Title, p.Description, string(p.Severity), p.Link, n.Origin, nil, p.Topic,
-				d.ts(n.Created), nil, nil, nil, nil, metaJS)
+				d.ts(n.Created), nil, nil, nil, nil, metaJS, titleFold, descFold)
 		})
 }
 

@@ -58,11 +58,9 @@ type dialect interface {
 	// other (PostgreSQL); where one writer runs at a time (SQLite), the
 	// UPDATE's own subquery picks them.
 	skipLocked() bool
-	// contains writes a condition that holds when col, its ASCII letters
-	// folded to lower case, contains term (already folded) as a
-	// substring. Other letters are compared as they are on both
-	// databases: SQLite's LOWER folds ASCII only, and PostgreSQL's does
-	// too under the "C" collation.
+	// contains writes a condition that holds when col contains term as a
+	// substring, comparing bytes. Both are folded already (see
+	// search_fold.go), never by the database.
 	contains(q *stmt, col, term string)
 	// orderText wraps a text column for ORDER BY so that both databases
 	// sort by code point, whatever the database's collation.
@@ -112,7 +110,7 @@ func (sqliteDialect) keyShare(string) string { return "" }
 func (sqliteDialect) orderText(col string) string { return col } // BINARY collation: code points
 
 func (sqliteDialect) contains(q *stmt, col, term string) {
-	q.raw("instr(LOWER(").raw(col).raw("), ").str(term).raw(") > 0")
+	q.raw("instr(").raw(col).raw(", ").str(term).raw(") > 0")
 }
 
 // beginMigrations takes SQLite's write lock at once (BEGIN IMMEDIATE), so a
@@ -190,7 +188,8 @@ func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF
 func (postgresDialect) orderText(col string) string { return col + ` COLLATE "C"` }
 
 func (postgresDialect) contains(q *stmt, col, term string) {
-	q.raw("strpos(LOWER(").raw(col).raw(` COLLATE "C"), `).str(term).raw(") > 0")
+	// "C": bytes compared, whatever the column's collation.
+	q.raw("strpos(").raw(col).raw(` COLLATE "C", `).str(term).raw(") > 0")
 }
 
 // beginMigrations takes a transaction-scoped advisory lock keyed by the

@@ -46,6 +46,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := ms.Discover(sub); err != nil {
 		return err
 	}
+	ms = s.withGoSteps(ms)
 
 	conn, err := s.db.DB.Conn(ctx)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/heraldhq/herald/internal/casefold"
 	"github.com/heraldhq/herald/internal/jsonvalue"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
@@ -166,12 +167,13 @@ func (s *Store) where(q *stmt, o whereOptions) {
 	if f.Search != "" {
 		// A substring test, not LIKE: nothing in the term is a wildcard,
 		// and no pattern length limit applies (SQLite refuses LIKE
-		// patterns over 50,000 bytes).
-		term := asciiLower(f.Search)
+		// patterns over 50,000 bytes). Both sides are folded in Go (see
+		// search_fold.go).
+		term := casefold.String(f.Search)
 		and().raw("(")
-		s.d.contains(q, col(sd, "title"), term)
+		s.d.contains(q, col(sd, "title_fold"), term)
 		q.raw(" OR ")
-		s.d.contains(q, col(sd, "description"), term)
+		s.d.contains(q, col(sd, "description_fold"), term)
 		q.raw(")")
 	}
 	if f.Read != nil {
@@ -244,22 +246,6 @@ func nullTest(notNull bool) string {
 		return " IS NOT NULL"
 	}
 	return " IS NULL"
-}
-
-// asciiLower folds the ASCII letters of s to lower case and leaves every
-// other character alone: the folding both databases' contains does.
-func asciiLower(s string) string {
-	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
-	if i < 0 {
-		return s
-	}
-	b := []byte(s)
-	for ; i < len(b); i++ {
-		if c := b[i]; 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // orderBy writes the ORDER BY terms for one side, then the tie-break.
@@ -355,10 +341,11 @@ var defaultOrder = []notifications.Order{{Field: notifications.OrderCreated, Des
 
 // List implements notifications.Store. Text fields sort by code point on
 // both databases. Search matches the title or description literally, of
-// any length, folding the case of ASCII letters only, the same on both
-// databases: "Straße" finds "STRAßE", but "é" does not find "É". An unknown Order field, a negative
-// Offset or Limit, or an After with another order is refused with
-// notifications.ErrInvalid.
+// any length, with Unicode simple case folding, the same on both
+// databases whatever their collation or locale: "ÄRGER" finds "ärger" and
+// "STRAẞE" finds "Straße", but "STRASSE" does not. An unknown Order
+// field, a negative Offset or Limit, or an After with another order is
+// refused with notifications.ErrInvalid.
 func (s *Store) List(ctx context.Context, q notifications.Query) ([]notifications.Notification, error) {
 	if err := checkQuery(q); err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/heraldhq/herald/internal/casefold"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 )
@@ -35,7 +36,7 @@ const (
 // defaultDeleteBatch is DeleteOlderThan's batch when given none.
 const defaultDeleteBatch = 1000
 
-const notificationInsert = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata) VALUES `
+const notificationInsert = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) VALUES `
 
 // notificationUpsert restores the existing row of a scoped notification
 // (same user, origin and scope): content replaced and unread again; id,
@@ -43,14 +44,16 @@ const notificationInsert = `INSERT INTO notification (id, "user", title, descrip
 // index, so this one statement is the whole de-duplication, race-free.
 const notificationUpsert = ` ON CONFLICT ("user", origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
 	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
-	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL ` +
+	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL, ` +
+	`title_fold = excluded.title_fold, description_fold = excluded.description_fold ` +
 	`RETURNING id, "user", origin, scope, created, updated, read, saved, icon`
 
 const (
-	broadcastInsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) VALUES `
+	broadcastInsert = `INSERT INTO broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata, title_fold, description_fold) VALUES `
 	broadcastUpsert = ` ON CONFLICT (origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
 		`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
-		`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created ` +
+		`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, ` +
+		`title_fold = excluded.title_fold, description_fold = excluded.description_fold ` +
 		`RETURNING id, created, updated, icon`
 )
 
@@ -262,6 +265,8 @@ type batchWriter struct {
 	metas []string
 	order []int // writeOrder(out)
 	pos   int   // next index into order
+	// titles and descriptions fold the rows' text for search.
+	titles, descriptions folder
 }
 
 func (w *batchWriter) done() bool { return w.pos == len(w.order) }
@@ -291,7 +296,7 @@ func (w *batchWriter) next() (b *sqlBuf, scoped map[string]int) {
 		if rows > 0 {
 			b.raw(", ")
 		}
-		appendNotification(b, n, w.metas[i])
+		appendNotification(b, n, w.metas[i], w.titles.of(n.Payload.Title), w.descriptions.of(n.Payload.Description))
 		w.pos++
 	}
 	if scoped != nil {
@@ -306,8 +311,9 @@ func (w *batchWriter) next() (b *sqlBuf, scoped map[string]int) {
 func (w *batchWriter) capacity() int {
 	n := &w.out[w.order[w.pos]]
 	p := &n.Payload
-	// Quotes, separators, times and NULLs take under 160 bytes a row.
-	row := 160 + len(n.ID) + len(n.User) + len(n.Origin) + len(p.Title) + len(p.Description) +
+	// Quotes, separators, times and NULLs take under 170 bytes a row;
+	// title and description come twice, as written and folded.
+	row := 170 + len(n.ID) + len(n.User) + len(n.Origin) + 2*(len(p.Title)+len(p.Description)) +
 		len(p.Severity) + len(p.Link) + len(p.Scope) + len(p.Topic) + len(p.Icon) + len(w.metas[w.order[w.pos]])
 	rows := min(len(w.order)-w.pos, maxBatchRows, maxBatchBytes/row+1)
 	return len(notificationInsert) + len(notificationUpsert) + rows*row
@@ -350,13 +356,15 @@ func scopeKey(user, origin, scope string) string {
 	return user + "\x00" + origin + "\x00" + scope
 }
 
-func appendNotification(b *sqlBuf, n *notifications.Notification, meta string) {
+// appendNotification writes n's row of notificationInsert: meta is its
+// encoded metadata, titleFold and descriptionFold its folded text.
+func appendNotification(b *sqlBuf, n *notifications.Notification, meta, titleFold, descriptionFold string) {
 	p := &n.Payload
 	b.raw("(").str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
 		raw(", ").optTime(n.Updated).raw(", ").optTime(n.Read).raw(", ").optTime(n.Saved).
-		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")")
+		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(", ").str(titleFold).raw(", ").optStr(descriptionFold).raw(")")
 }
 
 // restoreScoped runs a batch with the upsert and copies the stored state of
@@ -430,11 +438,12 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 		}
 	}
 	p := &n.Payload
-	b := newStmt(s.d, 512)
+	b := newStmt(s.d, 1024) // the upsert's text alone is over 500 bytes
 	b.raw(broadcastInsert).raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
-		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(")").raw(broadcastUpsert)
+		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).
+		raw(", ").str(casefold.String(p.Title)).raw(", ").optStr(casefold.String(p.Description)).raw(")").raw(broadcastUpsert)
 	var (
 		id               string
 		icon             sql.NullString

@@ -124,7 +124,7 @@ func BenchmarkSendWithWaitingSchedules(b *testing.B) {
 				if err != nil {
 					return err
 				}
-				args := floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), string(meta))
+				args := floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), string(meta), fold(p))
 				if _, err := tx.StmtContext(ctx, insert).ExecContext(ctx, args...); err != nil {
 					tx.Rollback()
 					return err

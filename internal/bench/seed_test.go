@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/heraldhq/herald/internal/casefold"
 	"github.com/heraldhq/herald/internal/testdb"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/store"
@@ -71,23 +72,25 @@ func (in inbox) row(i int, ts func(time.Time) any) []any {
 	if i%10 == 0 {
 		meta = fmt.Sprintf(`{"%s":"Build **%d** failed","build":%d}`, notifications.MetadataMarkdownBody, i, i)
 	}
+	title, desc := fmt.Sprintf("Build %d failed", i), "The main branch is red"
 	return []any{
 		fmt.Sprintf("00000000-0000-4000-8000-%012x", i), userRef(in.userOf(i)),
-		fmt.Sprintf("Build %d failed", i), "The main branch is red", seedSeverities[i%4],
+		title, desc, seedSeverities[i%4],
 		fmt.Sprintf("/ci/builds/%d", i), "plugin:ci", nil, fmt.Sprintf("topic-%d", i%5),
-		ts(created), nil, read, saved, nil, meta,
+		ts(created), nil, read, saved, nil, meta, casefold.String(title), casefold.String(desc),
 	}
 }
 
-const broadcastColumns = `id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata`
+const broadcastColumns = `id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata, title_fold, description_fold`
 
 // broadcast returns broadcast j's values in broadcastColumns order; they
 // are spread evenly over the notifications' time span.
 func (in inbox) broadcast(j int, ts func(time.Time) any) []any {
 	created := seedEpoch.Add(time.Duration((j+1)*in.Rows/in.Broadcasts) * time.Second).Add(-time.Millisecond)
+	title := fmt.Sprintf("Maintenance %d", j)
 	return []any{
-		fmt.Sprintf("00000000-0000-4000-9000-%012x", j), fmt.Sprintf("Maintenance %d", j), nil, "normal",
-		nil, "plugin:ops", nil, "ops", ts(created), nil, nil, nil,
+		fmt.Sprintf("00000000-0000-4000-9000-%012x", j), title, nil, "normal",
+		nil, "plugin:ops", nil, "ops", ts(created), nil, nil, nil, casefold.String(title), nil,
 	}
 }
 
@@ -224,7 +227,7 @@ func insertBroadcasts(ctx context.Context, tx *sql.Tx, in inbox, mark string, ts
 	}
 	for j := range in.Broadcasts {
 		n = 0
-		if _, err := tx.ExecContext(ctx, "INSERT INTO broadcast ("+broadcastColumns+") VALUES "+placeholders(12), in.broadcast(j, ts)...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO broadcast ("+broadcastColumns+") VALUES "+placeholders(14), in.broadcast(j, ts)...); err != nil {
 			return err
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/casefold"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 )
@@ -27,15 +29,25 @@ func benchPayload() notifications.Payload {
 
 // notificationColumns are the columns Herald writes for a user
 // notification, in the order of floorRow's values.
-const notificationColumns = `id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata`
+const notificationColumns = `id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold`
 
-const columnsPerRow = 15
+const columnsPerRow = 17
 
 // floorRow appends the values Herald would store for one notification to
-// user: the same columns, NULL where Herald writes NULL.
-func floorRow(args []any, id, user string, p notifications.Payload, created int64, meta string) []any {
+// user: the same columns, NULL where Herald writes NULL. f is p's text
+// folded for search.
+func floorRow(args []any, id, user string, p notifications.Payload, created int64, meta string, f folded) []any {
 	return append(args, id, user, p.Title, p.Description, string(p.Severity), p.Link, benchOrigin,
-		nil, p.Topic, created, nil, nil, nil, nil, meta)
+		nil, p.Topic, created, nil, nil, nil, nil, meta, f.title, f.description)
+}
+
+// folded is a payload's title and description folded for search, as
+// Herald stores them beside the text: the floor folds them too, once per
+// send as Herald does.
+type folded struct{ title, description string }
+
+func fold(p notifications.Payload) folded {
+	return folded{casefold.String(p.Title), casefold.String(p.Description)}
 }
 
 // insertSQL is a multi-row INSERT into table of rows rows with bound
@@ -82,7 +94,7 @@ func BenchmarkSingle(b *testing.B) {
 		return err
 	}, func() error {
 		return floorInsertOne(ctx, insert, p, func(meta string) []any {
-			return floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), meta)
+			return floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), meta, fold(p))
 		})
 	})
 	bp.report()
@@ -112,11 +124,11 @@ func fanoutCatalog(n int) (notifications.Catalog, []string) {
 	return notifications.NewMemoryCatalog(notifications.CatalogEntity{Ref: "group:default/everyone", Relations: rels}), users
 }
 
-// floorBatch is the floor's rows per INSERT: 2000 rows of 15 values,
-// within SQLite's 32766 bound parameters, the fastest of the sizes tried
-// (100, 250, 500, 1000, 2000; 145, 128, 123, 119 and 113 ms for 10,000
-// rows).
-const floorBatch = 2000
+// floorBatch is the floor's rows per INSERT: 1900 rows of 17 values,
+// within SQLite's 32766 bound parameters. 2000 was the fastest of the
+// sizes tried with 15 values a row (100, 250, 500, 1000, 2000; 145, 128,
+// 123, 119 and 113 ms for 10,000 rows), and no longer fits.
+const floorBatch = 1900
 
 // floorFanout inserts one notification per user in one transaction, in
 // multi-row INSERTs of floorBatch rows (prepared once, outside the
@@ -146,7 +158,7 @@ func (f *floorFanout) send(ctx context.Context, users []string, p notifications.
 	if err != nil {
 		return err
 	}
-	meta, created := string(js), time.Now().UnixMilli()
+	meta, created, folds := string(js), time.Now().UnixMilli(), fold(p)
 	tx, err := f.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -165,7 +177,7 @@ func (f *floorFanout) send(ctx context.Context, users []string, p notifications.
 			if f.deliveries != nil {
 				ids = append(ids, id)
 			}
-			args = floorRow(args, id, u, p, created, meta)
+			args = floorRow(args, id, u, p, created, meta, folds)
 		}
 		f.args = args
 		if len(chunk) == floorBatch {
@@ -194,10 +206,25 @@ func BenchmarkFanout(b *testing.B) {
 	catalog, users := fanoutCatalog(recipients)
 	path := filepath.Join(b.TempDir(), "herald.db")
 	svc := newService(b, openStore(b, path), catalog)
-	floor := newFloorFanout(b, openFloor(b, path))
+	db := openFloor(b, path)
+	floor := newFloorFanout(b, db)
 
 	o := notifications.SendOptions{Origin: benchOrigin, Recipients: notifications.Entity("group:default/everyone"), Payload: benchPayload()}
 	fanoutPair(ctx, b, svc, o, floor, users)
+
+	// Both sides stored the same folded text.
+	const q = `SELECT DISTINCT title_fold || '/' || description_fold FROM %snotification`
+	herald, err := queryStrings(ctx, db, fmt.Sprintf(q, ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fl, err := queryStrings(ctx, db, fmt.Sprintf(q, "floor_"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !slices.Equal(herald, fl) || len(herald) != 1 {
+		b.Fatalf("folded text: Herald wrote %q, the floor %q", herald, fl)
+	}
 }
 
 // fanoutPair times svc's Send of o, which must reach every one of users,
@@ -248,8 +275,8 @@ func BenchmarkBroadcast(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "herald.db")
 	svc := newService(b, openStore(b, path), nil)
 	floor := openFloor(b, path)
-	insert, err := floor.PrepareContext(ctx, `INSERT INTO floor_broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata) `+
-		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	insert, err := floor.PrepareContext(ctx, `INSERT INTO floor_broadcast (id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata, title_fold, description_fold) `+
+		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -264,8 +291,9 @@ func BenchmarkBroadcast(b *testing.B) {
 		return err
 	}, func() error {
 		return floorInsertOne(ctx, insert, p, func(meta string) []any {
+			f := fold(p)
 			return []any{uuid.New(), p.Title, p.Description, string(p.Severity), p.Link,
-				benchOrigin, nil, p.Topic, time.Now().UnixMilli(), nil, nil, meta}
+				benchOrigin, nil, p.Topic, time.Now().UnixMilli(), nil, nil, meta, f.title, f.description}
 		})
 	})
 	bp.report()

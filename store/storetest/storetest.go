@@ -10,10 +10,11 @@
 //
 // The suite covers Backstage's store behaviour (the acceptance cases of
 // DatabaseNotificationsStore) and what Herald adds: literal search of any
-// length up to notifications.MaxSearchLength, folding ASCII case only,
-// keyset pagination, malformed and foreign ids, per-user broadcast state,
-// atomic scope de-duplication under concurrency, all-or-nothing sends,
-// batched retention, and one answer for hostile input: times outside the
+// length up to notifications.MaxSearchLength, folding case alike on every
+// store (Unicode simple case folding), keyset pagination, malformed and
+// foreign ids, per-user broadcast state, atomic scope de-duplication
+// under concurrency, all-or-nothing sends, batched retention, and one
+// answer for hostile input: times outside the
 // years 1 to 9999 (refused when written, clamped as bounds) and text with
 // NUL bytes or invalid UTF-8 (refused with notifications.ErrInvalid).
 //
@@ -76,7 +77,6 @@ var tests = []test{
 	{"Search", testSearch},
 	{"LiteralSearch", testLiteralSearch},
 	{"LongSearch", testLongSearch},
-	{"SearchCase", testSearchCase},
 	{"CreatedAfter", testCreatedAfter},
 	{"ChangedSince", testChangedSince},
 	{"Topic", testTopicFilter},
@@ -92,6 +92,12 @@ var tests = []test{
 	{"OriginTopics", testOriginTopics},
 	{"MalformedIDs", testMalformedIDs},
 	{"TimeBoundsOutOfRange", testTimeBoundsOutOfRange},
+	// search.go
+	{"SearchCase", testSearchCase},
+	{"SearchEverywhere", testSearchEverywhere},
+	{"SearchRewritten", testSearchRewritten},
+	{"SearchLengthFolded", testSearchLengthFolded},
+	{"SearchHostile", testSearchHostile},
 	// cursor.go
 	{"CursorPagination", testCursorPagination},
 	{"CursorPaginationConcurrentInserts", testCursorConcurrentInserts},
