@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/casefold"
 	"github.com/heraldhq/herald/internal/uuid"
 )
 
@@ -136,7 +137,7 @@ func newFloorServer(ctx context.Context, spec, service, user string) (_ *floorSe
 		*dst, err = f.db.PrepareContext(ctx, strings.NewReplacer("$P", param, "$Q", param2).Replace(query))
 	}
 	prepare(&f.insertNotification, "INSERT INTO notification ("+notificationColumns+") VALUES ("+placeholders(columnsPerRow)+")")
-	prepare(&f.insertBroadcast, "INSERT INTO broadcast ("+broadcastColumns+") VALUES ("+placeholders(12)+")")
+	prepare(&f.insertBroadcast, "INSERT INTO broadcast ("+broadcastColumns+") VALUES ("+placeholders(14)+")")
 	prepare(&f.count, floorCountSQL)
 	prepare(&f.status, floorStatusSQL)
 	if f.postgres {
@@ -201,6 +202,15 @@ type floorPayload struct {
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 }
 
+// foldText is the folded search text Herald stores beside a description:
+// NULL when there is none.
+func foldText(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return casefold.String(*s)
+}
+
 // floorNotification is a notification on the wire.
 type floorNotification struct {
 	ID      string       `json:"id"`
@@ -248,10 +258,10 @@ func (f *floorServer) send(w http.ResponseWriter, r *http.Request) {
 		}
 		n.User = &req.Recipients.EntityRef
 		_, err = f.insertNotification.ExecContext(r.Context(), n.ID, *n.User, p.Title, p.Description, p.Severity, p.Link,
-			n.Origin, p.Scope, p.Topic, f.ts(n.Created), nil, nil, nil, p.Icon, meta)
+			n.Origin, p.Scope, p.Topic, f.ts(n.Created), nil, nil, nil, p.Icon, meta, casefold.String(p.Title), foldText(p.Description))
 	case "broadcast":
 		_, err = f.insertBroadcast.ExecContext(r.Context(), n.ID, p.Title, p.Description, p.Severity, p.Link,
-			n.Origin, p.Scope, p.Topic, f.ts(n.Created), nil, p.Icon, meta)
+			n.Origin, p.Scope, p.Topic, f.ts(n.Created), nil, p.Icon, meta, casefold.String(p.Title), foldText(p.Description))
 	default:
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return

@@ -136,7 +136,10 @@ type Config struct {
 	// Filter limits the processor to some severities and topics. Defaults
 	// to every notification.
 	Filter notifications.ProcessorFilter
-	// HTTPClient makes the calls. Defaults to a new http.Client.
+	// HTTPClient makes the calls. Defaults to a new http.Client with a
+	// connection pool of its own (a clone of http.DefaultTransport), so
+	// nothing else in the process that closes the default transport's
+	// idle connections (httptest.Server.Close does) cuts a call short.
 	HTTPClient *http.Client
 	// Logger receives debug lines about endpoints a retry skips because an
 	// earlier attempt reached them. Delivery failures are returned, not
@@ -219,7 +222,8 @@ func New(cfg Config) (*Processor, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		cfg.HTTPClient = &http.Client{Transport: transport}
 	}
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
