@@ -192,7 +192,10 @@ type Config struct {
 	// Timeout bounds one API call when the context has no deadline.
 	// Defaults to 30 seconds.
 	Timeout time.Duration
-	// HTTPClient makes the API calls. Defaults to a new http.Client.
+	// HTTPClient makes the API calls. Defaults to a new http.Client with a
+	// connection pool of its own (a clone of http.DefaultTransport), so
+	// code elsewhere that closes the default transport's idle connections
+	// cannot cut a call short.
 	HTTPClient *http.Client
 	// APIURL is the Web API's base URL, for tests and proxies. Defaults to
 	// "https://slack.com/api/".
@@ -291,7 +294,7 @@ func New(cfg Config) (*Processor, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if cfg.APIURL == "" {
 		cfg.APIURL = slack.APIURL
