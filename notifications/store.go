@@ -44,6 +44,10 @@ type Store interface {
 	// Count returns how many notifications List would return for the same
 	// user and filter without paging.
 	Count(ctx context.Context, user string, f Filter) (int, error)
+	// Counts returns, for each filter in order, what Count would return
+	// for it, read in one round trip (one statement); an empty fs is an
+	// empty result.
+	Counts(ctx context.Context, user string, fs []Filter) ([]int, error)
 	// Get returns one notification or broadcast as user sees it, or an
 	// error wrapping ErrNotFound.
 	Get(ctx context.Context, user, id string) (Notification, error)

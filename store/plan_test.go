@@ -169,7 +169,9 @@ func TestSQLiteDeliveryPlansUseIndexes(t *testing.T) {
 		"retention":          func() error { _, err := s.DeleteOlderThan(ctx, now.Add(-time.Hour), 10); return err },
 	}
 	queries := map[string][]string{"claim": claimQueries}
-	for name, call := range calls {
+	// In this order: requeue takes the delivery finish failed.
+	for _, name := range []string{"renew", "finish", "requeue", "get", "list", "list by notification", "finished retention", "retention"} {
+		call := calls[name]
 		if err := call(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -87,6 +87,7 @@ var routes = []route{
 	{"POST /notifications/update", userOnly, nil, (*Handler).update},
 	{"POST /notifications/read-all", userOnly, nil, (*Handler).readAll},
 	{"GET /status", userOnly, nil, (*Handler).status},
+	{"POST /counts", userOnly, nil, (*Handler).counts},
 	{"GET /settings", userOnly, nil, (*Handler).settings},
 	{"POST /settings", userOnly, nil, (*Handler).saveSettings},
 	{"GET /topics", userOnly, topicsParams, (*Handler).topics},

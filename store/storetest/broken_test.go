@@ -142,6 +142,18 @@ func (b brokenStore) HoldDelivery(ctx context.Context, h notifications.DeliveryH
 	return b.FinishDelivery(ctx, notifications.DeliveryOutcome{ID: h.ID, Token: h.Token, Status: notifications.DeliveryRetrying, NextAttempt: &h.Until, Now: h.Now})
 }
 
+// Counts: "counts-misplaced" packs the counts of filters that match
+// something first, as a store that skipped the others' columns without
+// keeping their places would.
+func (b brokenStore) Counts(ctx context.Context, user string, fs []notifications.Filter) ([]int, error) {
+	counts, err := b.Store.Counts(ctx, user, fs)
+	if err != nil || b.flaw != "counts-misplaced" {
+		return counts, err
+	}
+	packed := slices.DeleteFunc(slices.Clone(counts), func(n int) bool { return n == 0 })
+	return append(packed, make([]int, len(counts)-len(packed))...), nil
+}
+
 // TestSuiteCatchesBrokenStores runs the suite, in a child process, against
 // stores that each break one rule, and checks that the subtest guarding
 // that rule fails: a suite that cannot fail proves nothing.
@@ -163,6 +175,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"schedule-claims-early", "ScheduleLease"},
 		{"result-forgotten", "KeyedSendResult"},
 		{"hold-counts-attempt", "HoldDelivery"},
+		{"counts-misplaced", "CountsMatchCount"},
 	}
 	// The control: with no flaw the wrapper passes the whole suite, so the
 	// failures below are the flaws'.

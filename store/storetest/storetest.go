@@ -153,6 +153,8 @@ var tests = []test{
 	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
 	// count.go
 	{"CountMatchesList", testCountMatchesList},
+	// counts.go
+	{"CountsMatchCount", testCountsMatchCount},
 	// idempotency.go
 	{"KeyedSendResult", testKeyedSendResult},
 	{"KeyedScopedResult", testKeyedScopedResult},
