@@ -138,23 +138,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f notifications.DeliveryFilt
 		cond("s.origin = ").str(f.Origin)
 	}
 	b.raw(" ORDER BY d.created DESC, d.id DESC LIMIT ").int(limit)
-	var out []notifications.Delivery
-	err := s.read(ctx, func() error {
-		rows, err := s.query(ctx, s.db, b)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = make([]notifications.Delivery, 0, min(limit, maxPreallocRows))
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return rows.Err()
-	})
+	out, err := readRows(ctx, s, b, limit, func(rows *sql.Rows) (notifications.Delivery, error) { return scanDelivery(rows) })
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}

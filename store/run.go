@@ -59,6 +59,29 @@ func (s *Store) execAffected(ctx context.Context, st statement) (int64, error) {
 	return n, err
 }
 
+// readRows runs the read st as s.read does (retried after a transient
+// failure) and scans every row with scan; sizeHint sizes the result.
+func readRows[T any](ctx context.Context, s *Store, st statement, sizeHint int, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	var out []T
+	err := s.read(ctx, func() error {
+		rows, err := s.query(ctx, s.db, st)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = make([]T, 0, min(sizeHint, maxPreallocRows))
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 func (s *Store) exec(ctx context.Context, db bun.IDB, st statement) error {
 	_, err := s.execResult(ctx, db, st)
 	return err

@@ -198,23 +198,7 @@ func (s *Store) ListSchedules(ctx context.Context, f notifications.ScheduleFilte
 		b.raw(and).raw("status = ").str(string(f.Status))
 	}
 	b.raw(" ORDER BY at, id LIMIT ").int(limit)
-	var out []notifications.ScheduledSend
-	err := s.read(ctx, func() error {
-		rows, err := s.query(ctx, s.db, b)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		out = make([]notifications.ScheduledSend, 0, min(limit, maxPreallocRows))
-		for rows.Next() {
-			sc, err := scanSchedule(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, sc)
-		}
-		return rows.Err()
-	})
+	out, err := readRows(ctx, s, b, limit, func(rows *sql.Rows) (notifications.ScheduledSend, error) { return scanSchedule(rows) })
 	if err != nil {
 		return nil, fmt.Errorf("store: list schedules: %w", err)
 	}

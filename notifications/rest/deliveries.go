@@ -114,19 +114,28 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p auth.Prin
 	return nil
 }
 
+// serviceTarget is the origin of the service principal p and the {id} of
+// r, lower case. A malformed id can match nothing: errNotFound without
+// asking the store. A UUID is case-insensitive; the stores keep the
+// lower-case form.
+func serviceTarget(r *http.Request, p auth.Principal) (origin, id string, err error) {
+	origin, err = serviceOrigin(p)
+	if err != nil {
+		return "", "", err
+	}
+	id = r.PathValue("id")
+	if !uuid.Valid(id) {
+		return "", "", errNotFound
+	}
+	return origin, strings.ToLower(id), nil
+}
+
 // POST /deliveries/{id}/retry (Herald)
 func (h *Handler) retryDelivery(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
-	origin, err := serviceOrigin(p)
+	origin, id, err := serviceTarget(r, p)
 	if err != nil {
 		return err
 	}
-	// A malformed id can match nothing: 404 without asking the store. A
-	// UUID is case-insensitive; the stores keep the lower-case form.
-	id := r.PathValue("id")
-	if !uuid.Valid(id) {
-		return errNotFound
-	}
-	id = strings.ToLower(id)
 	d, err := h.ownDelivery(r, origin, id)
 	if err != nil {
 		return err

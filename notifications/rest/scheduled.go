@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
-	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/signals/auth"
 )
@@ -104,15 +102,10 @@ func (h *Handler) scheduled(w http.ResponseWriter, r *http.Request, p auth.Princ
 // another origin's, or no longer waiting (it ran, failed or was
 // cancelled).
 func (h *Handler) cancelScheduled(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
-	origin, err := serviceOrigin(p)
+	origin, id, err := serviceTarget(r, p)
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	if !uuid.Valid(id) {
-		return errNotFound
-	}
-	id = strings.ToLower(id)
 	s, err := h.svc.ScheduledSend(r.Context(), id)
 	if err != nil {
 		return err
