@@ -168,6 +168,25 @@ type claimed struct {
 	digestMax int // a digest's max items
 }
 
+// claimWindow checks o for a claim with a positive Limit and returns its
+// time (o.Now, or the clock when zero) to the millisecond, the lease's end
+// rounded up, and the limit capped at maxClaim. Deliveries and schedules
+// claim by the same rules.
+func claimWindow(o notifications.ClaimOptions) (now, until time.Time, limit int, err error) {
+	if o.Lease <= 0 {
+		return now, until, 0, fmt.Errorf("%w: lease %s is not positive", notifications.ErrInvalid, o.Lease)
+	}
+	now = o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	until = now.Add(o.Lease)
+	if err := errors.Join(checkTime("now", now), checkTime("lease end", until)); err != nil {
+		return now, until, 0, err
+	}
+	return ms(now), ceilMS(until), min(o.Limit, maxClaim), nil
+}
+
 // ClaimDeliveries implements notifications.Store. A Limit of 0 or less
 // claims nothing; one above 1000 is cut to 1000. A zero Now means the
 // current time; Lease must be positive (ErrInvalid otherwise). The lease
@@ -185,26 +204,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, o notifications.ClaimOption
 	if o.Limit <= 0 {
 		return []notifications.DeliveryClaim{}, nil
 	}
-	if o.Lease <= 0 {
-		return nil, fmt.Errorf("store: claim deliveries: %w: lease %s is not positive", notifications.ErrInvalid, o.Lease)
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	until := now.Add(o.Lease)
-	if err := errors.Join(checkTime("now", now), checkTime("lease end", until)); err != nil {
+	now, until, limit, err := claimWindow(o)
+	if err != nil {
 		return nil, fmt.Errorf("store: claim deliveries: %w", err)
 	}
-	now, until = ms(now), ceilMS(until)
-	limit := min(o.Limit, maxClaim)
 	token := uuid.New()
 
 	var (
 		out  []notifications.DeliveryClaim
 		dead []*ownerLock
 	)
-	err := s.inTx(ctx, func(tx bun.Tx) error {
+	err = s.inTx(ctx, func(tx bun.Tx) error {
 		releaseLocks(dead, false)
 		dead = nil
 		if s.leases != nil {

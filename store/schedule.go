@@ -237,19 +237,10 @@ func (s *Store) ClaimSchedules(ctx context.Context, o notifications.ClaimOptions
 	if o.Limit <= 0 {
 		return []notifications.ScheduleClaim{}, nil
 	}
-	if o.Lease <= 0 {
-		return nil, fmt.Errorf("store: claim schedules: %w: lease %s is not positive", notifications.ErrInvalid, o.Lease)
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	until := now.Add(o.Lease)
-	if err := errors.Join(checkTime("now", now), checkTime("lease end", until)); err != nil {
+	now, until, limit, err := claimWindow(o)
+	if err != nil {
 		return nil, fmt.Errorf("store: claim schedules: %w", err)
 	}
-	now, until = ms(now), ceilMS(until)
-	limit := min(o.Limit, maxClaim)
 	token := uuid.New()
 
 	b := newStmt(s.d, 1024)
@@ -284,7 +275,7 @@ func (s *Store) ClaimSchedules(ctx context.Context, o notifications.ClaimOptions
 		b.raw(prefix).raw(c)
 	}
 	var out []notifications.ScheduleClaim
-	err := s.inTx(ctx, func(tx bun.Tx) error {
+	err = s.inTx(ctx, func(tx bun.Tx) error {
 		out = out[:0]
 		rows, err := s.query(ctx, tx, b)
 		if err != nil {

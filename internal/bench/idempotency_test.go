@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -116,20 +115,9 @@ func BenchmarkSendWithWaitingSchedules(b *testing.B) {
 				}
 				return err
 			}, func() error {
-				meta, err := json.Marshal(p.Metadata)
-				if err != nil {
-					return err
-				}
-				tx, err := floor.BeginTx(ctx, nil)
-				if err != nil {
-					return err
-				}
-				args := floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), string(meta), fold(p))
-				if _, err := tx.StmtContext(ctx, insert).ExecContext(ctx, args...); err != nil {
-					tx.Rollback()
-					return err
-				}
-				return tx.Commit()
+				return floorInsertOne(ctx, insert, p, func(meta string) []any {
+					return floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), meta, fold(p))
+				})
 			})
 			bp.report()
 		})

@@ -17,11 +17,7 @@ import (
 // subtraction shows.
 func testCountMatchesList(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
-	e.fixture(0, 1, 2, 3, -4, -5, -6, -7)
-	e.setRead(user, &e.now, id1, id4, id5)
-	e.setSaved(user, &e.now, id2, id5, id6)
-	e.setRead(other, &e.now, id6, id7)
-	e.setSaved(other, &e.now, id4)
+	e.countFixture()
 
 	bools := []*bool{nil, new(true), new(false)}
 	for _, read := range bools {
@@ -40,6 +36,18 @@ func testCountMatchesList(t *testing.T, s notifications.Store) {
 			}
 		}
 	}
+}
+
+// countFixture stores user notifications and broadcasts in every state:
+// read and saved by the user, read or saved by another user only (which
+// must not count as the user's), and untouched.
+func (e *env) countFixture() {
+	e.t.Helper()
+	e.fixture(0, 1, 2, 3, -4, -5, -6, -7)
+	e.setRead(user, &e.now, id1, id4, id5)
+	e.setSaved(user, &e.now, id2, id5, id6)
+	e.setRead(other, &e.now, id6, id7)
+	e.setSaved(other, &e.now, id4)
 }
 
 func describe(f notifications.Filter) string {

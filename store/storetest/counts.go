@@ -15,11 +15,7 @@ import (
 // a count in the wrong column shows. An empty list is an empty result.
 func testCountsMatchCount(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
-	e.fixture(0, 1, 2, 3, -4, -5, -6, -7)
-	e.setRead(user, &e.now, id1, id4, id5)
-	e.setSaved(user, &e.now, id2, id5, id6)
-	e.setRead(other, &e.now, id6, id7)
-	e.setSaved(other, &e.now, id4)
+	e.countFixture()
 
 	past := e.now.Add(-30 * time.Second)
 	filters := []notifications.Filter{
