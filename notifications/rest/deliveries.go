@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,24 +94,36 @@ func serviceOrigin(p auth.Principal) (string, error) {
 
 // GET /deliveries (Herald)
 func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p auth.Principal, q query) error {
+	return listForService(w, r, p, q, query.deliveryFilter, h.svc.Deliveries, deliveryWire,
+		func(ds []deliveryJSON) any { return deliveryListResponse{Deliveries: ds} })
+}
+
+// listForService answers a service principal's list route (GET
+// /deliveries, GET /scheduled): it reads the route's filter from q for
+// the caller's origin, lists what matches and encodes each item with
+// wire into the body that body builds. A service sees only what its own
+// sends made, so the origin comes from the principal, never the query.
+func listForService[F, T, J any](w http.ResponseWriter, r *http.Request, p auth.Principal, q query,
+	filter func(query, string) (F, error), list func(context.Context, F) ([]T, error),
+	wire func(T) J, body func([]J) any,
+) error {
 	origin, err := serviceOrigin(p)
 	if err != nil {
 		return err
 	}
-	f, err := q.deliveryFilter()
+	f, err := filter(q, origin)
 	if err != nil {
 		return err
 	}
-	f.Origin = origin
-	ds, err := h.svc.Deliveries(r.Context(), f)
+	items, err := list(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	out := deliveryListResponse{Deliveries: make([]deliveryJSON, len(ds))}
-	for i, d := range ds {
-		out.Deliveries[i] = deliveryWire(d)
+	out := make([]J, len(items))
+	for i, it := range items {
+		out[i] = wire(it)
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, body(out))
 	return nil
 }
 
@@ -176,8 +189,8 @@ func (h *Handler) ownDelivery(r *http.Request, origin, id string) (notifications
 
 // deliveryFilter reads GET /deliveries' parameters. Each one, when
 // present, must hold a usable value: an empty one is 400, not "any".
-func (q query) deliveryFilter() (notifications.DeliveryFilter, error) {
-	var f notifications.DeliveryFilter
+func (q query) deliveryFilter(origin string) (notifications.DeliveryFilter, error) {
+	f := notifications.DeliveryFilter{Origin: origin}
 	if s, ok := q.one("notificationId"); ok {
 		if !uuid.Valid(s) {
 			return f, inputError(`request/query/notificationId must match format "uuid"`)

@@ -77,25 +77,8 @@ var scheduledParams = []string{"status", "limit"}
 
 // GET /scheduled (Herald)
 func (h *Handler) scheduled(w http.ResponseWriter, r *http.Request, p auth.Principal, q query) error {
-	origin, err := serviceOrigin(p)
-	if err != nil {
-		return err
-	}
-	f, err := q.scheduleFilter()
-	if err != nil {
-		return err
-	}
-	f.Origin = origin
-	list, err := h.svc.ScheduledSends(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := scheduledListResponse{Scheduled: make([]scheduledJSON, len(list))}
-	for i, s := range list {
-		out.Scheduled[i] = scheduledWire(s)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return listForService(w, r, p, q, query.scheduleFilter, h.svc.ScheduledSends, scheduledWire,
+		func(ss []scheduledJSON) any { return scheduledListResponse{Scheduled: ss} })
 }
 
 // DELETE /scheduled/{id} (Herald): 204 once cancelled; 404 when unknown,
@@ -122,8 +105,8 @@ func (h *Handler) cancelScheduled(w http.ResponseWriter, r *http.Request, p auth
 
 // scheduleFilter reads GET /scheduled's parameters; present ones must
 // hold a usable value.
-func (q query) scheduleFilter() (notifications.ScheduleFilter, error) {
-	var f notifications.ScheduleFilter
+func (q query) scheduleFilter(origin string) (notifications.ScheduleFilter, error) {
+	f := notifications.ScheduleFilter{Origin: origin}
 	if s, ok := q.one("status"); ok {
 		st := notifications.ScheduleStatus(s)
 		if !st.Valid() {
