@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -398,33 +397,9 @@ func testConcurrentClaimers(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	const total, claimers = 200, 8
 	e.saveWith(userNotes(total, 1000, e.now, "t"), deliveryWrite(1, e.now, options("o", "t"), total, 1000, "email"))
-	var mu sync.Mutex
-	seen := map[string]int{}
-	parallel(t, claimers, func(int) error {
-		// A store that hands out leased deliveries again would keep this
-		// loop going: it stops after as many claims as one claimer alone
-		// would need.
-		for range total/7 + 2 {
-			cs, err := s.ClaimDeliveries(e.ctx, notifications.ClaimOptions{Now: e.now.Add(time.Second), Lease: time.Hour, Limit: 7})
-			if err != nil || len(cs) == 0 {
-				return err
-			}
-			mu.Lock()
-			for _, c := range cs {
-				seen[c.Delivery.ID]++
-			}
-			mu.Unlock()
-		}
-		return nil
-	})
-	if len(seen) != total {
-		t.Errorf("%d deliveries claimed, want %d", len(seen), total)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("delivery %s claimed %d times while its lease held", id, n)
-		}
-	}
+	claimEachOnce(t, "delivery", total, claimers, 7, func(limit int) ([]notifications.DeliveryClaim, error) {
+		return s.ClaimDeliveries(e.ctx, notifications.ClaimOptions{Now: e.now.Add(time.Second), Lease: time.Hour, Limit: limit})
+	}, func(c notifications.DeliveryClaim) string { return c.Delivery.ID })
 }
 
 // testGenerationRule re-sends a scoped notification while its delivery's

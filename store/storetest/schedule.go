@@ -342,37 +342,9 @@ func testConcurrentScheduleClaimers(t *testing.T, s notifications.Store) {
 	for i := range schedules {
 		e.schedule(newSchedule(i, "plugin:ci", e.now, e.now), "", time.Time{})
 	}
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var wg sync.WaitGroup
-	for range claimers {
-		wg.Go(func() {
-			for {
-				cs, err := s.ClaimSchedules(e.ctx, notifications.ClaimOptions{Now: e.now, Lease: lease, Limit: 3})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(cs) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, c := range cs {
-					seen[c.Schedule.ID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(seen) != schedules {
-		t.Errorf("%d schedules claimed, want %d", len(seen), schedules)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("schedule %s claimed %d times while its lease held", id, n)
-		}
-	}
+	claimEachOnce(t, "schedule", schedules, claimers, 3, func(limit int) ([]notifications.ScheduleClaim, error) {
+		return s.ClaimSchedules(e.ctx, notifications.ClaimOptions{Now: e.now, Lease: lease, Limit: limit})
+	}, func(c notifications.ScheduleClaim) string { return c.Schedule.ID })
 }
 
 func testDeleteFinishedSchedules(t *testing.T, s notifications.Store) {

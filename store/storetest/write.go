@@ -298,6 +298,39 @@ func parallel(t *testing.T, n int, fn func(i int) error) {
 	}
 }
 
+// claimEachOnce has claimers claim at once with claim, limit items a
+// claim, until the store hands out nothing more, and fails unless each of
+// the total items (named what in messages) was claimed exactly once while
+// its lease held. A store that hands out leased items again would keep a
+// claimer going: each stops after as many claims as one alone would need.
+func claimEachOnce[C any](t *testing.T, what string, total, claimers, limit int, claim func(limit int) ([]C, error), idOf func(C) string) {
+	t.Helper()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	parallel(t, claimers, func(int) error {
+		for range total/limit + 2 {
+			cs, err := claim(limit)
+			if err != nil || len(cs) == 0 {
+				return err
+			}
+			mu.Lock()
+			for _, c := range cs {
+				seen[idOf(c)]++
+			}
+			mu.Unlock()
+		}
+		return nil
+	})
+	if len(seen) != total {
+		t.Errorf("%d %ss claimed, want %d", len(seen), what, total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s %s claimed %d times while its lease held", what, id, n)
+		}
+	}
+}
+
 func testConcurrentScopedSends(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	users := []string{user, other, "user:default/third"}
