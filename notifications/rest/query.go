@@ -79,21 +79,24 @@ const (
 )
 
 // nonNegInt parses a decimal integer from 0 to max.
-func (q query) nonNegInt(name string, max int) (*int, error) {
+func (q query) nonNegInt(name string, max int) (*int, error) { return q.intIn(name, 0, max) }
+
+// intIn parses name, when present, as a decimal integer from lo to hi;
+// out of range, including beyond what an int holds, is said as the bound
+// it crosses.
+func (q query) intIn(name string, lo, hi int) (*int, error) {
 	s, ok := q.one(name)
 	if !ok {
 		return nil, nil
 	}
 	n, err := strconv.Atoi(s)
 	switch {
-	case err != nil && isSignedDigits(s) && s[0] != '-' || err == nil && n > max:
-		return nil, inputError(fmt.Sprintf("request/query/%s must be <= %d", name, max))
-	case err != nil && isSignedDigits(s):
-		return nil, inputError(fmt.Sprintf("request/query/%s must be >= 0", name))
+	case err != nil && isSignedDigits(s) && s[0] != '-' || err == nil && n > hi:
+		return nil, inputError(fmt.Sprintf("request/query/%s must be <= %d", name, hi))
+	case err != nil && isSignedDigits(s) || err == nil && n < lo:
+		return nil, inputError(fmt.Sprintf("request/query/%s must be >= %d", name, lo))
 	case err != nil:
 		return nil, inputError(fmt.Sprintf("request/query/%s must be integer", name))
-	case n < 0:
-		return nil, inputError(fmt.Sprintf("request/query/%s must be >= 0", name))
 	}
 	return &n, nil
 }

@@ -3,7 +3,6 @@ package rest
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/signals/auth"
@@ -114,17 +113,12 @@ func (q query) scheduleFilter(origin string) (notifications.ScheduleFilter, erro
 		}
 		f.Status = st
 	}
-	if s, ok := q.one("limit"); ok {
-		n, err := strconv.Atoi(s)
-		switch {
-		case err != nil && isSignedDigits(s) && s[0] != '-' || err == nil && n > notifications.MaxDeliveryLimit:
-			return f, inputError(fmt.Sprintf("request/query/limit must be <= %d", notifications.MaxDeliveryLimit))
-		case err != nil && isSignedDigits(s) || err == nil && n < 1:
-			return f, inputError("request/query/limit must be >= 1")
-		case err != nil:
-			return f, inputError("request/query/limit must be integer")
-		}
-		f.Limit = n
+	n, err := q.intIn("limit", 1, notifications.MaxDeliveryLimit)
+	if err != nil {
+		return f, err
+	}
+	if n != nil {
+		f.Limit = *n
 	}
 	return f, nil
 }
