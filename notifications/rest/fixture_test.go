@@ -317,19 +317,7 @@ func ok[T any](t testing.TB, r response) T {
 }
 
 // envelope is Backstage's error body.
-type envelope struct {
-	Error struct {
-		Name    string `json:"name"`
-		Message string `json:"message"`
-	} `json:"error"`
-	Request struct {
-		Method string `json:"method"`
-		URL    string `json:"url"`
-	} `json:"request"`
-	Response struct {
-		StatusCode int `json:"statusCode"`
-	} `json:"response"`
-}
+type envelope = rest.ErrorEnvelope
 
 // failure asserts status and the envelope's name and returns it.
 func failure(t testing.TB, r response, status int, name string) envelope {
