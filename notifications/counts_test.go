@@ -13,69 +13,66 @@ import (
 // does, in order, on each store, broadcasts included.
 func TestCounts(t *testing.T) {
 	t.Parallel()
-	for _, kind := range storeKinds() {
-		t.Run(kind.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			svc := serviceOn(t, kind.open(t))
-			sender := svc.Sender(origin)
-			var ids []string
-			for _, p := range []notifications.Payload{
-				{Title: "build failed", Topic: "ci", Severity: notifications.SeverityHigh},
-				{Title: "build fixed", Topic: "ci"},
-				{Title: "review asked", Topic: "review"},
-			} {
-				ns, err := sender.Send(ctx, notifications.Entity(mockUser), p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ids = append(ids, ns[0].ID)
-			}
-			if _, err := sender.Send(ctx, notifications.Broadcast(), notifications.Payload{Title: "maintenance", Topic: "ci"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := svc.Update(ctx, mockUser, notifications.UpdateOptions{IDs: ids[:1], Read: new(true), Saved: new(true)}); err != nil {
-				t.Fatal(err)
-			}
-			filters := []notifications.Filter{
-				{},
-				{Read: new(false)},
-				{Saved: new(true)},
-				{Topic: "ci"},
-				{Topic: "ci", Read: new(false)},
-				{Topic: "review"},
-				{MinimumSeverity: notifications.SeverityHigh},
-			}
-			got, err := svc.Counts(ctx, mockUser, filters)
+	eachStore(t, func(t *testing.T, st notifications.Store) {
+		ctx := t.Context()
+		svc := serviceOn(t, st)
+		sender := svc.Sender(origin)
+		var ids []string
+		for _, p := range []notifications.Payload{
+			{Title: "build failed", Topic: "ci", Severity: notifications.SeverityHigh},
+			{Title: "build fixed", Topic: "ci"},
+			{Title: "review asked", Topic: "review"},
+		} {
+			ns, err := sender.Send(ctx, notifications.Entity(mockUser), p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []int{4, 3, 1, 3, 2, 1, 1}
-			if !slices.Equal(got, want) {
-				t.Errorf("Counts = %v, want %v", got, want)
+			ids = append(ids, ns[0].ID)
+		}
+		if _, err := sender.Send(ctx, notifications.Broadcast(), notifications.Payload{Title: "maintenance", Topic: "ci"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Update(ctx, mockUser, notifications.UpdateOptions{IDs: ids[:1], Read: new(true), Saved: new(true)}); err != nil {
+			t.Fatal(err)
+		}
+		filters := []notifications.Filter{
+			{},
+			{Read: new(false)},
+			{Saved: new(true)},
+			{Topic: "ci"},
+			{Topic: "ci", Read: new(false)},
+			{Topic: "review"},
+			{MinimumSeverity: notifications.SeverityHigh},
+		}
+		got, err := svc.Counts(ctx, mockUser, filters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []int{4, 3, 1, 3, 2, 1, 1}
+		if !slices.Equal(got, want) {
+			t.Errorf("Counts = %v, want %v", got, want)
+		}
+		for i, f := range filters {
+			res, err := svc.List(ctx, mockUser, notifications.ListOptions{Filter: f, Limit: new(0)})
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i, f := range filters {
-				res, err := svc.List(ctx, mockUser, notifications.ListOptions{Filter: f, Limit: new(0)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if res.TotalCount != got[i] {
-					t.Errorf("filters[%d]: Counts %d, List's TotalCount %d", i, got[i], res.TotalCount)
-				}
+			if res.TotalCount != got[i] {
+				t.Errorf("filters[%d]: Counts %d, List's TotalCount %d", i, got[i], res.TotalCount)
 			}
-			empty, err := svc.Counts(ctx, mockUser, nil)
-			if err != nil || empty == nil || len(empty) != 0 {
-				t.Errorf("Counts(nil) = %#v, %v; want an empty slice", empty, err)
-			}
-		})
-	}
+		}
+		empty, err := svc.Counts(ctx, mockUser, nil)
+		if err != nil || empty == nil || len(empty) != 0 {
+			t.Errorf("Counts(nil) = %#v, %v; want an empty slice", empty, err)
+		}
+	})
 }
 
 // TestCountsRefuses checks that Counts refuses bad filters, naming each
 // by its index, and too many filters, before reaching the store.
 func TestCountsRefuses(t *testing.T) {
 	t.Parallel()
-	svc := serviceOn(t, storeKinds()[0].open(t))
+	svc := serviceOn(t, memoryStore(t))
 	cases := []struct {
 		name   string
 		user   string

@@ -22,6 +22,12 @@ import (
 // testdb.PostgresEnv is set, on a fresh PostgreSQL schema.
 func eachStore(t *testing.T, test func(t *testing.T, st notifications.Store)) {
 	t.Helper()
+	eachStoreOpen(t, func(t *testing.T, st *store.Store) { test(t, st) })
+}
+
+// eachStoreOpen is eachStore for tests that need the concrete store.
+func eachStoreOpen(t *testing.T, test func(t *testing.T, st *store.Store)) {
+	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		test(t, memoryStore(t))

@@ -10,42 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/testdb"
 	"github.com/heraldhq/herald/notifications"
 	"github.com/heraldhq/herald/notifications/notificationstest"
-	"github.com/heraldhq/herald/store"
 )
-
-// storeKind opens a fresh store of one kind for one test.
-type storeKind struct {
-	name string
-	open func(t *testing.T) notifications.Store
-}
-
-// storeKinds lists SQLite, always, and PostgreSQL when
-// HERALD_TEST_POSTGRES_DSN is set (skipped otherwise, failed when
-// HERALD_REQUIRE_SERVICES is set too): hostile input must get the same
-// answer from both.
-func storeKinds() []storeKind {
-	return []storeKind{
-		{"sqlite", func(t *testing.T) notifications.Store {
-			st, err := store.OpenSQLite(t.Context(), ":memory:")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-		{"postgres", func(t *testing.T) notifications.Store {
-			st, err := store.OpenPostgres(t.Context(), testdb.PostgresSchema(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-	}
-}
 
 // serviceOn is setup's Service on the given store.
 func serviceOn(t *testing.T, st notifications.Store) *notifications.Service {
@@ -149,60 +116,57 @@ var hostileSends = []struct {
 // value kept.
 func TestHostileSendsAgree(t *testing.T) {
 	t.Parallel()
-	for _, kind := range storeKinds() {
-		t.Run(kind.name, func(t *testing.T) {
-			t.Parallel()
-			svc := serviceOn(t, kind.open(t))
-			for _, tt := range hostileSends {
-				t.Run(tt.name, func(t *testing.T) {
-					o := notifications.SendOptions{Origin: origin, Recipients: notifications.Entity(mockUser), Payload: notifications.Payload{Title: "t"}}
-					tt.edit(&o)
-					verdicts := map[string]error{}
-					if err := o.Validate(); tt.verdict != resolverRefuses {
-						verdicts["Validate"] = err
-					} else if err != nil {
-						t.Errorf("Validate = %v, want it left to the resolver", err)
-					}
-					_, verdicts["Recorder"] = notificationstest.NewRecorder(o.Origin).Send(t.Context(), o.Recipients, o.Payload)
-					sent, err := svc.Send(t.Context(), o)
-					verdicts["Service"] = err
-					for who, err := range verdicts {
-						if tt.verdict == accepted && err != nil {
-							t.Errorf("%s refused it: %v", who, err)
-						}
-						if tt.verdict != accepted && !errors.Is(err, notifications.ErrInvalid) {
-							t.Errorf("%s = %v, want an error wrapping ErrInvalid", who, err)
-						}
-					}
-					if tt.verdict != accepted || len(sent) != 1 {
-						return
-					}
-					got, err := svc.Get(t.Context(), mockUser, sent[0].ID)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got.Payload.Title != o.Payload.Title {
-						t.Errorf("title read back as %q, want %q", got.Payload.Title, o.Payload.Title)
-					}
-					sameJSONValue(t, "payload.metadata", got.Payload.Metadata, o.Payload.Metadata)
-				})
-			}
-			// Nothing refused was stored.
-			res, err := svc.List(t.Context(), mockUser, notifications.ListOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored := 0
-			for _, tt := range hostileSends {
-				if tt.verdict == accepted {
-					stored++
+	eachStore(t, func(t *testing.T, st notifications.Store) {
+		svc := serviceOn(t, st)
+		for _, tt := range hostileSends {
+			t.Run(tt.name, func(t *testing.T) {
+				o := notifications.SendOptions{Origin: origin, Recipients: notifications.Entity(mockUser), Payload: notifications.Payload{Title: "t"}}
+				tt.edit(&o)
+				verdicts := map[string]error{}
+				if err := o.Validate(); tt.verdict != resolverRefuses {
+					verdicts["Validate"] = err
+				} else if err != nil {
+					t.Errorf("Validate = %v, want it left to the resolver", err)
 				}
+				_, verdicts["Recorder"] = notificationstest.NewRecorder(o.Origin).Send(t.Context(), o.Recipients, o.Payload)
+				sent, err := svc.Send(t.Context(), o)
+				verdicts["Service"] = err
+				for who, err := range verdicts {
+					if tt.verdict == accepted && err != nil {
+						t.Errorf("%s refused it: %v", who, err)
+					}
+					if tt.verdict != accepted && !errors.Is(err, notifications.ErrInvalid) {
+						t.Errorf("%s = %v, want an error wrapping ErrInvalid", who, err)
+					}
+				}
+				if tt.verdict != accepted || len(sent) != 1 {
+					return
+				}
+				got, err := svc.Get(t.Context(), mockUser, sent[0].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Payload.Title != o.Payload.Title {
+					t.Errorf("title read back as %q, want %q", got.Payload.Title, o.Payload.Title)
+				}
+				sameJSONValue(t, "payload.metadata", got.Payload.Metadata, o.Payload.Metadata)
+			})
+		}
+		// Nothing refused was stored.
+		res, err := svc.List(t.Context(), mockUser, notifications.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := 0
+		for _, tt := range hostileSends {
+			if tt.verdict == accepted {
+				stored++
 			}
-			if res.TotalCount != stored {
-				t.Errorf("%d notifications stored, want the %d accepted", res.TotalCount, stored)
-			}
-		})
-	}
+		}
+		if res.TotalCount != stored {
+			t.Errorf("%d notifications stored, want the %d accepted", res.TotalCount, stored)
+		}
+	})
 }
 
 // sameJSONValue fails t unless got (as read back, numbers json.Number)
@@ -272,97 +236,94 @@ func wantField(t *testing.T, what string, err error, field string) {
 // length, of any characters, works.
 func TestHostileInboxInput(t *testing.T) {
 	t.Parallel()
-	for _, kind := range storeKinds() {
-		t.Run(kind.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			svc := serviceOn(t, kind.open(t))
-			if _, err := svc.Send(ctx, notifications.SendOptions{Origin: origin, Recipients: notifications.Entity(mockUser),
-				Payload: notifications.Payload{Title: "100% done_", Topic: "t"}}); err != nil {
-				t.Fatal(err)
-			}
-			filterMethods := map[string]func(notifications.Filter) error{
-				"List": func(f notifications.Filter) error {
-					_, err := svc.List(ctx, mockUser, notifications.ListOptions{Filter: f})
-					return err
-				},
-				"Topics": func(f notifications.Filter) error {
-					_, err := svc.Topics(ctx, mockUser, f)
-					return err
-				},
-				"MarkAllRead": func(f notifications.Filter) error {
-					f.CreatedBefore = new(time.Time{}) // marks nothing, so every case sees the same rows
-					_, err := svc.MarkAllRead(ctx, mockUser, f)
-					return err
-				},
-			}
-			for name, call := range filterMethods {
-				for _, tt := range []struct {
-					what   string
-					filter notifications.Filter
-					field  string // "" when the filter is fine
-				}{
-					{"search too long", notifications.Filter{Search: strings.Repeat("é", notifications.MaxSearchLength+1)}, "search"},
-					{"longest search of %", notifications.Filter{Search: strings.Repeat("%", notifications.MaxSearchLength)}, ""},
-					{"longest search of _ and \\", notifications.Filter{Search: strings.Repeat(`_\`, notifications.MaxSearchLength/2)}, ""},
-					{"longest search of é", notifications.Filter{Search: strings.Repeat("é", notifications.MaxSearchLength)}, ""},
-					{"NUL in search", notifications.Filter{Search: "a\x00"}, "search"},
-					{"invalid UTF-8 in search", notifications.Filter{Search: "\xff\xfe"}, "search"},
-					{"invalid UTF-8 in topic", notifications.Filter{Topic: "\xff\xfe"}, "topic"},
-					{"NUL in topic", notifications.Filter{Topic: "\x00"}, "topic"},
-					{"invalid UTF-8 in an id", notifications.Filter{IDs: []string{"ok", "\xff"}}, "ids[1]"},
-					{"unknown severity", notifications.Filter{MinimumSeverity: "urgent"}, "minimumSeverity"},
-				} {
-					err := call(tt.filter)
-					if tt.field == "" {
-						if err != nil {
-							t.Errorf("%s with %s: %v", name, tt.what, err)
-						}
-						continue
-					}
-					wantField(t, name+" with "+tt.what, err, tt.field)
-				}
-			}
-			if ids, err := svc.MarkAllRead(ctx, mockUser, notifications.Filter{Search: "100%"}); err != nil || len(ids) != 1 {
-				t.Errorf("MarkAllRead after the hostile filters = %v, %v; want the one notification", ids, err)
-			}
-
-			badUser := "user:default/\xff"
-			for name, call := range map[string]func() error{
-				"List":   func() error { _, err := svc.List(ctx, badUser, notifications.ListOptions{}); return err },
-				"Get":    func() error { _, err := svc.Get(ctx, badUser, "x"); return err },
-				"Status": func() error { _, err := svc.Status(ctx, badUser); return err },
-				"Topics": func() error { _, err := svc.Topics(ctx, badUser, notifications.Filter{}); return err },
-				"Update": func() error {
-					_, err := svc.Update(ctx, badUser, notifications.UpdateOptions{IDs: []string{}, Read: new(true)})
-					return err
-				},
-				"MarkAllRead":  func() error { _, err := svc.MarkAllRead(ctx, badUser, notifications.Filter{}); return err },
-				"Settings":     func() error { _, err := svc.Settings(ctx, badUser); return err },
-				"SaveSettings": func() error { _, err := svc.SaveSettings(ctx, badUser, notifications.Settings{}); return err },
-				"CatchUp": func() error {
-					_, err := svc.CatchUp(ctx, badUser, notifications.SignalChannel, time.Time{})
-					return err
-				},
-			} {
-				wantField(t, name+" for an invalid UTF-8 user", call(), "user")
-			}
-
-			_, err := svc.Update(ctx, mockUser, notifications.UpdateOptions{IDs: []string{"a\x00"}, Read: new(true)})
-			wantField(t, "Update with a NUL id", err, "ids[0]")
+	eachStore(t, func(t *testing.T, st notifications.Store) {
+		ctx := t.Context()
+		svc := serviceOn(t, st)
+		if _, err := svc.Send(ctx, notifications.SendOptions{Origin: origin, Recipients: notifications.Entity(mockUser),
+			Payload: notifications.Payload{Title: "100% done_", Topic: "t"}}); err != nil {
+			t.Fatal(err)
+		}
+		filterMethods := map[string]func(notifications.Filter) error{
+			"List": func(f notifications.Filter) error {
+				_, err := svc.List(ctx, mockUser, notifications.ListOptions{Filter: f})
+				return err
+			},
+			"Topics": func(f notifications.Filter) error {
+				_, err := svc.Topics(ctx, mockUser, f)
+				return err
+			},
+			"MarkAllRead": func(f notifications.Filter) error {
+				f.CreatedBefore = new(time.Time{}) // marks nothing, so every case sees the same rows
+				_, err := svc.MarkAllRead(ctx, mockUser, f)
+				return err
+			},
+		}
+		for name, call := range filterMethods {
 			for _, tt := range []struct {
-				what     string
-				settings notifications.Settings
-				field    string
+				what   string
+				filter notifications.Filter
+				field  string // "" when the filter is fine
 			}{
-				{"NUL in an origin id", webOrigin("o\x00", true), "channels[0].origins[0].id"},
-				{"invalid UTF-8 in an origin id", webOrigin("\xff", true), "channels[0].origins[0].id"},
-				{"invalid UTF-8 in a topic id", webOrigin("o", true, notifications.TopicSettings{ID: "\xc3", Enabled: true}), "channels[0].origins[0].topics[0].id"},
-				{"invalid UTF-8 in a channel id", notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "W\xffb"}}}, "channels[0].id"},
+				{"search too long", notifications.Filter{Search: strings.Repeat("é", notifications.MaxSearchLength+1)}, "search"},
+				{"longest search of %", notifications.Filter{Search: strings.Repeat("%", notifications.MaxSearchLength)}, ""},
+				{"longest search of _ and \\", notifications.Filter{Search: strings.Repeat(`_\`, notifications.MaxSearchLength/2)}, ""},
+				{"longest search of é", notifications.Filter{Search: strings.Repeat("é", notifications.MaxSearchLength)}, ""},
+				{"NUL in search", notifications.Filter{Search: "a\x00"}, "search"},
+				{"invalid UTF-8 in search", notifications.Filter{Search: "\xff\xfe"}, "search"},
+				{"invalid UTF-8 in topic", notifications.Filter{Topic: "\xff\xfe"}, "topic"},
+				{"NUL in topic", notifications.Filter{Topic: "\x00"}, "topic"},
+				{"invalid UTF-8 in an id", notifications.Filter{IDs: []string{"ok", "\xff"}}, "ids[1]"},
+				{"unknown severity", notifications.Filter{MinimumSeverity: "urgent"}, "minimumSeverity"},
 			} {
-				_, err := svc.SaveSettings(ctx, mockUser, tt.settings)
-				wantField(t, "SaveSettings with "+tt.what, err, tt.field)
+				err := call(tt.filter)
+				if tt.field == "" {
+					if err != nil {
+						t.Errorf("%s with %s: %v", name, tt.what, err)
+					}
+					continue
+				}
+				wantField(t, name+" with "+tt.what, err, tt.field)
 			}
-		})
-	}
+		}
+		if ids, err := svc.MarkAllRead(ctx, mockUser, notifications.Filter{Search: "100%"}); err != nil || len(ids) != 1 {
+			t.Errorf("MarkAllRead after the hostile filters = %v, %v; want the one notification", ids, err)
+		}
+
+		badUser := "user:default/\xff"
+		for name, call := range map[string]func() error{
+			"List":   func() error { _, err := svc.List(ctx, badUser, notifications.ListOptions{}); return err },
+			"Get":    func() error { _, err := svc.Get(ctx, badUser, "x"); return err },
+			"Status": func() error { _, err := svc.Status(ctx, badUser); return err },
+			"Topics": func() error { _, err := svc.Topics(ctx, badUser, notifications.Filter{}); return err },
+			"Update": func() error {
+				_, err := svc.Update(ctx, badUser, notifications.UpdateOptions{IDs: []string{}, Read: new(true)})
+				return err
+			},
+			"MarkAllRead":  func() error { _, err := svc.MarkAllRead(ctx, badUser, notifications.Filter{}); return err },
+			"Settings":     func() error { _, err := svc.Settings(ctx, badUser); return err },
+			"SaveSettings": func() error { _, err := svc.SaveSettings(ctx, badUser, notifications.Settings{}); return err },
+			"CatchUp": func() error {
+				_, err := svc.CatchUp(ctx, badUser, notifications.SignalChannel, time.Time{})
+				return err
+			},
+		} {
+			wantField(t, name+" for an invalid UTF-8 user", call(), "user")
+		}
+
+		_, err := svc.Update(ctx, mockUser, notifications.UpdateOptions{IDs: []string{"a\x00"}, Read: new(true)})
+		wantField(t, "Update with a NUL id", err, "ids[0]")
+		for _, tt := range []struct {
+			what     string
+			settings notifications.Settings
+			field    string
+		}{
+			{"NUL in an origin id", webOrigin("o\x00", true), "channels[0].origins[0].id"},
+			{"invalid UTF-8 in an origin id", webOrigin("\xff", true), "channels[0].origins[0].id"},
+			{"invalid UTF-8 in a topic id", webOrigin("o", true, notifications.TopicSettings{ID: "\xc3", Enabled: true}), "channels[0].origins[0].topics[0].id"},
+			{"invalid UTF-8 in a channel id", notifications.Settings{Channels: []notifications.ChannelSettings{{ID: "W\xffb"}}}, "channels[0].id"},
+		} {
+			_, err := svc.SaveSettings(ctx, mockUser, tt.settings)
+			wantField(t, "SaveSettings with "+tt.what, err, tt.field)
+		}
+	})
 }

@@ -84,18 +84,6 @@ func mustSend(t *testing.T, svc *notifications.Service, o notifications.SendOpti
 	return ns
 }
 
-func eachStoreOpen(t *testing.T, test func(t *testing.T, st *store.Store)) {
-	t.Helper()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		test(t, memoryStore(t))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		test(t, postgresStore(t, testdb.PostgresSchema(t)))
-	})
-}
-
 func TestIdempotentSendTwice(t *testing.T) {
 	t.Parallel()
 	eachStoreOpen(t, func(t *testing.T, st *store.Store) {
