@@ -201,19 +201,37 @@ func (q query) deliveryFilter(origin string) (notifications.DeliveryFilter, erro
 		}
 		f.Processor = s
 	}
-	if s, ok := q.one("status"); ok {
-		st := notifications.DeliveryStatus(s)
-		if !st.Valid() {
-			return f, inputError("request/query/status must be equal to one of the allowed values: pending, retrying, sent, failed, cancelled")
-		}
-		f.Status = st
-	}
-	n, err := q.intIn("limit", 1, notifications.MaxDeliveryLimit)
-	if err != nil {
+	var err error
+	if f.Status, err = status[notifications.DeliveryStatus](q, "pending, retrying, sent, failed, cancelled"); err != nil {
 		return f, err
 	}
-	if n != nil {
-		f.Limit = *n
+	f.Limit, err = q.serviceLimit()
+	return f, err
+}
+
+// status reads the status parameter, when present, as one of the values
+// allowed names; absent, it is "" (any status).
+func status[S interface {
+	~string
+	Valid() bool
+}](q query, allowed string) (S, error) {
+	s, ok := q.one("status")
+	if !ok {
+		return "", nil
 	}
-	return f, nil
+	if !S(s).Valid() {
+		return "", inputError("request/query/status must be equal to one of the allowed values: " + allowed)
+	}
+	return S(s), nil
+}
+
+// serviceLimit reads the limit of a service's list routes (GET
+// /deliveries, GET /scheduled): 1 to MaxDeliveryLimit; absent, 0 (the
+// default).
+func (q query) serviceLimit() (int, error) {
+	n, err := q.intIn("limit", 1, notifications.MaxDeliveryLimit)
+	if n == nil || err != nil {
+		return 0, err
+	}
+	return *n, nil
 }

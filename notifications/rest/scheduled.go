@@ -106,19 +106,10 @@ func (h *Handler) cancelScheduled(w http.ResponseWriter, r *http.Request, p auth
 // hold a usable value.
 func (q query) scheduleFilter(origin string) (notifications.ScheduleFilter, error) {
 	f := notifications.ScheduleFilter{Origin: origin}
-	if s, ok := q.one("status"); ok {
-		st := notifications.ScheduleStatus(s)
-		if !st.Valid() {
-			return f, inputError("request/query/status must be equal to one of the allowed values: waiting, sent, cancelled, failed")
-		}
-		f.Status = st
-	}
-	n, err := q.intIn("limit", 1, notifications.MaxDeliveryLimit)
-	if err != nil {
+	var err error
+	if f.Status, err = status[notifications.ScheduleStatus](q, "waiting, sent, cancelled, failed"); err != nil {
 		return f, err
 	}
-	if n != nil {
-		f.Limit = *n
-	}
-	return f, nil
+	f.Limit, err = q.serviceLimit()
+	return f, err
 }
