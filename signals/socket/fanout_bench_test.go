@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,11 @@ import (
 //     goroutine stacks) grew per connection once all were open and
 //     subscribed, before any broadcast. Kernel socket buffers are not
 //     counted: they are not the process's.
+//   - idle-rss-KiB/conn: the same growth measured as the process's
+//     resident set size (Linux), after a collection that returns freed
+//     memory to the system, so it counts what the process really holds:
+//     heap, stacks, and the runtime's metadata for them. The client
+//     process's memory is not in it.
 //
 // allocs/op counts the server process only: the Hub and every server
 // connection's write of one broadcast.
@@ -105,6 +111,9 @@ func BenchmarkWebSocketFanout(b *testing.B) {
 			b.ReportMetric(quantile(delivered, 0.5).Seconds()*1e3, "all-delivered-ms")
 			b.ReportMetric(quantile(delivered, 0.99).Seconds()*1e3, "all-delivered-p99-ms")
 			b.ReportMetric(f.idlePerConn/1024, "idle-KiB/conn")
+			if f.idleRSS > 0 {
+				b.ReportMetric(f.idleRSS/1024, "idle-rss-KiB/conn")
+			}
 			if bc.stalled > 0 {
 				b.ReportMetric(float64(f.slowDrops.Load()), "slow-drops")
 			}
@@ -120,7 +129,8 @@ type fanout struct {
 	hub         *signals.Hub
 	clients     *clientProcess
 	slowDrops   atomic.Int64 // subscribers the Hub dropped as slow
-	idlePerConn float64      // bytes of server RSS per open, idle connection
+	idlePerConn float64      // bytes of server Go memory per open, idle connection
+	idleRSS     float64      // bytes of server RSS per open, idle connection; 0 if unknown
 }
 
 // setupFanout starts a server and a child process that dials conns
@@ -144,12 +154,15 @@ func setupFanout(b *testing.B, conns, stalled int) *fanout {
 		f.hub.Close()
 	})
 
-	before := goMemory()
+	before, rssBefore := goMemory(), residentSize()
 	f.clients = startClients(b, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/signals", conns, stalled)
 	if n := f.hub.Len(); n != conns {
 		b.Fatalf("the Hub has %d subscribers, want %d", n, conns)
 	}
 	f.idlePerConn = float64(goMemory()-before) / float64(conns)
+	if rss := residentSize(); rss > 0 && rssBefore > 0 {
+		f.idleRSS = float64(rss-rssBefore) / float64(conns)
+	}
 
 	// A first broadcast (n 0) reaches every client, stalled ones included;
 	// it is the last frame a stalled client reads.
@@ -175,6 +188,26 @@ func goMemory() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse + m.StackInuse)
+}
+
+// residentSize is this process's resident set size after a collection
+// that returns what it freed to the system, or 0 where /proc/self/statm
+// cannot be read.
+func residentSize() int64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // The client process: the benchmark starts this test binary again with

@@ -42,7 +42,9 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	if protocol != "" {
 		opts.Subprotocols = []string{protocol}
 	}
-	ws, err := websocket.Accept(w, r, opts) // answers the request itself on failure
+	// smallBuffers: see wsReadBuffer. Accept answers the request itself
+	// on failure.
+	ws, err := websocket.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
 		h.logger.Debug("socket: upgrade failed", "error", err, "remote", r.RemoteAddr)
 		return
