@@ -46,6 +46,11 @@ import (
 //   - all-delivered-ms and all-delivered-p99-ms: the time from the call to
 //     Publish until every reading client has read the frame (stamped by
 //     the child with the system clock both processes share);
+//   - server-cpu-ms/op and clients-cpu-ms/op: the CPU time (user and
+//     system) the server process and the client process spent per
+//     broadcast (Linux): on a machine whose cores both share, their sum
+//     over the number of cores bounds how soon the last client can hold
+//     the frame, whatever else runs;
 //   - idle-KiB/conn: how much the server process's Go memory (heap and
 //     goroutine stacks) grew per connection once all were open and
 //     subscribed, before any broadcast. Kernel socket buffers are not
@@ -88,6 +93,7 @@ func BenchmarkWebSocketFanout(b *testing.B) {
 
 			b.ReportAllocs()
 			n := 0
+			serverCPU, clientCPU := processCPU(os.Getpid()), processCPU(f.clients.pid)
 			for b.Loop() {
 				n++
 				s := broadcast("notifications", map[string]any{
@@ -104,7 +110,12 @@ func BenchmarkWebSocketFanout(b *testing.B) {
 				delivered = append(delivered, last.Sub(start))
 			}
 			b.StopTimer()
+			serverCPU, clientCPU = processCPU(os.Getpid())-serverCPU, processCPU(f.clients.pid)-clientCPU
 
+			if serverCPU >= 0 && clientCPU >= 0 {
+				b.ReportMetric(serverCPU.Seconds()*1e3/float64(n), "server-cpu-ms/op")
+				b.ReportMetric(clientCPU.Seconds()*1e3/float64(n), "clients-cpu-ms/op")
+			}
 			b.ReportMetric(quantile(publish, 0.5).Seconds()*1e6, "publish-µs")
 			b.ReportMetric(quantile(publish, 0.99).Seconds()*1e6, "publish-p99-µs")
 			b.ReportMetric(slices.Max(publish).Seconds()*1e6, "publish-max-µs")
@@ -190,6 +201,30 @@ func goMemory() int64 {
 	return int64(m.HeapInuse + m.StackInuse)
 }
 
+// processCPU is the user and system CPU time process pid has used, from
+// /proc/PID/stat, or -1 where it cannot be read.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis, where utime and stime are the 12th
+	// and 13th (fields 14 and 15 of proc(5)).
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const userHZ = 100 // the unit of /proc/PID/stat's times on Linux
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
 // residentSize is this process's resident set size after a collection
 // that returns what it freed to the system, or 0 where /proc/self/statm
 // cannot be read.
@@ -222,6 +257,7 @@ const (
 // child's report lines, "ready" once every client is subscribed, then
 // "got N UNIXNANO" when the last reading client has read frame N.
 type clientProcess struct {
+	pid    int
 	got    chan clientReport
 	failed chan error
 }
@@ -244,7 +280,7 @@ func startClients(b *testing.B, url string, conns, stalled int) *clientProcess {
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start the client process: %v", err)
 	}
-	p := &clientProcess{got: make(chan clientReport, 16), failed: make(chan error, 1)}
+	p := &clientProcess{pid: cmd.Process.Pid, got: make(chan clientReport, 16), failed: make(chan error, 1)}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
