@@ -84,7 +84,6 @@ type wsConn struct {
 
 	since   catchUpRequest   // the client's cursor, when it gave one
 	pending chan *catchUpJob // catch-ups for the writer; nil without a cursor
-	buf     []byte           // the writer's frame with a cursor
 
 	// Set by serve before anything can wake a writer.
 	ctx    context.Context // ends with the connection; its cause says why
@@ -284,6 +283,14 @@ func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
 			return err
 		}
 	}
+	// The frame with a cursor is built in a buffer borrowed for as long
+	// as this writer runs: an idle connection holds none.
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			putCursorBuf(buf)
+		}
+	}()
 	for {
 		select {
 		case <-c.stop:
@@ -308,14 +315,14 @@ func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
 			}
 			frame := d.Frame()
 			if c.h.catchUp != nil {
-				c.buf = withCursor(c.buf, frame, d.Time())
-				frame = c.buf
+				if buf == nil {
+					buf = cursorBufs.Get().(*[]byte)
+				}
+				*buf = withCursor(*buf, frame, d.Time())
+				frame = *buf
 			}
 			if err := c.write(frame); err != nil {
 				return err
-			}
-			if cap(c.buf) > 64<<10 {
-				c.buf = nil // do not hold on to one large frame's memory
 			}
 		default:
 			select {
@@ -325,6 +332,17 @@ func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
 				return nil
 			}
 		}
+	}
+}
+
+// cursorBufs holds the buffers writers build frames with cursors in.
+var cursorBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// putCursorBuf returns a buffer to cursorBufs, unless one large frame
+// made it too large to keep.
+func putCursorBuf(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		cursorBufs.Put(buf)
 	}
 }
 
