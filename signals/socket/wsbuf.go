@@ -52,7 +52,7 @@ func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	r := bufio.NewReaderSize(conn, wsReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
-		pending, _ := brw.Reader.Peek(n)
+		pending, _ := brw.Peek(n)
 		pending = bytes.Clone(pending)
 		r = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), conn), max(n, wsReadBuffer))
 		// Fill the buffer from pending alone: the library reads what is
