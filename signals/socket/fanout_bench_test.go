@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,10 +46,20 @@ import (
 //   - all-delivered-ms and all-delivered-p99-ms: the time from the call to
 //     Publish until every reading client has read the frame (stamped by
 //     the child with the system clock both processes share);
+//   - server-cpu-ms/op and clients-cpu-ms/op: the CPU time (user and
+//     system) the server process and the client process spent per
+//     broadcast (Linux): on a machine whose cores both share, their sum
+//     over the number of cores bounds how soon the last client can hold
+//     the frame, whatever else runs;
 //   - idle-KiB/conn: how much the server process's Go memory (heap and
 //     goroutine stacks) grew per connection once all were open and
 //     subscribed, before any broadcast. Kernel socket buffers are not
 //     counted: they are not the process's.
+//   - idle-rss-KiB/conn: the same growth measured as the process's
+//     resident set size (Linux), after a collection that returns freed
+//     memory to the system, so it counts what the process really holds:
+//     heap, stacks, and the runtime's metadata for them. The client
+//     process's memory is not in it.
 //
 // allocs/op counts the server process only: the Hub and every server
 // connection's write of one broadcast.
@@ -82,6 +93,7 @@ func BenchmarkWebSocketFanout(b *testing.B) {
 
 			b.ReportAllocs()
 			n := 0
+			serverCPU, clientCPU := processCPU(os.Getpid()), processCPU(f.clients.pid)
 			for b.Loop() {
 				n++
 				s := broadcast("notifications", map[string]any{
@@ -98,13 +110,21 @@ func BenchmarkWebSocketFanout(b *testing.B) {
 				delivered = append(delivered, last.Sub(start))
 			}
 			b.StopTimer()
+			serverCPU, clientCPU = processCPU(os.Getpid())-serverCPU, processCPU(f.clients.pid)-clientCPU
 
+			if serverCPU >= 0 && clientCPU >= 0 {
+				b.ReportMetric(serverCPU.Seconds()*1e3/float64(n), "server-cpu-ms/op")
+				b.ReportMetric(clientCPU.Seconds()*1e3/float64(n), "clients-cpu-ms/op")
+			}
 			b.ReportMetric(quantile(publish, 0.5).Seconds()*1e6, "publish-µs")
 			b.ReportMetric(quantile(publish, 0.99).Seconds()*1e6, "publish-p99-µs")
 			b.ReportMetric(slices.Max(publish).Seconds()*1e6, "publish-max-µs")
 			b.ReportMetric(quantile(delivered, 0.5).Seconds()*1e3, "all-delivered-ms")
 			b.ReportMetric(quantile(delivered, 0.99).Seconds()*1e3, "all-delivered-p99-ms")
 			b.ReportMetric(f.idlePerConn/1024, "idle-KiB/conn")
+			if f.idleRSS > 0 {
+				b.ReportMetric(f.idleRSS/1024, "idle-rss-KiB/conn")
+			}
 			if bc.stalled > 0 {
 				b.ReportMetric(float64(f.slowDrops.Load()), "slow-drops")
 			}
@@ -120,7 +140,8 @@ type fanout struct {
 	hub         *signals.Hub
 	clients     *clientProcess
 	slowDrops   atomic.Int64 // subscribers the Hub dropped as slow
-	idlePerConn float64      // bytes of server RSS per open, idle connection
+	idlePerConn float64      // bytes of server Go memory per open, idle connection
+	idleRSS     float64      // bytes of server RSS per open, idle connection; 0 if unknown
 }
 
 // setupFanout starts a server and a child process that dials conns
@@ -144,12 +165,15 @@ func setupFanout(b *testing.B, conns, stalled int) *fanout {
 		f.hub.Close()
 	})
 
-	before := goMemory()
+	before, rssBefore := goMemory(), residentSize()
 	f.clients = startClients(b, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/signals", conns, stalled)
 	if n := f.hub.Len(); n != conns {
 		b.Fatalf("the Hub has %d subscribers, want %d", n, conns)
 	}
 	f.idlePerConn = float64(goMemory()-before) / float64(conns)
+	if rss := residentSize(); rss > 0 && rssBefore > 0 {
+		f.idleRSS = float64(rss-rssBefore) / float64(conns)
+	}
 
 	// A first broadcast (n 0) reaches every client, stalled ones included;
 	// it is the last frame a stalled client reads.
@@ -177,6 +201,50 @@ func goMemory() int64 {
 	return int64(m.HeapInuse + m.StackInuse)
 }
 
+// processCPU is the user and system CPU time process pid has used, from
+// /proc/PID/stat, or -1 where it cannot be read.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis, where utime and stime are the 12th
+	// and 13th (fields 14 and 15 of proc(5)).
+	i := strings.LastIndexByte(string(b), ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const userHZ = 100 // the unit of /proc/PID/stat's times on Linux
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
+// residentSize is this process's resident set size after a collection
+// that returns what it freed to the system, or 0 where /proc/self/statm
+// cannot be read.
+func residentSize() int64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
+}
+
 // The client process: the benchmark starts this test binary again with
 // these variables set, running only TestFanoutClientProcess.
 const (
@@ -189,6 +257,7 @@ const (
 // child's report lines, "ready" once every client is subscribed, then
 // "got N UNIXNANO" when the last reading client has read frame N.
 type clientProcess struct {
+	pid    int
 	got    chan clientReport
 	failed chan error
 }
@@ -211,7 +280,7 @@ func startClients(b *testing.B, url string, conns, stalled int) *clientProcess {
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start the client process: %v", err)
 	}
-	p := &clientProcess{got: make(chan clientReport, 16), failed: make(chan error, 1)}
+	p := &clientProcess{pid: cmd.Process.Pid, got: make(chan clientReport, 16), failed: make(chan error, 1)}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)

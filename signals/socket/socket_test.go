@@ -830,3 +830,78 @@ func TestHubCloseEndsConnections(t *testing.T) {
 		t.Errorf("ended with %v, want ErrHubClosed", reason)
 	}
 }
+
+// A client may send its first frames in the same write as the handshake,
+// before the 101 arrives: the bytes net/http has already read when the
+// connection is hijacked must reach the WebSocket reader. And frames of
+// every size must arrive whole through the connection's small write
+// buffer.
+func TestPipelinedFramesAndLargeFrames(t *testing.T) {
+	t.Parallel()
+	e := setup(t, socket.Config{}, signals.HubConfig{})
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+
+	// A client frame is masked; a zero key leaves the payload as it is.
+	clientFrame := func(opcode byte, payload string) string {
+		return string([]byte{0x80 | opcode, 0x80 | byte(len(payload)), 0, 0, 0, 0}) + payload
+	}
+	req := "GET /api/signals HTTP/1.1\r\n" +
+		"Host: " + e.srv.Listener.Addr().String() + "\r\n" +
+		"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer john-token\r\n\r\n" +
+		clientFrame(0x1, `{"action":"subscribe","channel":"big"}`) +
+		clientFrame(0x9, "") // the pong comes once the subscribe is applied
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status = %d, want 101", resp.StatusCode)
+	}
+	readFrame := func() (byte, string) {
+		t.Helper()
+		var hdr [2]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatalf("read a frame header: %v", err)
+		}
+		n := int(hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			var ext [2]byte
+			_, err = io.ReadFull(br, ext[:])
+			n = int(ext[0])<<8 | int(ext[1])
+		case 127:
+			var ext [8]byte
+			_, err = io.ReadFull(br, ext[:])
+			n = 0
+			for _, b := range ext {
+				n = n<<8 | int(b)
+			}
+		}
+		payload := make([]byte, n)
+		if _, err2 := io.ReadFull(br, payload); err != nil || err2 != nil {
+			t.Fatalf("read a frame: %v %v", err, err2)
+		}
+		return hdr[0], string(payload)
+	}
+	if op, _ := readFrame(); op != 0x8a {
+		t.Fatalf("first frame has opcode %#x, want a final pong (0x8a)", op)
+	}
+	for _, size := range []int{10, 120, 200, 5000, 70_000} {
+		pad := strings.Repeat("p", size)
+		e.publish(t, signals.Signal{Recipients: signals.Broadcast(), Channel: "big", Message: map[string]string{"pad": pad}})
+		want := `{"channel":"big","message":{"pad":"` + pad + `"}}`
+		if op, got := readFrame(); op != 0x81 || got != want {
+			t.Fatalf("pad %d: got a frame of opcode %#x and %d bytes, want a final text frame of %d", size, op, len(got), len(want))
+		}
+	}
+}

@@ -42,7 +42,9 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	if protocol != "" {
 		opts.Subprotocols = []string{protocol}
 	}
-	ws, err := websocket.Accept(w, r, opts) // answers the request itself on failure
+	// smallBuffers: see wsReadBuffer. Accept answers the request itself
+	// on failure.
+	ws, err := websocket.Accept(smallBuffers{w}, r, opts)
 	if err != nil {
 		h.logger.Debug("socket: upgrade failed", "error", err, "remote", r.RemoteAddr)
 		return
@@ -69,10 +71,7 @@ func (h *Handler) ServeWebSocket(w http.ResponseWriter, r *http.Request) {
 	// net/http lets go of the request and of its goroutine's stack. A
 	// connection holds one goroutine, its reader, and a writer only while
 	// there is something to write.
-	go func() {
-		reason := c.serve()
-		h.untrack(c, reason)
-	}()
+	go c.serve()
 }
 
 // wsConn is one WebSocket connection.
@@ -85,7 +84,6 @@ type wsConn struct {
 
 	since   catchUpRequest   // the client's cursor, when it gave one
 	pending chan *catchUpJob // catch-ups for the writer; nil without a cursor
-	buf     []byte           // the writer's frame with a cursor
 
 	// Set by serve before anything can wake a writer.
 	ctx    context.Context // ends with the connection; its cause says why
@@ -106,6 +104,12 @@ type wsConn struct {
 	writers   sync.WaitGroup
 	pingTimer *time.Timer // the next ping; see startPings
 	pingsDone bool
+
+	// The reader's state; see read.
+	rsub     *signals.Subscriber
+	channels map[string]struct{} // subscribed by the client
+	caughtUp map[string]struct{} // channels queued for catch-up
+	cleanup  []func()            // run by finish, last first
 
 	endOnce sync.Once
 	reason  error // why the connection ended; set in endOnce
@@ -137,16 +141,14 @@ type clientFrame struct {
 	Channel string `json:"channel"`
 }
 
-// serve runs the connection on the goroutine that reads the client's
-// frames; writers come and go (see wake), pings run on a timer. It returns
-// why the connection ended, once it is closed and no writer runs.
-func (c *wsConn) serve() error {
+// serve starts the connection: its subscription, its first frame, its
+// pings and its reader (see read), which ends it. Writers come and go
+// (see wake), pings run on a timer.
+func (c *wsConn) serve() {
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
-	defer c.cancel(nil)
 	// Writes run without a context (see writeTimer); when the reader or a
 	// ping ends the connection, closing it is what stops a blocked write.
 	stopClosing := context.AfterFunc(c.ctx, func() { _ = c.ws.CloseNow() })
-	defer stopClosing()
 	// A write that times out ends the connection with that cause, whether
 	// the writer or the reader sees the closed connection first.
 	c.writeTimer = time.AfterFunc(time.Hour, func() {
@@ -155,7 +157,10 @@ func (c *wsConn) serve() error {
 	c.writeTimer.Stop()
 
 	sub := c.h.hub.Subscribe(signals.SubscribeOptions{User: c.id.User, OwnershipRefs: c.id.OwnershipRefs, Notify: c.wake})
-	defer sub.Close()
+	c.cleanup = []func(){func() { c.cancel(nil) }, func() { stopClosing() }, sub.Close}
+	c.rsub = sub
+	c.channels = make(map[string]struct{})
+	c.caughtUp = make(map[string]struct{})
 	c.log.Debug("socket: connected")
 	c.wmu.Lock()
 	c.sub = sub
@@ -166,8 +171,33 @@ func (c *wsConn) serve() error {
 	c.wmu.Unlock()
 	c.wake()
 	c.startPings()
+	go c.read()
+}
 
-	err := c.readLoop(c.ctx, sub)
+// read reads the client's next frame and applies it, then reads the one
+// after it on a new goroutine and returns; on a read error it finishes
+// the connection. A connection's reader spends its life blocked in Read,
+// and a goroutine's stack stays as large as it ever grew: applying a frame
+// (JSON, the Hub, a log line) grows it to 8 KiB, where blocking in Read
+// needs a fraction of that. Reading each frame on a fresh goroutine keeps
+// the idle reader's stack at what Read needs, for the cost of starting a
+// goroutine per client frame; clients send few (subscribes; pongs are
+// answered inside Read). Frames are still applied in order, each before
+// the next is read.
+func (c *wsConn) read() {
+	typ, data, err := c.ws.Read(c.ctx)
+	if err != nil {
+		c.finish(fmt.Errorf("socket: read: %w", err))
+		return
+	}
+	c.apply(typ, data)
+	go c.read()
+}
+
+// finish ends the connection once its reader has stopped, with why Read
+// failed unless a writer or a ping ended it first, waits for its writer
+// and lets the Handler forget it.
+func (c *wsConn) finish(err error) {
 	if c.ctx.Err() != nil {
 		err = context.Cause(c.ctx) // a writer or a ping ended it first
 	}
@@ -177,7 +207,10 @@ func (c *wsConn) serve() error {
 	c.finished = true
 	c.wmu.Unlock()
 	c.writers.Wait()
-	return c.reason
+	for i := len(c.cleanup) - 1; i >= 0; i-- {
+		c.cleanup[i]()
+	}
+	c.h.untrack(c, c.reason)
 }
 
 // end closes the connection in the way reason calls for and ends its
@@ -250,6 +283,14 @@ func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
 			return err
 		}
 	}
+	// The frame with a cursor is built in a buffer borrowed for as long
+	// as this writer runs: an idle connection holds none.
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			putCursorBuf(buf)
+		}
+	}()
 	for {
 		select {
 		case <-c.stop:
@@ -274,14 +315,14 @@ func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
 			}
 			frame := d.Frame()
 			if c.h.catchUp != nil {
-				c.buf = withCursor(c.buf, frame, d.Time())
-				frame = c.buf
+				if buf == nil {
+					buf = cursorBufs.Get().(*[]byte)
+				}
+				*buf = withCursor(*buf, frame, d.Time())
+				frame = *buf
 			}
 			if err := c.write(frame); err != nil {
 				return err
-			}
-			if cap(c.buf) > 64<<10 {
-				c.buf = nil // do not hold on to one large frame's memory
 			}
 		default:
 			select {
@@ -291,6 +332,17 @@ func (c *wsConn) writeReady(sub *signals.Subscriber, start []byte) error {
 				return nil
 			}
 		}
+	}
+}
+
+// cursorBufs holds the buffers writers build frames with cursors in.
+var cursorBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// putCursorBuf returns a buffer to cursorBufs, unless one large frame
+// made it too large to keep.
+func putCursorBuf(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		cursorBufs.Put(buf)
 	}
 }
 
@@ -363,41 +415,33 @@ func (c *wsConn) close(reason error) {
 	c.log.Debug("socket: disconnected", "reason", reason)
 }
 
-// readLoop applies the client's subscribe and unsubscribe frames in order;
-// each is applied before the next frame (and so the next pong) is read.
-func (c *wsConn) readLoop(ctx context.Context, sub *signals.Subscriber) error {
-	channels := make(map[string]struct{})
-	caughtUp := make(map[string]struct{}) // channels queued for catch-up
-	for {
-		typ, data, err := c.ws.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("socket: read: %w", err)
+// apply applies one of the client's frames: a subscribe or an
+// unsubscribe; anything else is ignored.
+func (c *wsConn) apply(typ websocket.MessageType, data []byte) {
+	if typ != websocket.MessageText {
+		c.log.Debug("socket: ignored a binary frame")
+		return
+	}
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		c.log.Debug("socket: ignored a frame that is not JSON", "error", err)
+		return
+	}
+	switch {
+	case f.Channel == "":
+		c.log.Debug("socket: ignored a frame without a channel", "action", f.Action)
+	case f.Action == "subscribe":
+		if _, ok := c.channels[f.Channel]; !ok && len(c.channels) >= c.h.maxChannels {
+			c.log.Debug("socket: ignored a subscribe beyond the channel limit", "channel", f.Channel, "limit", c.h.maxChannels)
+			return
 		}
-		if typ != websocket.MessageText {
-			c.log.Debug("socket: ignored a binary frame")
-			continue
-		}
-		var f clientFrame
-		if err := json.Unmarshal(data, &f); err != nil {
-			c.log.Debug("socket: ignored a frame that is not JSON", "error", err)
-			continue
-		}
-		switch {
-		case f.Channel == "":
-			c.log.Debug("socket: ignored a frame without a channel", "action", f.Action)
-		case f.Action == "subscribe":
-			if _, ok := channels[f.Channel]; !ok && len(channels) >= c.h.maxChannels {
-				c.log.Debug("socket: ignored a subscribe beyond the channel limit", "channel", f.Channel, "limit", c.h.maxChannels)
-				continue
-			}
-			channels[f.Channel] = struct{}{}
-			c.subscribe(sub, f.Channel, caughtUp)
-		case f.Action == "unsubscribe":
-			delete(channels, f.Channel)
-			sub.Unsubscribe(f.Channel)
-		default:
-			c.log.Debug("socket: ignored an unknown action", "action", f.Action)
-		}
+		c.channels[f.Channel] = struct{}{}
+		c.subscribe(c.rsub, f.Channel, c.caughtUp)
+	case f.Action == "unsubscribe":
+		delete(c.channels, f.Channel)
+		c.rsub.Unsubscribe(f.Channel)
+	default:
+		c.log.Debug("socket: ignored an unknown action", "action", f.Action)
 	}
 }
 
