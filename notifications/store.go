@@ -48,8 +48,8 @@ type Store interface {
 	// for it, read in one round trip (one statement); an empty fs is an
 	// empty result.
 	Counts(ctx context.Context, user string, fs []Filter) ([]int, error)
-	// Get returns one notification or broadcast as user sees it, or an
-	// error wrapping ErrNotFound.
+	// Get returns one notification or broadcast as user sees it, archived
+	// or snoozed ones too, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, user, id string) (Notification, error)
 	// Status counts the user's unread, read and unseen notifications and
 	// broadcasts, hidden ones (archived or snoozed) left out.

@@ -628,13 +628,14 @@ func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.
 }
 
 // Get implements notifications.Store. An id that is not a UUID is simply
-// not found; upper-case UUIDs match.
+// not found; upper-case UUIDs match. Archived and snoozed ones are found.
 func (s *Store) Get(ctx context.Context, user, id string) (notifications.Notification, error) {
 	if !uuid.Valid(id) {
 		return notifications.Notification{}, fmt.Errorf("store: get %q: %w", id, notifications.ErrNotFound)
 	}
+	// Any change time with Archived nil: hidden ones too.
 	ns, err := s.List(ctx, notifications.Query{
-		User: user, Filter: notifications.Filter{IDs: []string{id}}, Order: []notifications.Order{}, Limit: 1,
+		User: user, Filter: notifications.Filter{IDs: []string{id}, ChangedSince: &time.Time{}}, Order: []notifications.Order{}, Limit: 1,
 	})
 	if err != nil {
 		return notifications.Notification{}, err

@@ -204,7 +204,7 @@ func (s *Store) WakeSnoozed(ctx context.Context, now time.Time, limit int) ([]no
 	}
 	wake := func(b *stmt, table, key string) {
 		b.raw("UPDATE ").raw(table).raw(" SET snoozed_until = NULL, read = NULL, seen = NULL, changed = ").time(now).
-			raw(" WHERE ").raw(key).raw(" IN (SELECT ").raw(key).raw(" FROM ").raw(table).
+			raw(" WHERE (").raw(key).raw(") IN (SELECT ").raw(key).raw(" FROM ").raw(table).
 			raw(" WHERE snoozed_until <= ").time(now).raw(" ORDER BY snoozed_until LIMIT ").int(limit).raw(lock).
 			raw(") AND snoozed_until <= ").time(now)
 	}
@@ -212,7 +212,7 @@ func (s *Store) WakeSnoozed(ctx context.Context, now time.Time, limit int) ([]no
 	wake(own, "notification", "id")
 	own.raw(` RETURNING "user", id, archived`)
 	bc := newStmt(s.d, 384)
-	wake(bc, "broadcast_user_status", `("user", broadcast_id)`)
+	wake(bc, "broadcast_user_status", `"user", broadcast_id`)
 	bc.raw(` RETURNING "user", broadcast_id, archived`)
 
 	var out []notifications.Woken

@@ -122,6 +122,14 @@ var tests = []test{
 	{"BroadcastClearIsPerUser", testBroadcastClearIsPerUser},
 	{"OtherUsersIDs", testOtherUsersIDs},
 	{"MarkAllReadBroadcastsAndFilters", testMarkAllRead},
+	// states.go
+	{"SeenStates", testSeenStates},
+	{"ArchivedStates", testArchivedStates},
+	{"SnoozedStates", testSnoozedStates},
+	{"ArchivedAndSnoozed", testArchivedAndSnoozed},
+	{"SnoozedResent", testSnoozedResent},
+	{"ChangedSinceEveryState", testChangedSinceEveryState},
+	{"ConcurrentWakers", testConcurrentWakers},
 	// settings.go
 	{"SettingsRoundTrip", testSettingsRoundTrip},
 	{"SettingsOrderAndReplace", testSettingsOrderAndReplace},
