@@ -807,20 +807,15 @@ func (s *Store) Status(ctx context.Context, user string) (notifications.Status, 
 	own(func() { hidden(b.raw("read IS NOT NULL AND "), sideNotification) })
 	b.raw(", ")
 	own(func() { visible(seen(b, sideNotification, false).raw(" AND "), sideNotification) })
-	b.raw(`, (SELECT COUNT(*) FROM broadcast), `)
-	// No join with broadcast: a status row is deleted with its broadcast
-	// (ON DELETE CASCADE), so every row names one that exists. Each is a
-	// count over the user's own status rows, a range of the key.
-	statuses := func(cond func()) {
-		b.raw(`(SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = `).str(user).raw(" AND ")
-		cond()
-		b.raw(")")
-	}
-	statuses(func() { hidden(b.raw("(read IS NOT NULL OR "), sideNotification).raw(")") })
-	b.raw(", ")
-	statuses(func() { visible(b.raw("read IS NOT NULL AND "), sideNotification) })
-	b.raw(", ")
-	statuses(func() { hidden(b.raw("(seen IS NOT NULL OR read IS NOT NULL OR "), sideNotification).raw(")") })
+	b.raw(`, (SELECT COUNT(*) FROM broadcast), s.not_unread, s.read, s.not_unseen`)
+	// The user's status rows, one pass over that range of the key, no
+	// join with broadcast: a status row is deleted with its broadcast (ON
+	// DELETE CASCADE), so every row names one that exists.
+	b.raw(" FROM (SELECT COUNT(*) FILTER (WHERE ")
+	hidden(b.raw("read IS NOT NULL OR "), sideNotification).raw(") AS not_unread, COUNT(*) FILTER (WHERE ")
+	visible(b.raw("read IS NOT NULL AND "), sideNotification).raw(") AS read, COUNT(*) FILTER (WHERE ")
+	hidden(b.raw("seen IS NOT NULL OR read IS NOT NULL OR "), sideNotification).raw(") AS not_unseen")
+	b.raw(` FROM broadcast_user_status WHERE "user" = `).str(user).raw(") s")
 	var unread, read, unseen, broadcasts, notUnread, broadcastsRead, notUnseen int
 	err := s.read(ctx, func() error {
 		return s.queryRow(ctx, b, &unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen)
