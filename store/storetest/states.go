@@ -13,25 +13,27 @@ import (
 // (hidden iff archived or snoozed); the waker; and the change time every
 // state change leaves for ChangedSince.
 
-func (e *env) status(u string) notifications.Status {
+// status is user's Status.
+func (e *env) status() notifications.Status {
 	e.t.Helper()
-	st, err := e.s.Status(e.ctx, u)
+	st, err := e.s.Status(e.ctx, user)
 	if err != nil {
-		e.t.Fatalf("Status(%s): %v", u, err)
+		e.t.Fatalf("Status: %v", err)
 	}
 	return st
 }
 
-func (e *env) setSeen(u string, at *time.Time, ids ...string) {
+// setSeen and setArchived change user's state.
+func (e *env) setSeen(at *time.Time, ids ...string) {
 	e.t.Helper()
-	if err := e.s.SetSeen(e.ctx, u, ids, at, e.now); err != nil {
+	if err := e.s.SetSeen(e.ctx, user, ids, at, e.now); err != nil {
 		e.t.Fatalf("SetSeen: %v", err)
 	}
 }
 
-func (e *env) setArchived(u string, at *time.Time, ids ...string) {
+func (e *env) setArchived(at *time.Time, ids ...string) {
 	e.t.Helper()
-	if err := e.s.SetArchived(e.ctx, u, ids, at, e.now); err != nil {
+	if err := e.s.SetArchived(e.ctx, user, ids, at, e.now); err != nil {
 		e.t.Fatalf("SetArchived: %v", err)
 	}
 }
@@ -64,11 +66,11 @@ func (e *env) expectListed(what string, u string, f notifications.Filter, want .
 func testSeenStates(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	e.fixture(1, -2, 3, 0)
-	if st := e.status(user); st.Unseen != 3 {
+	if st := e.status(); st.Unseen != 3 {
 		t.Errorf("Status before = %+v, want 3 unseen", st)
 	}
 	at := e.now.Add(-time.Second)
-	e.setSeen(user, &at, id1, id2)
+	e.setSeen(&at, id1, id2)
 	for _, id := range []string{id1, id2} {
 		if n := e.get(user, id); !sameTime(n.Seen, &at) || n.Read != nil {
 			t.Errorf("%s after SetSeen: seen %s read %s, want %s and unread", name([]string{id}), fmtTime(n.Seen), fmtTime(n.Read), at)
@@ -77,7 +79,7 @@ func testSeenStates(t *testing.T, s notifications.Store) {
 	if n := e.get(other, id2); n.Seen != nil {
 		t.Errorf("other's broadcast seen %s, want unseen (seen is per user)", fmtTime(n.Seen))
 	}
-	if st := e.status(user); st != (notifications.Status{Unread: 3, Unseen: 1}) {
+	if st := e.status(); st != (notifications.Status{Unread: 3, Unseen: 1}) {
 		t.Errorf("Status = %+v, want 3 unread, 1 unseen", st)
 	}
 	e.expectListed("unseen", user, notifications.Filter{Seen: new(false)}, id3)
@@ -99,7 +101,7 @@ func testSeenStates(t *testing.T, s notifications.Store) {
 	if n := e.get(user, id4); !sameTime(n.Seen, &at) {
 		t.Errorf("stored read: seen %s, want %s", fmtTime(n.Seen), at)
 	}
-	e.setSeen(user, nil, id1, id2)
+	e.setSeen(nil, id1, id2)
 	e.expectListed("unseen again", user, notifications.Filter{Seen: new(false)}, id2, id1)
 
 	// MarkAllSeen: the unseen ones only, one user's.
@@ -108,7 +110,7 @@ func testSeenStates(t *testing.T, s notifications.Store) {
 		t.Fatalf("MarkAllSeen: %v", err)
 	}
 	expectSameIDs(t, "MarkAllSeen(other)", got, id0, id2)
-	if st := e.status(user); st.Unseen != 2 {
+	if st := e.status(); st.Unseen != 2 {
 		t.Errorf("user's Status after other's MarkAllSeen = %+v, want 2 unseen", st)
 	}
 	if got, err = s.MarkAllSeen(e.ctx, other, notifications.Filter{}, e.now); err != nil || len(got) != 0 {
@@ -118,7 +120,7 @@ func testSeenStates(t *testing.T, s notifications.Store) {
 		t.Fatal(err)
 	}
 	expectIDs(t, "MarkAllSeen(topic)", got, id1)
-	if st := e.status(user); st.Unseen != 1 {
+	if st := e.status(); st.Unseen != 1 {
 		t.Errorf("Status after MarkAllSeen(topic) = %+v, want 1 unseen (the broadcast)", st)
 	}
 }
@@ -128,13 +130,13 @@ func testArchivedStates(t *testing.T, s notifications.Store) {
 	e.fixture(1, -2, 3, 0)
 	e.setRead(user, &e.now, id3)
 	at := e.now.Add(-time.Second)
-	e.setArchived(user, &at, id1, id2, id3)
+	e.setArchived(&at, id1, id2, id3)
 	e.expectListed("archived left out", user, notifications.Filter{})
 	e.expectListed("Archived false", user, notifications.Filter{Archived: new(false)})
 	e.expectListed("Archived true", user, notifications.Filter{Archived: new(true)}, id2, id3, id1)
 	e.expectListed("archived and unread", user, notifications.Filter{Archived: new(true), Read: new(false)}, id2, id1)
 	e.expectListed("other keeps the broadcast", other, notifications.Filter{}, id0, id2)
-	if st := e.status(user); st != (notifications.Status{}) {
+	if st := e.status(); st != (notifications.Status{}) {
 		t.Errorf("Status = %+v, want all zero", st)
 	}
 	if n := e.get(user, id1); !sameTime(n.Archived, &at) {
@@ -153,10 +155,10 @@ func testArchivedStates(t *testing.T, s notifications.Store) {
 		t.Errorf("MarkAllRead = %v, %v; want none (archived left out)", read, err)
 	}
 	// Un-archiving brings them back as they were.
-	e.setArchived(user, nil, id1, id2, id3)
+	e.setArchived(nil, id1, id2, id3)
 	e.expectListed("un-archived", user, notifications.Filter{}, id2, id3, id1)
 	e.expectListed("un-archived unread", user, notifications.Filter{Read: new(false)}, id2, id1)
-	if st := e.status(user); st != (notifications.Status{Unread: 2, Read: 1, Unseen: 2}) {
+	if st := e.status(); st != (notifications.Status{Unread: 2, Read: 1, Unseen: 2}) {
 		t.Errorf("Status = %+v, want 2 unread 1 read 2 unseen", st)
 	}
 }
@@ -170,7 +172,7 @@ func testSnoozedStates(t *testing.T, s notifications.Store) {
 	e.expectListed("snoozed left out", user, notifications.Filter{}, id3)
 	e.expectListed("snoozed are not archived", user, notifications.Filter{Archived: new(true)})
 	e.expectListed("other keeps the broadcast", other, notifications.Filter{}, id2)
-	if st := e.status(user); st != (notifications.Status{Unread: 1, Unseen: 1}) {
+	if st := e.status(); st != (notifications.Status{Unread: 1, Unseen: 1}) {
 		t.Errorf("Status = %+v, want only id3", st)
 	}
 	if n := e.get(user, id2); !sameTime(n.SnoozedUntil, &until) {
@@ -219,10 +221,10 @@ func testArchivedAndSnoozed(t *testing.T, s notifications.Store) {
 	e.fixture(1, -2)
 	until := e.now.Add(time.Hour)
 	e.setSnoozed(user, &until, id1, id2)
-	e.setArchived(user, &e.now, id1, id2)
+	e.setArchived(&e.now, id1, id2)
 	e.expectListed("archived and snoozed: not listed as archived", user, notifications.Filter{Archived: new(true)})
 	// Un-archived but still snoozed: hidden until the time.
-	e.setArchived(user, nil, id1)
+	e.setArchived(nil, id1)
 	e.expectListed("still snoozed", user, notifications.Filter{})
 	ws := e.wake(until)
 	if len(ws) != 1 || ws[0].ID != id1 {
@@ -241,7 +243,7 @@ func testSnoozedResent(t *testing.T, s notifications.Store) {
 	until := e.now.Add(time.Hour)
 	e.setRead(user, &e.now, id2, id3)
 	e.setSnoozed(user, &until, id2, id3)
-	e.setArchived(user, &e.now, id2, id3)
+	e.setArchived(&e.now, id2, id3)
 	later := e.now.Add(time.Minute)
 	resent := e.f[2]
 	resent.ID, resent.Created = id(20), later
@@ -280,10 +282,10 @@ func testChangedSinceEveryState(t *testing.T, s notifications.Store) {
 	}{
 		{"unread", func(id string) { e.setRead(user, nil, id) }, []string{id1, id2}},
 		{"unsaved", func(id string) { e.setSaved(user, nil, id) }, []string{id1, id2}},
-		{"seen", func(id string) { e.setSeen(user, &later, id) }, []string{id3}},
-		{"unseen", func(id string) { e.setSeen(user, nil, id) }, []string{id3}},
-		{"archived", func(id string) { e.setArchived(user, &later, id) }, []string{id3, id2}},
-		{"un-archived", func(id string) { e.setArchived(user, nil, id) }, []string{id3, id2}},
+		{"seen", func(id string) { e.setSeen(&later, id) }, []string{id3}},
+		{"unseen", func(id string) { e.setSeen(nil, id) }, []string{id3}},
+		{"archived", func(id string) { e.setArchived(&later, id) }, []string{id3, id2}},
+		{"un-archived", func(id string) { e.setArchived(nil, id) }, []string{id3, id2}},
 		{"snoozed", func(id string) { e.setSnoozed(user, &until, id) }, []string{id1}},
 		{"un-snoozed", func(id string) { e.setSnoozed(user, nil, id) }, []string{id5}},
 	} {
