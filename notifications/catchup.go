@@ -21,8 +21,11 @@ const CatchUpLimit = 500
 //
 // For SignalChannel it returns one new_notification signal, addressed to
 // user, for each of user's notifications and broadcasts created, updated
-// by a scoped re-send, read or saved at or after since (Filter's
-// ChangedSince), carrying the notification as user sees it now: oldest
+// by a scoped re-send or changed in state (read, unread, saved, unsaved,
+// seen, unseen, archived, un-archived, snoozed, un-snoozed, woken) at or
+// after since (Filter's ChangedSince; archived and snoozed ones
+// included, their state in the notification), carrying the notification
+// as user sees it now: oldest
 // first by creation, at most CatchUpLimit of them, the most recently
 // created when more changed. For any other channel it returns nil without
 // reading the store.
@@ -30,9 +33,9 @@ const CatchUpLimit = 500
 // A replay overlaps what the client has seen, so a client treats each
 // new_notification as an upsert keyed by notification id: it may concern a
 // notification the client already shows, now read, saved or updated. A
-// client that receives CatchUpLimit signals should refetch its inbox.
-// Marking unread or unsaved leaves no time behind, so those changes are not
-// replayed.
+// client that receives CatchUpLimit signals should refetch its inbox, and
+// one that shows the inbox drops a replayed notification whose archived
+// or snoozedUntil is set.
 func (s *Service) CatchUp(ctx context.Context, user, channel string, since time.Time) ([]signals.Signal, error) {
 	if channel != SignalChannel {
 		return nil, nil

@@ -174,7 +174,8 @@ func (s *Service) Get(ctx context.Context, user, id string) (Notification, error
 	return s.store.Get(ctx, user, id)
 }
 
-// Status counts user's unread and read notifications, broadcasts included.
+// Status counts user's unread, read and unseen notifications, broadcasts
+// included, leaving out archived and snoozed ones.
 func (s *Service) Status(ctx context.Context, user string) (Status, error) {
 	user, err := canonicalUser(user)
 	if err != nil {
@@ -239,19 +240,33 @@ func (s *Service) Topics(ctx context.Context, user string, f Filter) ([]string, 
 	return topics, err
 }
 
-// UpdateOptions change the state of some notifications. Read and Saved are
-// independent; nil leaves that state alone.
+// UpdateOptions change the state of some notifications. Each state is
+// independent of the others, except that reading implies seeing (Read
+// true also marks the unseen ones seen); nil leaves that state alone.
 type UpdateOptions struct {
 	IDs   []string
 	Read  *bool
 	Saved *bool
+	// Seen marks them seen (shown by the user's client) or unseen.
+	Seen *bool
+	// Archived archives them (hidden until un-archived, Filter.Archived
+	// lists them) or brings them back as they were.
+	Archived *bool
+	// SnoozedUntil, when set, snoozes them until that time: hidden as if
+	// archived, then back unread and unseen, with a new_notification
+	// signal to the user. A time not after now un-snoozes them at once;
+	// one outside the years 1 to 9999 is a *ValidationError naming
+	// snoozedUntil.
+	SnoozedUntil *time.Time
 }
 
-// Update marks the listed notifications and broadcasts read or unread and
-// saved or unsaved for user, and returns them as they are now, newest
-// first. Ids the user cannot see are ignored. Marking read or unread
+// Update marks the listed notifications and broadcasts read or unread,
+// saved or unsaved, seen or unseen, archived or not, and snoozed or not
+// for user, and returns them as they are now, newest first, hidden ones
+// included. Ids the user cannot see are ignored. Marking read or unread
 // publishes notification_read or notification_unread to the user with the
-// ids as given.
+// ids as given. Every change is visible to Filter.ChangedSince, and so to
+// CatchUp.
 func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]Notification, error) {
 	user, err := canonicalUser(user)
 	if err != nil {
@@ -262,6 +277,11 @@ func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]N
 	}
 	var verr ValidationError
 	verr.checkIDs(o.IDs)
+	if o.SnoozedUntil != nil {
+		if y := o.SnoozedUntil.UTC().Year(); y < 1 || y > 9999 {
+			verr.add("snoozedUntil", "must be within the years 1 to 9999")
+		}
+	}
 	if err := verr.errOrNil(); err != nil {
 		return nil, err
 	}
@@ -273,7 +293,7 @@ func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]N
 		return nil
 	}
 	if o.Read != nil {
-		if err := s.store.SetRead(ctx, user, o.IDs, at(*o.Read)); err != nil {
+		if err := s.store.SetRead(ctx, user, o.IDs, at(*o.Read), now); err != nil {
 			return nil, fmt.Errorf("notifications: mark read: %w", err)
 		}
 		action := ActionNotificationRead
@@ -283,14 +303,38 @@ func (s *Service) Update(ctx context.Context, user string, o UpdateOptions) ([]N
 		s.publishToUser(ctx, user, ReadStateMessage{Action: action, NotificationIDs: o.IDs})
 	}
 	if o.Saved != nil {
-		if err := s.store.SetSaved(ctx, user, o.IDs, at(*o.Saved)); err != nil {
+		if err := s.store.SetSaved(ctx, user, o.IDs, at(*o.Saved), now); err != nil {
 			return nil, fmt.Errorf("notifications: mark saved: %w", err)
+		}
+	}
+	if o.Seen != nil {
+		if err := s.store.SetSeen(ctx, user, o.IDs, at(*o.Seen), now); err != nil {
+			return nil, fmt.Errorf("notifications: mark seen: %w", err)
+		}
+	}
+	if o.Archived != nil {
+		if err := s.store.SetArchived(ctx, user, o.IDs, at(*o.Archived), now); err != nil {
+			return nil, fmt.Errorf("notifications: archive: %w", err)
+		}
+	}
+	if o.SnoozedUntil != nil {
+		var until *time.Time
+		if u := o.SnoozedUntil.UTC().Truncate(time.Millisecond); u.After(now) {
+			until = &u
+		}
+		if err := s.store.SetSnoozed(ctx, user, o.IDs, until, now); err != nil {
+			return nil, fmt.Errorf("notifications: snooze: %w", err)
+		}
+		if until != nil {
+			s.wakeSnoozer()
 		}
 	}
 	if len(o.IDs) == 0 {
 		return []Notification{}, nil
 	}
-	ns, err := s.store.List(ctx, Query{User: user, Filter: Filter{IDs: o.IDs}})
+	// ChangedSince with Archived nil keeps the hidden ones: what was just
+	// archived or snoozed is returned too.
+	ns, err := s.store.List(ctx, Query{User: user, Filter: Filter{IDs: o.IDs, ChangedSince: &time.Time{}}})
 	if err != nil {
 		return nil, fmt.Errorf("notifications: list updated: %w", err)
 	}
@@ -315,6 +359,29 @@ func (s *Service) MarkAllRead(ctx context.Context, user string, f Filter) ([]str
 	}
 	if len(ids) > 0 {
 		s.publishToUser(ctx, user, ReadStateMessage{Action: ActionNotificationRead, NotificationIDs: ids})
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}
+
+// MarkAllSeen marks every unseen notification and broadcast of user that
+// f selects as seen (the badge's "mark all as seen"), in one statement per
+// table, and returns their ids; like MarkAllRead it leaves out archived
+// and snoozed ones unless f.Archived asks for the archived. f is checked
+// as List checks it.
+func (s *Service) MarkAllSeen(ctx context.Context, user string, f Filter) ([]string, error) {
+	user, err := canonicalUser(user)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateFilter(f); err != nil {
+		return nil, err
+	}
+	ids, err := s.store.MarkAllSeen(ctx, user, f, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("notifications: mark all seen: %w", err)
 	}
 	if ids == nil {
 		ids = []string{}

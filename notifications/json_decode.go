@@ -163,6 +163,7 @@ func (n *Notification) UnmarshalJSON(data []byte) error {
 	out := Notification{
 		ID: f.str("id"), User: f.str("user"), Origin: f.str("origin"),
 		Saved: f.optTime("saved"), Read: f.optTime("read"), Updated: f.optTime("updated"),
+		Seen: f.optTime("seen"), Archived: f.optTime("archived"), SnoozedUntil: f.optTime("snoozedUntil"),
 	}
 	if created := f.optTime("created"); created != nil {
 		out.Created = *created

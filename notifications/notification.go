@@ -42,7 +42,8 @@ type Payload struct {
 }
 
 // Notification is one stored notification as one user sees it. For a
-// broadcast, User is empty and Read and Saved are that user's own state.
+// broadcast, User is empty and Read, Saved, Seen, Archived and
+// SnoozedUntil are that user's own state.
 type Notification struct {
 	ID string
 	// User is the recipient's canonical user ref; "" for a broadcast,
@@ -56,7 +57,14 @@ type Notification struct {
 	Updated *time.Time
 	// Read and Saved are nil while the notification is unread / unsaved.
 	Read, Saved *time.Time
-	Payload     Payload
+	// Seen is when the user's client first showed it (reading implies
+	// seeing); nil while unseen. Archived is when the user archived it;
+	// SnoozedUntil is when a snoozed notification comes back, unread and
+	// unseen. An archived or snoozed notification is hidden: List,
+	// Status, Counts, Topics and MarkAllRead leave it out (see
+	// Filter.Archived). Herald extensions, absent from Backstage.
+	Seen, Archived, SnoozedUntil *time.Time
+	Payload                      Payload
 }
 
 // IsBroadcast reports whether n is a broadcast.
@@ -157,6 +165,10 @@ type storedNotification struct {
 	Updated *jsonTime     `json:"updated"`
 	Origin  string        `json:"origin"`
 	Payload storedPayload `json:"payload"`
+	// Herald extensions, which Backstage's clients ignore.
+	Seen         *jsonTime `json:"seen"`
+	Archived     *jsonTime `json:"archived"`
+	SnoozedUntil *jsonTime `json:"snoozedUntil"`
 }
 
 type sentNotification struct {
@@ -168,10 +180,15 @@ type sentNotification struct {
 	Updated *jsonTime   `json:"updated,omitempty"`
 	Origin  string      `json:"origin"`
 	Payload wirePayload `json:"payload"`
+	// Herald extensions, which Backstage's clients ignore.
+	Seen         *jsonTime `json:"seen,omitempty"`
+	Archived     *jsonTime `json:"archived,omitempty"`
+	SnoozedUntil *jsonTime `json:"snoozedUntil,omitempty"`
 }
 
 // MarshalJSON encodes n as Backstage's reads return it (list, get, update):
-// read, saved and updated are present and null when unset, unset payload
+// read, saved and updated are present and null when unset (and so are
+// Herald's seen, archived and snoozedUntil), unset payload
 // strings are null, metadata is absent when unset, user is null for a
 // broadcast, and times are ISO 8601 UTC with milliseconds.
 func (n Notification) MarshalJSON() ([]byte, error) {
@@ -179,7 +196,7 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 	return json.Marshal(storedNotification{
 		ID: n.ID, User: nullable(n.User), Created: jsonTime(n.Created),
 		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
-		Origin: n.Origin,
+		Origin: n.Origin, Seen: optTime(n.Seen), Archived: optTime(n.Archived), SnoozedUntil: optTime(n.SnoozedUntil),
 		Payload: storedPayload{
 			Title: p.Title, Description: nullable(p.Description), Link: nullable(p.Link),
 			Severity: p.Severity.OrDefault(), Topic: nullable(p.Topic), Scope: nullable(p.Scope),
@@ -203,5 +220,6 @@ func (c compactNotification) MarshalJSON() ([]byte, error) {
 		ID: n.ID, User: nullable(n.User), Created: jsonTime(n.Created),
 		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
 		Origin: n.Origin, Payload: p,
+		Seen: optTime(n.Seen), Archived: optTime(n.Archived), SnoozedUntil: optTime(n.SnoozedUntil),
 	})
 }

@@ -19,13 +19,13 @@ func TestNotificationJSON(t *testing.T) {
 			name: "stored user notification has nulls and no metadata",
 			v:    Notification{ID: "id1", User: "user:default/mock", Origin: "external:test-service", Created: created, Payload: Payload{Title: "t", Severity: SeverityHigh}},
 			want: `{"id":"id1","user":"user:default/mock","created":"2025-01-01T09:00:00.000Z","saved":null,"read":null,"updated":null,"origin":"external:test-service",` +
-				`"payload":{"title":"t","description":null,"link":null,"severity":"high","topic":null,"scope":null,"icon":null}}`,
+				`"payload":{"title":"t","description":null,"link":null,"severity":"high","topic":null,"scope":null,"icon":null},"seen":null,"archived":null,"snoozedUntil":null}`,
 		},
 		{
 			name: "stored broadcast has a null user and its reader's state",
 			v:    Notification{ID: "b1", Origin: "o", Created: created, Read: &read, Payload: Payload{Title: "t", Metadata: map[string]any{"a": 1}}},
 			want: `{"id":"b1","user":null,"created":"2025-01-01T09:00:00.000Z","saved":null,"read":"2025-01-01T09:01:00.000Z","updated":null,"origin":"o",` +
-				`"payload":{"title":"t","description":null,"link":null,"severity":"normal","topic":null,"scope":null,"icon":null,"metadata":{"a":1}}}`,
+				`"payload":{"title":"t","description":null,"link":null,"severity":"normal","topic":null,"scope":null,"icon":null,"metadata":{"a":1}},"seen":null,"archived":null,"snoozedUntil":null}`,
 		},
 		{
 			name: "fresh send leaves unset fields out",

@@ -115,6 +115,7 @@ type Service struct {
 	idempotencyTTL time.Duration
 	scheduleWake   chan struct{} // a schedule due now: claim at once (capacity 1)
 	scheduled      chan struct{} // closed when the scheduler has returned
+	snoozer        snoozer       // the snooze waker (snooze.go)
 
 	mu         sync.Mutex // guards closed
 	closed     bool
@@ -220,6 +221,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.startDeliveries()
 	s.startScheduler()
+	s.startSnoozer()
 	return s, nil
 }
 
@@ -247,6 +249,11 @@ func (s *Service) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		s.running.abandon()
 		return fmt.Errorf("notifications: close: scheduler still running: %w", ctx.Err())
+	}
+	select {
+	case <-s.snoozer.done:
+	case <-ctx.Done():
+		return fmt.Errorf("notifications: close: snooze waker still running: %w", ctx.Err())
 	}
 	select {
 	case <-s.dispatched:

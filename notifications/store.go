@@ -23,8 +23,8 @@ type Store interface {
 	// (User, Origin, Scope) is already stored updates that row instead
 	// (title, description, link, topic, severity and metadata replaced,
 	// metadata cleared when the new one is nil, Updated set to the new
-	// notification's Created, Read cleared; id, created, icon and saved
-	// kept), atomically even under concurrent sends. It returns the stored
+	// notification's Created, Read, Seen, Archived and SnoozedUntil
+	// cleared; id, created, icon and saved kept), atomically even under concurrent sends. It returns the stored
 	// state of each, in input order.
 	//
 	// When w is not nil, the send record and its deliveries are written in
@@ -48,11 +48,11 @@ type Store interface {
 	// for it, read in one round trip (one statement); an empty fs is an
 	// empty result.
 	Counts(ctx context.Context, user string, fs []Filter) ([]int, error)
-	// Get returns one notification or broadcast as user sees it, or an
-	// error wrapping ErrNotFound.
+	// Get returns one notification or broadcast as user sees it, archived
+	// or snoozed ones too, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, user, id string) (Notification, error)
-	// Status counts the user's unread and read notifications and
-	// broadcasts.
+	// Status counts the user's unread, read and unseen notifications and
+	// broadcasts, hidden ones (archived or snoozed) left out.
 	Status(ctx context.Context, user string) (Status, error)
 	// Topics returns the distinct non-empty topics among what List would
 	// return for f, sorted ascending.
@@ -63,14 +63,43 @@ type Store interface {
 	OriginTopics(ctx context.Context, user string) ([]OriginTopic, error)
 
 	// SetRead sets (at non-nil) or clears (nil) the read time of the
-	// listed notifications and broadcasts for user, touching nothing else.
-	// Ids the user cannot see are ignored.
-	SetRead(ctx context.Context, user string, ids []string, at *time.Time) error
+	// listed notifications and broadcasts for user, and sets their change
+	// time to now, touching nothing else, except that reading implies
+	// seeing: an at also sets the seen time of those not yet seen. Ids
+	// the user cannot see are ignored; hidden ones are the user's too.
+	//
+	// Every state change (SetRead, SetSaved, SetSeen, SetArchived,
+	// SetSnoozed, MarkAllRead, MarkAllSeen, WakeSnoozed) sets the change
+	// time, so that ChangedSince selects the row.
+	SetRead(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error
 	// SetSaved is SetRead for the saved time.
-	SetSaved(ctx context.Context, user string, ids []string, at *time.Time) error
+	SetSaved(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error
+	// SetSeen is SetRead for the seen time; SetArchived for the archived
+	// time.
+	SetSeen(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error
+	SetArchived(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error
+	// SetSnoozed sets (until non-nil) or clears (nil) the snoozed-until
+	// time of the listed notifications and broadcasts for user; now is
+	// the time of the change. The Service passes nil for a time not after
+	// now.
+	SetSnoozed(ctx context.Context, user string, ids []string, until *time.Time, now time.Time) error
+	// MarkAllSeen is MarkAllRead for the seen time: every unseen
+	// notification and broadcast of user that matches f.
+	MarkAllSeen(ctx context.Context, user string, f Filter, at time.Time) ([]string, error)
+	// WakeSnoozed ends, in one conditional statement per table, every
+	// snooze due at or before now (at most limit per table): snoozed
+	// until, read and seen are cleared and the change time set to now.
+	// It returns the rows its own statements took, so concurrent wakers
+	// (other Services on the same database) never return one row twice;
+	// a woken row still archived is not returned (it stays hidden).
+	WakeSnoozed(ctx context.Context, now time.Time, limit int) ([]Woken, error)
+	// NextSnoozeDue returns the earliest snoozed-until time among all
+	// users' notifications and broadcast states; false when nothing is
+	// snoozed.
+	NextSnoozeDue(ctx context.Context) (time.Time, bool, error)
 	// MarkAllRead sets the read time of every unread notification and
 	// broadcast of user that matches f, in one statement per table, and
-	// returns their ids.
+	// returns their ids; those not yet seen are seen at that time too.
 	MarkAllRead(ctx context.Context, user string, f Filter, at time.Time) ([]string, error)
 
 	// SettingRows returns the stored settings rows of each user, in the
@@ -213,6 +242,14 @@ type Filter struct {
 	Read *bool
 	// Saved keeps saved (true) or unsaved (false) ones; nil keeps both.
 	Saved *bool
+	// Seen keeps seen (true) or unseen (false) ones; nil keeps both.
+	Seen *bool
+	// Archived keeps only archived ones (true) or leaves them out (nil
+	// or false). Snoozed ones are left out either way until they come
+	// back. One exception: with ChangedSince set and Archived nil,
+	// archived and snoozed ones are kept too, so that a catch-up sees
+	// them leave the inbox.
+	Archived *bool
 	// CreatedAfter keeps notifications created at or after it, when
 	// non-nil. Presence decides, not the value: the zero time is a bound
 	// like any other.
@@ -221,10 +258,10 @@ type Filter struct {
 	// non-nil; the zero time (year 1) selects nothing stored.
 	CreatedBefore *time.Time
 	// ChangedSince keeps notifications created, updated (by a scoped
-	// re-send), read or saved at or after it, when set: what a client that
-	// lost its live connection at that moment must refetch. Marking unread
-	// or unsaved leaves no time behind, so those changes are not selected.
-	// Nil selects regardless of change time.
+	// re-send) or changed in state (read, unread, saved, unsaved, seen,
+	// archived or un-archived, snoozed, un-snoozed or woken) at or after
+	// it, when set: what a client that lost its live connection at that
+	// moment must refetch. Nil selects regardless of change time.
 	ChangedSince *time.Time
 	// MinimumSeverity keeps this severity and more severe ones, when set.
 	MinimumSeverity Severity
@@ -297,10 +334,22 @@ type Position struct {
 	ID        string
 }
 
-// Status is a user's unread and read counts, broadcasts included.
+// Status is a user's unread, read and unseen counts, broadcasts
+// included, archived and snoozed ones left out.
 type Status struct {
 	Unread int `json:"unread"`
 	Read   int `json:"read"`
+	// Unseen is a Herald extension: what the user's client has not shown
+	// yet, the badge's count.
+	Unseen int `json:"unseen"`
+}
+
+// Woken is one notification (or, with Broadcast, one user's state of a
+// broadcast) whose snooze WakeSnoozed ended.
+type Woken struct {
+	User      string
+	ID        string
+	Broadcast bool
 }
 
 // OriginTopic is an (origin, topic) pair seen in a user's notifications.

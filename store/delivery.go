@@ -448,7 +448,8 @@ func (s *Store) claimNotifications(ctx context.Context, tx bun.IDB, got []claime
 	if len(broadcasts) > 0 {
 		b := newStmt(s.d, 256)
 		b.raw(`SELECT b.id, 1 AS kind, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, `).
-			raw(s.d.nullTime()).raw(", ").raw(s.d.nullTime()).raw(", b.icon, b.metadata, NULL FROM broadcast b WHERE b.id IN ").
+			raw(s.d.nullTime()).raw(", ").raw(s.d.nullTime()).raw(", b.icon, b.metadata, ").
+			raw(s.d.nullTime()).raw(", ").raw(s.d.nullTime()).raw(", ").raw(s.d.nullTime()).raw(", NULL FROM broadcast b WHERE b.id IN ").
 			strList(validIDs(broadcasts))
 		if err := read(b); err != nil {
 			return nil, err

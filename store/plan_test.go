@@ -76,6 +76,18 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 			_, err := s.DeleteOlderThan(ctx, now.Add(-24*365*time.Hour), 10)
 			return err
 		},
+		"unseen count": func() error { _, err := s.Count(ctx, u, notifications.Filter{Seen: new(false)}); return err },
+		"archived page": func() error {
+			_, err := s.List(ctx, notifications.Query{User: u, Filter: notifications.Filter{Archived: new(true)}, Limit: 20})
+			return err
+		},
+		"catch-up page": func() error {
+			_, err := s.List(ctx, notifications.Query{User: u, Filter: notifications.Filter{ChangedSince: &now}, Limit: 20})
+			return err
+		},
+		"mark all seen": func() error { _, err := s.MarkAllSeen(ctx, u, notifications.Filter{}, now); return err },
+		"wake":          func() error { _, err := s.WakeSnoozed(ctx, now, 10); return err },
+		"next snooze":   func() error { _, _, err := s.NextSnoozeDue(ctx); return err },
 	}
 	for name, call := range calls {
 		if err := call(); err != nil {
@@ -83,6 +95,15 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 		}
 		for _, q := range log.take() {
 			plan := explainSQLite(t, s, q)
+			// Status counts the hidden and the unseen off their partial
+			// indexes, never by testing every row of the user.
+			if name == "status" {
+				for _, idx := range []string{"notification_hidden_idx", "notification_unseen_idx"} {
+					if !strings.Contains(strings.Join(plan, "\n"), idx) {
+						t.Errorf("status does not use %s:\n%s\nplan:\n  %s", idx, q, strings.Join(plan, "\n  "))
+					}
+				}
+			}
 			for _, line := range plan {
 				if strings.HasPrefix(line, "SCAN notification") {
 					t.Errorf("%s scans the notification table:\n%s\nplan:\n  %s", name, q, strings.Join(plan, "\n  "))

@@ -41,19 +41,65 @@ const (
 )
 
 const (
-	notificationColumns = `id, 0 AS kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata`
-	broadcastColumns    = `b.id, 1 AS kind, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, s.read, s.saved, b.icon, b.metadata`
-	unionColumns        = `id, kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata`
+	notificationColumns = `id, 0 AS kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, COALESCE(seen, read) AS seen, archived, snoozed_until`
+	broadcastColumns    = `b.id, 1 AS kind, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, s.read, s.saved, b.icon, b.metadata, COALESCE(s.seen, s.read) AS seen, s.archived, s.snoozed_until`
+	unionColumns        = `id, kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, seen, archived, snoozed_until`
 )
 
 func col(sd side, name string) string {
 	if sd != sideBroadcast {
 		return name
 	}
-	if name == "read" || name == "saved" {
-		return "s." + name
+	switch name {
+	case "read", "saved", "seen", "archived", "snoozed_until", "changed":
+		return "s." + name // the user's state
 	}
 	return "b." + name
+}
+
+// The visibility rule, in this one place: a row (a user's notification,
+// or a broadcast with the user's state) is hidden iff it is archived or
+// snoozed. Counts and pages test it as written here, term for term as
+// the partial indexes of migration 20261205000001 spell it: SQLite uses
+// a partial index only for a query that repeats its WHERE terms.
+
+// visible writes the test that keeps the visible rows of side sd: two
+// AND-ed terms (as notification_unseen_idx has them). A broadcast without a
+// status row is visible (the LEFT JOIN's NULLs).
+func visible(q *stmt, sd side) *stmt {
+	return q.raw(col(sd, "archived")).raw(" IS NULL AND ").raw(col(sd, "snoozed_until")).raw(" IS NULL")
+}
+
+// hidden writes the test that keeps the hidden rows of side sd, one
+// parenthesised term (notification_hidden_idx's).
+func hidden(q *stmt, sd side) *stmt {
+	return q.raw("(").raw(col(sd, "archived")).raw(" IS NOT NULL OR ").raw(col(sd, "snoozed_until")).raw(" IS NOT NULL)")
+}
+
+// seen writes the test that keeps the seen rows (on) or the unseen ones
+// of side sd. Reading implies seeing, rows stored read included: a row is
+// unseen iff it is neither seen nor read, two AND-ed terms
+// (notification_unseen_idx's).
+func seen(q *stmt, sd side, on bool) *stmt {
+	if on {
+		return q.raw("(").raw(col(sd, "seen")).raw(" IS NOT NULL OR ").raw(col(sd, "read")).raw(" IS NOT NULL)")
+	}
+	return q.raw(col(sd, "seen")).raw(" IS NULL AND ").raw(col(sd, "read")).raw(" IS NULL")
+}
+
+// visibility writes f's visibility condition for side sd, after and():
+// the visible rows by default; the archived ones (hidden, and not
+// snoozed) for Archived true; none with ChangedSince and Archived nil,
+// so that a catch-up sees rows leave the inbox.
+func visibility(and func() *stmt, sd side, f filter) {
+	switch {
+	case f.Archived != nil && *f.Archived:
+		hidden(and(), sd)
+		and().raw(col(sd, "archived")).raw(" IS NOT NULL AND ").raw(col(sd, "snoozed_until")).raw(" IS NULL")
+	case f.Archived == nil && f.ChangedSince != nil:
+	default:
+		visible(and(), sd)
+	}
 }
 
 // fromBroadcast joins the caller's status rows.
@@ -146,6 +192,9 @@ type whereOptions struct {
 	// extra are more conditions, without values, on columns named for the
 	// side with col.
 	extra []string
+	// anyVisibility drops the visibility condition (visibility): the
+	// rows are counted hidden or not.
+	anyVisibility bool
 }
 
 // where writes one side's WHERE clause.
@@ -183,6 +232,12 @@ func (s *Store) where(q *stmt, o whereOptions) {
 	if f.Saved != nil {
 		and().raw(col(sd, "saved")).raw(nullTest(*f.Saved))
 	}
+	if f.Seen != nil {
+		seen(and(), sd, *f.Seen)
+	}
+	if !o.anyVisibility {
+		visibility(and, sd, f)
+	}
 	if f.createdAfter != nil {
 		and().raw(col(sd, "created")).raw(" >= ").time(*f.createdAfter)
 	}
@@ -191,7 +246,9 @@ func (s *Store) where(q *stmt, o whereOptions) {
 	}
 	if since := f.changedSince; since != nil {
 		and().raw("(")
-		for i, c := range [...]string{"created", "updated", "read", "saved"} {
+		// Every state change sets changed (reads and saves from before
+		// it existed were copied into it by its migration).
+		for i, c := range [...]string{"created", "updated", "changed"} {
 			if i > 0 {
 				q.raw(" OR ")
 			}
@@ -544,10 +601,11 @@ func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.
 		severity                       string
 		desc, link, scope, topic, icon sql.NullString
 		created, updated, read, saved  nullTime
+		seen, archived, snoozed        nullTime
 		meta                           nullBytes
 	)
-	dest := append(make([]any, 0, 15+len(extra)), &n.ID, &kind, &n.Payload.Title, &desc, &severity, &link, &n.Origin,
-		&scope, &topic, &created, &updated, &read, &saved, &icon, &meta)
+	dest := append(make([]any, 0, 18+len(extra)), &n.ID, &kind, &n.Payload.Title, &desc, &severity, &link, &n.Origin,
+		&scope, &topic, &created, &updated, &read, &saved, &icon, &meta, &seen, &archived, &snoozed)
 	if err := rows.Scan(append(dest, extra...)...); err != nil {
 		return n, err
 	}
@@ -556,6 +614,7 @@ func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.
 	}
 	n.Created = created.t
 	n.Updated, n.Read, n.Saved = updated.ptr(), read.ptr(), saved.ptr()
+	n.Seen, n.Archived, n.SnoozedUntil = seen.ptr(), archived.ptr(), snoozed.ptr()
 	n.Payload.Severity = notifications.Severity(severity)
 	n.Payload.Description, n.Payload.Link, n.Payload.Scope = desc.String, link.String, scope.String
 	n.Payload.Topic, n.Payload.Icon = topic.String, icon.String
@@ -569,13 +628,14 @@ func scanNotification(rows *sql.Rows, user string, extra ...any) (notifications.
 }
 
 // Get implements notifications.Store. An id that is not a UUID is simply
-// not found; upper-case UUIDs match.
+// not found; upper-case UUIDs match. Archived and snoozed ones are found.
 func (s *Store) Get(ctx context.Context, user, id string) (notifications.Notification, error) {
 	if !uuid.Valid(id) {
 		return notifications.Notification{}, fmt.Errorf("store: get %q: %w", id, notifications.ErrNotFound)
 	}
+	// Any change time with Archived nil: hidden ones too.
 	ns, err := s.List(ctx, notifications.Query{
-		User: user, Filter: notifications.Filter{IDs: []string{id}}, Order: []notifications.Order{}, Limit: 1,
+		User: user, Filter: notifications.Filter{IDs: []string{id}, ChangedSince: &time.Time{}}, Order: []notifications.Order{}, Limit: 1,
 	})
 	if err != nil {
 		return notifications.Notification{}, err
@@ -593,9 +653,8 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 		return 0, nil
 	}
 	b := newStmt(s.d, 512)
-	b.raw("SELECT (SELECT COUNT(*) FROM notification")
-	s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
-	b.raw(")")
+	b.raw("SELECT ")
+	s.countOwn(b, user, f)
 	s.countBroadcasts(b, user, f)
 	var n int
 	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &n) }); err != nil {
@@ -604,15 +663,43 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	return n, nil
 }
 
+// defaultVisibility reports whether f keeps the visible rows only.
+func defaultVisibility(f filter) bool {
+	return (f.Archived == nil || !*f.Archived) && (f.Archived != nil || f.ChangedSince == nil)
+}
+
+// countOwn appends to b the term that counts the user's notifications f
+// selects. The visible ones are counted as all of them less the hidden
+// ones: the first count reads the inbox index alone where f asks only
+// for read state, the second the few hidden rows off
+// notification_hidden_idx, where a count of the visible rows would
+// fetch every row to test it. The unseen ones are read off
+// notification_unseen_idx directly.
+func (s *Store) countOwn(b *stmt, user string, f filter) {
+	if !defaultVisibility(f) || (f.Seen != nil && !*f.Seen) {
+		b.raw("(SELECT COUNT(*) FROM notification")
+		s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
+		b.raw(")")
+		return
+	}
+	b.raw("((SELECT COUNT(*) FROM notification")
+	s.where(b, whereOptions{side: sideNotification, user: user, filter: f, anyVisibility: true})
+	b.raw(") - (SELECT COUNT(*) FROM notification")
+	s.where(b, whereOptions{side: sideNotification, user: user, filter: f, anyVisibility: true})
+	b.raw(" AND ")
+	hidden(b, sideNotification).raw("))")
+}
+
 // countBroadcasts appends to b the terms that count the broadcasts f
 // selects for user. Every page counts them, so the common views avoid
 // probing a status row for every broadcast: when f asks nothing of saved
-// state or change times, the unread ones are all the broadcasts f's other
-// conditions select less the ones user has read, and the read ones are
-// user's read status rows, both exact (a status row is deleted with its
+// or seen state, archive or change times, the unread ones are all the
+// broadcasts f's other conditions select less the ones user has read or
+// hidden, the read ones are user's visible read status rows, and all are
+// all less the hidden ones, each exact (a status row is deleted with its
 // broadcast). Other filters take the join.
 func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
-	if f.Saved != nil || f.changedSince != nil {
+	if f.Saved != nil || f.Seen != nil || !defaultVisibility(f) || f.changedSince != nil {
 		b.raw(" + (SELECT COUNT(*)")
 		fromBroadcast(b, user)
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
@@ -623,27 +710,30 @@ func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
 	g.Read = nil
 	all := func() {
 		b.raw("(SELECT COUNT(*) FROM broadcast b")
-		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
+		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g, anyVisibility: true})
 		b.raw(")")
 	}
-	read := func() {
+	statuses := func(cond func()) {
 		b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id AND s."user" = `).
-			str(user).raw(" AND s.read IS NOT NULL")
-		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
+			str(user).raw(" AND ")
+		cond()
+		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g, anyVisibility: true})
 		b.raw(")")
 	}
 	switch {
 	case f.Read == nil:
 		b.raw(" + ")
 		all()
+		b.raw(" - ")
+		statuses(func() { hidden(b, sideBroadcast) })
 	case *f.Read:
 		b.raw(" + ")
-		read()
+		statuses(func() { visible(b.raw("s.read IS NOT NULL AND "), sideBroadcast) })
 	default:
 		b.raw(" + ")
 		all()
 		b.raw(" - ")
-		read()
+		statuses(func() { hidden(b.raw("(s.read IS NOT NULL OR "), sideBroadcast).raw(")") })
 	}
 }
 
@@ -696,21 +786,48 @@ func (s *Store) Counts(ctx context.Context, user string, nfs []notifications.Fil
 	return out, nil
 }
 
-// Status implements notifications.Store.
+// Status implements notifications.Store. The visible unread and read
+// notifications are all of them less the hidden ones (countOwn), the
+// unseen ones read off their own index; the broadcasts are all of them
+// less those the user's status rows take away.
 func (s *Store) Status(ctx context.Context, user string) (notifications.Status, error) {
-	b := newStmt(s.d, 512)
-	b.raw(`SELECT (SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NULL), `)
-	b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(` AND read IS NOT NULL), `)
-	b.raw(`(SELECT COUNT(*) FROM broadcast), `)
-	// No join with broadcast: a status row is deleted with its broadcast
-	// (ON DELETE CASCADE), so every row names one that exists.
-	b.raw(`(SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = `).
-		str(user).raw(` AND read IS NOT NULL)`)
-	var unread, read, broadcasts, broadcastsRead int
-	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &unread, &read, &broadcasts, &broadcastsRead) }); err != nil {
+	b := newStmt(s.d, 1024)
+	own := func(cond func()) {
+		b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(" AND ")
+		cond()
+		b.raw(")")
+	}
+	b.raw("SELECT ")
+	own(func() { b.raw("read IS NULL") })
+	b.raw(" - ")
+	own(func() { hidden(b.raw("read IS NULL AND "), sideNotification) })
+	b.raw(", ")
+	own(func() { b.raw("read IS NOT NULL") })
+	b.raw(" - ")
+	own(func() { hidden(b.raw("read IS NOT NULL AND "), sideNotification) })
+	b.raw(", ")
+	own(func() { visible(seen(b, sideNotification, false).raw(" AND "), sideNotification) })
+	b.raw(`, (SELECT COUNT(*) FROM broadcast), s.not_unread, s.read, s.not_unseen`)
+	// The user's status rows, one pass over that range of the key, no
+	// join with broadcast: a status row is deleted with its broadcast (ON
+	// DELETE CASCADE), so every row names one that exists.
+	b.raw(" FROM (SELECT COUNT(*) FILTER (WHERE ")
+	hidden(b.raw("read IS NOT NULL OR "), sideNotification).raw(") AS not_unread, COUNT(*) FILTER (WHERE ")
+	visible(b.raw("read IS NOT NULL AND "), sideNotification).raw(") AS read, COUNT(*) FILTER (WHERE ")
+	hidden(b.raw("seen IS NOT NULL OR read IS NOT NULL OR "), sideNotification).raw(") AS not_unseen")
+	b.raw(` FROM broadcast_user_status WHERE "user" = `).str(user).raw(") s")
+	var unread, read, unseen, broadcasts, notUnread, broadcastsRead, notUnseen int
+	err := s.read(ctx, func() error {
+		return s.queryRow(ctx, b, &unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen)
+	})
+	if err != nil {
 		return notifications.Status{}, fmt.Errorf("store: status: %w", err)
 	}
-	return notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}, nil
+	return notifications.Status{
+		Unread: unread + broadcasts - notUnread,
+		Read:   read + broadcastsRead,
+		Unseen: unseen + broadcasts - notUnseen,
+	}, nil
 }
 
 // Topics implements notifications.Store; every Filter field applies.

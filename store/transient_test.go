@@ -276,7 +276,7 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := k.hook(t, nth("COMMIT", 1))
-		err := k.SetRead(t.Context(), u, []string{userNotification(1, u, now).ID}, &now)
+		err := k.SetRead(t.Context(), u, []string{userNotification(1, u, now).ID}, &now, now)
 		if !errors.Is(err, notifications.ErrUnavailable) {
 			t.Fatalf("SetRead with its COMMIT lost = %v, want ErrUnavailable", err)
 		}
@@ -299,7 +299,7 @@ func TestPostgresRetriesLostConnections(t *testing.T) {
 		// connection when one is found dead before use; inside one only
 		// the store can start over.
 		h := k.hook(t, func(q string) bool { return strings.HasPrefix(q, "UPDATE") })
-		err := k.SetRead(t.Context(), u, []string{userNotification(1, u, now).ID}, &now)
+		err := k.SetRead(t.Context(), u, []string{userNotification(1, u, now).ID}, &now, now)
 		if !errors.Is(err, notifications.ErrUnavailable) {
 			t.Fatalf("SetRead with its connection killed every time = %v, want ErrUnavailable", err)
 		}

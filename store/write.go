@@ -39,12 +39,13 @@ const defaultDeleteBatch = 1000
 const notificationInsert = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) VALUES `
 
 // notificationUpsert restores the existing row of a scoped notification
-// (same user, origin and scope): content replaced and unread again; id,
-// created, icon and saved kept. The conflict target is the partial unique
+// (same user, origin and scope): content replaced and unread, unseen,
+// un-archived and un-snoozed again; id, created, icon and saved kept. The conflict target is the partial unique
 // index, so this one statement is the whole de-duplication, race-free.
 const notificationUpsert = ` ON CONFLICT ("user", origin, scope) WHERE scope IS NOT NULL DO UPDATE SET ` +
 	`title = excluded.title, description = excluded.description, link = excluded.link, topic = excluded.topic, ` +
 	`severity = excluded.severity, metadata = excluded.metadata, updated = excluded.created, read = NULL, ` +
+	`seen = NULL, archived = NULL, snoozed_until = NULL, ` +
 	`title_fold = excluded.title_fold, description_fold = excluded.description_fold ` +
 	`RETURNING id, "user", origin, scope, created, updated, read, saved, icon`
 
@@ -474,102 +475,25 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 // SetRead implements notifications.Store: the user's own notifications
 // with these ids are updated, and for broadcasts the user's status row is
 // created or updated, in one transaction. Malformed ids are skipped.
-func (s *Store) SetRead(ctx context.Context, user string, ids []string, at *time.Time) error {
-	if err := s.setColumn(ctx, "read", user, ids, at); err != nil {
+func (s *Store) SetRead(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error {
+	if err := s.setState(ctx, "read", user, ids, at, now); err != nil {
 		return fmt.Errorf("store: set read: %w", err)
 	}
 	return nil
 }
 
 // SetSaved implements notifications.Store.
-func (s *Store) SetSaved(ctx context.Context, user string, ids []string, at *time.Time) error {
-	if err := s.setColumn(ctx, "saved", user, ids, at); err != nil {
+func (s *Store) SetSaved(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error {
+	if err := s.setState(ctx, "saved", user, ids, at, now); err != nil {
 		return fmt.Errorf("store: set saved: %w", err)
 	}
 	return nil
 }
 
-// setColumn sets read or saved (column) for ids: on the user's own
-// notifications, and on the user's status rows of broadcasts, creating
-// them as needed (the other column stays as it was, NULL for a new row).
-func (s *Store) setColumn(ctx context.Context, column, user string, ids []string, at *time.Time) error {
-	if at != nil {
-		if err := checkTime(column, *at); err != nil {
-			return err
-		}
-	}
-	ids = validIDs(ids)
-	if len(ids) == 0 {
-		return nil
-	}
-	own := newStmt(s.d, 256)
-	own.raw("UPDATE notification SET ").raw(column).raw(" = ").optTime(at).
-		raw(` WHERE "user" = `).str(user).raw(" AND id IN ").strList(ids)
-	bc := newStmt(s.d, 256)
-	if at == nil {
-		bc.raw("UPDATE broadcast_user_status SET ").raw(column).raw(` = NULL WHERE "user" = `).str(user).
-			raw(" AND broadcast_id IN ").strList(ids)
-	} else {
-		bc.raw(`INSERT INTO broadcast_user_status ("user", broadcast_id, `).raw(column).raw(") SELECT ").
-			str(user).raw(", b.id, ").optTime(at).raw(" FROM broadcast b WHERE b.id IN ").strList(ids).
-			raw(s.d.keyShare("b")).
-			raw(` ON CONFLICT ("user", broadcast_id) DO UPDATE SET `).raw(column).raw(" = excluded.").raw(column)
-	}
-	return s.inTx(ctx, func(tx bun.Tx) error {
-		if err := s.exec(ctx, tx, own); err != nil {
-			return err
-		}
-		return s.exec(ctx, tx, bc)
-	})
-}
-
-// MarkAllRead implements notifications.Store. The ids come back in no
-// particular order.
+// MarkAllRead implements notifications.Store (see markAll). The ids come
+// back in no particular order.
 func (s *Store) MarkAllRead(ctx context.Context, user string, nf notifications.Filter, at time.Time) ([]string, error) {
-	f := newFilter(nf)
-	ids := []string{}
-	if f.none || (f.Read != nil && *f.Read) {
-		return ids, nil
-	}
-	f.Read = nil // unread is the point
-	if err := checkTime("read", at); err != nil {
-		return nil, fmt.Errorf("store: mark all read: %w", err)
-	}
-	at = ms(at)
-
-	own := newStmt(s.d, 512)
-	own.raw("UPDATE notification SET read = ").time(at)
-	s.where(own, whereOptions{side: sideNotification, user: user, filter: f, extra: []string{"read IS NULL"}})
-	own.raw(" RETURNING id")
-
-	bc := newStmt(s.d, 512)
-	bc.raw(`INSERT INTO broadcast_user_status ("user", broadcast_id, read) SELECT `).str(user).raw(", b.id, ").time(at)
-	fromBroadcast(bc, user)
-	s.where(bc, whereOptions{side: sideBroadcast, user: user, filter: f, extra: []string{"s.read IS NULL"}})
-	bc.raw(s.d.keyShare("b")).
-		raw(` ON CONFLICT ("user", broadcast_id) DO UPDATE SET read = excluded.read WHERE broadcast_user_status.read IS NULL RETURNING broadcast_id`)
-
-	err := s.inTx(ctx, func(tx bun.Tx) error {
-		ids = ids[:0]
-		for _, q := range []*stmt{own, bc} {
-			rows, err := s.query(ctx, tx, q)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ids, err := s.markAll(ctx, "read", user, nf, at)
 	if err != nil {
 		return nil, fmt.Errorf("store: mark all read: %w", err)
 	}

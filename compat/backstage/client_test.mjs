@@ -297,8 +297,9 @@ test('getNotification: unknown id and another user\'s id reject with a 404 Respo
 });
 
 test('getStatus: two unread', async () => {
-  assert.deepEqual(await alice.getStatus(), { unread: 2, read: 0 });
-  assert.deepEqual(await bob.getStatus(), { unread: 1, read: 0 });
+  // Herald's status adds unseen, which Backstage's client passes through.
+  assert.deepEqual(await alice.getStatus(), { unread: 2, read: 0, unseen: 2 });
+  assert.deepEqual(await bob.getStatus(), { unread: 1, read: 0, unseen: 1 });
 });
 
 test('updateNotifications: read, with a notification_read signal', async () => {
@@ -309,15 +310,15 @@ test('updateNotifications: read, with a notification_read signal', async () => {
   assert.ok(!Number.isNaN(Date.parse(updated[0].read)), `read ${updated[0].read} is a date`);
   const sig = await waitForSignal(m => m?.action === 'notification_read', 'notification_read');
   assert.deepEqual(sig.notification_ids, [entityId]);
-  assert.deepEqual(await alice.getStatus(), { unread: 1, read: 1 });
+  assert.deepEqual(await alice.getStatus(), { unread: 1, read: 1, unseen: 1 });
   const read = await alice.getNotifications({ read: true });
   assert.deepEqual(read.notifications.map(n => n.id), [entityId]);
   const unread = await alice.getNotifications({ read: false });
   assert.deepEqual(unread.notifications.map(n => n.id), [broadcastId]);
   // Reading a broadcast is per user.
   await alice.updateNotifications({ ids: [broadcastId], read: true });
-  assert.deepEqual(await alice.getStatus(), { unread: 0, read: 2 });
-  assert.deepEqual(await bob.getStatus(), { unread: 1, read: 0 });
+  assert.deepEqual(await alice.getStatus(), { unread: 0, read: 2, unseen: 0 });
+  assert.deepEqual(await bob.getStatus(), { unread: 1, read: 0, unseen: 1 });
 });
 
 test('updateNotifications: unread, with a notification_unread signal', async () => {
@@ -326,7 +327,7 @@ test('updateNotifications: unread, with a notification_unread signal', async () 
   assert.ok(!updated[0].read, 'read cleared');
   const sig = await waitForSignal(m => m?.action === 'notification_unread', 'notification_unread');
   assert.deepEqual(sig.notification_ids, [entityId]);
-  assert.deepEqual(await alice.getStatus(), { unread: 1, read: 1 });
+  assert.deepEqual(await alice.getStatus(), { unread: 1, read: 1, unseen: 0 });
 });
 
 test('updateNotifications: saved and unsaved, saved filter', async () => {

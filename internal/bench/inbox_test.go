@@ -283,7 +283,8 @@ func BenchmarkStatus(b *testing.B) {
 			if err := stmt.QueryRowContext(ctx, statusUser).Scan(&unread, &read, &broadcasts, &broadcastsRead); err != nil {
 				return err
 			}
-			if got := (notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}); got != want {
+			// The floor counts no unseen ones (its four counts predate them).
+			if got := (notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}); got.Unread != want.Unread || got.Read != want.Read {
 				return fmt.Errorf("floor status %+v, want %+v", got, want)
 			}
 			return nil

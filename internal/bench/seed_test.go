@@ -106,10 +106,11 @@ func (in inbox) statuses(ts func(time.Time) any) [][]any {
 	return out
 }
 
-// wantStatus is what Status must say for the status user.
+// wantStatus is what Status must say for the status user. Nothing is
+// marked seen, and reading implies seeing: the unseen are the unread.
 func (in inbox) wantStatus() notifications.Status {
 	read := (in.Heavy / 2) + (in.Broadcasts+1)/2
-	return notifications.Status{Unread: in.Heavy + in.Broadcasts - read, Read: read}
+	return notifications.Status{Unread: in.Heavy + in.Broadcasts - read, Read: read, Unseen: in.Heavy + in.Broadcasts - read}
 }
 
 // verify checks the seeded counts: total rows, the heavy and list users'

@@ -22,7 +22,7 @@ func (failingStore) Count(context.Context, string, notifications.Filter) (int, e
 	return 0, fmt.Errorf("count: %w", notifications.ErrUnavailable)
 }
 
-func (failingStore) SetRead(context.Context, string, []string, *time.Time) error {
+func (failingStore) SetRead(context.Context, string, []string, *time.Time, time.Time) error {
 	return errors.New("disk on fire: /var/lib/herald")
 }
 

@@ -359,8 +359,10 @@ func decodeUpdate(body []byte) (notifications.UpdateOptions, error) {
 	if o.Read, err = root.boolean("read", false); err != nil {
 		return o, err
 	}
-	o.Saved, err = root.boolean("saved", false)
-	return o, err
+	if o.Saved, err = root.boolean("saved", false); err != nil {
+		return o, err
+	}
+	return o, decodeStates(root, &o)
 }
 
 // decodeSettings decodes a NotificationSettings body.

@@ -16,8 +16,10 @@
 //	POST /notifications            send (legacy: POST /)                  service
 //	GET  /notifications/{id}       one notification (legacy: GET /{id})   user
 //	POST /notifications/update     read/unread, saved/unsaved (legacy: POST /update)  user
+//	                               and Herald's seen, archived, snoozeUntil
 //	POST /notifications/read-all   mark everything read (Herald)          user
-//	GET  /status                   unread and read counts                 user
+//	POST /notifications/seen-all   mark everything seen (Herald)          user
+//	GET  /status                   unread, read and (Herald) unseen counts  user
 //	GET  /settings                 effective settings                     user
 //	POST /settings                 replace settings                       user
 //	GET  /topics                   distinct topics                        user
@@ -87,7 +89,15 @@
 // (search, topic, saved, createdAfter, minimumSeverity) and "before" (mark
 // only what was created at or before it, so what arrived since stays
 // unread); it answers {"ids": [...]} and publishes one notification_read
-// signal. The list takes a cursor parameter and answers with nextCursor
+// signal. POST /notifications/seen-all takes the same body and marks the
+// unseen ones seen. POST /notifications/update also takes seen and
+// archived (booleans) and snoozeUntil (a date: hidden until then, then
+// back unread and unseen with a new_notification signal; a date not in
+// the future un-snoozes). Notifications carry seen, archived and
+// snoozedUntil; GET /status answers unseen too. The list and the topics
+// take seen and archived parameters: archived and snoozed notifications
+// are left out unless archived=true asks for the archived ones. The list
+// takes a cursor parameter and answers with nextCursor
 // when a limited page was full: keyset pagination that stays stable while
 // notifications arrive.
 //

@@ -76,7 +76,7 @@ func ExampleNew() {
 	call("GET", "/api/notifications/status", "s3cret", "") // a service is not a user
 	// Output:
 	// 200 [{"id":"6c2b3b8e-2f0a-4a51-9b53-7b0a3c0a5e11","user":"user:default/alice","created":"2025-01-01T10:00:00.000Z","origin":"external:ci","payload":{"title":"Build failed","severity":"normal","topic":"ci"}}]
-	// 200 {"unread":1,"read":0}
+	// 200 {"unread":1,"read":0,"unseen":1}
 	// 200 {"topics":["ci"]}
 	// 403 {"error":{"name":"NotAllowedError","message":"This endpoint requires user credentials"},"request":{"method":"GET","url":"/status"},"response":{"statusCode":403}}
 }

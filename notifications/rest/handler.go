@@ -86,6 +86,7 @@ var routes = []route{
 	{"GET /notifications/{id}", userOnly, nil, (*Handler).get},
 	{"POST /notifications/update", userOnly, nil, (*Handler).update},
 	{"POST /notifications/read-all", userOnly, nil, (*Handler).readAll},
+	{"POST /notifications/seen-all", userOnly, nil, (*Handler).seenAll},
 	{"GET /status", userOnly, nil, (*Handler).status},
 	{"POST /counts", userOnly, nil, (*Handler).counts},
 	{"GET /settings", userOnly, nil, (*Handler).settings},

@@ -318,10 +318,10 @@ func (unavailableStore) Topics(context.Context, string, notifications.Filter) ([
 func (unavailableStore) OriginTopics(context.Context, string) ([]notifications.OriginTopic, error) {
 	return nil, errOutage
 }
-func (unavailableStore) SetRead(context.Context, string, []string, *time.Time) error {
+func (unavailableStore) SetRead(context.Context, string, []string, *time.Time, time.Time) error {
 	return errOutage
 }
-func (unavailableStore) SetSaved(context.Context, string, []string, *time.Time) error {
+func (unavailableStore) SetSaved(context.Context, string, []string, *time.Time, time.Time) error {
 	return errOutage
 }
 func (unavailableStore) MarkAllRead(context.Context, string, notifications.Filter, time.Time) ([]string, error) {

@@ -190,8 +190,9 @@ func TestStatus(t *testing.T) {
 	f.do(http.MethodPost, "/notifications", serviceToken, `{"recipients":{"type":"entity","entityRef":"user:default/other"},"payload":{"title":"5"}}`)
 	ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications/update", userToken, `{"ids":["`+readOwn+`","`+readBroadcast+`"],"read":true}`))
 	st := ok[map[string]int](t, f.do(http.MethodGet, "/status", userToken, ""))
-	if st["unread"] != 2 || st["read"] != 2 || len(st) != 2 {
-		t.Errorf("status %v, want {unread: 2, read: 2}", st)
+	// Reading implies seeing: the unseen are the unread ones.
+	if st["unread"] != 2 || st["read"] != 2 || st["unseen"] != 2 || len(st) != 3 {
+		t.Errorf("status %v, want {unread: 2, read: 2, unseen: 2}", st)
 	}
 	failure(t, f.do(http.MethodGet, "/status?x=1", userToken, ""), 400, "InputError")
 }

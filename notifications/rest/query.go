@@ -20,8 +20,8 @@ import (
 // Query parameters. listParams are the list's; topicsParams the subset
 // GET /topics takes (Backstage rejects the others there, topic included).
 var (
-	listParams   = []string{"offset", "limit", "orderField", "topic", "search", "read", "saved", "createdAfter", "minimumSeverity", "cursor"}
-	topicsParams = []string{"search", "read", "saved", "createdAfter", "minimumSeverity"}
+	listParams   = []string{"offset", "limit", "orderField", "topic", "search", "read", "saved", "seen", "archived", "createdAfter", "minimumSeverity", "cursor"}
+	topicsParams = []string{"search", "read", "saved", "seen", "archived", "createdAfter", "minimumSeverity"}
 )
 
 // query is a parsed query string whose names have been checked.
@@ -131,6 +131,9 @@ func (q query) filter() (notifications.Filter, error) {
 		return f, err
 	}
 	if f.Saved, err = q.boolean("saved"); err != nil {
+		return f, err
+	}
+	if err := q.stateFilter(&f); err != nil {
 		return f, err
 	}
 	f.Search, _ = q.one("search")

@@ -27,8 +27,8 @@ type brokenStore struct {
 
 // SetRead: "clears-for-everyone" clears a broadcast's read state for every
 // user, as an UPDATE without its user condition would.
-func (b brokenStore) SetRead(ctx context.Context, user string, ids []string, at *time.Time) error {
-	if err := b.Store.SetRead(ctx, user, ids, at); err != nil || b.flaw != "clears-for-everyone" || at != nil {
+func (b brokenStore) SetRead(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error {
+	if err := b.Store.SetRead(ctx, user, ids, at, now); err != nil || b.flaw != "clears-for-everyone" || at != nil {
 		return err
 	}
 	_, err := b.DB().ExecContext(ctx, "UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id IN (?)", bun.List(ids))

@@ -68,7 +68,7 @@ func testEmptyStore(t *testing.T, s notifications.Store) {
 	if got, err := s.MarkAllRead(e.ctx, user, notifications.Filter{}, e.now); err != nil || len(got) != 0 {
 		t.Errorf("MarkAllRead = %v, %v", got, err)
 	}
-	if err := s.SetRead(e.ctx, user, nil, &e.now); err != nil {
+	if err := s.SetRead(e.ctx, user, nil, &e.now, e.now); err != nil {
 		t.Errorf("SetRead(no ids) = %v", err)
 	}
 	if ots, err := s.OriginTopics(e.ctx, user); err != nil || len(ots) != 0 {
@@ -318,21 +318,21 @@ func testStatus(t *testing.T, s notifications.Store) {
 	if err != nil {
 		t.Fatalf("Status: %v", err)
 	}
-	if want := (notifications.Status{Read: 2, Unread: 2}); st != want {
+	if want := (notifications.Status{Read: 2, Unread: 2, Unseen: 2}); st != want {
 		t.Errorf("Status = %+v, want %+v", st, want)
 	}
 	st, err = s.Status(e.ctx, other)
 	if err != nil {
 		t.Fatalf("Status(other): %v", err)
 	}
-	if want := (notifications.Status{Read: 0, Unread: 3}); st != want {
+	if want := (notifications.Status{Read: 0, Unread: 3, Unseen: 3}); st != want {
 		t.Errorf("Status(other) = %+v, want %+v", st, want)
 	}
 	st, err = s.Status(e.ctx, "user:default/nobody")
 	if err != nil {
 		t.Fatalf("Status(nobody): %v", err)
 	}
-	if want := (notifications.Status{Read: 0, Unread: 2}); st != want {
+	if want := (notifications.Status{Read: 0, Unread: 2, Unseen: 2}); st != want {
 		t.Errorf("Status(nobody) = %+v, want %+v (the broadcasts)", st, want)
 	}
 }

@@ -31,7 +31,7 @@ func testDeleteOlderThan(t *testing.T, s notifications.Store) {
 		t.Errorf("DeleteOlderThan deleted %d, want 4", n)
 	}
 	expectSameIDs(t, "kept", e.listIDs(notifications.Query{}), id(2), id(4), id(6))
-	if st, _ := s.Status(e.ctx, user); st != (notifications.Status{Read: 1, Unread: 2}) {
+	if st, _ := s.Status(e.ctx, user); st != (notifications.Status{Read: 1, Unread: 2, Unseen: 2}) {
 		t.Errorf("Status after retention = %+v, want read 1 (id6) unread 2", st)
 	}
 	// Inclusive cutoff.
@@ -69,7 +69,7 @@ func testDeleteInBatches(t *testing.T, s notifications.Store) {
 	if c := e.count(user, notifications.Filter{}); c != 5 {
 		t.Errorf("%d left, want 5", c)
 	}
-	if st, _ := s.Status(e.ctx, user); st != (notifications.Status{Unread: 5}) {
+	if st, _ := s.Status(e.ctx, user); st != (notifications.Status{Unread: 5, Unseen: 5}) {
 		t.Errorf("Status = %+v, want 5 unread and no read broadcasts left", st)
 	}
 	if n, err := s.DeleteOlderThan(e.ctx, e.now.Add(-24*time.Hour), 4); err != nil || n != 0 {

@@ -148,7 +148,7 @@ func testMarkAllRead(t *testing.T, s notifications.Store) {
 		}
 	}
 	st, _ := s.Status(e.ctx, other)
-	if want := (notifications.Status{Read: 1, Unread: 2}); st != want {
+	if want := (notifications.Status{Read: 1, Unread: 2, Unseen: 2}); st != want {
 		t.Errorf("other's Status = %+v, want %+v (only their own reads)", st, want)
 	}
 }

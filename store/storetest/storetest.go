@@ -122,6 +122,14 @@ var tests = []test{
 	{"BroadcastClearIsPerUser", testBroadcastClearIsPerUser},
 	{"OtherUsersIDs", testOtherUsersIDs},
 	{"MarkAllReadBroadcastsAndFilters", testMarkAllRead},
+	// states.go
+	{"SeenStates", testSeenStates},
+	{"ArchivedStates", testArchivedStates},
+	{"SnoozedStates", testSnoozedStates},
+	{"ArchivedAndSnoozed", testArchivedAndSnoozed},
+	{"SnoozedResent", testSnoozedResent},
+	{"ChangedSinceEveryState", testChangedSinceEveryState},
+	{"ConcurrentWakers", testConcurrentWakers},
 	// settings.go
 	{"SettingsRoundTrip", testSettingsRoundTrip},
 	{"SettingsOrderAndReplace", testSettingsOrderAndReplace},
@@ -305,14 +313,14 @@ func (e *env) count(u string, f notifications.Filter) int {
 
 func (e *env) setRead(u string, at *time.Time, ids ...string) {
 	e.t.Helper()
-	if err := e.s.SetRead(e.ctx, u, ids, at); err != nil {
+	if err := e.s.SetRead(e.ctx, u, ids, at, e.now); err != nil {
 		e.t.Fatalf("SetRead: %v", err)
 	}
 }
 
 func (e *env) setSaved(u string, at *time.Time, ids ...string) {
 	e.t.Helper()
-	if err := e.s.SetSaved(e.ctx, u, ids, at); err != nil {
+	if err := e.s.SetSaved(e.ctx, u, ids, at, e.now); err != nil {
 		e.t.Fatalf("SetSaved: %v", err)
 	}
 }

@@ -453,8 +453,8 @@ func testTimesOutOfRange(t *testing.T, s notifications.Store) {
 		n.Created, n.Saved = tm, nil
 		_, err = s.SaveBroadcast(e.ctx, n, nil)
 		invalid(fmt.Sprint("SaveBroadcast created ", tm), err)
-		invalid(fmt.Sprint("SetRead ", tm), s.SetRead(e.ctx, user, []string{id(1)}, &tm))
-		invalid(fmt.Sprint("SetSaved ", tm), s.SetSaved(e.ctx, user, []string{id(1)}, &tm))
+		invalid(fmt.Sprint("SetRead ", tm), s.SetRead(e.ctx, user, []string{id(1)}, &tm, e.now))
+		invalid(fmt.Sprint("SetSaved ", tm), s.SetSaved(e.ctx, user, []string{id(1)}, &tm, e.now))
 		_, err = s.MarkAllRead(e.ctx, user, notifications.Filter{}, tm)
 		invalid(fmt.Sprint("MarkAllRead ", tm), err)
 	}
