@@ -626,7 +626,17 @@ func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
 		b.raw(")")
 	}
+	// Without conditions on the broadcast's own columns, the read ones
+	// are the user's read status rows alone, one range of its key: no
+	// probe of broadcast per row (a status row is deleted with its
+	// broadcast, ON DELETE CASCADE, so every row names one that exists).
+	probe := newStmt(s.d, 0)
+	s.where(probe, whereOptions{side: sideBroadcast, user: user, filter: g})
 	read := func() {
+		if len(probe.b) == 0 {
+			b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s WHERE s."user" = `).str(user).raw(" AND s.read IS NOT NULL)")
+			return
+		}
 		b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id AND s."user" = `).
 			str(user).raw(" AND s.read IS NOT NULL")
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
