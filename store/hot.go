@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -107,4 +108,74 @@ func broadcastOneArgs(d dialect, n *notifications.Notification, meta string) ([]
 		optStr(p.Scope).optStr(p.Topic).time(d, &n.Created).time(d, n.Updated).optStr(p.Icon).optStr(meta).
 		str(casefold.String(p.Title)).optStr(casefold.String(p.Description))
 	return a.args, a.err
+}
+
+// insertUnlessSettingsSQL is insertOneSQL as an INSERT ... SELECT that
+// writes nothing when the user has settings rows (the last parameter is
+// the user again).
+const insertUnlessSettingsSQL = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) ` +
+	`SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM user_settings WHERE "user" = ?)`
+
+// SaveUnlessSettings stores n, one user's notification without a scope,
+// in one statement unless n.User has saved settings rows, and reports
+// whether it stored it; when it did not, nothing was written. It is what
+// a send to one user writes when nothing but the user's own settings
+// could change it (no processors, the in-app channel on by default):
+// the settings read and the INSERT in one round trip, where the user has
+// none, as most have. Like SaveNotifications, an empty ID or zero
+// Created is filled in and the stored state returned. A notification
+// with a Scope is never stored here (false): its upsert is
+// SaveNotifications'.
+func (s *Store) SaveUnlessSettings(ctx context.Context, n notifications.Notification) (notifications.Notification, bool, error) {
+	out, ok, err := s.saveUnlessSettings(ctx, n)
+	if err != nil {
+		return notifications.Notification{}, false, fmt.Errorf("store: save notifications: %w", err)
+	}
+	return out, ok, nil
+}
+
+func (s *Store) saveUnlessSettings(ctx context.Context, n notifications.Notification) (notifications.Notification, bool, error) {
+	if n.User == "" {
+		return n, false, fmt.Errorf("%w: notification 0 has no user", notifications.ErrInvalid)
+	}
+	if n.Payload.Scope != "" {
+		return n, false, nil
+	}
+	n, err := normalize(n, ms(time.Now()))
+	if err != nil {
+		return n, false, err
+	}
+	var enc metadataEncoder
+	meta, err := enc.encode(n.Payload.Metadata)
+	if err != nil {
+		return n, false, err
+	}
+	var affected int64
+	if stmt := s.hotStmt(ctx, &s.insertUnless, insertUnlessSettingsSQL); stmt != nil {
+		args, err := insertOneArgs(s.d, &n, meta)
+		if err != nil {
+			return n, false, err
+		}
+		args = append(args, n.User)
+		err = s.writeOnce(ctx, func() error {
+			res, err := stmt.ExecContext(ctx, args...)
+			if err == nil {
+				affected, err = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil {
+			return n, false, s.translate(err)
+		}
+		return n, affected == 1, nil
+	}
+	p := &n.Payload
+	b := newSQL(s.d, 512+2*(len(p.Title)+len(p.Description))+len(meta))
+	b.raw(`INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) SELECT `)
+	appendNotificationValues(b, &n, meta, casefold.String(p.Title), casefold.String(p.Description))
+	b.raw(` WHERE NOT EXISTS (SELECT 1 FROM user_settings WHERE "user" = `).str(n.User).raw(")")
+	if affected, err = s.execAffected(ctx, b); err != nil {
+		return n, false, s.translate(err)
+	}
+	return n, affected == 1, nil
 }

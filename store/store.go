@@ -105,7 +105,7 @@ type Store struct {
 	// keyedOne is KeyedSend's prepared lookup, likewise.
 	keyedOne atomic.Pointer[sql.Stmt]
 	// insertOne and broadcastOne are the hot INSERTs (see hot.go).
-	insertOne, broadcastOne atomic.Pointer[sql.Stmt]
+	insertOne, broadcastOne, insertUnless atomic.Pointer[sql.Stmt]
 	// health is the pool's failure memory, for pools OpenPostgres made;
 	// nil otherwise.
 	health *poolHealth
@@ -357,7 +357,7 @@ func (s *Store) Close() error {
 	if stmt := s.settingsOne.Swap(nil); stmt != nil {
 		err = stmt.Close()
 	}
-	for _, p := range []*atomic.Pointer[sql.Stmt]{&s.keyedOne, &s.insertOne, &s.broadcastOne} {
+	for _, p := range []*atomic.Pointer[sql.Stmt]{&s.keyedOne, &s.insertOne, &s.broadcastOne, &s.insertUnless} {
 		if stmt := p.Swap(nil); stmt != nil {
 			err = errors.Join(err, stmt.Close())
 		}

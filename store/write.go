@@ -378,12 +378,20 @@ func scopeKey(user, origin, scope string) string {
 // appendNotification writes n's row of notificationInsert: meta is its
 // encoded metadata, titleFold and descriptionFold its folded text.
 func appendNotification(b *sqlBuf, n *notifications.Notification, meta, titleFold, descriptionFold string) {
+	b.raw("(")
+	appendNotificationValues(b, n, meta, titleFold, descriptionFold)
+	b.raw(")")
+}
+
+// appendNotificationValues writes the values of n's row, without the
+// parentheses around them.
+func appendNotificationValues(b *sqlBuf, n *notifications.Notification, meta, titleFold, descriptionFold string) {
 	p := &n.Payload
-	b.raw("(").str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+	b.str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
 		raw(", ").optTime(n.Updated).raw(", ").optTime(n.Read).raw(", ").optTime(n.Saved).
-		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(", ").str(titleFold).raw(", ").optStr(descriptionFold).raw(")")
+		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(", ").str(titleFold).raw(", ").optStr(descriptionFold)
 }
 
 // restoreScoped runs a batch with the upsert and copies the stored state of
