@@ -606,13 +606,19 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 
 // countBroadcasts appends to b the terms that count the broadcasts f
 // selects for user. Every page counts them, so the common views avoid
-// probing a status row for every broadcast: when f asks nothing of saved
-// state or change times, the unread ones are all the broadcasts f's other
-// conditions select less the ones user has read, and the read ones are
-// user's read status rows, both exact (a status row is deleted with its
-// broadcast). Other filters take the join.
+// probing a status row for every broadcast. A broadcast without a status
+// row for user is unread and unsaved; so when f asks of the user's state
+// only read and saved (not change times), the broadcasts it selects are
+// the user's status rows that pass those tests, when a missing row fails
+// them (read, saved), or all the broadcasts f's other conditions select
+// less the status rows that fail them, when a missing row passes
+// (unread, unsaved, no test). Both are exact: a status row is deleted
+// with its broadcast (ON DELETE CASCADE), so every row names one that
+// exists, and without conditions on the broadcast's own columns the
+// status rows are counted alone, one range of their key, with no probe
+// of broadcast per row. Change times take the join.
 func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
-	if f.Saved != nil || f.changedSince != nil {
+	if f.changedSince != nil {
 		b.raw(" + (SELECT COUNT(*)")
 		fromBroadcast(b, user)
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
@@ -620,40 +626,43 @@ func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
 		return
 	}
 	g := f
-	g.Read = nil
-	all := func() {
-		b.raw("(SELECT COUNT(*) FROM broadcast b")
-		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
-		b.raw(")")
-	}
-	// Without conditions on the broadcast's own columns, the read ones
-	// are the user's read status rows alone, one range of its key: no
-	// probe of broadcast per row (a status row is deleted with its
-	// broadcast, ON DELETE CASCADE, so every row names one that exists).
+	g.Read, g.Saved = nil, nil
 	probe := newStmt(s.d, 0)
 	s.where(probe, whereOptions{side: sideBroadcast, user: user, filter: g})
-	read := func() {
+	// statuses counts the user's status rows that pass cond.
+	statuses := func(cond string) {
 		if len(probe.b) == 0 {
-			b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s WHERE s."user" = `).str(user).raw(" AND s.read IS NOT NULL)")
+			b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s WHERE s."user" = `).str(user).raw(" AND ").raw(cond).raw(")")
 			return
 		}
 		b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id AND s."user" = `).
-			str(user).raw(" AND s.read IS NOT NULL")
+			str(user).raw(" AND ").raw(cond)
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
 		b.raw(")")
 	}
-	switch {
-	case f.Read == nil:
-		b.raw(" + ")
-		all()
-	case *f.Read:
-		b.raw(" + ")
-		read()
-	default:
-		b.raw(" + ")
-		all()
+	// The state tests, and whether a missing status row passes them all.
+	var tests []string
+	missingPasses := true
+	for _, t := range []struct {
+		column string
+		set    *bool
+	}{{"s.read", f.Read}, {"s.saved", f.Saved}} {
+		if t.set != nil {
+			tests = append(tests, t.column+nullTest(*t.set))
+			missingPasses = missingPasses && !*t.set
+		}
+	}
+	b.raw(" + ")
+	if !missingPasses { // e.g. read, saved, read and unsaved
+		statuses(strings.Join(tests, " AND "))
+		return
+	}
+	b.raw("(SELECT COUNT(*) FROM broadcast b")
+	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g})
+	b.raw(")")
+	if len(tests) > 0 { // every test is IS NULL: the rows failing one
 		b.raw(" - ")
-		read()
+		statuses("(" + strings.ReplaceAll(strings.Join(tests, " OR "), " IS NULL", " IS NOT NULL") + ")")
 	}
 }
 
