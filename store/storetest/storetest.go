@@ -153,6 +153,7 @@ var tests = []test{
 	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
 	// count.go
 	{"CountMatchesList", testCountMatchesList},
+	{"CountsUnderConcurrency", testCountsUnderConcurrency},
 	// counts.go
 	{"CountsMatchCount", testCountsMatchCount},
 	// idempotency.go
