@@ -437,6 +437,9 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 	if len(users) == 0 && w == nil {
 		return []Notification{}, nil
 	}
+	if stored, ok, err := s.sendUnlessSettings(ctx, o, base, users, w); err != nil || ok {
+		return stored, err
+	}
 	var settings map[string][]SettingRow
 	if len(users) > 0 {
 		if settings, err = s.store.SettingRows(ctx, users); err != nil {
@@ -492,6 +495,43 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 		s.wakeDeliveries()
 	}
 	return stored, nil
+}
+
+// settingsFreeSaver is a Store that can store one user's notification in
+// one statement unless the user has saved settings rows (the settings
+// read and the INSERT in one round trip); store.Store is one.
+type settingsFreeSaver interface {
+	SaveUnlessSettings(ctx context.Context, n Notification) (Notification, bool, error)
+}
+
+// sendUnlessSettings is sendToUsers for the common send: one user, no
+// record to write, no processors, no scope, and the in-app channel on for
+// a user without settings. Only the user's own settings could then change
+// what is stored, so the store writes the notification unless the user
+// has some, in one statement; ok is false when it did not (the user has
+// settings, or the send is not such a send), and the whole path runs.
+func (s *Service) sendUnlessSettings(ctx context.Context, o SendOptions, base Notification, users []string, w *DeliveryWrite) (_ []Notification, ok bool, _ error) {
+	if len(users) != 1 || w != nil || len(s.processors) > 0 || len(s.post) > 0 || o.Payload.Scope != "" {
+		return nil, false, nil
+	}
+	fs, isFS := s.store.(settingsFreeSaver)
+	if !isFS || !s.defaults.enabled(nil, WebChannel, o.Origin, o.Payload.Topic) {
+		return nil, false, nil
+	}
+	n := base
+	n.ID, n.User = s.newID(), users[0]
+	stored, ok, err := fs.SaveUnlessSettings(ctx, n)
+	if err != nil {
+		return nil, false, fmt.Errorf("notifications: save notifications: %w", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	s.publish(ctx, signals.Signal{
+		Recipients: signals.Entity(stored.User), Channel: SignalChannel,
+		Message: NotificationMessage{Action: ActionNewNotification, NotificationID: stored.ID, Notification: &stored},
+	})
+	return []Notification{stored}, true, nil
 }
 
 // newWrite returns the DeliveryWrite of a send of o, with its send record.

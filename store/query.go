@@ -692,14 +692,20 @@ func (s *Store) countOwn(b *stmt, user string, f filter) {
 
 // countBroadcasts appends to b the terms that count the broadcasts f
 // selects for user. Every page counts them, so the common views avoid
-// probing a status row for every broadcast: when f asks nothing of saved
-// or seen state, archive or change times, the unread ones are all the
-// broadcasts f's other conditions select less the ones user has read or
-// hidden, the read ones are user's visible read status rows, and all are
-// all less the hidden ones, each exact (a status row is deleted with its
-// broadcast). Other filters take the join.
+// probing a status row for every broadcast. A broadcast without a status
+// row for user is unread, unsaved and visible; so when f asks of the
+// user's state only read and saved (not seen, archive or change times),
+// the broadcasts it selects are the user's visible status rows that pass
+// those tests, when a missing row fails them (read, saved), or all the
+// broadcasts f's other conditions select less the status rows that fail
+// them or are hidden, when a missing row passes (unread, unsaved, no
+// test). Both are exact: a status row is deleted with its broadcast (ON
+// DELETE CASCADE), so every row names one that exists, and without
+// conditions on the broadcast's own columns the status rows are counted
+// alone, one range of their key, with no probe of broadcast per row.
+// Other filters take the join.
 func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
-	if f.Saved != nil || f.Seen != nil || !defaultVisibility(f) || f.changedSince != nil {
+	if f.Seen != nil || !defaultVisibility(f) || f.changedSince != nil {
 		b.raw(" + (SELECT COUNT(*)")
 		fromBroadcast(b, user)
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: f})
@@ -707,34 +713,51 @@ func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
 		return
 	}
 	g := f
-	g.Read = nil
-	all := func() {
-		b.raw("(SELECT COUNT(*) FROM broadcast b")
-		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g, anyVisibility: true})
-		b.raw(")")
-	}
+	g.Read, g.Saved = nil, nil
+	probe := newStmt(s.d, 0)
+	s.where(probe, whereOptions{side: sideBroadcast, user: user, filter: g, anyVisibility: true})
+	// statuses counts the user's status rows that pass cond.
 	statuses := func(cond func()) {
+		if len(probe.b) == 0 {
+			b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s WHERE s."user" = `).str(user).raw(" AND ")
+			cond()
+			b.raw(")")
+			return
+		}
 		b.raw(`(SELECT COUNT(*) FROM broadcast_user_status s JOIN broadcast b ON b.id = s.broadcast_id AND s."user" = `).
 			str(user).raw(" AND ")
 		cond()
 		s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g, anyVisibility: true})
 		b.raw(")")
 	}
-	switch {
-	case f.Read == nil:
-		b.raw(" + ")
-		all()
-		b.raw(" - ")
-		statuses(func() { hidden(b, sideBroadcast) })
-	case *f.Read:
-		b.raw(" + ")
-		statuses(func() { visible(b.raw("s.read IS NOT NULL AND "), sideBroadcast) })
-	default:
-		b.raw(" + ")
-		all()
-		b.raw(" - ")
-		statuses(func() { hidden(b.raw("(s.read IS NOT NULL OR "), sideBroadcast).raw(")") })
+	// The state tests, and whether a missing status row passes them all.
+	var tests []string
+	missingPasses := true
+	for _, t := range []struct {
+		column string
+		set    *bool
+	}{{"s.read", f.Read}, {"s.saved", f.Saved}} {
+		if t.set != nil {
+			tests = append(tests, t.column+nullTest(*t.set))
+			missingPasses = missingPasses && !*t.set
+		}
 	}
+	b.raw(" + ")
+	if !missingPasses { // e.g. read, saved, read and unsaved: visible rows passing every test
+		statuses(func() { visible(b.raw(strings.Join(tests, " AND ")+" AND "), sideBroadcast) })
+		return
+	}
+	b.raw("(SELECT COUNT(*) FROM broadcast b")
+	s.where(b, whereOptions{side: sideBroadcast, user: user, filter: g, anyVisibility: true})
+	b.raw(") - ")
+	// Less the rows failing a test (every test is IS NULL) or hidden.
+	statuses(func() {
+		b.raw("(")
+		for _, t := range tests {
+			b.raw(strings.Replace(t, " IS NULL", " IS NOT NULL", 1) + " OR ")
+		}
+		hidden(b, sideBroadcast).raw(")")
+	})
 }
 
 // Counts implements notifications.Store in one statement. The user's

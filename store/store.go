@@ -104,6 +104,8 @@ type Store struct {
 	settingsOne atomic.Pointer[sql.Stmt]
 	// keyedOne is KeyedSend's prepared lookup, likewise.
 	keyedOne atomic.Pointer[sql.Stmt]
+	// insertOne and broadcastOne are the hot INSERTs (see hot.go).
+	insertOne, broadcastOne, insertUnless atomic.Pointer[sql.Stmt]
 	// health is the pool's failure memory, for pools OpenPostgres made;
 	// nil otherwise.
 	health *poolHealth
@@ -355,8 +357,10 @@ func (s *Store) Close() error {
 	if stmt := s.settingsOne.Swap(nil); stmt != nil {
 		err = stmt.Close()
 	}
-	if stmt := s.keyedOne.Swap(nil); stmt != nil {
-		err = errors.Join(err, stmt.Close())
+	for _, p := range []*atomic.Pointer[sql.Stmt]{&s.keyedOne, &s.insertOne, &s.broadcastOne, &s.insertUnless} {
+		if stmt := p.Swap(nil); stmt != nil {
+			err = errors.Join(err, stmt.Close())
+		}
 	}
 	if s.leases != nil {
 		err = errors.Join(err, s.leases.close(context.Background(), s))

@@ -190,6 +190,25 @@ func (s *Store) saveNotifications(ctx context.Context, ns []notifications.Notifi
 		}
 	}
 
+	// One row without a scope nor deliveries, what a send to one user
+	// writes: the prepared INSERT, where the dialect prepares it.
+	if len(out) == 1 && out[0].Payload.Scope == "" && deliveries == nil {
+		if stmt := s.hotStmt(ctx, &s.insertOne, insertOneSQL); stmt != nil {
+			args, err := insertOneArgs(s.d, &out[0], metas[0])
+			if err != nil {
+				return nil, err
+			}
+			err = s.writeOnce(ctx, func() error {
+				_, err := stmt.ExecContext(ctx, args...)
+				return err
+			})
+			if err != nil {
+				return nil, s.translate(err)
+			}
+			return out, nil
+		}
+	}
+
 	// Statements are built one at a time, each run before the next is
 	// built. A send that fits in one plain INSERT needs no BEGIN and
 	// COMMIT around it: a single statement is atomic on both databases.
@@ -360,12 +379,20 @@ func scopeKey(user, origin, scope string) string {
 // appendNotification writes n's row of notificationInsert: meta is its
 // encoded metadata, titleFold and descriptionFold its folded text.
 func appendNotification(b *sqlBuf, n *notifications.Notification, meta, titleFold, descriptionFold string) {
+	b.raw("(")
+	appendNotificationValues(b, n, meta, titleFold, descriptionFold)
+	b.raw(")")
+}
+
+// appendNotificationValues writes the values of n's row, without the
+// parentheses around them.
+func appendNotificationValues(b *sqlBuf, n *notifications.Notification, meta, titleFold, descriptionFold string) {
 	p := &n.Payload
-	b.raw("(").str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+	b.str(n.ID).raw(", ").str(n.User).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
 		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
 		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
 		raw(", ").optTime(n.Updated).raw(", ").optTime(n.Read).raw(", ").optTime(n.Saved).
-		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(", ").str(titleFold).raw(", ").optStr(descriptionFold).raw(")")
+		raw(", ").optStr(p.Icon).raw(", ").json(meta).raw(", ").str(titleFold).raw(", ").optStr(descriptionFold)
 }
 
 // restoreScoped runs a batch with the upsert and copies the stored state of
@@ -439,20 +466,33 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 		}
 	}
 	p := &n.Payload
-	b := newStmt(s.d, 1024) // the upsert's text alone is over 500 bytes
-	b.raw(broadcastInsert).raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
-		raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
-		raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
-		raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).
-		raw(", ").str(casefold.String(p.Title)).raw(", ").optStr(casefold.String(p.Description)).raw(")").raw(broadcastUpsert)
+	// The statement as text, unless the prepared one runs.
+	text := func() *stmt {
+		b := newStmt(s.d, 1024) // the upsert's text alone is over 500 bytes
+		return b.raw(broadcastInsert).raw("(").str(n.ID).raw(", ").str(p.Title).raw(", ").optStr(p.Description).
+			raw(", ").str(string(p.Severity)).raw(", ").optStr(p.Link).raw(", ").str(n.Origin).
+			raw(", ").optStr(p.Scope).raw(", ").optStr(p.Topic).raw(", ").time(n.Created).
+			raw(", ").optTime(n.Updated).raw(", ").optStr(p.Icon).raw(", ").json(meta).
+			raw(", ").str(casefold.String(p.Title)).raw(", ").optStr(casefold.String(p.Description)).raw(")").raw(broadcastUpsert)
+	}
 	var (
 		id               string
 		icon             sql.NullString
 		created, updated nullTime
 	)
 	if deliveries == nil {
-		err = s.writeOnce(ctx, func() error { return s.queryRowOn(ctx, s.db, b, &id, &created, &updated, &icon) })
+		if stmt := s.hotStmt(ctx, &s.broadcastOne, broadcastOneSQL); stmt != nil {
+			args, aerr := broadcastOneArgs(s.d, &n, meta)
+			if aerr != nil {
+				return n, aerr
+			}
+			err = s.writeOnce(ctx, func() error { return stmt.QueryRowContext(ctx, args...).Scan(&id, &created, &updated, &icon) })
+		} else {
+			b := text()
+			err = s.writeOnce(ctx, func() error { return s.queryRowOn(ctx, s.db, b, &id, &created, &updated, &icon) })
+		}
 	} else {
+		b := text()
 		err = s.inTx(ctx, func(tx bun.Tx) error {
 			if err := deliveries.send.writeSend(ctx, s, tx); err != nil {
 				return err

@@ -161,6 +161,7 @@ var tests = []test{
 	{"ConcurrentDigestJoins", testConcurrentDigestJoins},
 	// count.go
 	{"CountMatchesList", testCountMatchesList},
+	{"CountsUnderConcurrency", testCountsUnderConcurrency},
 	// counts.go
 	{"CountsMatchCount", testCountsMatchCount},
 	// idempotency.go

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/internal/casefold"
+	"github.com/heraldhq/herald/notifications"
+)
+
+// Hot statements: on a store whose dialect prepares them
+// (dialect.prepareHot, SQLite), the statements every one-recipient send
+// and every broadcast runs are prepared once and run with bound
+// parameters, not built as text and parsed again on every call: parsing
+// the INSERT was about a tenth of a send's CPU over HTTP (perf, under
+// BenchmarkServer's load). They run on the database/sql pool beneath bun,
+// so bun's query hooks do not see them. Text values are checked as stmt
+// checks them (checkText), so both paths refuse the same input.
+
+// insertOneSQL is the plain INSERT of one notification without a scope.
+const insertOneSQL = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) ` +
+	`VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// broadcastOneSQL is broadcastInsert's one row and its upsert.
+const broadcastOneSQL = broadcastInsert + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + broadcastUpsert
+
+// hotStmt returns the prepared query held in p, preparing it on first
+// use; nil when the dialect does not prepare hot statements, or when
+// preparing failed (the caller then sends the statement as text, and the
+// next call tries again).
+func (s *Store) hotStmt(ctx context.Context, p *atomic.Pointer[sql.Stmt], query string) *sql.Stmt {
+	if !s.d.prepareHot() {
+		return nil
+	}
+	if stmt := p.Load(); stmt != nil {
+		return stmt
+	}
+	stmt, err := s.db.DB.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if !p.CompareAndSwap(nil, stmt) {
+		stmt.Close() // another call prepared it first
+		return p.Load()
+	}
+	return stmt
+}
+
+// hotArgs collects a hot statement's arguments, checking text as stmt
+// does.
+type hotArgs struct {
+	args []any
+	err  error
+	buf  [17]any
+}
+
+func newHotArgs() *hotArgs {
+	a := &hotArgs{}
+	a.args = a.buf[:0]
+	return a
+}
+
+func (a *hotArgs) str(v string) *hotArgs {
+	if err := checkText(v); err != nil && a.err == nil {
+		a.err = err
+	}
+	a.args = append(a.args, v)
+	return a
+}
+
+// optStr is NULL for "", as stmt.optStr writes it.
+func (a *hotArgs) optStr(v string) *hotArgs {
+	if v == "" {
+		a.args = append(a.args, nil)
+		return a
+	}
+	return a.str(v)
+}
+
+func (a *hotArgs) time(d dialect, v *time.Time) *hotArgs {
+	if v == nil {
+		a.args = append(a.args, nil)
+		return a
+	}
+	a.args = append(a.args, d.timeArg(ms(*v)))
+	return a
+}
+
+// insertOneArgs are insertOneSQL's arguments for n (its metadata encoded
+// as meta), as appendNotification writes them.
+func insertOneArgs(d dialect, n *notifications.Notification, meta string) ([]any, error) {
+	p := &n.Payload
+	a := newHotArgs()
+	a.str(n.ID).str(n.User).str(p.Title).optStr(p.Description).str(string(p.Severity)).optStr(p.Link).str(n.Origin).
+		optStr(p.Topic).time(d, &n.Created).time(d, n.Updated).time(d, n.Read).time(d, n.Saved).
+		optStr(p.Icon).optStr(meta).str(casefold.String(p.Title)).optStr(casefold.String(p.Description))
+	return a.args, a.err
+}
+
+// broadcastOneArgs are broadcastOneSQL's arguments for n.
+func broadcastOneArgs(d dialect, n *notifications.Notification, meta string) ([]any, error) {
+	p := &n.Payload
+	a := newHotArgs()
+	a.str(n.ID).str(p.Title).optStr(p.Description).str(string(p.Severity)).optStr(p.Link).str(n.Origin).
+		optStr(p.Scope).optStr(p.Topic).time(d, &n.Created).time(d, n.Updated).optStr(p.Icon).optStr(meta).
+		str(casefold.String(p.Title)).optStr(casefold.String(p.Description))
+	return a.args, a.err
+}
+
+// insertUnlessSettingsSQL is insertOneSQL as an INSERT ... SELECT that
+// writes nothing when the user has settings rows (the last parameter is
+// the user again).
+const insertUnlessSettingsSQL = `INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) ` +
+	`SELECT ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM user_settings WHERE "user" = ?)`
+
+// SaveUnlessSettings stores n, one user's notification without a scope,
+// in one statement unless n.User has saved settings rows, and reports
+// whether it stored it; when it did not, nothing was written. It is what
+// a send to one user writes when nothing but the user's own settings
+// could change it (no processors, the in-app channel on by default):
+// the settings read and the INSERT in one round trip, where the user has
+// none, as most have. Like SaveNotifications, an empty ID or zero
+// Created is filled in and the stored state returned. A notification
+// with a Scope is never stored here (false): its upsert is
+// SaveNotifications'.
+func (s *Store) SaveUnlessSettings(ctx context.Context, n notifications.Notification) (notifications.Notification, bool, error) {
+	out, ok, err := s.saveUnlessSettings(ctx, n)
+	if err != nil {
+		return notifications.Notification{}, false, fmt.Errorf("store: save notifications: %w", err)
+	}
+	return out, ok, nil
+}
+
+func (s *Store) saveUnlessSettings(ctx context.Context, n notifications.Notification) (notifications.Notification, bool, error) {
+	if n.User == "" {
+		return n, false, fmt.Errorf("%w: notification 0 has no user", notifications.ErrInvalid)
+	}
+	if n.Payload.Scope != "" {
+		return n, false, nil
+	}
+	n, err := normalize(n, ms(time.Now()))
+	if err != nil {
+		return n, false, err
+	}
+	var enc metadataEncoder
+	meta, err := enc.encode(n.Payload.Metadata)
+	if err != nil {
+		return n, false, err
+	}
+	var affected int64
+	if stmt := s.hotStmt(ctx, &s.insertUnless, insertUnlessSettingsSQL); stmt != nil {
+		args, err := insertOneArgs(s.d, &n, meta)
+		if err != nil {
+			return n, false, err
+		}
+		args = append(args, n.User)
+		err = s.writeOnce(ctx, func() error {
+			res, err := stmt.ExecContext(ctx, args...)
+			if err == nil {
+				affected, err = res.RowsAffected()
+			}
+			return err
+		})
+		if err != nil {
+			return n, false, s.translate(err)
+		}
+		return n, affected == 1, nil
+	}
+	p := &n.Payload
+	b := newSQL(s.d, 512+2*(len(p.Title)+len(p.Description))+len(meta))
+	b.raw(`INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) SELECT `)
+	appendNotificationValues(b, &n, meta, casefold.String(p.Title), casefold.String(p.Description))
+	b.raw(` WHERE NOT EXISTS (SELECT 1 FROM user_settings WHERE "user" = `).str(n.User).raw(")")
+	if affected, err = s.execAffected(ctx, b); err != nil {
+		return n, false, s.translate(err)
+	}
+	return n, affected == 1, nil
+}

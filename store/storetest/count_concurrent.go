@@ -1,0 +1,133 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/notifications"
+)
+
+// testCountsUnderConcurrency runs sends (to the user and broadcasts),
+// read, saved, seen, archived and snoozed changes and retention at the same time, counting the
+// common views all along (a count must never fail), then checks every
+// view's Count against List once the writers are done: counts by
+// subtraction, or off indexes, must not drift from what is stored.
+func testCountsUnderConcurrency(t *testing.T, s notifications.Store) {
+	e := setup(t, s)
+	ctx := e.ctx
+	const rounds = 40
+	old := e.now.Add(-48 * time.Hour) // what retention deletes
+	views := []notifications.Filter{{}, {Read: new(false)}, {Read: new(true)}, {Saved: new(true)}, {Saved: new(false), Read: new(false)},
+		{Seen: new(false)}, {Archived: new(true)}}
+	errs := make(chan error, 4*rounds+8)
+	var writers, wg sync.WaitGroup
+	// Sends: a notification for the user and a broadcast each round,
+	// every other one created long ago.
+	ids := make(chan string, 4*rounds)
+	writers.Go(func() {
+		for i := range rounds {
+			created := e.now.Add(time.Duration(i) * time.Millisecond)
+			if i%2 == 0 {
+				created = old.Add(time.Duration(i) * time.Millisecond)
+			}
+			n := notifications.Notification{ID: fmt.Sprintf("00000000-0000-4000-a000-%012d", i), User: user, Origin: "svc",
+				Created: created, Payload: notifications.Payload{Title: "n"}}
+			if _, err := s.SaveNotifications(ctx, []notifications.Notification{n}, nil); err != nil {
+				errs <- err
+				break
+			}
+			b := n
+			b.ID, b.User = fmt.Sprintf("00000000-0000-4000-b000-%012d", i), ""
+			if _, err := s.SaveBroadcast(ctx, b, nil); err != nil {
+				errs <- err
+				break
+			}
+			ids <- n.ID
+			ids <- b.ID
+		}
+		close(ids)
+	})
+	// Reads and saves of what was sent, as it arrives.
+	writers.Go(func() {
+		k := 0
+		for id := range ids {
+			at := e.now
+			var err error
+			until := at.Add(time.Hour)
+			switch k % 6 {
+			case 0:
+				err = s.SetRead(ctx, user, []string{id}, &at, at)
+			case 1:
+				err = s.SetSaved(ctx, user, []string{id}, &at, at)
+			case 2:
+				err = s.SetArchived(ctx, user, []string{id}, &at, at)
+			case 3:
+				err = s.SetSnoozed(ctx, user, []string{id}, &until, at)
+			case 4:
+				err = s.SetSeen(ctx, user, []string{id}, &at, at)
+			}
+			if err != nil {
+				errs <- err
+				continue
+			}
+			k++
+		}
+	})
+	// Retention, over and over.
+	done := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := s.DeleteOlderThan(ctx, e.now.Add(-24*time.Hour), 3); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	// Counts all along.
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, f := range views {
+				if n, err := s.Count(ctx, user, f); err != nil || n < 0 {
+					errs <- fmt.Errorf("Count(%s) = %d, %v while writing", describe(f), n, err)
+					return
+				}
+			}
+		}
+	})
+	// The sender and the reader end on their own; then retention and
+	// the counts stop.
+	writers.Wait()
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// A last retention pass, then every view's count is exact.
+	if _, err := s.DeleteOlderThan(ctx, e.now.Add(-24*time.Hour), 1000); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range views {
+		want := len(e.list(notifications.Query{Filter: f}))
+		n, err := s.Count(ctx, user, f)
+		if err != nil || n != want {
+			t.Errorf("Count(%s) = %d, %v; List has %d", describe(f), n, err, want)
+		}
+	}
+	// Archived and snoozed ones included (any change time, Archived nil).
+	if all := len(e.list(notifications.Query{Filter: notifications.Filter{ChangedSince: &time.Time{}}})); all != rounds {
+		t.Errorf("after retention the user has %d, want the %d recent ones", all, rounds)
+	}
+}
