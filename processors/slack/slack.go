@@ -31,7 +31,7 @@
 // work only within one process, and are forgotten on restart.
 //
 // Posting is throttled (10 messages per minute by default, Backstage's
-// defaults). Failures are counted in Config.Metrics and returned joined,
+// defaults). Failures are returned joined,
 // each wrapped with the notification id (in the post-processing phase)
 // and the channel; the processor does not log them, the notifications
 // Service does, once.
@@ -207,10 +207,6 @@ type Config struct {
 	// Delivery failures are returned, not logged. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
-	// Metrics counts messages sent (edits included) and failed, per
-	// channel and attempt, and messages that repeat an earlier attempt (or
-	// an options-phase call retried in process). Defaults to none.
-	Metrics *processors.Metrics
 	// NowFunc is the clock for stored timestamps and the cleaner. Defaults
 	// to time.Now.
 	NowFunc func() time.Time
@@ -412,7 +408,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 		err = fmt.Errorf("%w for %s: no %s annotation and no account with its profile email", errNoSlackUser, n.User, AnnotationBotNotify)
 	}
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		fail(fmt.Errorf("recipient %s: %w", n.User, err))
 		return out.Err()
 	}
@@ -503,7 +498,6 @@ func (p *Processor) deliver(ctx context.Context, r run, origin string, payload n
 		_, posted, err := p.cfg.Timestamps.SlackTimestamp(ctx, "", deliveryScope+r.messageID, channel)
 		if err != nil {
 			// Posting regardless could post twice; the retry will know.
-			p.cfg.Metrics.Add(Name, processors.EventFailed)
 			return fmt.Errorf("channel %s: reading the delivery's earlier posts: %w", channel, err)
 		}
 		if posted {
@@ -512,14 +506,11 @@ func (p *Processor) deliver(ctx context.Context, r run, origin string, payload n
 		}
 	}
 	if r.retry {
-		p.cfg.Metrics.Add(Name, processors.EventRetried)
 	}
 	ref, err := p.deliverOnce(ctx, r, log, origin, payload, channel, update)
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("channel %s: %w", channel, err)
 	}
-	p.cfg.Metrics.Add(Name, processors.EventSent)
 	if r.messageID != "" {
 		if ref == "" {
 			ref = "posted"
@@ -624,7 +615,6 @@ func (p *Processor) call(ctx context.Context, r run, method string, throttled bo
 		if wait > optionsMaxWait {
 			return err
 		}
-		p.cfg.Metrics.Add(Name, processors.EventRetried)
 		r.log.Info("slack: retrying", "method", method, "attempt", n+1, "wait", wait, "error", err)
 		if serr := p.sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%w (last error: %w)", serr, err)
