@@ -342,9 +342,15 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 }
 
 // send runs the pipeline for o, validated, from the options phase on.
-func (s *Service) send(ctx context.Context, o SendOptions, run sendRun) (stored []Notification, err error) {
+func (s *Service) send(ctx context.Context, o SendOptions, run sendRun) ([]Notification, error) {
 	ctx, run.trace = s.tel.startSend(ctx, o.Origin)
-	defer func() { run.trace.end(ctx, len(stored), err) }()
+	stored, err := s.runPipeline(ctx, o, run)
+	run.trace.end(ctx, len(stored), err)
+	return stored, err
+}
+
+// runPipeline is send's pipeline, within its span.
+func (s *Service) runPipeline(ctx context.Context, o SendOptions, run sendRun) ([]Notification, error) {
 	o.IdempotencyKey = ""
 	o, ran := s.processOptions(ctx, o, run.trace)
 	o.Payload.Severity = o.Payload.Severity.OrDefault()
