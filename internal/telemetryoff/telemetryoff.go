@@ -4,7 +4,7 @@
 // reach it; a host turns telemetry off by configuring no SDK.
 package telemetryoff
 
-// Disable, set by package notifications, removes svc's (a
-// *notifications.Service) tracer and instruments. Call it right after
+// Disable removes svc's (a *notifications.Service) tracer and
+// instruments; package notifications sets it. Call it right after
 // New, before the Service is used, on a Service without delivery workers.
 var Disable func(svc any)

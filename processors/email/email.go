@@ -408,7 +408,6 @@ type mailing struct {
 // failures joined and classified.
 func (p *Processor) mailAll(ctx context.Context, log *slog.Logger, addrs []string, m mailing) error {
 	done := p.reached.Load(m.id)
-	retry := attempt.IsRetry(ctx)
 	var out attempt.Outcome
 	var reached []string
 	for _, addr := range addrs {
@@ -416,8 +415,6 @@ func (p *Processor) mailAll(ctx context.Context, log *slog.Logger, addrs []strin
 		if done[key] {
 			log.Debug("email: address mailed by an earlier attempt; skipped", "to", addr)
 			continue
-		}
-		if retry {
 		}
 		messageID := p.newMessageID()
 		if m.stable {

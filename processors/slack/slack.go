@@ -383,7 +383,7 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 // earlier attempt of the same delivery posted to is skipped. Each API call
 // is made once; failures are classified as the package documentation says.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
-	r := run{log: p.log.With("notification_id", n.ID, "origin", n.Origin), attempts: 1, retry: attempt.IsRetry(ctx)}
+	r := run{log: p.log.With("notification_id", n.ID, "origin", n.Origin), attempts: 1}
 	r.messageID, _ = attempt.MessageID(ctx, n)
 	updated := n.Updated != nil
 	var out attempt.Outcome
@@ -428,8 +428,6 @@ type run struct {
 	// attempts bounds each API call's attempts: 1 in PostProcess, where the
 	// Service retries; Config.OptionsAttempts in ProcessOptions.
 	attempts int
-	// retry is set when the delivery attempt repeats an earlier one.
-	retry bool
 	// messageID is the delivery's message id (attempt.MessageID), "" outside
 	// a delivery: the key under which posts are recorded against repeats.
 	messageID string
@@ -504,8 +502,6 @@ func (p *Processor) deliver(ctx context.Context, r run, origin string, payload n
 			log.Debug("slack: posted by an earlier attempt of the delivery; skipped")
 			return nil
 		}
-	}
-	if r.retry {
 	}
 	ref, err := p.deliverOnce(ctx, r, log, origin, payload, channel, update)
 	if err != nil {

@@ -263,7 +263,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	if !stable {
 		id = p.cfg.NewIDFunc()
 	}
-	retry := attempt.IsRetry(ctx)
 	done := p.reached.Load(id)
 	var (
 		out     attempt.Outcome
@@ -280,8 +279,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 			continue
 		}
 		wg.Go(func() {
-			if retry {
-			}
 			err := p.deliver(ctx, e, id, body)
 			if err == nil {
 				mu.Lock()
