@@ -242,10 +242,15 @@ func (s *Service) attempt(base context.Context, c DeliveryClaim, settings claime
 // runAttempt is attempt's attempt.
 func (s *Service) runAttempt(base context.Context, c DeliveryClaim, settings claimedSettings) {
 	d := c.Delivery
+	base, dt := s.tel.startDeliver(base, c)
+	recorded, attemptErr := outcomeAbandoned, error(nil)
+	defer func() { dt.end(base, recorded, attemptErr) }()
 	ctx, cancel := context.WithCancelCause(ContextWithDelivery(base, d))
 	defer cancel(nil)
 	renewed := s.keepLease(ctx, cancel, d.ID, c.Token)
 	status, skipped, runErr := s.run(ctx, c, settings)
+	dt.processed(ctx, status, runErr)
+	attemptErr = runErr
 	cancel(nil)
 	<-renewed // no renewal may land after the outcome
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLeaseLost) && status != DeliverySent {
@@ -274,8 +279,10 @@ func (s *Service) runAttempt(base context.Context, c DeliveryClaim, settings cla
 	case err != nil:
 		s.log.Error("notifications: recording a delivery outcome failed; the delivery runs again after its lease",
 			"delivery_id", d.ID, "processor", d.Processor, "attempt", d.Attempts, "outcome", string(out.Status), "error", err)
+		recorded = outcomeUnrecorded
 		return
 	}
+	recorded = string(stored.Status)
 	s.notifyDelivery(context.WithoutCancel(ctx), stored)
 	if d.IsDigest() {
 		// Its claim may have moved members beyond MaxItems to a digest

@@ -167,6 +167,7 @@ type sendRun struct {
 	key, hash        string
 	keyExpiredBefore time.Time
 	schedule         *ScheduleLease
+	trace            sendTrace // set by send
 }
 
 // needsRecord reports whether the send writes its send record even

@@ -14,6 +14,8 @@ import (
 	"github.com/heraldhq/herald/internal/entityref"
 	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/signals"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Service. Only Store is required.
@@ -80,6 +82,14 @@ type Config struct {
 	// slog.Default(), so a host that configured nothing still sees a
 	// failing processor.
 	Logger *slog.Logger
+	// TracerProvider traces sends (herald.send) and delivery attempts
+	// (herald.deliver); see the package documentation. Defaults to
+	// otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// MeterProvider meters sends, processors and deliveries (herald.*
+	// instruments; see the package documentation). Defaults to
+	// otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 	// NewIDFunc generates notification, send and delivery ids, which must
@@ -101,6 +111,7 @@ type Service struct {
 	log        *slog.Logger
 	clock      func() time.Time
 	newID      func() string
+	tel        *telemetry
 
 	// post holds the post-processors by name, in Config.Processors order.
 	post       []namedPostProcessor
@@ -214,6 +225,14 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.defaults = newDefaultSettings(cfg.DefaultSettings)
+	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Processors)
+	if err == nil {
+		err = tel.registerBacklog(cfg.MeterProvider, cfg.Store)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("notifications: telemetry: %w", err)
+	}
+	s.tel = tel
 	for _, c := range cfg.DefaultSettings.Channels {
 		if !containsFold(s.channels, c.ID) {
 			s.channels = append(s.channels, c.ID)
@@ -243,6 +262,7 @@ func (s *Service) Close(ctx context.Context) error {
 		s.closed = true
 		s.mu.Unlock()
 		close(s.stop)
+		s.tel.close()
 	})
 	select {
 	case <-s.scheduled:
@@ -330,8 +350,16 @@ func (s *Service) Send(ctx context.Context, o SendOptions) ([]Notification, erro
 
 // send runs the pipeline for o, validated, from the options phase on.
 func (s *Service) send(ctx context.Context, o SendOptions, run sendRun) ([]Notification, error) {
+	ctx, run.trace = s.tel.startSend(ctx, o.Origin)
+	stored, err := s.runPipeline(ctx, o, run)
+	run.trace.end(ctx, len(stored), err)
+	return stored, err
+}
+
+// runPipeline is send's pipeline, within its span.
+func (s *Service) runPipeline(ctx context.Context, o SendOptions, run sendRun) ([]Notification, error) {
 	o.IdempotencyKey = ""
-	o, ran := s.processOptions(ctx, o)
+	o, ran := s.processOptions(ctx, o, run.trace)
 	o.Payload.Severity = o.Payload.Severity.OrDefault()
 	var broken bool
 	o.Recipients, broken = canonicalRecipients(o.Recipients)
@@ -353,14 +381,16 @@ func (s *Service) send(ctx context.Context, o SendOptions, run sendRun) ([]Notif
 
 // processOptions runs the options phase and reports whether any processor
 // ran, and so may have changed the request.
-func (s *Service) processOptions(ctx context.Context, o SendOptions) (SendOptions, bool) {
+func (s *Service) processOptions(ctx context.Context, o SendOptions, st sendTrace) (SendOptions, bool) {
 	ran := false
 	for _, p := range s.processors {
 		op, ok := p.(OptionsProcessor)
 		if !ok || !passesFilters(p, o.Payload) {
 			continue
 		}
+		start := st.phaseStart(ctx)
 		next, err := callPhase(func() (SendOptions, error) { return op.ProcessOptions(ctx, o) })
+		st.phaseEnd(ctx, p, phaseOptions, start, err)
 		if err != nil {
 			s.logProcessorFailure(ctx, p, phaseOptions, "", err)
 			continue
@@ -397,7 +427,8 @@ func canonicalRecipients(r Recipients) (Recipients, bool) {
 
 func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notification, run sendRun) ([]Notification, error) {
 	n.ID = s.newID()
-	n = s.preProcess(ctx, n, o, nil)
+	n = s.preProcess(ctx, n, o, nil, run.trace)
+	run.trace.resolved(ctx, 0, true)
 	var w *DeliveryWrite
 	if run.needsRecord() {
 		w = s.newWrite(o, n.Created, run)
@@ -409,7 +440,9 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 			delivers = true
 		}
 	}
-	stored, err := s.store.SaveBroadcast(ctx, n, w)
+	wctx, span := run.trace.child(ctx, "herald.store.write")
+	stored, err := s.store.SaveBroadcast(wctx, n, w)
+	endSpan(span, err)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: save broadcast: %w", err)
 	}
@@ -424,10 +457,13 @@ func (s *Service) sendBroadcast(ctx context.Context, o SendOptions, n Notificati
 }
 
 func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notification, run sendRun) ([]Notification, error) {
-	users, err := s.resolveUsers(ctx, o.Recipients)
+	rctx, span := run.trace.child(ctx, "herald.resolve")
+	users, err := s.resolveUsers(rctx, o.Recipients)
+	endSpan(span, err)
 	if err != nil {
 		return nil, err
 	}
+	run.trace.resolved(ctx, len(users), false)
 	var w *DeliveryWrite
 	if run.needsRecord() {
 		// Written even when nothing else is: the key's result, or the
@@ -452,7 +488,7 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 	for _, user := range users {
 		n := base
 		n.ID, n.User = s.newID(), user
-		n = s.preProcess(ctx, n, o, settings[user])
+		n = s.preProcess(ctx, n, o, settings[user], run.trace)
 		// The in-app check uses the request's origin and topic, not what a
 		// pre-processor made of them, as Backstage does.
 		web := s.defaults.enabled(settings[user], WebChannel, o.Origin, topic)
@@ -480,7 +516,9 @@ func (s *Service) sendToUsers(ctx context.Context, o SendOptions, base Notificat
 	}
 	stored := []Notification{}
 	if len(deliver) > 0 || w != nil {
-		stored, err = s.store.SaveNotifications(ctx, deliver, w)
+		wctx, span := run.trace.child(ctx, "herald.store.write")
+		stored, err = s.store.SaveNotifications(wctx, deliver, w)
+		endSpan(span, err)
 		if err != nil {
 			return nil, fmt.Errorf("notifications: save notifications: %w", err)
 		}
@@ -537,7 +575,7 @@ func (s *Service) sendUnlessSettings(ctx context.Context, o SendOptions, base No
 // newWrite returns the DeliveryWrite of a send of o, with its send record.
 func (s *Service) newWrite(o SendOptions, created time.Time, run sendRun) *DeliveryWrite {
 	return &DeliveryWrite{Send: SendRecord{
-		ID: s.newID(), Origin: o.Origin, Options: o, Created: created,
+		ID: s.newID(), Origin: o.Origin, Options: o, Created: created, TraceParent: run.trace.traceParent(),
 		IdempotencyKey: run.key, RequestHash: run.hash, KeyExpiredBefore: run.keyExpiredBefore, Schedule: run.schedule,
 	}}
 }
@@ -589,12 +627,13 @@ func canonicalString(p entityref.Ref, ref string) string {
 	return p.String()
 }
 
-func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions, settings []SettingRow) Notification {
+func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions, settings []SettingRow, st sendTrace) Notification {
 	for _, p := range s.processors {
 		pp, ok := p.(PreProcessor)
 		if !ok || !s.processorAllowed(p, n, settings) {
 			continue
 		}
+		start := st.phaseStart(ctx)
 		next, err := callPhase(func() (Notification, error) { return pp.PreProcess(ctx, n, o) })
 		if err == nil {
 			// What a pre-processor makes of the payload must be as
@@ -602,6 +641,7 @@ func (s *Service) preProcess(ctx context.Context, n Notification, o SendOptions,
 			// dropped like any failed phase's.
 			err = validatePayload(next.Payload)
 		}
+		st.phaseEnd(ctx, p, phasePre, start, err)
 		if err != nil {
 			s.logProcessorFailure(ctx, p, phasePre, n.ID, err)
 			continue
@@ -657,6 +697,7 @@ func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
 // notificationID is "" for the options phase, which runs before there
 // are notifications.
 func (s *Service) logProcessorFailure(ctx context.Context, p Processor, phase, notificationID string, err error) {
+	s.tel.processorFailed(ctx, p.Name(), phase)
 	attrs := make([]any, 0, 10)
 	attrs = append(attrs, "processor", p.Name(), "phase", phase)
 	if notificationID != "" {

@@ -42,38 +42,6 @@ func TestIsAbsoluteURL(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
-	t.Parallel()
-	var nilMetrics *processors.Metrics
-	nilMetrics.Add("x", processors.EventSent) // must not panic
-	if got := nilMetrics.Snapshot(); got != (processors.MetricsSnapshot{}) {
-		t.Fatalf("nil snapshot = %+v", got)
-	}
-
-	var mu sync.Mutex
-	seen := map[string]int{}
-	m := &processors.Metrics{OnEvent: func(p string, e processors.Event) {
-		mu.Lock()
-		seen[p+"/"+string(e)]++
-		mu.Unlock()
-	}}
-	var wg sync.WaitGroup
-	for range 50 {
-		wg.Go(func() {
-			m.Add("Email", processors.EventSent)
-			m.Add("Email", processors.EventRetried)
-			m.Add("Slack", processors.EventFailed)
-		})
-	}
-	wg.Wait()
-	if got, want := m.Snapshot(), (processors.MetricsSnapshot{Sent: 50, Failed: 50, Retried: 50}); got != want {
-		t.Fatalf("snapshot = %+v, want %+v", got, want)
-	}
-	if seen["Email/sent"] != 50 || seen["Slack/failed"] != 50 || seen["Email/retried"] != 50 {
-		t.Fatalf("OnEvent saw %v", seen)
-	}
-}
-
 func TestThrottle(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

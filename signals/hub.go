@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // DefaultBufferSize is the number of deliveries a Subscriber holds when
@@ -45,6 +47,10 @@ type HubConfig struct {
 	// slow. Defaults to slog.Default(), so a host that configured nothing
 	// still sees it.
 	Logger *slog.Logger
+
+	// MeterProvider meters signals published and dropped
+	// (herald.signals.*). Defaults to otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 }
 
 // Hub is the in-process fan-out of signals: the part of Backstage's
@@ -71,6 +77,7 @@ type HubConfig struct {
 type Hub struct {
 	bufferSize int
 	logger     *slog.Logger
+	tel        hubTelemetry
 
 	mu       sync.RWMutex // guards the index: subs, channels, Subscriber.channels
 	subs     map[*Subscriber]struct{}
@@ -120,6 +127,7 @@ func NewHub(cfg HubConfig) *Hub {
 		logger:     logger,
 		subs:       make(map[*Subscriber]struct{}),
 		channels:   make(map[string]*channelIndex),
+		tel:        newHubTelemetry(cfg.MeterProvider),
 	}
 }
 
@@ -153,6 +161,7 @@ func (h *Hub) Publish(_ context.Context, s Signal) error {
 	h.seq++
 	e.seq = h.seq
 	h.queue = append(h.queue, e)
+	h.tel.publish(s)
 	if !h.running {
 		h.running = true
 		h.idle = make(chan struct{})
@@ -212,6 +221,7 @@ func (h *Hub) offer(e *Event) {
 	}
 	h.mu.RUnlock()
 
+	h.tel.drop(len(slow))
 	for _, sub := range slow {
 		h.remove(sub)
 		h.logger.Warn("signals: dropped a slow subscriber",

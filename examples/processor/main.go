@@ -23,9 +23,10 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
-	"github.com/heraldhq/herald/processors"
 	"github.com/heraldhq/herald/processors/webhook"
 	"github.com/heraldhq/herald/store"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -107,9 +108,10 @@ func run(ctx context.Context, out io.Writer) error {
 		return nil
 	}}
 
-	// 3. A built-in processor, with metrics the host can read.
-	metrics := &processors.Metrics{}
-	hooks, err := webhook.New(webhook.Config{URL: receiver.URL, Secret: secret, Metrics: metrics})
+	// 3. A built-in processor. The Service meters every processor's
+	// deliveries (herald.deliveries, by processor and outcome); here an
+	// in-memory OpenTelemetry reader collects them.
+	hooks, err := webhook.New(webhook.Config{URL: receiver.URL, Secret: secret})
 	if err != nil {
 		return err
 	}
@@ -118,9 +120,11 @@ func run(ctx context.Context, out io.Writer) error {
 	// retries, and counts the final outcomes, so the program knows when
 	// everything is delivered.
 	finished := make(chan notifications.Delivery, 16)
+	reader := sdkmetric.NewManualReader()
 	svc, err := notifications.New(notifications.Config{
-		Store:      st,
-		Processors: []notifications.Processor{linker, audit, hooks}, // run in this order
+		Store:         st,
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		Processors:    []notifications.Processor{linker, audit, hooks}, // run in this order
 		// Retry quickly for the demonstration; the default waits 10s to
 		// 10m between 8 attempts.
 		Retry: notifications.RetryPolicy{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second},
@@ -177,8 +181,24 @@ func run(ctx context.Context, out io.Writer) error {
 	for _, l := range lines {
 		fmt.Fprintln(out, l)
 	}
-	s := metrics.Snapshot()
-	fmt.Fprintf(out, "webhook metrics: sent=%d failed=%d retried=%d\n", s.Sent, s.Failed, s.Retried)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		return err
+	}
+	var counts []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "herald.deliveries" {
+				for _, p := range sum.DataPoints {
+					proc, _ := p.Attributes.Value("herald.processor")
+					outcome, _ := p.Attributes.Value("herald.delivery.outcome")
+					counts = append(counts, fmt.Sprintf("%s %s=%d", proc.AsString(), outcome.AsString(), p.Value))
+				}
+			}
+		}
+	}
+	slices.Sort(counts)
+	fmt.Fprintf(out, "herald.deliveries: %s\n", strings.Join(counts, ", "))
 
 	// The durable record of every delivery: what a host (or GET
 	// /deliveries) inspects, and what RetryDelivery re-runs when failed.

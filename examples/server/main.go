@@ -18,6 +18,9 @@
 //	-smtp-from ADDRESS         the sender of those emails (required with -smtp)
 //	-webhook URL               post every notification to URL (Standard Webhooks)
 //	-webhook-secret SECRET     sign webhook deliveries ("whsec_" + base64)
+//	-metrics-addr HOST:PORT    serve Prometheus metrics at /metrics and pprof at
+//	                           /debug/pprof/ on this address (default off); never
+//	                           the public -addr
 //
 // A token is split at its last "=", so tokens may contain "=" (base64
 // padding). Tokens given as flags are visible to other local users (ps);
@@ -32,6 +35,17 @@
 //	                         ?since=CURSOR replays what a reconnecting client missed
 //	/api/signals/health      200 {"status":"ok"}, unauthenticated
 //	/healthz                 200 {"status":"ok"}, unauthenticated
+//
+// On -metrics-addr only (keep it off the public network):
+//
+//	/metrics                 Prometheus: Herald's herald_* instruments, the HTTP
+//	                         server's, and Go runtime metrics
+//	/debug/pprof/            net/http/pprof
+//
+// The REST API, the MCP endpoint and the signals endpoints are traced
+// (otelhttp; spans named after the route template, like "GET
+// /api/notifications/{id}"), a caller's W3C traceparent is continued, and
+// every log line written within a request carries its trace_id and span_id.
 //
 // Catch-up is on: every signals frame carries a cursor, and a client that
 // reconnects with ?since=<the last cursor it got> is first sent what it
@@ -104,6 +118,7 @@ type config struct {
 	catalogFile                 string
 	smtp, smtpFrom              string
 	webhookURL, webhookSecret   string
+	metricsAddr                 string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -121,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.smtpFrom, "smtp-from", "", "sender address of the emails")
 	fs.StringVar(&cfg.webhookURL, "webhook", "", "URL receiving every notification as a webhook")
 	fs.StringVar(&cfg.webhookSecret, "webhook-secret", "", "Standard Webhooks secret signing the webhooks")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "HOST:PORT serving /metrics (Prometheus) and /debug/pprof/; off by default, never the public -addr")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -135,6 +151,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.webhookSecret != "" && cfg.webhookURL == "" {
 		return cfg, errors.New("-webhook-secret needs -webhook")
+	}
+	if cfg.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.metricsAddr); err != nil {
+			return cfg, fmt.Errorf("-metrics-addr %q is not HOST:PORT", cfg.metricsAddr)
+		}
+		if sameAddress(cfg.addr, cfg.metricsAddr) {
+			return cfg, fmt.Errorf("-metrics-addr %q is the public -addr %q: metrics and pprof must not be served publicly", cfg.metricsAddr, cfg.addr)
+		}
 	}
 	return cfg, nil
 }
@@ -161,12 +185,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := newServer(ctx, cfg, logger)
+	logger := slog.New(traceHandler{slog.NewTextHandler(stderr, nil)})
+	tel, err := newTelemetry(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		_ = tel.close(sctx)
+	}()
+	srv, err := newServer(ctx, cfg, logger, tel)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
+	if err := tel.listen(ctx, cfg.metricsAddr, logger); err != nil {
+		return err
+	}
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.addr)
 	if err != nil {
@@ -181,7 +217,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	fmt.Fprintf(stdout, "Herald listening on http://%s (REST at /api/notifications, WebSocket at /api/signals)\n", ln.Addr())
+	metricsAt := ""
+	if tel.ln != nil {
+		metricsAt = fmt.Sprintf("; metrics on http://%s/metrics", tel.ln.Addr())
+	}
+	fmt.Fprintf(stdout, "Herald listening on http://%s (REST at /api/notifications, WebSocket at /api/signals)%s\n", ln.Addr(), metricsAt)
 	logger.Info("listening", "addr", ln.Addr().String(), "store", srv.storeName)
 
 	// The retention cleaner: Backstage's default, a year, checked daily.
@@ -221,7 +261,7 @@ type server struct {
 
 // newServer opens the store and builds the service, the REST API and the
 // signals endpoint from cfg.
-func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server, err error) {
+func newServer(ctx context.Context, cfg config, logger *slog.Logger, tel *telemetry) (_ *server, err error) {
 	base, err := url.Parse(cfg.baseURL)
 	if err != nil || base.Host == "" || base.Scheme != "http" && base.Scheme != "https" {
 		return nil, fmt.Errorf("-base-url %q is not an http(s) URL", cfg.baseURL)
@@ -242,7 +282,7 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 		return nil, err
 	}
 
-	srv := &server{hub: signals.NewHub(signals.HubConfig{Logger: logger})}
+	srv := &server{hub: signals.NewHub(signals.HubConfig{Logger: logger, MeterProvider: tel.mp})}
 	defer func() {
 		if err != nil {
 			srv.close()
@@ -289,6 +329,9 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 		Processors: procs,
 		Catalog:    catalog,
 		Logger:     logger,
+
+		TracerProvider: tel.tp,
+		MeterProvider:  tel.mp,
 	})
 	if err != nil {
 		return nil, err
@@ -307,19 +350,23 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (_ *server,
 		OriginPatterns: []string{base.Host},
 		// A browser that reconnects with ?since=<cursor> (or an
 		// EventSource, with Last-Event-ID) is replayed what it missed.
-		CatchUpFunc: srv.svc.CatchUp,
-		Logger:      logger,
+		CatchUpFunc:   srv.svc.CatchUp,
+		Logger:        logger,
+		MeterProvider: tel.mp,
 	})
 	if err != nil {
 		return nil, err
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/notifications/", http.StripPrefix("/api/notifications", api))
-	mux.Handle("/api/notifications", http.StripPrefix("/api/notifications", api))
-	mux.Handle("/api/notifications/mcp", tools)
-	mux.Handle("/api/signals/", http.StripPrefix("/api/signals", srv.socket))
-	mux.Handle("/api/signals", http.StripPrefix("/api/signals", srv.socket))
+	// traced strips the prefix, as http.StripPrefix would.
+	tracedAPI := tel.traced("/api/notifications", api)
+	mux.Handle("/api/notifications/", tracedAPI)
+	mux.Handle("/api/notifications", tracedAPI)
+	mux.Handle("/api/notifications/mcp", tel.tracedAs("/api/notifications/mcp", tools))
+	tracedSignals := tel.traced("/api/signals", srv.socket, "/", "/events", "/health")
+	mux.Handle("/api/signals/", tracedSignals)
+	mux.Handle("/api/signals", tracedSignals)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)

@@ -29,6 +29,7 @@ const readmeBroadcast = `{"recipients":{"type":"broadcast"},"payload":{"title":"
 // started is a running server.
 type started struct {
 	base string // http://127.0.0.1:port
+	line string // the first line printed
 	stop func() error
 }
 
@@ -73,7 +74,7 @@ func start(t *testing.T, extra ...string) *started {
 	}
 	var once sync.Once
 	var stopErr error
-	s := &started{base: m[1]}
+	s := &started{base: m[1], line: line}
 	s.stop = func() error {
 		once.Do(func() {
 			cancel()

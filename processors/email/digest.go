@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/notifications"
-	"github.com/heraldhq/herald/processors"
 )
 
 // defaultDigestSubject is Config.DigestSubject's default.
@@ -34,7 +33,6 @@ func (p *Processor) PostProcessDigest(ctx context.Context, user string, ns []not
 	log := p.log.With("processor", Name, "user", user)
 	addrs, err := p.lookup.Addresses(ctx, user)
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("email: digest for %s: recipients: %w", user, err)
 	}
 	addrs = p.filterAddresses(log, addrs)
@@ -44,7 +42,6 @@ func (p *Processor) PostProcessDigest(ctx context.Context, user string, ns []not
 	}
 	msg, err := p.renderDigest(ns)
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("email: digest for %s: render: %w", user, err)
 	}
 	d, stable := notifications.DeliveryFromContext(ctx)

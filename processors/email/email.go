@@ -42,7 +42,7 @@
 // not taken for a repeat of the old one. Called outside a Service (no
 // delivery in the context), each email gets a random Message-ID.
 //
-// Failures are counted in Config.Metrics and returned joined, each wrapped
+// Failures are returned joined, each wrapped
 // with the notification id and the address; the processor does not log
 // them, the notifications Service does, once.
 package email
@@ -196,9 +196,6 @@ type Config struct {
 	// already mailed at debug level. Failures are returned, not logged.
 	// Defaults to slog.Default().
 	Logger *slog.Logger
-	// Metrics counts emails sent and failed, per address and attempt, and
-	// emails that repeat an earlier attempt. Defaults to none.
-	Metrics *processors.Metrics
 }
 
 // Processor is the email processor. It is safe for concurrent use.
@@ -378,7 +375,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	log := p.log.With("processor", Name, "notification_id", n.ID)
 	addrs, err := p.recipients(ctx, n)
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("email: notification %s: recipients: %w", n.ID, err)
 	}
 	addrs = p.filterAddresses(log, addrs)
@@ -388,7 +384,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	}
 	msg, err := p.render(ctx, n)
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("email: notification %s: render: %w", n.ID, err)
 	}
 	id, stable := attempt.MessageID(ctx, n)
@@ -413,7 +408,6 @@ type mailing struct {
 // failures joined and classified.
 func (p *Processor) mailAll(ctx context.Context, log *slog.Logger, addrs []string, m mailing) error {
 	done := p.reached.Load(m.id)
-	retry := attempt.IsRetry(ctx)
 	var out attempt.Outcome
 	var reached []string
 	for _, addr := range addrs {
@@ -422,19 +416,14 @@ func (p *Processor) mailAll(ctx context.Context, log *slog.Logger, addrs []strin
 			log.Debug("email: address mailed by an earlier attempt; skipped", "to", addr)
 			continue
 		}
-		if retry {
-			p.cfg.Metrics.Add(Name, processors.EventRetried)
-		}
 		messageID := p.newMessageID()
 		if m.stable {
 			messageID = p.messageID(m.deliveryID, m.id, key)
 		}
 		if err := p.sendOne(ctx, addr, m.msg, messageID); err != nil {
-			p.cfg.Metrics.Add(Name, processors.EventFailed)
 			out.Add(fmt.Errorf("email: %s to %s: %w", m.what, addr, err), permanent(err), 0)
 			continue
 		}
-		p.cfg.Metrics.Add(Name, processors.EventSent)
 		reached = append(reached, key)
 	}
 	err := out.Err()

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/notifications"
-	"github.com/heraldhq/herald/processors"
 	"github.com/heraldhq/herald/processors/email"
 )
 
@@ -62,8 +61,7 @@ func note(user string, p notifications.Payload) notifications.Notification {
 func TestUserEmail(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{ReplyTo: "help@example.com", Metrics: m})
+	p := setup(t, srv, email.Config{ReplyTo: "help@example.com"})
 	if p.Name() != "Email" {
 		t.Fatalf("Name() = %q", p.Name())
 	}
@@ -92,9 +90,6 @@ func TestUserEmail(t *testing.T) {
 	}
 	if want := `<p>D</p><p><a href="http://localhost/catalog">http://localhost/catalog</a></p>`; got.HTML != want {
 		t.Errorf("HTML part = %q, want %q", got.HTML, want)
-	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1}) {
-		t.Errorf("metrics = %+v", s)
 	}
 	srv.none()
 }
@@ -201,8 +196,7 @@ func TestTemplate(t *testing.T) {
 	}
 
 	// An empty subject falls back to the title; an error sends nothing.
-	m := &processors.Metrics{}
-	p = setup(t, srv, email.Config{Metrics: m, Template: email.TemplateFunc(func(_ context.Context, n notifications.Notification, msg email.Message) (email.Message, error) {
+	p = setup(t, srv, email.Config{Template: email.TemplateFunc(func(_ context.Context, n notifications.Notification, msg email.Message) (email.Message, error) {
 		if n.Payload.Topic == "fail" {
 			return email.Message{}, errors.New("template broke")
 		}
@@ -220,9 +214,6 @@ func TestTemplate(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	srv.none()
-	if s := m.Snapshot(); s.Sent != 1 || s.Failed != 1 {
-		t.Fatalf("metrics = %+v", s)
-	}
 }
 
 // The allow and deny rules end to end, over a broadcast list: one email per
@@ -278,17 +269,13 @@ func TestBroadcastReceivers(t *testing.T) {
 func TestNoAddress(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m})
+	p := setup(t, srv, email.Config{})
 	for _, user := range []string{"user:default/nomail", "user:default/ghost", "user:default/bad"} {
 		if err := p.PostProcess(t.Context(), note(user, notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
 			t.Fatalf("%s: %v", user, err)
 		}
 	}
 	srv.none()
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{}) {
-		t.Fatalf("metrics = %+v", s)
-	}
 }
 
 func TestStartTLSWithAuth(t *testing.T) {
@@ -343,17 +330,13 @@ func TestImplicitTLS(t *testing.T) {
 func TestStartTLSRequiredButNotOffered(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	m := &processors.Metrics{}
 	var logs bytes.Buffer
-	p := setup(t, srv, email.Config{TLS: email.TLSStartTLS, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	p := setup(t, srv, email.Config{TLS: email.TLSStartTLS, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") || !strings.Contains(err.Error(), "n-1") {
 		t.Fatalf("err = %v", err)
 	}
 	srv.none()
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
-		t.Fatalf("metrics = %+v", s)
-	}
 	// The failure is returned, for the Service to log; not logged here too.
 	if l := logs.String(); strings.Contains(l, "level=ERROR") || strings.Contains(l, "STARTTLS") {
 		t.Fatalf("the processor logged the failure it returned: %s", l)
@@ -376,8 +359,7 @@ func TestTemporaryFailureIsTransient(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
 	srv.failRcpt(2, reply451)
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m})
+	p := setup(t, srv, email.Config{})
 	n := note("user:default/jane", notifications.Payload{Title: "x"})
 	for attempt := 1; attempt <= 2; attempt++ {
 		err := p.PostProcess(inDelivery(t, deliveryID, attempt), n, notifications.SendOptions{})
@@ -400,9 +382,6 @@ func TestTemporaryFailureIsTransient(t *testing.T) {
 		t.Fatalf("Message-ID %q, want <deliveryID.hash@example.com>", id)
 	}
 	srv.none()
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Failed: 2, Retried: 2}) {
-		t.Fatalf("metrics = %+v, want per attempt: failed 2, sent 1, retried 2", s)
-	}
 }
 
 // A 5xx reply is permanent: the email fails after one attempt, is counted
@@ -412,8 +391,7 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 	srv := startSMTP(t, serverOptions{})
 	// More 550s than one: a retry would be seen as a second RCPT.
 	srv.failRcpt(5, reply550)
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m})
+	p := setup(t, srv, email.Config{})
 	err := p.PostProcess(inDelivery(t, deliveryID, 1), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
 	if !notifications.IsPermanent(err) {
 		t.Fatalf("err = %v, want permanent", err)
@@ -425,23 +403,16 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 		t.Fatalf("%d attempts, want 1", n)
 	}
 	srv.none()
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
-		t.Fatalf("metrics = %+v, want one failure and no retry", s)
-	}
 }
 
 func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
 	srv.Port = 1 // nothing listens there
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m})
+	p := setup(t, srv, email.Config{})
 	err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "x"}), notifications.SendOptions{})
 	if err == nil || notifications.IsPermanent(err) {
 		t.Fatalf("err = %v, want transient", err)
-	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Failed: 1}) {
-		t.Fatalf("metrics = %+v", s)
 	}
 }
 
@@ -509,8 +480,7 @@ func TestRetryMailsOnlyFailedAddresses(t *testing.T) {
 	srv := startSMTP(t, serverOptions{})
 	srv.failAddr("b@example.com", 1, reply451)
 	srv.failAddr("c@example.com", 2, reply550)
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m, BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"a@example.com", "b@example.com", "c@example.com"}})
+	p := setup(t, srv, email.Config{BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"a@example.com", "b@example.com", "c@example.com"}})
 	broadcast := note("", notifications.Payload{Title: "B"})
 	err := p.PostProcess(inDelivery(t, deliveryID, 1), broadcast, notifications.SendOptions{})
 	if err == nil || notifications.IsPermanent(err) || !strings.Contains(err.Error(), "b@example.com") || !strings.Contains(err.Error(), "c@example.com") {
@@ -530,19 +500,15 @@ func TestRetryMailsOnlyFailedAddresses(t *testing.T) {
 	if n := srv.rcptCount(); n != 5 {
 		t.Fatalf("%d RCPTs, want a, b, c then b, c", n)
 	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 2, Failed: 3, Retried: 2}) {
-		t.Fatalf("metrics = %+v", s)
-	}
 }
 
 func TestThrottle(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	m := &processors.Metrics{}
 	// Two emails per hour: the third must wait, so cancelling the context
 	// once two have arrived fails it, without the test waiting on a clock.
 	p := setup(t, srv, email.Config{
-		Metrics: m, ConcurrencyLimit: 2, ThrottleInterval: time.Hour,
+		ConcurrencyLimit: 2, ThrottleInterval: time.Hour,
 		BroadcastReceiver: email.ReceiverConfig, BroadcastAddresses: []string{"a@example.com", "b@example.com", "c@example.com"},
 	})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -567,9 +533,6 @@ func TestThrottle(t *testing.T) {
 		t.Fatal("PostProcess did not return after cancel")
 	}
 	srv.none()
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 2, Failed: 1}) {
-		t.Fatalf("metrics = %+v", s)
-	}
 }
 
 // countingCatalog counts lookups.
@@ -626,8 +589,7 @@ func TestCustomLookup(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
 	dir := directory{users: map[string][]string{"user:default/jane": {"jane@corp.example"}}, all: []string{"a@corp.example", "b@corp.example"}}
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Lookup: dir, Metrics: m})
+	p := setup(t, srv, email.Config{Lookup: dir})
 	if err := p.PostProcess(t.Context(), note("user:default/jane", notifications.Payload{Title: "T"}), notifications.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -639,9 +601,6 @@ func TestCustomLookup(t *testing.T) {
 		t.Fatalf("err = %v, want the lookup's error with the notification id", err)
 	}
 	srv.none()
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1, Failed: 1}) {
-		t.Fatalf("metrics = %+v", s)
-	}
 
 	if _, err := email.New(email.Config{Host: "h", From: "a@example.com", BaseURL: "https://b.example", Lookup: dir, BroadcastReceiver: email.ReceiverUsers}); !errors.Is(err, email.ErrConfig) {
 		t.Fatalf("ReceiverUsers with a Lookup that cannot list: err = %v, want ErrConfig", err)
@@ -663,8 +622,7 @@ func TestCustomLookup(t *testing.T) {
 func TestConcurrentPostProcess(t *testing.T) {
 	t.Parallel()
 	srv := startSMTP(t, serverOptions{})
-	m := &processors.Metrics{}
-	p := setup(t, srv, email.Config{Metrics: m, ConcurrencyLimit: 100})
+	p := setup(t, srv, email.Config{ConcurrencyLimit: 100})
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
@@ -680,9 +638,6 @@ func TestConcurrentPostProcess(t *testing.T) {
 		if got := srv.next(); !strings.Contains(got.HTML, "<strong>n</strong>") {
 			t.Fatalf("HTML %q", got.HTML)
 		}
-	}
-	if s := m.Snapshot(); s.Sent != 20 {
-		t.Fatalf("metrics = %+v", s)
 	}
 }
 

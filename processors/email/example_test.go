@@ -4,7 +4,6 @@ import (
 	"log/slog"
 
 	"github.com/heraldhq/herald/notifications"
-	"github.com/heraldhq/herald/processors"
 	"github.com/heraldhq/herald/processors/email"
 )
 
@@ -15,7 +14,6 @@ func ExampleNew() {
 	catalog := notifications.NewMemoryCatalog(
 		notifications.CatalogEntity{Ref: "user:default/jane", Profile: notifications.Profile{Email: "jane@example.com"}},
 	)
-	metrics := &processors.Metrics{}
 	mailer, err := email.New(email.Config{
 		Host:              "smtp.example.com",
 		TLS:               email.TLSStartTLS,
@@ -28,7 +26,6 @@ func ExampleNew() {
 		AllowedDomains:    []string{"example.com"},
 		Filter:            notifications.ProcessorFilter{MinSeverity: notifications.SeverityHigh},
 		Logger:            slog.Default(),
-		Metrics:           metrics,
 	})
 	if err != nil {
 		panic(err)

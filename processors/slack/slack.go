@@ -31,7 +31,7 @@
 // work only within one process, and are forgotten on restart.
 //
 // Posting is throttled (10 messages per minute by default, Backstage's
-// defaults). Failures are counted in Config.Metrics and returned joined,
+// defaults). Failures are returned joined,
 // each wrapped with the notification id (in the post-processing phase)
 // and the channel; the processor does not log them, the notifications
 // Service does, once.
@@ -207,10 +207,6 @@ type Config struct {
 	// Delivery failures are returned, not logged. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
-	// Metrics counts messages sent (edits included) and failed, per
-	// channel and attempt, and messages that repeat an earlier attempt (or
-	// an options-phase call retried in process). Defaults to none.
-	Metrics *processors.Metrics
 	// NowFunc is the clock for stored timestamps and the cleaner. Defaults
 	// to time.Now.
 	NowFunc func() time.Time
@@ -387,7 +383,7 @@ func (p *Processor) ProcessOptions(ctx context.Context, o notifications.SendOpti
 // earlier attempt of the same delivery posted to is skipped. Each API call
 // is made once; failures are classified as the package documentation says.
 func (p *Processor) PostProcess(ctx context.Context, n notifications.Notification, o notifications.SendOptions) error {
-	r := run{log: p.log.With("notification_id", n.ID, "origin", n.Origin), attempts: 1, retry: attempt.IsRetry(ctx)}
+	r := run{log: p.log.With("notification_id", n.ID, "origin", n.Origin), attempts: 1}
 	r.messageID, _ = attempt.MessageID(ctx, n)
 	updated := n.Updated != nil
 	var out attempt.Outcome
@@ -412,7 +408,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 		err = fmt.Errorf("%w for %s: no %s annotation and no account with its profile email", errNoSlackUser, n.User, AnnotationBotNotify)
 	}
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		fail(fmt.Errorf("recipient %s: %w", n.User, err))
 		return out.Err()
 	}
@@ -433,8 +428,6 @@ type run struct {
 	// attempts bounds each API call's attempts: 1 in PostProcess, where the
 	// Service retries; Config.OptionsAttempts in ProcessOptions.
 	attempts int
-	// retry is set when the delivery attempt repeats an earlier one.
-	retry bool
 	// messageID is the delivery's message id (attempt.MessageID), "" outside
 	// a delivery: the key under which posts are recorded against repeats.
 	messageID string
@@ -503,7 +496,6 @@ func (p *Processor) deliver(ctx context.Context, r run, origin string, payload n
 		_, posted, err := p.cfg.Timestamps.SlackTimestamp(ctx, "", deliveryScope+r.messageID, channel)
 		if err != nil {
 			// Posting regardless could post twice; the retry will know.
-			p.cfg.Metrics.Add(Name, processors.EventFailed)
 			return fmt.Errorf("channel %s: reading the delivery's earlier posts: %w", channel, err)
 		}
 		if posted {
@@ -511,15 +503,10 @@ func (p *Processor) deliver(ctx context.Context, r run, origin string, payload n
 			return nil
 		}
 	}
-	if r.retry {
-		p.cfg.Metrics.Add(Name, processors.EventRetried)
-	}
 	ref, err := p.deliverOnce(ctx, r, log, origin, payload, channel, update)
 	if err != nil {
-		p.cfg.Metrics.Add(Name, processors.EventFailed)
 		return fmt.Errorf("channel %s: %w", channel, err)
 	}
-	p.cfg.Metrics.Add(Name, processors.EventSent)
 	if r.messageID != "" {
 		if ref == "" {
 			ref = "posted"
@@ -624,7 +611,6 @@ func (p *Processor) call(ctx context.Context, r run, method string, throttled bo
 		if wait > optionsMaxWait {
 			return err
 		}
-		p.cfg.Metrics.Add(Name, processors.EventRetried)
 		r.log.Info("slack: retrying", "method", method, "attempt", n+1, "wait", wait, "error", err)
 		if serr := p.sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%w (last error: %w)", serr, err)

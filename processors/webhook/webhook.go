@@ -52,7 +52,7 @@
 // (after a restart, or on another instance, every endpoint is called
 // again, with the same webhook-id).
 //
-// Failures are counted in Config.Metrics and returned joined, each wrapped
+// Failures are returned joined, each wrapped
 // with the notification id and the endpoint's URL without its user info,
 // query and fragment, where receivers put keys (the URL inside a
 // *url.Error from net/http is redacted the same way); the processor does
@@ -145,9 +145,6 @@ type Config struct {
 	// earlier attempt reached them. Delivery failures are returned, not
 	// logged. Defaults to slog.Default().
 	Logger *slog.Logger
-	// Metrics counts calls delivered and failed, per endpoint and attempt,
-	// and calls that repeat an earlier attempt. Defaults to none.
-	Metrics *processors.Metrics
 	// NowFunc is the clock for envelopes and signatures. Defaults to
 	// time.Now.
 	NowFunc func() time.Time
@@ -259,7 +256,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	}
 	body, err := json.Marshal(env)
 	if err != nil {
-		p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
 		// The same notification encodes the same way on every attempt.
 		return notifications.Permanent(fmt.Errorf("webhook: notification %s: encode: %w", n.ID, err))
 	}
@@ -267,7 +263,6 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 	if !stable {
 		id = p.cfg.NewIDFunc()
 	}
-	retry := attempt.IsRetry(ctx)
 	done := p.reached.Load(id)
 	var (
 		out     attempt.Outcome
@@ -284,18 +279,13 @@ func (p *Processor) PostProcess(ctx context.Context, n notifications.Notificatio
 			continue
 		}
 		wg.Go(func() {
-			if retry {
-				p.cfg.Metrics.Add(p.cfg.Name, processors.EventRetried)
-			}
 			err := p.deliver(ctx, e, id, body)
 			if err == nil {
-				p.cfg.Metrics.Add(p.cfg.Name, processors.EventSent)
 				mu.Lock()
 				reached = append(reached, key)
 				mu.Unlock()
 				return
 			}
-			p.cfg.Metrics.Add(p.cfg.Name, processors.EventFailed)
 			permanent, after := classify(err)
 			out.Add(fmt.Errorf("webhook: notification %s to %s: %w", n.ID, attempt.RedactURL(e.url), err), permanent, after)
 		})

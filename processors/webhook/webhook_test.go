@@ -110,8 +110,7 @@ func note() notifications.Notification {
 func TestDeliverySigned(t *testing.T) {
 	t.Parallel()
 	r := newReceiver(t)
-	m := &processors.Metrics{}
-	p := setup(t, webhook.Config{URL: r.URL, Secret: secret, Metrics: m})
+	p := setup(t, webhook.Config{URL: r.URL, Secret: secret})
 	if p.Name() != "Webhook" {
 		t.Fatalf("Name() = %q", p.Name())
 	}
@@ -164,9 +163,6 @@ func TestDeliverySigned(t *testing.T) {
 	mac.Write([]byte(id + "." + ts + "." + string(h.Body)))
 	if got, want := h.Header.Get("webhook-signature"), "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)); got != want {
 		t.Fatalf("webhook-signature %q, want %q", got, want)
-	}
-	if s := m.Snapshot(); s != (processors.MetricsSnapshot{Sent: 1}) {
-		t.Fatalf("metrics = %+v", s)
 	}
 
 	// A scoped re-send is an update, with a new message id.
@@ -296,9 +292,8 @@ func TestClassification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newReceiver(t, tt.answer)
-			m := &processors.Metrics{}
 			var logs bytes.Buffer
-			p := setup(t, webhook.Config{URL: r.URL, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			p := setup(t, webhook.Config{URL: r.URL, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			err := p.PostProcess(inDelivery(t, "d-1", 1), note(), notifications.SendOptions{})
 			se, ok := errors.AsType[*webhook.StatusError](err)
 			if !ok {
@@ -316,9 +311,6 @@ func TestClassification(t *testing.T) {
 			}
 			if tt.retryAfter > 0 && se.RetryAfter != tt.retryAfter {
 				t.Fatalf("StatusError.RetryAfter = %s", se.RetryAfter)
-			}
-			if got := m.Snapshot(); got != (processors.MetricsSnapshot{Failed: 1}) {
-				t.Fatalf("metrics = %+v", got)
 			}
 			if e := err.Error(); !strings.Contains(e, note().ID) || !strings.Contains(e, strconv.Itoa(se.Code)) || !strings.Contains(e, "/hook") || strings.Contains(e, "key=k") {
 				t.Fatalf("err = %q, want the notification id, the status and the URL without its query", e)
@@ -377,8 +369,7 @@ func TestTimeoutPerAttempt(t *testing.T) {
 func TestOneEndpointFailingDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
 	good, bad := newReceiver(t), newReceiver(t, code(400, ""))
-	m := &processors.Metrics{}
-	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: bad.URL}, {URL: good.URL, Secret: secret}}, Metrics: m})
+	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: bad.URL}, {URL: good.URL, Secret: secret}}})
 	err := p.PostProcess(t.Context(), note(), notifications.SendOptions{})
 	if err == nil || len(good.recorded()) != 1 || len(bad.recorded()) != 1 {
 		t.Fatalf("err=%v good=%d bad=%d", err, len(good.recorded()), len(bad.recorded()))
@@ -387,9 +378,6 @@ func TestOneEndpointFailingDoesNotStopOthers(t *testing.T) {
 	if !notifications.IsPermanent(err) {
 		t.Fatalf("err = %v, want permanent", err)
 	}
-	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 1, Failed: 1}) {
-		t.Fatalf("metrics = %+v", got)
-	}
 }
 
 // A retry of the delivery calls only the endpoints that failed; an attempt
@@ -397,8 +385,7 @@ func TestOneEndpointFailingDoesNotStopOthers(t *testing.T) {
 func TestRetryCallsOnlyFailedEndpoints(t *testing.T) {
 	t.Parallel()
 	good, flaky, bad := newReceiver(t), newReceiver(t, code(500, "")), newReceiver(t, code(404, ""), code(404, ""))
-	m := &processors.Metrics{}
-	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: good.URL}, {URL: flaky.URL}, {URL: bad.URL}}, Metrics: m})
+	p := setup(t, webhook.Config{Endpoints: []webhook.Endpoint{{URL: good.URL}, {URL: flaky.URL}, {URL: bad.URL}}})
 	err := p.PostProcess(inDelivery(t, "d-1", 1), note(), notifications.SendOptions{})
 	if err == nil || notifications.IsPermanent(err) {
 		t.Fatalf("first attempt: err = %v, want transient (the 500 may pass next time)", err)
@@ -412,9 +399,6 @@ func TestRetryCallsOnlyFailedEndpoints(t *testing.T) {
 	}
 	if a, b := flaky.recorded()[0].Header.Get("webhook-id"), flaky.recorded()[1].Header.Get("webhook-id"); a != "d-1" || b != "d-1" {
 		t.Fatalf("webhook-ids %q, %q", a, b)
-	}
-	if got := m.Snapshot(); got != (processors.MetricsSnapshot{Sent: 2, Failed: 3, Retried: 2}) {
-		t.Fatalf("metrics = %+v, want per attempt: sent 1+1, failed 2+1, retried 2", got)
 	}
 
 	// Another delivery starts from scratch.

@@ -141,6 +141,7 @@ import (
 
 	"github.com/heraldhq/herald/signals"
 	"github.com/heraldhq/herald/signals/auth"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Defaults of Config.
@@ -216,6 +217,10 @@ type Config struct {
 	// it. Defaults to slog.Default(), so a host that configured nothing
 	// still sees the failures.
 	Logger *slog.Logger
+
+	// MeterProvider counts open connections (herald.connections).
+	// Defaults to otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 }
 
 // Handler serves the signals endpoints. It is safe for concurrent use.
@@ -227,6 +232,7 @@ type Handler struct {
 	maxChannels  int
 	origins      []string
 	logger       *slog.Logger
+	tel          connTelemetry
 
 	catchUp        CatchUpFunc
 	catchUpWindow  time.Duration
@@ -281,6 +287,7 @@ func New(cfg Config) (*Handler, error) {
 		origins:      cfg.OriginPatterns,
 		logger:       cfg.Logger,
 		streams:      make(map[stream]struct{}),
+		tel:          newConnTelemetry(cfg.MeterProvider),
 
 		catchUp:        cfg.CatchUpFunc,
 		catchUpWindow:  orDefault(cfg.CatchUpWindow, DefaultCatchUpWindow),
@@ -400,6 +407,7 @@ func (h *Handler) track(s stream) bool {
 		return false
 	}
 	h.streams[s] = struct{}{}
+	h.tel.add(s, 1)
 	h.wg.Add(1)
 	return true
 }
@@ -408,6 +416,7 @@ func (h *Handler) track(s stream) bool {
 func (h *Handler) untrack(s stream, reason error) {
 	h.mu.Lock()
 	delete(h.streams, s)
+	h.tel.add(s, -1)
 	h.mu.Unlock()
 	if h.onEnd != nil {
 		h.onEnd(reason)
