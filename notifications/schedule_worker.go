@@ -3,7 +3,6 @@ package notifications
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // scheduleBatch is how many due schedules one claim takes. They run one
@@ -11,66 +10,16 @@ import (
 // a lease outlives a batch's worth of ordinary sends.
 const scheduleBatch = 16
 
-// startScheduler starts the scheduler, unless the Service runs no
-// workers (Config.DeliveryWorkers negative): then schedules wait for
-// another Service or for RunDueSchedules.
+// startScheduler starts the scheduler: it claims and runs due schedules
+// every poll interval, and at once when Schedule stores one already due
+// (wakeScheduler), until Close.
 func (s *Service) startScheduler() {
-	s.scheduleWake = make(chan struct{}, 1)
-	s.scheduled = make(chan struct{})
-	if s.workers < 0 {
-		close(s.scheduled)
-		return
-	}
-	go s.schedule()
+	s.scheduler = s.startPoller("claiming scheduled sends", s.scheduleTick)
 }
 
 // wakeScheduler tells the scheduler a schedule is due now. It never
 // blocks.
-func (s *Service) wakeScheduler() {
-	select {
-	case s.scheduleWake <- struct{}{}:
-	default:
-	}
-}
-
-// schedule is the scheduler: it claims and runs due schedules every poll
-// interval (Config.DeliveryPollInterval), and at once when Schedule stores
-// one already due, until Close.
-func (s *Service) schedule() {
-	defer close(s.scheduled)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-stop:
-		}
-	}()
-	timer := time.NewTimer(s.poll)
-	defer timer.Stop()
-	failing := false
-	for {
-		err := s.scheduleTick(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil && !failing:
-			failing = true
-			s.log.Error("notifications: claiming scheduled sends failed; retrying at every poll", "error", err)
-		case err == nil && failing:
-			failing = false
-			s.log.Info("notifications: claiming scheduled sends works again")
-		}
-		select {
-		case <-s.stop:
-			return
-		case <-s.scheduleWake:
-		case <-timer.C:
-		}
-		timer.Reset(s.poll)
-	}
-}
+func (s *Service) wakeScheduler() { s.scheduler.poke() }
 
 // scheduleTick runs the due schedules, reading the clock only when a
 // schedule is waiting at all (a host's fake clock that moves on every

@@ -124,9 +124,8 @@ type Service struct {
 	jitter     func(n int64) int64 // nil: math/rand/v2
 
 	idempotencyTTL time.Duration
-	scheduleWake   chan struct{} // a schedule due now: claim at once (capacity 1)
-	scheduled      chan struct{} // closed when the scheduler has returned
-	snoozer        snoozer       // the snooze waker (snooze.go)
+	scheduler      poller // claims and runs due schedules (schedule_worker.go)
+	snoozer        poller // ends due snoozes (snooze.go)
 
 	mu         sync.Mutex // guards closed
 	closed     bool
@@ -265,7 +264,7 @@ func (s *Service) Close(ctx context.Context) error {
 		s.tel.close()
 	})
 	select {
-	case <-s.scheduled:
+	case <-s.scheduler.done:
 	case <-ctx.Done():
 		s.running.abandon()
 		return fmt.Errorf("notifications: close: scheduler still running: %w", ctx.Err())

@@ -3,7 +3,6 @@ package notifications
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/heraldhq/herald/signals"
 )
@@ -11,72 +10,17 @@ import (
 // snoozeBatch is how many due snoozes one store call ends per table.
 const snoozeBatch = 500
 
-// snoozer is the snooze waker's state in the Service.
-type snoozer struct {
-	wake chan struct{} // a snooze was set: look again (capacity 1)
-	done chan struct{} // closed when the waker has returned
-}
-
-// startSnoozer starts the snooze waker, unless the Service runs no
-// workers (Config.DeliveryWorkers negative): then snoozes end through
-// another Service or WakeSnoozed.
+// startSnoozer starts the snooze waker: every poll interval, and when
+// this Service sets a snooze (wakeSnoozer), it ends the snoozes due by
+// the Service's clock, until Close. Each instance runs one; the store's
+// conditional update hands each due row to exactly one of them, which
+// signals it.
 func (s *Service) startSnoozer() {
-	s.snoozer = snoozer{wake: make(chan struct{}, 1), done: make(chan struct{})}
-	if s.workers < 0 {
-		close(s.snoozer.done)
-		return
-	}
-	go s.snooze()
+	s.snoozer = s.startPoller("ending snoozes", s.snoozeTick)
 }
 
 // wakeSnoozer tells the waker a snooze was set. It never blocks.
-func (s *Service) wakeSnoozer() {
-	select {
-	case s.snoozer.wake <- struct{}{}:
-	default:
-	}
-}
-
-// snooze is the waker: every poll interval (Config.DeliveryPollInterval),
-// and when this Service sets a snooze, it ends the snoozes due by the
-// Service's clock, until Close. Each instance runs one; the store's
-// conditional update hands each due row to exactly one of them, which
-// signals it.
-func (s *Service) snooze() {
-	defer close(s.snoozer.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-stop:
-		}
-	}()
-	timer := time.NewTimer(s.poll)
-	defer timer.Stop()
-	failing := false
-	for {
-		err := s.snoozeTick(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil && !failing:
-			failing = true
-			s.log.Error("notifications: ending snoozes failed; retrying at every poll", "error", err)
-		case err == nil && failing:
-			failing = false
-			s.log.Info("notifications: ending snoozes works again")
-		}
-		select {
-		case <-s.stop:
-			return
-		case <-s.snoozer.wake:
-		case <-timer.C:
-		}
-		timer.Reset(s.poll)
-	}
-}
+func (s *Service) wakeSnoozer() { s.snoozer.poke() }
 
 // snoozeTick ends the due snoozes, reading the clock only when something
 // is snoozed at all.
