@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -120,13 +121,21 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, p auth.Principa
 	return nil
 }
 
-// readAllResponse lists the notifications read-all marked read.
+// readAllResponse lists the notifications read-all (or seen-all) marked.
 type readAllResponse struct {
 	IDs []string `json:"ids"`
 }
 
 // POST /notifications/read-all (Herald)
 func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
+	return h.markAll(w, r, p, h.svc.MarkAllRead)
+}
+
+// markAll answers read-all and seen-all: mark, with the body's filter,
+// what matches in p's inbox, and list the ids marked.
+func (h *Handler) markAll(w http.ResponseWriter, r *http.Request, p auth.Principal,
+	mark func(ctx context.Context, user string, f notifications.Filter) ([]string, error),
+) error {
 	body, err := readBody(w, r, h.maxBody)
 	if err != nil {
 		return err
@@ -135,7 +144,7 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, p auth.Princip
 	if err != nil {
 		return err
 	}
-	ids, err := h.svc.MarkAllRead(r.Context(), p.User, req.filter)
+	ids, err := mark(r.Context(), p.User, req.filter)
 	if err != nil {
 		return err
 	}

@@ -46,18 +46,5 @@ func (q query) stateFilter(f *notifications.Filter) error {
 
 // POST /notifications/seen-all (Herald)
 func (h *Handler) seenAll(w http.ResponseWriter, r *http.Request, p auth.Principal, _ query) error {
-	body, err := readBody(w, r, h.maxBody)
-	if err != nil {
-		return err
-	}
-	req, err := decodeReadAll(body)
-	if err != nil {
-		return err
-	}
-	ids, err := h.svc.MarkAllSeen(r.Context(), p.User, req.filter)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, readAllResponse{IDs: ids})
-	return nil
+	return h.markAll(w, r, p, h.svc.MarkAllSeen)
 }
