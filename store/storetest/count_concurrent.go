@@ -75,36 +75,34 @@ func testCountsUnderConcurrency(t *testing.T, s notifications.Store) {
 			k++
 		}
 	})
-	// Retention, over and over.
+	// Retention, and counts, over and over until the writers are done.
 	done := make(chan struct{})
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if _, err := s.DeleteOlderThan(ctx, e.now.Add(-24*time.Hour), 3); err != nil {
-				errs <- err
-				return
-			}
-		}
-	})
-	// Counts all along.
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			for _, f := range views {
-				if n, err := s.Count(ctx, user, f); err != nil || n < 0 {
-					errs <- fmt.Errorf("Count(%s) = %d, %v while writing", describe(f), n, err)
+	repeat := func(step func() error) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := step(); err != nil {
+					errs <- err
 					return
 				}
 			}
+		})
+	}
+	repeat(func() error {
+		_, err := s.DeleteOlderThan(ctx, e.now.Add(-24*time.Hour), 3)
+		return err
+	})
+	repeat(func() error {
+		for _, f := range views {
+			if n, err := s.Count(ctx, user, f); err != nil || n < 0 {
+				return fmt.Errorf("Count(%s) = %d, %v while writing", describe(f), n, err)
+			}
 		}
+		return nil
 	})
 	// The sender and the reader end on their own; then retention and
 	// the counts stop.
