@@ -85,18 +85,53 @@ func (s *Store) getDelivery(ctx context.Context, db bun.IDB, id string) (notific
 // GetDelivery implements notifications.Store. An id that is not a UUID is
 // not found.
 func (s *Store) GetDelivery(ctx context.Context, id string) (notifications.Delivery, error) {
+	return getByID(ctx, s, "delivery", id, func(id string) (notifications.Delivery, error) { return s.getDelivery(ctx, s.db, id) })
+}
+
+// getByID reads, with read, the row id names (lower-cased: the stores
+// keep UUIDs in lower case), retried as reads are. An id that is not a
+// UUID, like one that names no row, is ErrNotFound; what names the
+// table's rows in errors.
+func getByID[T any](ctx context.Context, s *Store, what, id string, read func(id string) (T, error)) (T, error) {
+	var v T
 	if !uuid.Valid(id) {
-		return notifications.Delivery{}, fmt.Errorf("store: get delivery %q: %w", id, notifications.ErrNotFound)
+		return v, fmt.Errorf("store: get %s %q: %w", what, id, notifications.ErrNotFound)
 	}
-	var d notifications.Delivery
-	err := s.read(ctx, func() (err error) { d, err = s.getDelivery(ctx, s.db, strings.ToLower(id)); return err })
+	err := s.read(ctx, func() (err error) { v, err = read(strings.ToLower(id)); return err })
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return d, fmt.Errorf("store: get delivery %s: %w", id, notifications.ErrNotFound)
+		return v, fmt.Errorf("store: get %s %s: %w", what, id, notifications.ErrNotFound)
 	case err != nil:
-		return d, fmt.Errorf("store: get delivery: %w", err)
+		return v, fmt.Errorf("store: get %s: %w", what, err)
 	}
-	return d, nil
+	return v, nil
+}
+
+// listLimit is the row limit of a delivery or schedule list: limit, or
+// notifications.DefaultDeliveryLimit when it is 0 or less, at most
+// notifications.MaxDeliveryLimit.
+func listLimit(limit int) int {
+	if limit <= 0 {
+		limit = notifications.DefaultDeliveryLimit
+	}
+	return min(limit, notifications.MaxDeliveryLimit)
+}
+
+// conds writes a WHERE clause one condition at a time: WHERE before the
+// first, AND before the others.
+type conds struct {
+	b *stmt
+	n int
+}
+
+func (c *conds) add(cond string) *stmt {
+	if c.n == 0 {
+		c.b.raw(" WHERE ")
+	} else {
+		c.b.raw(" AND ")
+	}
+	c.n++
+	return c.b.raw(cond)
 }
 
 // ListDeliveries implements notifications.Store. A NotificationID that is
@@ -111,31 +146,21 @@ func (s *Store) ListDeliveries(ctx context.Context, f notifications.DeliveryFilt
 	if f.NotificationID != "" && !uuid.Valid(f.NotificationID) {
 		return []notifications.Delivery{}, nil
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = notifications.DefaultDeliveryLimit
-	}
-	limit = min(limit, notifications.MaxDeliveryLimit)
+	limit := listLimit(f.Limit)
 	b := newStmt(s.d, 512)
 	b.raw("SELECT ").raw(deliveryColumns).raw(fromDeliveries)
-	and := " WHERE "
-	cond := func(c string) *stmt {
-		b.raw(and).raw(c)
-		and = " AND "
-		return b
-	}
+	where := conds{b: b}
 	if f.NotificationID != "" {
-		cond("d.id IN ")
-		ofNotifications(b, []string{strings.ToLower(f.NotificationID)})
+		ofNotifications(where.add("d.id IN "), []string{strings.ToLower(f.NotificationID)})
 	}
 	if f.Processor != "" {
-		cond("d.processor = ").str(f.Processor)
+		where.add("d.processor = ").str(f.Processor)
 	}
 	if f.Status != "" {
-		cond("d.status = ").str(string(f.Status))
+		where.add("d.status = ").str(string(f.Status))
 	}
 	if f.Origin != "" {
-		cond("s.origin = ").str(f.Origin)
+		where.add("s.origin = ").str(f.Origin)
 	}
 	b.raw(" ORDER BY d.created DESC, d.id DESC LIMIT ").int(limit)
 	out, err := readRows(ctx, s, b, limit, func(rows *sql.Rows) (notifications.Delivery, error) { return scanDelivery(rows) })
@@ -675,15 +700,9 @@ func (s *Store) RequeueDelivery(ctx context.Context, id string, now time.Time) (
 // it was created at or before cutoff. On error, the count so far is
 // returned with it.
 func (s *Store) DeleteFinishedDeliveries(ctx context.Context, cutoff time.Time, batchSize int) (int, error) {
-	if batchSize <= 0 {
-		batchSize = defaultDeleteBatch
-	}
-	cutoff, bnd := atOrBefore(cutoff)
-	switch bnd {
-	case boundNone:
+	cutoff, batchSize, ok := cleanupWindow(cutoff, batchSize)
+	if !ok {
 		return 0, nil
-	case boundAll:
-		cutoff = maxTime
 	}
 	deliveries := newStmt(s.d, 256)
 	deliveries.raw("DELETE FROM delivery WHERE id IN (SELECT id FROM delivery WHERE ").raw(finishedStatuses).

@@ -151,27 +151,15 @@ func (s *Store) saveSchedule(ctx context.Context, o notifications.SaveScheduleOp
 // GetSchedule implements notifications.Store. An id that is not a UUID is
 // not found.
 func (s *Store) GetSchedule(ctx context.Context, id string) (notifications.ScheduledSend, error) {
-	if !uuid.Valid(id) {
-		return notifications.ScheduledSend{}, fmt.Errorf("store: get schedule %q: %w", id, notifications.ErrNotFound)
-	}
-	b := newStmt(s.d, 256)
-	b.raw("SELECT ").raw(scheduleColumns).raw(" FROM herald_schedule WHERE id = ").str(strings.ToLower(id))
-	var sc notifications.ScheduledSend
-	err := s.read(ctx, func() error {
+	return getByID(ctx, s, "schedule", id, func(id string) (notifications.ScheduledSend, error) {
+		b := newStmt(s.d, 256)
+		b.raw("SELECT ").raw(scheduleColumns).raw(" FROM herald_schedule WHERE id = ").str(id)
 		text, err := b.sql(s.db.QueryGen())
 		if err != nil {
-			return err
+			return notifications.ScheduledSend{}, err
 		}
-		sc, err = scanSchedule(s.db.QueryRowContext(ctx, text))
-		return err
+		return scanSchedule(s.db.QueryRowContext(ctx, text))
 	})
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return sc, fmt.Errorf("store: get schedule %s: %w", id, notifications.ErrNotFound)
-	case err != nil:
-		return sc, fmt.Errorf("store: get schedule: %w", err)
-	}
-	return sc, nil
 }
 
 // ListSchedules implements notifications.Store. A Limit of 0 or less
@@ -182,20 +170,15 @@ func (s *Store) ListSchedules(ctx context.Context, f notifications.ScheduleFilte
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, fmt.Errorf("store: list schedules: %w: unknown status %q", notifications.ErrInvalid, f.Status)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = notifications.DefaultDeliveryLimit
-	}
-	limit = min(limit, notifications.MaxDeliveryLimit)
+	limit := listLimit(f.Limit)
 	b := newStmt(s.d, 256)
 	b.raw("SELECT ").raw(scheduleColumns).raw(" FROM herald_schedule")
-	and := " WHERE "
+	where := conds{b: b}
 	if f.Origin != "" {
-		b.raw(and).raw("origin = ").str(f.Origin)
-		and = " AND "
+		where.add("origin = ").str(f.Origin)
 	}
 	if f.Status != "" {
-		b.raw(and).raw("status = ").str(string(f.Status))
+		where.add("status = ").str(string(f.Status))
 	}
 	b.raw(" ORDER BY at, id LIMIT ").int(limit)
 	out, err := readRows(ctx, s, b, limit, func(rows *sql.Rows) (notifications.ScheduledSend, error) { return scanSchedule(rows) })
@@ -359,15 +342,9 @@ func (s *Store) FinishSchedule(ctx context.Context, o notifications.ScheduleOutc
 // DeleteFinishedSchedules implements notifications.Store, with
 // DeleteFinishedDeliveries' rules for cutoff and batchSize.
 func (s *Store) DeleteFinishedSchedules(ctx context.Context, cutoff time.Time, batchSize int) (int, error) {
-	if batchSize <= 0 {
-		batchSize = defaultDeleteBatch
-	}
-	cutoff, bnd := atOrBefore(cutoff)
-	switch bnd {
-	case boundNone:
+	cutoff, batchSize, ok := cleanupWindow(cutoff, batchSize)
+	if !ok {
 		return 0, nil
-	case boundAll:
-		cutoff = maxTime
 	}
 	b := newStmt(s.d, 256)
 	b.raw("DELETE FROM herald_schedule WHERE id IN (SELECT id FROM herald_schedule WHERE ").raw(scheduleFinished).

@@ -85,3 +85,20 @@ func atOrBefore(t time.Time) (time.Time, bound) {
 	}
 	return ms(t), boundAt
 }
+
+// cleanupWindow reads the cutoff and batch size of a cleanup of finished
+// rows: batchSize <= 0 means defaultDeleteBatch; a cutoff before year 1
+// deletes nothing (ok false), one after 9999 every finished row.
+func cleanupWindow(cutoff time.Time, batchSize int) (_ time.Time, _ int, ok bool) {
+	if batchSize <= 0 {
+		batchSize = defaultDeleteBatch
+	}
+	cutoff, bnd := atOrBefore(cutoff)
+	switch bnd {
+	case boundNone:
+		return cutoff, batchSize, false
+	case boundAll:
+		cutoff = maxTime
+	}
+	return cutoff, batchSize, true
+}
