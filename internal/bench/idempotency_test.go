@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/uuid"
 	"github.com/heraldhq/herald/notifications"
 )
 
@@ -97,29 +96,7 @@ func BenchmarkSendWithWaitingSchedules(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			floor := openFloor(b, path)
-			insert, err := floor.PrepareContext(ctx, insertSQL("floor_notification", 1))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer insert.Close()
-			const user = "user:default/jane"
-			p := benchPayload()
-			o := notifications.SendOptions{Origin: benchOrigin, Recipients: notifications.Entity(user), Payload: p}
-			b.ReportAllocs()
-			bp := &pair{b: b}
-			bp.run(func() error {
-				ns, err := svc.Send(ctx, o)
-				if err == nil && len(ns) != 1 {
-					err = fmt.Errorf("sent %d, want 1", len(ns))
-				}
-				return err
-			}, func() error {
-				return floorInsertOne(ctx, insert, p, func(meta string) []any {
-					return floorRow(make([]any, 0, columnsPerRow), uuid.New(), user, p, time.Now().UnixMilli(), meta, fold(p))
-				})
-			})
-			bp.report()
+			singleAgainstFloor(b, svc, path)
 		})
 	}
 }
