@@ -151,11 +151,7 @@ read:
 	// holds is not due by its lease, only by the store seeing its owner
 	// gone.
 	clock := notificationstest.NewClock(time.Now())
-	svc, err := notifications.New(notifications.Config{Store: st, Processors: []notifications.Processor{audit}, DeliveryWorkers: -1, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeService(t, svc) })
+	svc := startService(t, notifications.Config{Store: st, Processors: []notifications.Processor{audit}, DeliveryWorkers: -1, Now: clock.Now})
 	notificationstest.DeliverAll(t, svc)
 
 	ds, err := svc.Deliveries(t.Context(), notifications.DeliveryFilter{})

@@ -48,11 +48,7 @@ func newIdemService(t *testing.T, st *store.Store, edit func(*notifications.Conf
 	if edit != nil {
 		edit(&cfg)
 	}
-	svc, err := notifications.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeService(t, svc) })
+	svc := startService(t, cfg)
 	is.svc = svc
 	return is
 }

@@ -347,11 +347,7 @@ func TestSchedulesRunOnceAcrossServices(t *testing.T) {
 	stores := make([]*store.Store, 2)
 	for i := range svcs {
 		stores[i] = postgresStore(t, dsn)
-		svc, err := notifications.New(notifications.Config{Store: stores[i], Now: clock.Now, DeliveryWorkers: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closeService(t, svc) })
+		svc := startService(t, notifications.Config{Store: stores[i], Now: clock.Now, DeliveryWorkers: -1})
 		svcs[i] = svc
 	}
 	for i := range schedules {

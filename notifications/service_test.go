@@ -78,11 +78,7 @@ func setup(t *testing.T, edit func(*notifications.Config)) fixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	svc, err := notifications.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeService(t, svc) })
+	svc := startService(t, cfg)
 	return fixture{svc: svc, signals: log, ctx: ctx}
 }
 
@@ -737,6 +733,17 @@ func TestCloseHonoursDeadlineWhileAttemptsStall(t *testing.T) {
 // closeService closes svc for t's cleanup, giving attempts still running
 // (a failed test's stalled processor) ten seconds before they are
 // cancelled, so a failure never hangs the suite.
+// startService starts a Service on cfg, closed when t ends.
+func startService(t *testing.T, cfg notifications.Config) *notifications.Service {
+	t.Helper()
+	svc, err := notifications.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeService(t, svc) })
+	return svc
+}
+
 func closeService(t *testing.T, svc *notifications.Service) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -329,11 +329,7 @@ func TestSendAllocationsWithoutSDK(t *testing.T) {
 			Func: func(_ context.Context, n notifications.Notification, _ notifications.SendOptions) (notifications.Notification, error) {
 				return n, nil
 			}}}
-		svc, err := notifications.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closeService(t, svc) })
+		svc := startService(t, cfg)
 		return svc
 	}
 	off := newService(notifications.Config{})
