@@ -198,9 +198,13 @@ func (in inbox) statuses(ts func(time.Time) any) [][]any {
 	return out
 }
 
-// wantStatus is what Status must say for the status user: the visible
-// rows, unread, read and unseen, of the user's and of the broadcasts.
-func (in inbox) wantStatus() notifications.Status {
+// wantStatus is what Status must say for the status user.
+func (in inbox) wantStatus() notifications.Status { return in.wantStatusOf(0) }
+
+// wantStatusOf is what Status must say for user u (0 or 1, the users
+// with broadcast statuses): the visible rows, unread, read and unseen,
+// of the user's and of the broadcasts.
+func (in inbox) wantStatusOf(u int) notifications.Status {
 	var st notifications.Status
 	add := func(r rowState) {
 		switch {
@@ -214,8 +218,10 @@ func (in inbox) wantStatus() notifications.Status {
 			}
 		}
 	}
-	for i := range in.Heavy {
-		add(state(i))
+	for i := range in.Rows {
+		if in.userOf(i) == u {
+			add(state(i))
+		}
 	}
 	for j := range in.Broadcasts {
 		r, _ := statusState(j)
