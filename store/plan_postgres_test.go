@@ -122,3 +122,55 @@ func TestPostgresClaimUsesDueIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresStatusCountsOffIndexes checks with EXPLAIN that Status
+// counts with one pass over notification_hidden_idx (the hidden rows of
+// both read states together) and the unseen off notification_unseen_idx,
+// never scanning the notification table. (Sequential and bitmap scans
+// are off for the EXPLAIN, so the plan on a small table is the one a
+// large one gets.)
+func TestPostgresStatusCountsOffIndexes(t *testing.T) {
+	t.Parallel()
+	s := openPostgres(t)
+	ctx := t.Context()
+	now := time.Now()
+	ns := make([]notifications.Notification, 300)
+	for i := range ns {
+		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%02d", i%10), Origin: "o",
+			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t"}}
+	}
+	if _, err := s.SaveNotifications(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	log := &queryLog{}
+	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
+	if _, err := s.Status(ctx, "user:default/u01"); err != nil {
+		t.Fatal(err)
+	}
+	queries := log.take()
+	if len(queries) != 1 {
+		t.Fatalf("Status ran %d statements, want 1: %q", len(queries), queries)
+	}
+	nodes := explainPostgres(t, s, queries[0])
+	plan := strings.Join(nodes, "\n  ")
+	uses := func(idx string) int {
+		n := 0
+		for _, node := range nodes {
+			if strings.Contains(node, "using "+idx+" on notification") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := uses("notification_hidden_idx"); n != 1 {
+		t.Errorf("status reads notification_hidden_idx %d times, want once:\n%s\nplan:\n  %s", n, queries[0], plan)
+	}
+	if uses("notification_unseen_idx") != 1 {
+		t.Errorf("status does not count the unseen off notification_unseen_idx:\nplan:\n  %s", plan)
+	}
+	for _, node := range nodes {
+		if strings.Contains(node, "Seq Scan on notification") {
+			t.Errorf("status scans the notification table:\nplan:\n  %s", plan)
+		}
+	}
+}

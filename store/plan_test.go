@@ -14,10 +14,19 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
-// queryLog is a bun query hook that keeps every statement run.
+// queryLog is a bun query hook that keeps every statement run, and an
+// observer of the reads the store runs prepared (store.ObserveReads),
+// kept with their bound values.
 type queryLog struct {
-	mu      sync.Mutex
-	queries []string
+	mu       sync.Mutex
+	queries  []string
+	prepared []preparedRead
+}
+
+// preparedRead is a read the store ran as a prepared statement.
+type preparedRead struct {
+	query string
+	args  []any
 }
 
 func (l *queryLog) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
@@ -29,12 +38,27 @@ func (l *queryLog) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.C
 
 func (*queryLog) AfterQuery(context.Context, *bun.QueryEvent) {}
 
+func (l *queryLog) observe(query string, args []any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prepared = append(l.prepared, preparedRead{query, append([]any(nil), args...)})
+}
+
 func (l *queryLog) take() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.queries
 	l.queries = nil
 	return q
+}
+
+// takePrepared returns the prepared reads run since the last call.
+func (l *queryLog) takePrepared() []preparedRead {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.prepared
+	l.prepared = nil
+	return p
 }
 
 // TestSQLitePlansUseIndexes checks with EXPLAIN QUERY PLAN that the inbox's
@@ -55,6 +79,7 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 	}
 	log := &queryLog{}
 	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
+	store.ObserveReads(s, log.observe)
 	const u = "user:default/u001"
 	unread := notifications.Filter{Read: new(false)}
 	calls := map[string]func() error{
@@ -93,8 +118,23 @@ func TestSQLitePlansUseIndexes(t *testing.T) {
 		if err := call(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		// The statements run as text, then the reads run prepared, each
+		// explained as it ran: with its values bound.
+		var runs []preparedRead
 		for _, q := range log.take() {
-			plan := explainSQLite(t, s, q)
+			runs = append(runs, preparedRead{query: q})
+		}
+		prepared := log.takePrepared()
+		runs = append(runs, prepared...)
+		switch name {
+		case "unread page", "all page", "count", "status":
+			if len(prepared) == 0 {
+				t.Errorf("%s ran no prepared read", name)
+			}
+		}
+		for _, r := range runs {
+			q := r.query
+			plan := explainSQLite(t, s, q, r.args...)
 			// Status counts the hidden and the unseen off their partial
 			// indexes, never by testing every row of the user.
 			if name == "status" {
@@ -136,9 +176,9 @@ func TestSQLitePragmas(t *testing.T) {
 }
 
 // explainSQLite returns the EXPLAIN QUERY PLAN lines of q.
-func explainSQLite(t *testing.T, s *store.Store, q string) []string {
+func explainSQLite(t *testing.T, s *store.Store, q string, args ...any) []string {
 	t.Helper()
-	rows, err := s.DB().DB.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q)
+	rows, err := s.DB().DB.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatalf("explain %s: %v", q, err)
 	}

@@ -572,7 +572,7 @@ func pageOf(ns []notifications.Notification, offset int) []notifications.Notific
 func (s *Store) queryNotifications(ctx context.Context, b statement, user string, capacity int, extra ...any) ([]notifications.Notification, error) {
 	var out []notifications.Notification
 	err := s.read(ctx, func() error {
-		rows, err := s.query(ctx, s.db, b)
+		rows, err := s.readQuery(ctx, b)
 		if err != nil {
 			return err
 		}
@@ -657,7 +657,7 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	s.countOwn(b, user, f)
 	s.countBroadcasts(b, user, f)
 	var n int
-	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, &n) }); err != nil {
+	if err := s.read(ctx, func() error { return s.readRow(ctx, b, &n) }); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
 	}
 	return n, nil
@@ -803,16 +803,17 @@ func (s *Store) Counts(ctx context.Context, user string, nfs []notifications.Fil
 	for k := range fs {
 		dest[k] = &out[at[k]]
 	}
-	if err := s.read(ctx, func() error { return s.queryRow(ctx, b, dest...) }); err != nil {
+	if err := s.read(ctx, func() error { return s.readRow(ctx, b, dest...) }); err != nil {
 		return nil, fmt.Errorf("store: counts: %w", err)
 	}
 	return out, nil
 }
 
 // Status implements notifications.Store. The visible unread and read
-// notifications are all of them less the hidden ones (countOwn), the
-// unseen ones read off their own index; the broadcasts are all of them
-// less those the user's status rows take away.
+// notifications are all of them less the hidden ones, counted in one
+// pass over notification_hidden_idx; the unseen ones are read off their
+// own index; the broadcasts are all of them less those the user's status
+// rows take away.
 func (s *Store) Status(ctx context.Context, user string) (notifications.Status, error) {
 	b := newStmt(s.d, 1024)
 	own := func(cond func()) {
@@ -822,26 +823,26 @@ func (s *Store) Status(ctx context.Context, user string) (notifications.Status, 
 	}
 	b.raw("SELECT ")
 	own(func() { b.raw("read IS NULL") })
-	b.raw(" - ")
-	own(func() { hidden(b.raw("read IS NULL AND "), sideNotification) })
-	b.raw(", ")
+	b.raw(" - h.unread, ")
 	own(func() { b.raw("read IS NOT NULL") })
-	b.raw(" - ")
-	own(func() { hidden(b.raw("read IS NOT NULL AND "), sideNotification) })
-	b.raw(", ")
+	b.raw(" - h.read, ")
 	own(func() { visible(seen(b, sideNotification, false).raw(" AND "), sideNotification) })
 	b.raw(`, (SELECT COUNT(*) FROM broadcast), s.not_unread, s.read, s.not_unseen`)
+	// The user's hidden notifications, one pass over their index.
+	b.raw(" FROM (SELECT COUNT(*) FILTER (WHERE read IS NULL) AS unread, COUNT(*) FILTER (WHERE read IS NOT NULL) AS read")
+	b.raw(` FROM notification WHERE "user" = `).str(user).raw(" AND ")
+	hidden(b, sideNotification).raw(") h")
 	// The user's status rows, one pass over that range of the key, no
 	// join with broadcast: a status row is deleted with its broadcast (ON
 	// DELETE CASCADE), so every row names one that exists.
-	b.raw(" FROM (SELECT COUNT(*) FILTER (WHERE ")
+	b.raw(", (SELECT COUNT(*) FILTER (WHERE ")
 	hidden(b.raw("read IS NOT NULL OR "), sideNotification).raw(") AS not_unread, COUNT(*) FILTER (WHERE ")
 	visible(b.raw("read IS NOT NULL AND "), sideNotification).raw(") AS read, COUNT(*) FILTER (WHERE ")
 	hidden(b.raw("seen IS NOT NULL OR read IS NOT NULL OR "), sideNotification).raw(") AS not_unseen")
 	b.raw(` FROM broadcast_user_status WHERE "user" = `).str(user).raw(") s")
 	var unread, read, unseen, broadcasts, notUnread, broadcastsRead, notUnseen int
 	err := s.read(ctx, func() error {
-		return s.queryRow(ctx, b, &unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen)
+		return s.readRow(ctx, b, &unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen)
 	})
 	if err != nil {
 		return notifications.Status{}, fmt.Errorf("store: status: %w", err)

@@ -106,6 +106,8 @@ type Store struct {
 	keyedOne atomic.Pointer[sql.Stmt]
 	// insertOne and broadcastOne are the hot INSERTs (see hot.go).
 	insertOne, broadcastOne, insertUnless atomic.Pointer[sql.Stmt]
+	// reads are the prepared inbox reads (see readstmt.go).
+	reads readStmts
 	// health is the pool's failure memory, for pools OpenPostgres made;
 	// nil otherwise.
 	health *poolHealth
@@ -362,6 +364,7 @@ func (s *Store) Close() error {
 			err = errors.Join(err, stmt.Close())
 		}
 	}
+	err = errors.Join(err, s.reads.close())
 	if s.leases != nil {
 		err = errors.Join(err, s.leases.close(context.Background(), s))
 		s.leases = nil

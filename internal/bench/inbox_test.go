@@ -61,9 +61,10 @@ func forEachDB(b *testing.B, f func(b *testing.B, d inboxDB)) {
 }
 
 // The floor's page queries. They do the same logical work as Herald's
-// List: the user's unread notifications and the unread broadcasts (no
-// status row for the user, or one without read), newest first, ties
-// broken by kind then id, every column of both.
+// List: the user's visible unread notifications and the visible unread
+// broadcasts (no status row for the user, or one neither read, archived
+// nor snoozed), newest first, ties broken by kind then id, every column
+// of both, the inbox states included.
 //
 // On SQLite, where a statement is a function call, the floor reads the
 // two sides separately as a careful hand-written program would: the
@@ -72,36 +73,59 @@ func forEachDB(b *testing.B, f func(b *testing.B, d inboxDB)) {
 // merged in Go. On PostgreSQL, where each statement is a round trip, it
 // sends one UNION ALL of both sides, each cut to 20 (floorUnionSQL).
 const (
-	floorPageSQL = `SELECT id, 0, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata ` +
-		`FROM notification WHERE "user" = $P AND read IS NULL ORDER BY created DESC, id LIMIT 20`
-	floorBroadcastsSQL = `SELECT b.id, 1, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, s.read, s.saved, b.icon, b.metadata ` +
+	floorNotificationColumns = `id, 0 AS kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, seen, archived, snoozed_until`
+	floorBroadcastColumns    = `b.id, 1 AS kind, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, s.read, s.saved, b.icon, b.metadata, s.seen, s.archived, s.snoozed_until`
+	floorPageSQL             = `SELECT ` + floorNotificationColumns + ` FROM notification ` +
+		`WHERE "user" = $P AND read IS NULL AND archived IS NULL AND snoozed_until IS NULL ORDER BY created DESC, id LIMIT 20`
+	floorBroadcastsSQL = `SELECT ` + floorBroadcastColumns + ` ` +
 		`FROM broadcast b LEFT JOIN broadcast_user_status s ON s."user" = $P AND s.broadcast_id = b.id ` +
-		`WHERE s.read IS NULL AND b.created > $Q ORDER BY b.created DESC, b.id LIMIT 20`
-	floorUnionSQL = `SELECT id, kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata FROM (` +
-		`SELECT * FROM (SELECT id, 0 AS kind, title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata ` +
-		`FROM notification WHERE "user" = $P AND read IS NULL ORDER BY created DESC, id LIMIT 20) n_ ` +
+		`WHERE s.read IS NULL AND s.archived IS NULL AND s.snoozed_until IS NULL AND b.created > $Q ORDER BY b.created DESC, b.id LIMIT 20`
+	floorUnionSQL = `SELECT * FROM (` +
+		`SELECT * FROM (SELECT ` + floorNotificationColumns + ` ` +
+		`FROM notification WHERE "user" = $P AND read IS NULL AND archived IS NULL AND snoozed_until IS NULL ORDER BY read, created DESC, id LIMIT 20) n_ ` +
 		`UNION ALL ` +
-		`SELECT * FROM (SELECT b.id, 1 AS kind, b.title, b.description, b.severity, b.link, b.origin, b.scope, b.topic, b.created, b.updated, s.read, s.saved, b.icon, b.metadata ` +
-		`FROM broadcast b LEFT JOIN broadcast_user_status s ON s."user" = $P AND s.broadcast_id = b.id WHERE s.read IS NULL ORDER BY b.created DESC, b.id LIMIT 20) b_` +
+		`SELECT * FROM (SELECT ` + floorBroadcastColumns + ` ` +
+		`FROM broadcast b LEFT JOIN broadcast_user_status s ON s."user" = $P AND s.broadcast_id = b.id ` +
+		`WHERE s.read IS NULL AND s.archived IS NULL AND s.snoozed_until IS NULL ORDER BY b.created DESC, b.id LIMIT 20) b_` +
 		`) u ORDER BY created DESC, kind, id LIMIT 20`
 )
 
-// floorCountSQL is the floor's total: what List reports as TotalCount.
-// The unread broadcasts are all broadcasts less those the user has read,
-// which reads only the user's status rows where a LEFT JOIN would probe
-// a status for every broadcast; it needs no join with broadcast either,
-// since a status goes with its broadcast (ON DELETE CASCADE, foreign keys
-// on as the store has them).
-const floorCountSQL = `SELECT (SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL) + ` +
-	`(SELECT COUNT(*) FROM broadcast) - (SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = $P AND read IS NOT NULL)`
+// floorHiddenSQL is the part of a count that leaves out the hidden rows:
+// they are few, so the visible rows are counted as all of them less the
+// hidden ones, the first count off the inbox index alone, the second off
+// notification_hidden_idx (partial, its WHERE repeated term for term so
+// that SQLite uses it), where a count of the visible rows would fetch
+// every one of the user's rows to test it.
+const floorHiddenSQL = `(archived IS NOT NULL OR snoozed_until IS NOT NULL)`
+
+// floorCountSQL is the floor's total: what List reports as TotalCount,
+// the visible unread notifications and broadcasts. The visible unread
+// broadcasts are all broadcasts less the user's status rows that are
+// read or hidden, which reads only the user's status rows where a LEFT
+// JOIN would probe a status for every broadcast; it needs no join with
+// broadcast either, since a status goes with its broadcast (ON DELETE
+// CASCADE, foreign keys on as the store has them).
+const floorCountSQL = `SELECT (SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL) - ` +
+	`(SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL AND ` + floorHiddenSQL + `) + ` +
+	`(SELECT COUNT(*) FROM broadcast) - (SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = $P AND ` +
+	`(read IS NOT NULL OR archived IS NOT NULL OR snoozed_until IS NOT NULL))`
 
 // floorStatusSQL is the floor's status: the user's unread and read
-// notifications, all broadcasts, and those the user has read (no join,
-// as in floorCountSQL).
-const floorStatusSQL = `SELECT (SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL), ` +
-	`(SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NOT NULL), ` +
-	`(SELECT COUNT(*) FROM broadcast), ` +
-	`(SELECT COUNT(*) FROM broadcast_user_status WHERE "user" = $P AND read IS NOT NULL)`
+// notifications, less the hidden ones of each (one pass over the hidden
+// index), the unseen visible ones (off notification_unseen_idx, whose
+// WHERE it repeats), all broadcasts, and one pass over the user's status
+// rows for those not unread, read, and not unseen (no join, as in
+// floorCountSQL). Reading implies seeing: unseen is neither seen nor read.
+const floorStatusSQL = `SELECT (SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NULL) - h.unread, ` +
+	`(SELECT COUNT(*) FROM notification WHERE "user" = $P AND read IS NOT NULL) - h.read, ` +
+	`(SELECT COUNT(*) FROM notification WHERE "user" = $P AND seen IS NULL AND read IS NULL AND archived IS NULL AND snoozed_until IS NULL), ` +
+	`(SELECT COUNT(*) FROM broadcast), s.not_unread, s.read, s.not_unseen ` +
+	`FROM (SELECT COUNT(*) FILTER (WHERE read IS NULL) AS unread, COUNT(*) FILTER (WHERE read IS NOT NULL) AS read ` +
+	`FROM notification WHERE "user" = $P AND ` + floorHiddenSQL + `) h, ` +
+	`(SELECT COUNT(*) FILTER (WHERE read IS NOT NULL OR archived IS NOT NULL OR snoozed_until IS NOT NULL) AS not_unread, ` +
+	`COUNT(*) FILTER (WHERE read IS NOT NULL AND archived IS NULL AND snoozed_until IS NULL) AS read, ` +
+	`COUNT(*) FILTER (WHERE seen IS NOT NULL OR read IS NOT NULL OR archived IS NOT NULL OR snoozed_until IS NOT NULL) AS not_unseen ` +
+	`FROM broadcast_user_status WHERE "user" = $P) s`
 
 func (d inboxDB) prepare(b *testing.B, query string) *sql.Stmt {
 	stmt, err := d.floor.Prepare(strings.NewReplacer("$P", d.param, "$Q", d.param2).Replace(query))
@@ -212,16 +236,21 @@ func scanPage(ctx context.Context, stmt *sql.Stmt, user string, ns []notificatio
 			severity                       string
 			desc, link, scope, topic, icon sql.NullString
 			created, updated, read, saved  floorTime
+			seen, archived, snoozed        floorTime
 			meta                           []byte
 		)
 		if err := rows.Scan(&n.ID, &kind, &n.Payload.Title, &desc, &severity, &link, &n.Origin, &scope, &topic,
-			&created, &updated, &read, &saved, &icon, &meta); err != nil {
+			&created, &updated, &read, &saved, &icon, &meta, &seen, &archived, &snoozed); err != nil {
 			return nil, err
 		}
 		if kind == 0 {
 			n.User = user
 		}
 		n.Created, n.Updated, n.Read, n.Saved = created.t, updated.ptr(), read.ptr(), saved.ptr()
+		n.Seen, n.Archived, n.SnoozedUntil = seen.ptr(), archived.ptr(), snoozed.ptr()
+		if n.Seen == nil {
+			n.Seen = n.Read // reading implies seeing
+		}
 		n.Payload.Severity = notifications.Severity(severity)
 		n.Payload.Description, n.Payload.Link, n.Payload.Scope = desc.String, link.String, scope.String
 		n.Payload.Topic, n.Payload.Icon = topic.String, icon.String
@@ -262,9 +291,10 @@ func (f floorTime) ptr() *time.Time {
 	return &f.t
 }
 
-// BenchmarkStatus counts unread and read notifications for the user with
-// 10,000 of them, broadcasts included: Service.Status against the same
-// four counts (floorStatusSQL) as one prepared statement.
+// BenchmarkStatus counts the visible unread, read and unseen
+// notifications of the user with 10,000 of them, broadcasts included:
+// Service.Status against the same counts (floorStatusSQL) as one prepared
+// statement.
 func BenchmarkStatus(b *testing.B) {
 	forEachDB(b, func(b *testing.B, d inboxDB) {
 		ctx := context.Background()
@@ -279,12 +309,12 @@ func BenchmarkStatus(b *testing.B) {
 			}
 			return err
 		}, func() error {
-			var unread, read, broadcasts, broadcastsRead int
-			if err := stmt.QueryRowContext(ctx, statusUser).Scan(&unread, &read, &broadcasts, &broadcastsRead); err != nil {
+			var unread, read, unseen, broadcasts, notUnread, broadcastsRead, notUnseen int
+			if err := stmt.QueryRowContext(ctx, statusUser).Scan(&unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen); err != nil {
 				return err
 			}
-			// The floor counts no unseen ones (its four counts predate them).
-			if got := (notifications.Status{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead}); got.Unread != want.Unread || got.Read != want.Read {
+			got := notifications.Status{Unread: unread + broadcasts - notUnread, Read: read + broadcastsRead, Unseen: unseen + broadcasts - notUnseen}
+			if got != want {
 				return fmt.Errorf("floor status %+v, want %+v", got, want)
 			}
 			return nil

@@ -27,7 +27,9 @@ import (
 // straight into the tables in bulk (not through Send). User 0 is the
 // heavy user (status), user 1 the list user; row i belongs to user 0 for
 // i < Heavy and to the other users round-robin after that. Odd rows are
-// read, every seventh saved, every tenth carries metadata. Every row and
+// read, every seventh saved, every tenth carries metadata; the inbox
+// states are exercised too (see states): a few percent of the rows are
+// archived or snoozed, and a third of the unread ones seen. Every row and
 // every broadcast is a pure function of its index, so a PostgreSQL
 // database seeded by an earlier run holds exactly what this run would
 // write.
@@ -57,17 +59,62 @@ func (in inbox) userOf(i int) int {
 
 var seedSeverities = [...]string{"critical", "high", "normal", "low"}
 
-// row returns notification i's column values in notificationColumns
-// order; times come from ts (epoch milliseconds on SQLite, time.Time on
-// PostgreSQL).
+// rowState is notification i's inbox state.
+type rowState struct {
+	read, saved, seen, archived, snoozed bool
+}
+
+// state says which of notification i's state columns are set: odd rows
+// are read (and, as Herald writes a read, seen), every third unread one
+// is seen, every seventh row saved, one in 29 archived and one in 31
+// snoozed (until seedSnoozedUntil, so that no waker wakes it): about 6%
+// of the rows are hidden, as an inbox in use has a few.
+func state(i int) rowState {
+	read := i%2 == 1
+	return rowState{
+		read:     read,
+		saved:    i%7 == 0,
+		seen:     read || i%3 == 0,
+		archived: i%29 == 4,
+		snoozed:  i%31 == 6,
+	}
+}
+
+func (r rowState) hidden() bool { return r.archived || r.snoozed }
+
+// seedSnoozedUntil is when the snoozed rows would wake: far ahead.
+var seedSnoozedUntil = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// seedColumns are the columns the seed writes: Herald's for a sent
+// notification, then the inbox states a user sets later.
+const seedColumns = notificationColumns + `, seen, archived, snoozed_until, changed`
+
+const seedColumnsPerRow = columnsPerRow + 4
+
+// row returns notification i's column values in seedColumns order; times
+// come from ts (epoch milliseconds on SQLite, time.Time on PostgreSQL).
 func (in inbox) row(i int, ts func(time.Time) any) []any {
 	created := seedEpoch.Add(time.Duration(i) * time.Second)
-	var read, saved, meta any
-	if i%2 == 1 {
+	st := state(i)
+	var read, saved, meta, seen, archived, snoozed, changed any
+	if st.read {
 		read = ts(created.Add(time.Minute))
+		seen, changed = read, read
+	} else if st.seen {
+		seen = ts(created.Add(30 * time.Second))
+		changed = seen
 	}
-	if i%7 == 0 {
+	if st.saved {
 		saved = ts(created.Add(2 * time.Minute))
+		changed = saved
+	}
+	if st.archived {
+		archived = ts(created.Add(3 * time.Minute))
+		changed = archived
+	}
+	if st.snoozed {
+		snoozed = ts(seedSnoozedUntil)
+		changed = ts(created.Add(4 * time.Minute))
 	}
 	if i%10 == 0 {
 		meta = fmt.Sprintf(`{"%s":"Build **%d** failed","build":%d}`, notifications.MetadataMarkdownBody, i, i)
@@ -78,7 +125,15 @@ func (in inbox) row(i int, ts func(time.Time) any) []any {
 		title, desc, seedSeverities[i%4],
 		fmt.Sprintf("/ci/builds/%d", i), "plugin:ci", nil, fmt.Sprintf("topic-%d", i%5),
 		ts(created), nil, read, saved, nil, meta, casefold.String(title), casefold.String(desc),
+		seen, archived, snoozed, changed,
 	}
+}
+
+// seedInsertSQL is a multi-row INSERT into notification of rows rows of
+// seedColumns with bound parameters.
+func seedInsertSQL(rows int) string {
+	row := "(" + strings.Repeat("?, ", seedColumnsPerRow-1) + "?)"
+	return "INSERT INTO notification (" + seedColumns + ") VALUES " + strings.Repeat(row+", ", rows-1) + row
 }
 
 const broadcastColumns = `id, title, description, severity, link, origin, scope, topic, created, updated, icon, metadata, title_fold, description_fold`
@@ -94,28 +149,106 @@ func (in inbox) broadcast(j int, ts func(time.Time) any) []any {
 	}
 }
 
-// statuses are the broadcast_user_status rows: the list and status users
-// have read every even broadcast.
+// statusState is the list and status users' state of broadcast j: they
+// have read every even broadcast; of the odd ones, 1 is archived, 3
+// snoozed, and 5, 9, 13, ... seen.
+func statusState(j int) (rowState, bool) {
+	switch {
+	case j%2 == 0:
+		return rowState{read: true, seen: true}, true
+	case j == 1:
+		return rowState{archived: true}, true
+	case j == 3:
+		return rowState{snoozed: true}, true
+	case j%4 == 1:
+		return rowState{seen: true}, true
+	}
+	return rowState{}, false
+}
+
+const statusColumns = `"user", broadcast_id, read, saved, seen, archived, snoozed_until, changed`
+
+// statuses are the broadcast_user_status rows (statusState), in
+// statusColumns order.
 func (in inbox) statuses(ts func(time.Time) any) [][]any {
 	var out [][]any
 	for _, u := range []string{statusUser, listUser} {
-		for j := 0; j < in.Broadcasts; j += 2 {
-			out = append(out, []any{u, fmt.Sprintf("00000000-0000-4000-9000-%012x", j), ts(seedEpoch), nil})
+		for j := range in.Broadcasts {
+			st, ok := statusState(j)
+			if !ok {
+				continue
+			}
+			at := ts(seedEpoch)
+			var read, seen, archived, snoozed any
+			if st.read {
+				read = at
+			}
+			if st.seen {
+				seen = at
+			}
+			if st.archived {
+				archived = at
+			}
+			if st.snoozed {
+				snoozed = ts(seedSnoozedUntil)
+			}
+			out = append(out, []any{u, fmt.Sprintf("00000000-0000-4000-9000-%012x", j), read, nil, seen, archived, snoozed, at})
 		}
 	}
 	return out
 }
 
-// wantStatus is what Status must say for the status user. Nothing is
-// marked seen, and reading implies seeing: the unseen are the unread.
-func (in inbox) wantStatus() notifications.Status {
-	read := (in.Heavy / 2) + (in.Broadcasts+1)/2
-	return notifications.Status{Unread: in.Heavy + in.Broadcasts - read, Read: read, Unseen: in.Heavy + in.Broadcasts - read}
+// wantStatus is what Status must say for the status user.
+func (in inbox) wantStatus() notifications.Status { return in.wantStatusOf(0) }
+
+// wantStatusOf is what Status must say for user u (0 or 1, the users
+// with broadcast statuses): the visible rows, unread, read and unseen,
+// of the user's and of the broadcasts.
+func (in inbox) wantStatusOf(u int) notifications.Status {
+	var st notifications.Status
+	add := func(r rowState) {
+		switch {
+		case r.hidden():
+		case r.read:
+			st.Read++
+		default:
+			st.Unread++
+			if !r.seen {
+				st.Unseen++
+			}
+		}
+	}
+	for i := range in.Rows {
+		if in.userOf(i) == u {
+			add(state(i))
+		}
+	}
+	for j := range in.Broadcasts {
+		r, _ := statusState(j)
+		add(r)
+	}
+	return st
+}
+
+// hiddenRows is how many notifications are archived or snoozed, and
+// seenRows how many are seen.
+func (in inbox) hiddenRows() (hidden, seen int) {
+	for i := range in.Rows {
+		r := state(i)
+		if r.hidden() {
+			hidden++
+		}
+		if r.seen {
+			seen++
+		}
+	}
+	return hidden, seen
 }
 
 // verify checks the seeded counts: total rows, the heavy and list users'
 // rows, broadcasts and statuses. bind writes placeholder 1.
 func (in inbox) verify(ctx context.Context, db *sql.DB, bind string) error {
+	hidden, seen := in.hiddenRows()
 	listRows := (in.Rows - in.Heavy) / (in.Users - 1)
 	if (in.Rows-in.Heavy)%(in.Users-1) > 0 {
 		listRows++ // user 1 comes first in the round robin
@@ -131,6 +264,9 @@ func (in inbox) verify(ctx context.Context, db *sql.DB, bind string) error {
 		{"list user's", `SELECT COUNT(*) FROM notification WHERE "user" = ` + bind, []any{listUser}, listRows},
 		{"broadcasts", "SELECT COUNT(*) FROM broadcast", nil, in.Broadcasts},
 		{"broadcast statuses", "SELECT COUNT(*) FROM broadcast_user_status", nil, len(in.statuses(func(time.Time) any { return nil }))},
+		{"hidden", "SELECT COUNT(*) FROM notification WHERE archived IS NOT NULL OR snoozed_until IS NOT NULL", nil, hidden},
+		{"seen", "SELECT COUNT(*) FROM notification WHERE seen IS NOT NULL", nil, seen},
+		{"hidden statuses", "SELECT COUNT(*) FROM broadcast_user_status WHERE archived IS NOT NULL OR snoozed_until IS NOT NULL", nil, 4},
 	}
 	var errs []error
 	for _, c := range checks {
@@ -180,17 +316,17 @@ func seedSQLite(ctx context.Context, path string, in inbox) error {
 		}
 	}
 	const perInsert = 500
-	batch, err := tx.PrepareContext(ctx, insertSQL("notification", perInsert))
+	batch, err := tx.PrepareContext(ctx, seedInsertSQL(perInsert))
 	if err != nil {
 		return err
 	}
-	args := make([]any, 0, perInsert*columnsPerRow)
+	args := make([]any, 0, perInsert*seedColumnsPerRow)
 	for i := range in.Rows {
 		args = append(args, in.row(i, sqliteTime)...)
-		if n := len(args) / columnsPerRow; n == perInsert || i == in.Rows-1 {
+		if n := len(args) / seedColumnsPerRow; n == perInsert || i == in.Rows-1 {
 			stmt := batch
 			if n < perInsert {
-				if stmt, err = tx.PrepareContext(ctx, insertSQL("notification", n)); err != nil {
+				if stmt, err = tx.PrepareContext(ctx, seedInsertSQL(n)); err != nil {
 					return err
 				}
 			}
@@ -234,7 +370,7 @@ func insertBroadcasts(ctx context.Context, tx *sql.Tx, in inbox, mark string, ts
 	}
 	for _, st := range in.statuses(ts) {
 		n = 0
-		if _, err := tx.ExecContext(ctx, `INSERT INTO broadcast_user_status ("user", broadcast_id, read, saved) VALUES `+placeholders(4), st...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO broadcast_user_status ("+statusColumns+") VALUES "+placeholders(8), st...); err != nil {
 			return err
 		}
 	}
@@ -474,7 +610,7 @@ func loadPostgres(ctx context.Context, db *sql.DB, in inbox) error {
 			}
 		}
 		i := 0
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"notification"}, strings.Split(strings.ReplaceAll(notificationColumns, `"`, ""), ", "),
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"notification"}, strings.Split(strings.ReplaceAll(seedColumns, `"`, ""), ", "),
 			pgx.CopyFromFunc(func() ([]any, error) {
 				if i == in.Rows {
 					return nil, nil

@@ -213,14 +213,18 @@ func foldText(s *string) any {
 
 // floorNotification is a notification on the wire.
 type floorNotification struct {
-	ID      string       `json:"id"`
-	User    *string      `json:"user"`
-	Created time.Time    `json:"created"`
-	Updated *time.Time   `json:"updated"`
-	Read    *time.Time   `json:"read"`
-	Saved   *time.Time   `json:"saved"`
-	Origin  string       `json:"origin"`
-	Payload floorPayload `json:"payload"`
+	ID      string     `json:"id"`
+	User    *string    `json:"user"`
+	Created time.Time  `json:"created"`
+	Updated *time.Time `json:"updated"`
+	Read    *time.Time `json:"read"`
+	Saved   *time.Time `json:"saved"`
+	// The inbox states, as Herald's REST answers them.
+	Seen         *time.Time   `json:"seen"`
+	Archived     *time.Time   `json:"archived"`
+	SnoozedUntil *time.Time   `json:"snoozedUntil"`
+	Origin       string       `json:"origin"`
+	Payload      floorPayload `json:"payload"`
 }
 
 func floorJSON(w http.ResponseWriter, v any) {
@@ -343,17 +347,22 @@ func (f *floorServer) scan(ctx context.Context, stmt *sql.Stmt, ns []floorNotifi
 			n                             floorNotification
 			kind                          int
 			created, updated, read, saved floorTime
+			seen, archived, snoozed       floorTime
 			meta                          []byte
 		)
 		p := &n.Payload
 		if err := rows.Scan(&n.ID, &kind, &p.Title, &p.Description, &p.Severity, &p.Link, &n.Origin, &p.Scope, &p.Topic,
-			&created, &updated, &read, &saved, &p.Icon, &meta); err != nil {
+			&created, &updated, &read, &saved, &p.Icon, &meta, &seen, &archived, &snoozed); err != nil {
 			return nil, err
 		}
 		if kind == 0 {
 			n.User = &f.user
 		}
 		n.Created, n.Updated, n.Read, n.Saved = created.t, updated.ptr(), read.ptr(), saved.ptr()
+		n.Seen, n.Archived, n.SnoozedUntil = seen.ptr(), archived.ptr(), snoozed.ptr()
+		if n.Seen == nil {
+			n.Seen = n.Read // reading implies seeing
+		}
 		p.Metadata = meta
 		ns = append(ns, n)
 	}
@@ -363,6 +372,7 @@ func (f *floorServer) scan(ctx context.Context, stmt *sql.Stmt, ns []floorNotifi
 type floorStatus struct {
 	Unread int `json:"unread"`
 	Read   int `json:"read"`
+	Unseen int `json:"unseen"`
 }
 
 func (f *floorServer) getStatus(w http.ResponseWriter, r *http.Request) {
@@ -370,12 +380,12 @@ func (f *floorServer) getStatus(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	var unread, read, broadcasts, broadcastsRead int
-	if err := f.status.QueryRowContext(r.Context(), f.user).Scan(&unread, &read, &broadcasts, &broadcastsRead); err != nil {
+	var unread, read, unseen, broadcasts, notUnread, broadcastsRead, notUnseen int
+	if err := f.status.QueryRowContext(r.Context(), f.user).Scan(&unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	floorJSON(w, floorStatus{Unread: unread + broadcasts - broadcastsRead, Read: read + broadcastsRead})
+	floorJSON(w, floorStatus{Unread: unread + broadcasts - notUnread, Read: read + broadcastsRead, Unseen: unseen + broadcasts - notUnseen})
 }
 
 // drain reads and closes a response body so its connection is reused.

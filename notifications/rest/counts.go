@@ -34,8 +34,8 @@ func (h *Handler) counts(w http.ResponseWriter, r *http.Request, p auth.Principa
 
 // decodeCounts decodes {"filters": [...]}: at most
 // notifications.MaxCountFilters filters, each with the list's filter
-// fields as JSON (read, saved, search, topic, createdAfter,
-// minimumSeverity) and read-all's before.
+// fields as JSON (read, saved, seen, archived, search, topic,
+// createdAfter, minimumSeverity) and read-all's before.
 func decodeCounts(body []byte) ([]notifications.Filter, error) {
 	root, err := bodyObject(body)
 	if err != nil {
@@ -66,6 +66,12 @@ func decodeFilterObject(o object) (notifications.Filter, error) {
 		return f, err
 	}
 	if f.Saved, err = o.boolean("saved", false); err != nil {
+		return f, err
+	}
+	if f.Seen, err = o.boolean("seen", false); err != nil {
+		return f, err
+	}
+	if f.Archived, err = o.boolean("archived", false); err != nil {
 		return f, err
 	}
 	if f.Search, err = o.str("search", false); err != nil {

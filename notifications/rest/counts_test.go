@@ -50,6 +50,42 @@ func TestCounts(t *testing.T) {
 	failure(t, f.do(http.MethodPost, "/counts", "", `{"filters":[]}`), 401, "AuthenticationError")
 }
 
+// POST /counts takes seen and archived as the list's query parameters
+// do: each filter's count is the list's totalCount for them.
+func TestCountsStates(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	a := f.sent(toMock(`{"title":"a"}`))[0]["id"].(string)
+	b := f.sent(toMock(`{"title":"b"}`))[0]["id"].(string)
+	c := f.sent(toMock(`{"title":"c"}`))[0]["id"].(string)
+	d := f.sent(broadcast(`{"title":"d"}`))[0]["id"].(string)
+	f.sent(toMock(`{"title":"e"}`))
+	ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications/update", userToken, `{"ids":["`+a+`"],"seen":true}`))
+	ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications/update", userToken, `{"ids":["`+b+`","`+d+`"],"archived":true}`))
+	ok[[]map[string]any](t, f.do(http.MethodPost, "/notifications/update", userToken, `{"ids":["`+c+`"],"snoozeUntil":"9999-01-01T00:00:00.000Z"}`))
+
+	queries := []string{"", "seen=true", "seen=false", "archived=true", "archived=false", "archived=true&seen=false", "seen=false&read=false"}
+	filters := []string{`{}`, `{"seen":true}`, `{"seen":false}`, `{"archived":true}`, `{"archived":false}`,
+		`{"archived":true,"seen":false}`, `{"seen":false,"read":false}`}
+	got := ok[map[string][]int](t, f.do(http.MethodPost, "/counts", userToken, `{"filters":[`+strings.Join(filters, ",")+`]}`))["counts"]
+	// Visible: a (seen) and e; archived: b and the broadcast d, unseen.
+	if want := []int{2, 1, 1, 2, 2, 2, 1}; !slices.Equal(got, want) {
+		t.Errorf("counts %v, want %v", got, want)
+	}
+	for i, q := range queries {
+		list := ok[map[string]any](t, f.do(http.MethodGet, "/notifications?limit=0&"+q, userToken, ""))
+		if i < len(got) && int(list["totalCount"].(float64)) != got[i] {
+			t.Errorf("filters[%d] %s: counts %d, list's totalCount %v (%s)", i, filters[i], got[i], list["totalCount"], q)
+		}
+	}
+	for _, body := range []string{`{"filters":[{"seen":"yes"}]}`, `{"filters":[{},{"archived":1}]}`} {
+		e := failure(t, f.do(http.MethodPost, "/counts", userToken, body), 400, "InputError")
+		if !strings.Contains(e.Error.Message, "must be boolean") {
+			t.Errorf("%s: message %q, want it to say must be boolean", body, e.Error.Message)
+		}
+	}
+}
+
 // Bad counts bodies are 400 with a message naming the property.
 func TestCountsRefuses(t *testing.T) {
 	t.Parallel()
