@@ -29,6 +29,12 @@ const insertOneSQL = `INSERT INTO notification (id, "user", title, description, 
 // broadcastOneSQL is broadcastInsert's one row and its upsert.
 const broadcastOneSQL = broadcastInsert + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + broadcastUpsert
 
+// broadcastPlainSQL is broadcastInsert's one row alone, for a broadcast
+// without a scope: the upsert's conflict target (origin, scope) WHERE
+// scope IS NOT NULL never holds it, so it is stored as given and nothing
+// need be read back. It takes broadcastOneArgs.
+const broadcastPlainSQL = broadcastInsert + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // On PostgreSQL the hot INSERTs are prepared too, in the form
 // pgHotSQL gives them: pgx runs a prepared statement over the extended
 // protocol with binary parameters (Bind and Execute, no parse or plan on
@@ -47,6 +53,8 @@ var pgHotTypes = map[string][]string{
 	insertUnlessSettingsSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
 		"timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "jsonb", "text", "text", "text"},
 	broadcastOneSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
+		"timestamptz", "timestamptz", "text", "jsonb", "text", "text"},
+	broadcastPlainSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
 		"timestamptz", "timestamptz", "text", "jsonb", "text", "text"},
 }
 
