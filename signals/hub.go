@@ -133,9 +133,9 @@ func NewHub(cfg HubConfig) *Hub {
 
 // Publish queues s for the fan-out and returns without waiting for it to
 // reach anyone. It returns an error wrapping ErrInvalidSignal when s fails
-// Validate or its message does not encode to a JSON object, and
-// ErrHubClosed after Close; otherwise nil, whether or not any subscription
-// will match.
+// Validate or, for a signal some subscription concerns, when its message
+// does not encode to a JSON object; ErrHubClosed after Close; otherwise
+// nil, whether or not any subscription will match.
 //
 // The client frame {"channel":...,"message":...} is encoded once, here, and
 // shared by every Event, with the time Publish was called (see Event.Time).
