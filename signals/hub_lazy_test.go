@@ -2,6 +2,7 @@ package signals_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -82,7 +83,7 @@ func TestHubEncodesOnlyWhatReachesSomeone(t *testing.T) {
 	}
 
 	h.Close()
-	if err := h.Publish(ctx, signals.Signal{Recipients: signals.Broadcast(), Channel: "nobody", Message: m}); err != signals.ErrHubClosed {
+	if err := h.Publish(ctx, signals.Signal{Recipients: signals.Broadcast(), Channel: "nobody", Message: m}); !errors.Is(err, signals.ErrHubClosed) {
 		t.Errorf("Publish after Close, to no one = %v, want ErrHubClosed", err)
 	}
 }
