@@ -199,8 +199,10 @@ func (o SendOptions) Validate() error {
 		Payload: newPayloadRequest(o.Payload),
 	}
 	var verr ValidationError
-	if err := checkStruct(&verr, req); err != nil {
-		return err
+	if !sendRequestValid(&req) {
+		if err := checkStruct(&verr, req); err != nil {
+			return err
+		}
 	}
 	if len(o.Recipients.EntityRefs) == 0 && o.Recipients.Type == RecipientEntity && !verr.has("recipients.entityRef") {
 		verr.add("recipients.entityRef", "is required for entity recipients")
@@ -213,10 +215,12 @@ func (o SendOptions) Validate() error {
 // pre-processor returns.
 func validatePayload(p Payload) error {
 	var verr ValidationError
-	if err := checkStruct(&verr, struct {
-		Payload payloadRequest `json:"payload"`
-	}{newPayloadRequest(p)}); err != nil {
-		return err
+	if req := newPayloadRequest(p); !payloadRequestValid(&req) {
+		if err := checkStruct(&verr, struct {
+			Payload payloadRequest `json:"payload"`
+		}{req}); err != nil {
+			return err
+		}
 	}
 	validateMetadata(&verr, p.Metadata)
 	return verr.errOrNil()

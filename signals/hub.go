@@ -133,12 +133,19 @@ func NewHub(cfg HubConfig) *Hub {
 
 // Publish queues s for the fan-out and returns without waiting for it to
 // reach anyone. It returns an error wrapping ErrInvalidSignal when s fails
-// Validate or its message does not encode to a JSON object, and
-// ErrHubClosed after Close; otherwise nil, whether or not any subscription
-// will match.
+// Validate or, for a signal some subscription concerns, when its message
+// does not encode to a JSON object; ErrHubClosed after Close; otherwise
+// nil, whether or not any subscription will match.
 //
 // The client frame {"channel":...,"message":...} is encoded once, here, and
 // shared by every Event, with the time Publish was called (see Event.Time).
+// A signal that no subscription concerns when Publish is called (none on
+// its channel owns one of its refs, or, for a broadcast, none is on its
+// channel) can reach no one, since later subscriptions do not receive it:
+// it is neither encoded nor queued, and its message is not checked beyond
+// Validate. A Bus encodes every signal it sends, so through a Bus an
+// unencodable message is always refused.
+//
 // Publish does not watch ctx: it never blocks, so there is nothing to
 // cancel. The queue has no bound: the fan-out only moves pointers into
 // subscribers' buffers, so it keeps up with any publisher that does real
@@ -146,6 +153,15 @@ func NewHub(cfg HubConfig) *Hub {
 func (h *Hub) Publish(_ context.Context, s Signal) error {
 	if err := s.Validate(); err != nil {
 		return err
+	}
+	if !h.reaches(s) {
+		h.qmu.Lock()
+		defer h.qmu.Unlock()
+		if h.closed {
+			return ErrHubClosed
+		}
+		h.tel.publish(s)
+		return nil
 	}
 	frame, err := encodeFrame(s)
 	if err != nil {
@@ -168,6 +184,27 @@ func (h *Hub) Publish(_ context.Context, s Signal) error {
 		go h.fanOut(h.idle)
 	}
 	return nil
+}
+
+// reaches reports whether some subscription concerns s now: one that
+// subscribed before Publish was called is in the index. One subscribing
+// while Publish runs may or may not receive s, as it would anyway.
+func (h *Hub) reaches(s Signal) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ci := h.channels[s.Channel]
+	if ci == nil {
+		return false
+	}
+	if s.Recipients.IsBroadcast() {
+		return len(ci.all) > 0
+	}
+	for _, ref := range s.Recipients.EntityRefs {
+		if len(ci.byRef[ref]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // fanOut offers the queued events until the queue is empty, then closes

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,13 +29,74 @@ const insertOneSQL = `INSERT INTO notification (id, "user", title, description, 
 // broadcastOneSQL is broadcastInsert's one row and its upsert.
 const broadcastOneSQL = broadcastInsert + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + broadcastUpsert
 
+// broadcastPlainSQL is broadcastInsert's one row alone, for a broadcast
+// without a scope: the upsert's conflict target (origin, scope) WHERE
+// scope IS NOT NULL never holds it, so it is stored as given and nothing
+// need be read back. It takes broadcastOneArgs.
+const broadcastPlainSQL = broadcastInsert + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// On PostgreSQL the hot INSERTs are prepared too, in the form
+// pgHotSQL gives them: pgx runs a prepared statement over the extended
+// protocol with binary parameters (Bind and Execute, no parse or plan on
+// the server), where the text of the statement went over the simple
+// protocol, each one parsed and planned anew; the statement text alone
+// (the broadcast upsert is over 500 bytes) was a good part of what the
+// server read. Other statements keep the simple protocol (see
+// OpenPostgres).
+
+// pgHotTypes are the PostgreSQL types of the hot statements' parameters,
+// in order: an INSERT ... SELECT leaves them to be inferred as text, so
+// each is cast.
+var pgHotTypes = map[string][]string{
+	insertOneSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
+		"timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "jsonb", "text", "text"},
+	insertUnlessSettingsSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
+		"timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "jsonb", "text", "text", "text"},
+	broadcastOneSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
+		"timestamptz", "timestamptz", "text", "jsonb", "text", "text"},
+	broadcastPlainSQL: {"uuid", "text", "text", "text", "text", "text", "text", "text",
+		"timestamptz", "timestamptz", "text", "jsonb", "text", "text"},
+}
+
+// pgHotSQL is query with its "?" placeholders numbered and cast for
+// PostgreSQL ($1::uuid, ...), or "" when query has no PostgreSQL form.
+// The hot statements hold no "?" but their placeholders.
+func pgHotSQL(query string) string {
+	types, ok := pgHotTypes[query]
+	if !ok || strings.Count(query, "?") != len(types) {
+		return ""
+	}
+	var b strings.Builder
+	n := 0
+	for i := range len(query) {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		b.WriteString("$" + strconv.Itoa(n+1) + "::" + types[n])
+		n++
+	}
+	return b.String()
+}
+
+// isPostgres reports whether d is PostgreSQL's dialect.
+func isPostgres(d dialect) bool {
+	_, ok := d.(postgresDialect)
+	return ok
+}
+
 // hotStmt returns the prepared query held in p, preparing it on first
-// use; nil when the dialect does not prepare hot statements, or when
-// preparing failed (the caller then sends the statement as text, and the
-// next call tries again).
+// use; nil when the dialect does not prepare hot statements (nor has a
+// PostgreSQL form of this one), or when preparing failed (the caller
+// then sends the statement as text, and the next call tries again).
 func (s *Store) hotStmt(ctx context.Context, p *atomic.Pointer[sql.Stmt], query string) *sql.Stmt {
 	if !s.d.prepareHot() {
-		return nil
+		if !isPostgres(s.d) {
+			return nil
+		}
+		if query = pgHotSQL(query); query == "" {
+			return nil
+		}
 	}
 	if stmt := p.Load(); stmt != nil {
 		return stmt
@@ -83,6 +146,10 @@ func (a *hotArgs) optStr(v string) *hotArgs {
 func (a *hotArgs) time(d dialect, v *time.Time) *hotArgs {
 	if v == nil {
 		a.args = append(a.args, nil)
+		return a
+	}
+	if isPostgres(d) { // a bound timestamptz, not bun's text form
+		a.args = append(a.args, ms(*v))
 		return a
 	}
 	a.args = append(a.args, d.timeArg(ms(*v)))

@@ -104,8 +104,9 @@ type Store struct {
 	settingsOne atomic.Pointer[sql.Stmt]
 	// keyedOne is KeyedSend's prepared lookup, likewise.
 	keyedOne atomic.Pointer[sql.Stmt]
-	// insertOne and broadcastOne are the hot INSERTs (see hot.go).
-	insertOne, broadcastOne, insertUnless atomic.Pointer[sql.Stmt]
+	// insertOne, broadcastOne, broadcastPlain and insertUnless are the
+	// hot INSERTs (see hot.go).
+	insertOne, broadcastOne, broadcastPlain, insertUnless atomic.Pointer[sql.Stmt]
 	// reads are the prepared inbox reads (see readstmt.go).
 	reads readStmts
 	// health is the pool's failure memory, for pools OpenPostgres made;
@@ -359,7 +360,7 @@ func (s *Store) Close() error {
 	if stmt := s.settingsOne.Swap(nil); stmt != nil {
 		err = stmt.Close()
 	}
-	for _, p := range []*atomic.Pointer[sql.Stmt]{&s.keyedOne, &s.insertOne, &s.broadcastOne, &s.insertUnless} {
+	for _, p := range []*atomic.Pointer[sql.Stmt]{&s.keyedOne, &s.insertOne, &s.broadcastOne, &s.broadcastPlain, &s.insertUnless} {
 		if stmt := p.Swap(nil); stmt != nil {
 			err = errors.Join(err, stmt.Close())
 		}

@@ -480,6 +480,24 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 		icon             sql.NullString
 		created, updated nullTime
 	)
+	if deliveries == nil && p.Scope == "" {
+		// Stored as given (see broadcastPlainSQL): one INSERT, as the
+		// floor runs, nothing read back.
+		if stmt := s.hotStmt(ctx, &s.broadcastPlain, broadcastPlainSQL); stmt != nil {
+			args, aerr := broadcastOneArgs(s.d, &n, meta)
+			if aerr != nil {
+				return n, aerr
+			}
+			err = s.writeOnce(ctx, func() error {
+				_, err := stmt.ExecContext(ctx, args...)
+				return err
+			})
+			if err != nil {
+				return n, s.translate(err)
+			}
+			return n, nil
+		}
+	}
 	if deliveries == nil {
 		if stmt := s.hotStmt(ctx, &s.broadcastOne, broadcastOneSQL); stmt != nil {
 			args, aerr := broadcastOneArgs(s.d, &n, meta)

@@ -92,11 +92,17 @@ func kind(raw json.RawMessage) byte {
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
+// asObject splits raw, which must be part of a body that passed
+// decodeJSON, into an object.
 func asObject(path string, raw json.RawMessage) (object, error) {
 	if kind(raw) != '{' {
 		return object{}, inputError(path + " must be object")
 	}
 	o := object{path: path}
+	if props, ok := splitObject(raw); ok {
+		o.props = props
+		return o, nil
+	}
 	if err := json.Unmarshal(raw, &o.props); err != nil {
 		return object{}, errMalformed(err)
 	}
@@ -139,6 +145,9 @@ func (o object) str(name string, required bool) (string, error) {
 	}
 	if kind(raw) != '"' {
 		return "", inputError(o.child(name) + " must be string")
+	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -206,6 +215,9 @@ func (o object) stringOrList(name string, required bool) ([]string, error) {
 	}
 	switch kind(raw) {
 	case '"':
+		if s, ok := plainString(raw); ok {
+			return []string{s}, nil
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, errMalformed(err)
