@@ -149,3 +149,21 @@ func TestSpanNames(t *testing.T) {
 		t.Errorf("a log without a span has a trace id: %q", logs.String())
 	}
 }
+
+// TestDefaultTracingRecordsNothing: the server exports no spans, so its
+// tracer provider records none unless a caller's sampled traceparent asks,
+// yet every span still has a trace id for the logs.
+func TestDefaultTracingRecordsNothing(t *testing.T) {
+	tel, err := newTelemetry(config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tel.tp.Tracer("test").Start(t.Context(), "request")
+	defer span.End()
+	if span.IsRecording() {
+		t.Error("an unasked-for span is recorded")
+	}
+	if !span.SpanContext().TraceID().IsValid() {
+		t.Error("an unsampled span has no trace id for the logs")
+	}
+}
