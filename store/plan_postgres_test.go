@@ -49,6 +49,24 @@ func explainPostgres(t *testing.T, s *store.Store, q string) []string {
 	return nodes
 }
 
+// seedTenInboxes stores n notifications, one a minute back from now,
+// over the users u00 to u09, and then logs the store's queries.
+func seedTenInboxes(t *testing.T, s *store.Store, n int) *queryLog {
+	t.Helper()
+	now := time.Now()
+	ns := make([]notifications.Notification, n)
+	for i := range ns {
+		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%02d", i%10), Origin: "o",
+			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t"}}
+	}
+	if _, err := s.SaveNotifications(t.Context(), ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	log := &queryLog{}
+	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
+	return log
+}
+
 // TestPostgresUnreadPageReadsIndexInOrder checks with EXPLAIN that a page
 // of unread notifications in created order is read off the inbox index in
 // order, the notification side cut by its LIMIT with no sort of the
@@ -58,17 +76,7 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 	t.Parallel()
 	s := openPostgres(t)
 	ctx := t.Context()
-	now := time.Now()
-	ns := make([]notifications.Notification, 500)
-	for i := range ns {
-		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%02d", i%10), Origin: "o",
-			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t"}}
-	}
-	if _, err := s.SaveNotifications(ctx, ns, nil); err != nil {
-		t.Fatal(err)
-	}
-	log := &queryLog{}
-	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
+	log := seedTenInboxes(t, s, 500)
 	if _, err := s.List(ctx, notifications.Query{User: "user:default/u01", Filter: notifications.Filter{Read: new(false)}, Limit: 20}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,17 +141,7 @@ func TestPostgresStatusCountsOffIndexes(t *testing.T) {
 	t.Parallel()
 	s := openPostgres(t)
 	ctx := t.Context()
-	now := time.Now()
-	ns := make([]notifications.Notification, 300)
-	for i := range ns {
-		ns[i] = notifications.Notification{User: fmt.Sprintf("user:default/u%02d", i%10), Origin: "o",
-			Created: now.Add(-time.Duration(i) * time.Minute), Payload: notifications.Payload{Title: "t"}}
-	}
-	if _, err := s.SaveNotifications(ctx, ns, nil); err != nil {
-		t.Fatal(err)
-	}
-	log := &queryLog{}
-	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
+	log := seedTenInboxes(t, s, 300)
 	if _, err := s.Status(ctx, "user:default/u01"); err != nil {
 		t.Fatal(err)
 	}
