@@ -331,7 +331,7 @@ check('2. a notification sent while the page is open appears live, and the badge
 
 check('3. marking one read, then "mark all read", is what GET /status says', async () => {
   await rowOf(sent.build.id).getByRole('button', { name: 'Mark selected as read' }).click();
-  await eventually('GET /status: 3 unread, 1 read', async () => same(await rest('GET', '/status', ALICE.token), { unread: 3, read: 1 }));
+  await eventually('GET /status: 3 unread, 1 read', async () => same(await rest('GET', '/status', ALICE.token), { unread: 3, read: 1, unseen: 3 }));
   const got = await rest('GET', `/${sent.build.id}`, ALICE.token);
   assert(got.read, `GET /${sent.build.id}: read is ${got.read}`);
   await eventually('the read one leaves the unread view', async () => same(await shownIds(), [sent.live.id, sent.orphan.id, sent.deploy.id]));
@@ -356,7 +356,7 @@ check('3. marking one read, then "mark all read", is what GET /status says', asy
 
   await page.getByRole('button', { name: 'Mark all read', exact: true }).click();
   await page.getByRole('button', { name: 'Mark All', exact: true }).click();
-  await eventually('GET /status: 0 unread, 7 read', async () => same(await rest('GET', '/status', ALICE.token), { unread: 0, read: 7 }));
+  await eventually('GET /status: 0 unread, 7 read', async () => same(await rest('GET', '/status', ALICE.token), { unread: 0, read: 7, unseen: 0 }));
   await eventually('the unread view is empty', async () => same(await tableTitle().innerText(), 'Unread notifications (0)'));
   await page.getByText('No records to display').waitFor({ state: 'visible', timeout: PATIENCE_MS });
   await eventually('the badge is gone', async () => same(await badgeText(), ''));
@@ -500,7 +500,7 @@ check('7. a broadcast is listed for the user, with a read state of their own', a
   assertEqual(badgeBefore, String(before.unread), 'the badge');
   await rowOf(sent.broadcast.id).getByRole('button', { name: 'Mark selected as read' }).click();
   await eventually('GET /status: the broadcast read for Alice', async () =>
-    same(await rest('GET', '/status', ALICE.token), { unread: before.unread - 1, read: before.read + 1 }));
+    same(await rest('GET', '/status', ALICE.token), { unread: before.unread - 1, read: before.read + 1, unseen: before.unseen - 1 }));
   await eventually('the badge goes down', async () => same(await badgeText(), before.unread - 1 ? String(before.unread - 1) : ''));
   // A link to it (?id=, as in an email) opens it in the page, read.
   await page.goto(`${APP_URL}/notifications?id=${sent.broadcast.id}`);

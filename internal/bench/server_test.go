@@ -25,8 +25,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/coder/websocket"
-
 	"github.com/heraldhq/herald/internal/testdb"
 )
 
@@ -274,53 +272,9 @@ const serverSockets = 1000
 // (KiB/conn). It runs last: the RSS is the server's after every request
 // kind, the seeded inbox read. (The floor serves no WebSockets.)
 func benchWebSockets(b *testing.B, herald *serverProcess) {
-	ctx := context.Background()
 	before := herald.rssMiB(b)
-	url := "ws" + strings.TrimPrefix(herald.url, "http") + "/api/signals"
-	conns := make([]*websocket.Conn, serverSockets)
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				_ = c.CloseNow()
-			}
-		}
-	}()
-	var next atomic.Int64
-	errs := make([]error, serverClients)
-	var wg sync.WaitGroup
-	for w := range serverClients {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < serverSockets; i = int(next.Add(1)) - 1 {
-				c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{serverUserToken}})
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				conns[i] = c
-				go func() { // reads (and drops) frames, which answers pings
-					for {
-						if _, _, err := c.Read(ctx); err != nil {
-							return
-						}
-					}
-				}()
-				if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","channel":"notifications"}`)); err != nil {
-					errs[w] = err
-					return
-				}
-				// The server applies a connection's frames in order: once
-				// the ping is answered, the subscription is in place.
-				if err := c.Ping(ctx); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		b.Fatal(err)
-	}
+	socks := dialSockets(b, herald, serverSockets)
+	defer socks.close()
 	after := herald.rssMiB(b)
 	for b.Loop() { // the figures are above; nothing to repeat
 	}
