@@ -14,6 +14,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -101,7 +102,7 @@ func TestMetricsAddrIsNeverPublic(t *testing.T) {
 // raw paths, and that logs within a span carry its ids.
 func TestSpanNames(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
-	tel := &telemetry{tp: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)), mp: metricnoop.NewMeterProvider()}
+	tel := &telemetry{tp: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)), exported: true, mp: metricnoop.NewMeterProvider()}
 	var logs bytes.Buffer
 	logger := slog.New(traceHandler{slog.NewTextHandler(&logs, nil)})
 	api := http.NewServeMux()
@@ -165,5 +166,36 @@ func TestDefaultTracingRecordsNothing(t *testing.T) {
 	}
 	if !span.SpanContext().TraceID().IsValid() {
 		t.Error("an unsampled span has no trace id for the logs")
+	}
+}
+
+// TestUnobservedTracingKeepsTraceIDs: without a metrics reader or a span
+// processor the server skips otelhttp, yet a handler still runs inside a
+// span that continues the caller's W3C trace, so log lines carry its ids,
+// and the prefix is still stripped.
+func TestUnobservedTracingKeepsTraceIDs(t *testing.T) {
+	tel, err := newTelemetry(config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tel.observed() {
+		t.Fatal("a server without -metrics-addr counts as observed")
+	}
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	var got trace.SpanContext
+	var path string
+	api := http.NewServeMux()
+	api.HandleFunc("GET /notifications/{id}", func(_ http.ResponseWriter, r *http.Request) {
+		got, path = trace.SpanContextFromContext(r.Context()), r.URL.Path
+	})
+	h := tel.traced("/api/notifications", api)
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/api/notifications/notifications/x", nil)
+	r.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-00")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if got.TraceID().String() != traceID || !got.SpanID().IsValid() || got.SpanID().String() == "00f067aa0ba902b7" {
+		t.Errorf("handler's span %v/%v, want a new span in trace %s", got.TraceID(), got.SpanID(), traceID)
+	}
+	if path != "/notifications/x" {
+		t.Errorf("handler saw path %q, want the prefix stripped", path)
 	}
 }
