@@ -49,6 +49,10 @@ type dialect interface {
 	// statement's cost (SQLite), not needed where the text goes over the
 	// simple protocol in one round trip anyway (PostgreSQL).
 	prepareHot() bool
+	// prepareReads says whether the inbox's reads run prepared, one
+	// statement per shape (see readstmt.go): on both, since they are
+	// many and their values few.
+	prepareReads() bool
 	// noLimit is the LIMIT that means none, for an OFFSET without a
 	// LIMIT.
 	noLimit() string
@@ -104,6 +108,8 @@ func (sqliteDialect) mergePages() bool { return true }
 func (sqliteDialect) skipLocked() bool { return false }
 
 func (sqliteDialect) prepareHot() bool { return true }
+
+func (sqliteDialect) prepareReads() bool { return true }
 
 func (sqliteDialect) keyShare(string) string { return "" }
 
@@ -182,6 +188,8 @@ func (postgresDialect) mergePages() bool { return false }
 func (postgresDialect) skipLocked() bool { return true }
 
 func (postgresDialect) prepareHot() bool { return false }
+
+func (postgresDialect) prepareReads() bool { return true }
 
 func (postgresDialect) keyShare(alias string) string { return " FOR KEY SHARE OF " + alias }
 

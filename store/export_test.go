@@ -8,3 +8,9 @@ func ObserveReads(s *Store, observe func(query string, args []any)) {
 	defer s.reads.mu.Unlock()
 	s.reads.observe = observe
 }
+
+// PostgresRead is a prepared read as the store sends it to PostgreSQL:
+// its text with $n placeholders and its values bound as pgx takes them.
+func PostgresRead(query string, args []any) (string, []any) {
+	return numberPlaceholders(query), pgArgs(args)
+}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +12,34 @@ import (
 	"github.com/heraldhq/herald/store"
 )
 
-// explainPostgres returns the nodes of q's EXPLAIN plan, top down. It
-// plans with sequential and bitmap scans off, so that the plan on a small
-// table is the one a large one gets.
-func explainPostgres(t *testing.T, s *store.Store, q string) []string {
+// explainPostgres returns the nodes of q's EXPLAIN plan, top down, with
+// args bound to q's $n placeholders (pgx, on the store's simple protocol,
+// writes them in as literals, so the plan is the one those values get).
+// It plans with sequential and bitmap scans off, so that the plan on a
+// small table is the one a large one gets.
+func explainPostgres(t *testing.T, s *store.Store, q string, args ...any) []string {
+	t.Helper()
+	return explainOn(t, s, nil, "EXPLAIN "+q, args...)
+}
+
+// explainGeneric returns the nodes of the generic plan of q, the
+// statement with $n placeholders that the store prepares: after its
+// first five runs PostgreSQL may keep one plan for every value, and this
+// is it (plan_cache_mode forces it at once). args give EXECUTE its
+// values, as explainPostgres binds them.
+func explainGeneric(t *testing.T, s *store.Store, q string, args ...any) []string {
+	t.Helper()
+	params := make([]string, len(args))
+	for i := range args {
+		params[i] = "$" + strconv.Itoa(i+1)
+	}
+	prepare := []string{"SET plan_cache_mode = force_generic_plan", "PREPARE herald_explain AS " + q}
+	return explainOn(t, s, prepare, "EXPLAIN EXECUTE herald_explain("+strings.Join(params, ", ")+")", args...)
+}
+
+// explainOn runs setup and then the EXPLAIN statement explain on one
+// connection of s, with sequential and bitmap scans off.
+func explainOn(t *testing.T, s *store.Store, setup []string, explain string, args ...any) []string {
 	t.Helper()
 	ctx := t.Context()
 	conn, err := s.DB().DB.Conn(ctx)
@@ -22,15 +47,16 @@ func explainPostgres(t *testing.T, s *store.Store, q string) []string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, set := range []string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"} {
+	defer conn.ExecContext(ctx, "DEALLOCATE ALL")
+	defer conn.ExecContext(ctx, "RESET ALL")
+	for _, set := range append([]string{"SET enable_seqscan = off", "SET enable_bitmapscan = off"}, setup...) {
 		if _, err := conn.ExecContext(ctx, set); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", set, err)
 		}
 	}
-	defer conn.ExecContext(ctx, "RESET ALL")
-	rows, err := conn.QueryContext(ctx, "EXPLAIN "+q)
+	rows, err := conn.QueryContext(ctx, explain, args...)
 	if err != nil {
-		t.Fatalf("explain %s: %v", q, err)
+		t.Fatalf("%s: %v", explain, err)
 	}
 	defer rows.Close()
 	var nodes []string
@@ -49,8 +75,20 @@ func explainPostgres(t *testing.T, s *store.Store, q string) []string {
 	return nodes
 }
 
+// plans returns the plans p can run with: the one its values get, and,
+// for a prepared read, its generic plan too.
+func plans(t *testing.T, s *store.Store, p preparedRead) [][]string {
+	t.Helper()
+	out := [][]string{explainPostgres(t, s, p.query, p.args...)}
+	if p.args != nil {
+		out = append(out, explainGeneric(t, s, p.query, p.args...))
+	}
+	return out
+}
+
 // seedTenInboxes stores n notifications, one a minute back from now,
-// over the users u00 to u09, and then logs the store's queries.
+// over the users u00 to u09, and then logs the store's queries, its
+// prepared reads included (see queryLog.takePostgres).
 func seedTenInboxes(t *testing.T, s *store.Store, n int) *queryLog {
 	t.Helper()
 	now := time.Now()
@@ -64,7 +102,23 @@ func seedTenInboxes(t *testing.T, s *store.Store, n int) *queryLog {
 	}
 	log := &queryLog{}
 	s.DB().AddQueryHook(log) //nolint:staticcheck // the store's own *bun.DB must log; WithQueryHook returns a copy it never uses
+	store.ObserveReads(s, log.observe)
 	return log
+}
+
+// takePostgres returns the statements run since the last call, bun's
+// and the prepared reads, each as PostgreSQL runs it (for a prepared
+// read: $n placeholders and the values bound to them).
+func (l *queryLog) takePostgres() []preparedRead {
+	var out []preparedRead
+	for _, q := range l.take() {
+		out = append(out, preparedRead{query: q})
+	}
+	for _, p := range l.takePrepared() {
+		q, args := store.PostgresRead(p.query, p.args)
+		out = append(out, preparedRead{q, args})
+	}
+	return out
 }
 
 // TestPostgresUnreadPageReadsIndexInOrder checks with EXPLAIN that a page
@@ -80,15 +134,16 @@ func TestPostgresUnreadPageReadsIndexInOrder(t *testing.T) {
 	if _, err := s.List(ctx, notifications.Query{User: "user:default/u01", Filter: notifications.Filter{Read: new(false)}, Limit: 20}); err != nil {
 		t.Fatal(err)
 	}
-	queries := log.take()
+	queries := log.takePostgres()
 	if len(queries) == 0 {
 		t.Fatal("List ran no statement")
 	}
-	for _, q := range queries {
-		nodes := explainPostgres(t, s, q)
-		for i, node := range nodes {
-			if strings.Contains(node, " on notification") && (i == 0 || !strings.HasPrefix(nodes[i-1], "Limit")) {
-				t.Errorf("the notification side is not read in index order under its LIMIT:\n%s\nplan:\n  %s", q, strings.Join(nodes, "\n  "))
+	for _, p := range queries {
+		for _, nodes := range plans(t, s, p) {
+			for i, node := range nodes {
+				if strings.Contains(node, " on notification") && (i == 0 || !strings.HasPrefix(nodes[i-1], "Limit")) {
+					t.Errorf("the notification side is not read in index order under its LIMIT:\n%s\nplan:\n  %s", p.query, strings.Join(nodes, "\n  "))
+				}
 			}
 		}
 	}
@@ -145,30 +200,31 @@ func TestPostgresStatusCountsOffIndexes(t *testing.T) {
 	if _, err := s.Status(ctx, "user:default/u01"); err != nil {
 		t.Fatal(err)
 	}
-	queries := log.take()
+	queries := log.takePostgres()
 	if len(queries) != 1 {
 		t.Fatalf("Status ran %d statements, want 1: %q", len(queries), queries)
 	}
-	nodes := explainPostgres(t, s, queries[0])
-	plan := strings.Join(nodes, "\n  ")
-	uses := func(idx string) int {
-		n := 0
-		for _, node := range nodes {
-			if strings.Contains(node, "using "+idx+" on notification") {
-				n++
+	for _, nodes := range plans(t, s, queries[0]) {
+		plan := strings.Join(nodes, "\n  ")
+		uses := func(idx string) int {
+			n := 0
+			for _, node := range nodes {
+				if strings.Contains(node, "using "+idx+" on notification") {
+					n++
+				}
 			}
+			return n
 		}
-		return n
-	}
-	if n := uses("notification_hidden_idx"); n != 1 {
-		t.Errorf("status reads notification_hidden_idx %d times, want once:\n%s\nplan:\n  %s", n, queries[0], plan)
-	}
-	if uses("notification_unseen_idx") != 1 {
-		t.Errorf("status does not count the unseen off notification_unseen_idx:\nplan:\n  %s", plan)
-	}
-	for _, node := range nodes {
-		if strings.Contains(node, "Seq Scan on notification") {
-			t.Errorf("status scans the notification table:\nplan:\n  %s", plan)
+		if n := uses("notification_hidden_idx"); n != 1 {
+			t.Errorf("status reads notification_hidden_idx %d times, want once:\n%s\nplan:\n  %s", n, queries[0].query, plan)
+		}
+		if uses("notification_unseen_idx") != 1 {
+			t.Errorf("status does not count the unseen off notification_unseen_idx:\nplan:\n  %s", plan)
+		}
+		for _, node := range nodes {
+			if strings.Contains(node, "Seq Scan on notification") {
+				t.Errorf("status scans the notification table:\nplan:\n  %s", plan)
+			}
 		}
 	}
 }

@@ -3,20 +3,29 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"sync"
+	"time"
 )
 
-// Prepared reads: on a store whose dialect prepares hot statements
-// (SQLite), the inbox's reads (List's pages, Count, Counts, Status) run
-// as statements prepared once and kept by their text with placeholders,
-// their values bound, instead of as text with the values written in,
-// parsed and planned again on every call. Parsing was about half of a
-// List's CPU on SQLite (BenchmarkList's profile, the page and the count
-// each parsed anew). A read's text with placeholders depends only on the
-// shape of its filter and order, not on the user or the values, so a
-// few statements serve every user. They run on the database/sql pool
-// beneath bun, as the hot statements do, so bun's query hooks do not see
-// them (see readObserver).
+// Prepared reads: the inbox's reads (List's pages, Count, Counts,
+// Status) run as statements prepared once and kept by their text with
+// placeholders, their values bound, instead of as text with the values
+// written in, parsed and planned again on every call. Parsing was about
+// half of a List's CPU on SQLite (BenchmarkList's profile, the page and
+// the count each parsed anew). On PostgreSQL the parse and plan are the
+// server's, but the statement goes over pgx's extended protocol: Bind
+// and Execute with the values alone, rows in binary, where the text
+// protocol sent the whole text and parsed every value from text (about
+// 5-8% of Herald's CPU per page and per status under BenchmarkServer's
+// load). A read's text with placeholders depends only on the shape of
+// its filter and order, not on the user or the values, so a few
+// statements serve every user. PostgreSQL plans a prepared statement for
+// its values for the first five runs and may then keep one generic plan
+// for all; the plan tests check both use the indexes. The statements run
+// on the database/sql pool beneath bun, as the hot statements do, so
+// bun's query hooks do not see them (the tests do, through
+// ObserveReads).
 
 // maxReadStmts bounds how many read statements a store keeps prepared;
 // a read whose text is not among them once the cache is full runs as
@@ -31,13 +40,13 @@ type readStmts struct {
 	observe func(query string, args []any)
 }
 
-// bindable reports whether every argument of q can be bound as it is:
-// strings, integers, booleans. A list (IN) is written into the text by
-// bun, so a statement with one is not prepared.
+// bindable reports whether every argument of q can be bound: strings,
+// integers, booleans and PostgreSQL times (see pgArgs). A list (IN) is
+// written into the text by bun, so a statement with one is not prepared.
 func bindable(q *stmt) bool {
 	for _, a := range q.args {
 		switch a.(type) {
-		case string, int, int64, bool:
+		case string, int, int64, bool, pgTime:
 		default:
 			return false
 		}
@@ -45,12 +54,12 @@ func bindable(q *stmt) bool {
 	return true
 }
 
-// preparedRead returns q prepared, or nil when q runs as text: the
-// dialect does not prepare, q has an error or an argument that cannot be
+// preparedRead returns q prepared, with the values to bind, or nil when
+// q runs as text: the dialect does not prepare, q has an error or an argument that cannot be
 // bound, the cache is full, or preparing failed.
 func (s *Store) preparedRead(ctx context.Context, st statement) (*sql.Stmt, []any) {
 	q, ok := st.(*stmt)
-	if !ok || !s.d.prepareHot() || q.err != nil || !bindable(q) {
+	if !ok || !s.d.prepareReads() || q.err != nil || !bindable(q) {
 		return nil, nil
 	}
 	c := &s.reads
@@ -64,7 +73,11 @@ func (s *Store) preparedRead(ctx context.Context, st statement) (*sql.Stmt, []an
 			return nil, nil
 		}
 		text := string(q.b)
-		fresh, err := s.db.DB.PrepareContext(ctx, text)
+		prep := text
+		if isPostgres(s.d) {
+			prep = numberPlaceholders(text)
+		}
+		fresh, err := s.db.DB.PrepareContext(ctx, prep)
 		if err != nil {
 			return nil, nil // the text path reports it
 		}
@@ -87,7 +100,40 @@ func (s *Store) preparedRead(ctx context.Context, st statement) (*sql.Stmt, []an
 	if observe != nil {
 		observe(string(q.b), q.args)
 	}
+	if isPostgres(s.d) {
+		return prepared, pgArgs(q.args)
+	}
 	return prepared, q.args
+}
+
+// numberPlaceholders turns bun's "?" placeholders into PostgreSQL's $1,
+// $2, ...: every "?" of a stmt's text is one (see stmt.raw).
+func numberPlaceholders(text string) string {
+	b := make([]byte, 0, len(text)+16)
+	n := 0
+	for i := range len(text) {
+		if text[i] != '?' {
+			b = append(b, text[i])
+			continue
+		}
+		n++
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return string(b)
+}
+
+// pgArgs binds a read's values as pgx takes them: times as time.Time.
+func pgArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if t, ok := a.(pgTime); ok {
+			out[i] = time.UnixMilli(int64(t)).UTC()
+			continue
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // readQuery runs the read st, prepared where it can be (preparedRead).

@@ -8,23 +8,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/testdb"
 	"github.com/heraldhq/herald/notifications"
 )
 
 // TestPreparedReadsMatchText checks that the reads run prepared
 // (readstmt.go) answer exactly what the same reads run as text answer:
-// one store prepares them, another on the same file has its cache full
-// and runs them all as text.
+// one store prepares them, another on the same database has its cache
+// full and runs them all as text, on SQLite and on PostgreSQL.
 func TestPreparedReadsMatchText(t *testing.T) {
 	t.Parallel()
+	t.Run("SQLite", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "herald.db")
+		preparedReadsMatchText(t, func() (*Store, error) { return OpenSQLite(t.Context(), path) })
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		t.Parallel()
+		dsn := testdb.PostgresSchema(t)
+		preparedReadsMatchText(t, func() (*Store, error) { return OpenPostgres(t.Context(), dsn) })
+	})
+}
+
+// preparedReadsMatchText opens two stores on one database, one whose
+// read cache is full (so its reads run as text), and checks that both
+// read the same.
+func preparedReadsMatchText(t *testing.T, open func() (*Store, error)) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "herald.db")
-	prepared, err := OpenSQLite(ctx, path)
+	prepared, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer prepared.Close()
-	text, err := OpenSQLite(ctx, path)
+	text, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}

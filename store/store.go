@@ -273,6 +273,11 @@ func firstSQLiteConn(ctx context.Context, db *sql.DB) error {
 // with no parameters, the connection uses
 // pgx's simple protocol unless dsn sets default_query_exec_mode: one round
 // trip per query and no server-side prepared statement per distinct text.
+// The statements every send and every inbox read run are the exception:
+// the store prepares them itself, one per statement shape (a few dozen
+// at most) on each connection that runs them, so a connection pooler in
+// front of PostgreSQL must keep prepared statements per client (PgBouncer
+// 1.21+ with max_prepared_statements, or session pooling).
 func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {

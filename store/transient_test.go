@@ -127,6 +127,11 @@ func nth(prefix string, n int) func(string) bool {
 func (k *killable) hook(t *testing.T, match func(string) bool) *killHook {
 	h := &killHook{k: k, t: t, match: match}
 	k.DB().AddQueryHook(h) //nolint:staticcheck // the store's own *bun.DB must carry the hook; WithQueryHook returns a copy
+	// The inbox's reads run prepared, beneath bun: they are told of
+	// just before they run, which is when the hook kills.
+	store.ObserveReads(k.Store, func(query string, _ []any) {
+		h.BeforeQuery(context.Background(), &bun.QueryEvent{Query: query})
+	})
 	return h
 }
 
