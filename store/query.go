@@ -440,7 +440,7 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	s.where(b, whereOptions{side: sideNotification, user: q.User, filter: f, after: q.After, desc: desc})
 	if pushed {
 		s.orderByIndex(b, f, order)
-		b.raw(" LIMIT ").int(k).raw(") n_")
+		limit(b, k, q.Offset).raw(") n_")
 	}
 	b.raw(" UNION ALL ")
 	if pushed {
@@ -451,13 +451,13 @@ func (s *Store) List(ctx context.Context, q notifications.Query) ([]notification
 	s.where(b, whereOptions{side: sideBroadcast, user: q.User, filter: f, after: q.After, desc: desc})
 	if pushed {
 		s.orderBy(b, sideBroadcast, order)
-		b.raw(" LIMIT ").int(k).raw(") b_")
+		limit(b, k, q.Offset).raw(") b_")
 	}
 	b.raw(") u")
 	s.orderBy(b, sideUnion, order)
 	switch {
 	case pushed:
-		b.raw(" LIMIT ").int(q.Limit)
+		limit(b, q.Limit, q.Offset)
 	case q.Offset > 0:
 		b.raw(" LIMIT ").raw(s.d.noLimit())
 	}
@@ -496,7 +496,7 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	nb.raw("SELECT ").raw(notificationColumns).raw(", (SELECT ").raw(edge).raw("(created) FROM broadcast) FROM notification")
 	s.where(nb, whereOptions{side: sideNotification, user: q.User, filter: f, after: q.After, desc: desc})
 	s.orderBy(nb, sideNotification, order)
-	nb.raw(" LIMIT ").int(k)
+	limit(nb, k, q.Offset)
 	var edgeBroadcast nullTime
 	own, err := s.queryNotifications(ctx, nb, q.User, k, &edgeBroadcast)
 	if err != nil {
@@ -520,7 +520,7 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 	fromBroadcast(bb, q.User)
 	s.where(bb, bo)
 	s.orderBy(bb, sideBroadcast, order)
-	bb.raw(" LIMIT ").int(k)
+	limit(bb, k, q.Offset)
 	broadcasts, err := s.queryNotifications(ctx, bb, q.User, 0)
 	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
@@ -552,6 +552,22 @@ func (s *Store) listByCreated(ctx context.Context, q notifications.Query, f filt
 
 // pageEnd is offset+limit, the rows each side must supply, saturated
 // rather than overflowing for absurd values.
+// limit writes a page's LIMIT n. On a first page (no offset) n is
+// written into the text: the statement is prepared (readstmt.go), and
+// PostgreSQL's generic plan for a LIMIT it cannot see sorts and merges
+// both sides of the inbox where the plan for LIMIT 20 reads the first
+// rows off the indexes (0.38 against 0.17 ms, EXPLAIN ANALYZE of the
+// unread page of BenchmarkList's inbox). A page past an offset keeps n
+// bound, so that paging through an inbox does not prepare a statement
+// per page.
+func limit(b *stmt, n, offset int) *stmt {
+	b.raw(" LIMIT ")
+	if offset == 0 {
+		return b.raw(strconv.Itoa(n))
+	}
+	return b.int(n)
+}
+
 func pageEnd(q notifications.Query) int {
 	if q.Limit > math.MaxInt-q.Offset {
 		return math.MaxInt
