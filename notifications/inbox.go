@@ -63,22 +63,32 @@ func (s *Service) List(ctx context.Context, user string, o ListOptions) (ListRes
 		}
 		q.After = &pos
 	}
-	total, err := s.store.Count(ctx, user, o.Filter)
-	if err != nil {
-		return ListResult{}, fmt.Errorf("notifications: count: %w", err)
-	}
-	result := ListResult{TotalCount: total, Notifications: []Notification{}}
 	if o.Limit != nil {
-		if *o.Limit == 0 {
-			return result, nil
-		}
 		q.Limit = *o.Limit
 	}
-	ns, err := s.store.List(ctx, q)
-	if err != nil {
-		return ListResult{}, fmt.Errorf("notifications: list: %w", err)
+	var result ListResult
+	if pc, ok := s.store.(PageCounter); ok && (o.Limit == nil || *o.Limit > 0) {
+		ns, total, err := pc.ListPage(ctx, q)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("notifications: list: %w", err)
+		}
+		result = ListResult{TotalCount: total, Notifications: ns}
+	} else {
+		total, err := s.store.Count(ctx, user, o.Filter)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("notifications: count: %w", err)
+		}
+		result = ListResult{TotalCount: total, Notifications: []Notification{}}
+		if q.Limit == 0 && o.Limit != nil {
+			return result, nil
+		}
+		ns, err := s.store.List(ctx, q)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("notifications: list: %w", err)
+		}
+		result.Notifications = ns
 	}
-	result.Notifications = ns
+	ns := result.Notifications
 	if q.Limit > 0 && len(ns) == q.Limit && cursorOrder(o.Order) {
 		result.NextCursor = encodeCursor(ns[len(ns)-1])
 	}

@@ -223,6 +223,14 @@ type Store interface {
 // search up to it, whatever characters it holds ('%' and '_' included).
 const MaxSearchLength = 1000
 
+// PageCounter is a Store that reads a page of List and its Count in one
+// round trip: ListPage returns what List(q) returns and what
+// Count(q.User, q.Filter) returns, as of one moment. The Service's List
+// uses it when the Store has it; package store implements it.
+type PageCounter interface {
+	ListPage(ctx context.Context, q Query) ([]Notification, int, error)
+}
+
 // Filter selects notifications. The zero Filter selects everything.
 type Filter struct {
 	// IDs, when non-nil, keeps only these ids.

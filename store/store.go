@@ -134,7 +134,10 @@ func (h *poolHealth) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bo
 	return p.IdleDuration > time.Second || time.Now().UnixNano()-h.failedAt.Load() < int64(time.Second)
 }
 
-var _ notifications.Store = (*Store)(nil)
+var (
+	_ notifications.Store       = (*Store)(nil)
+	_ notifications.PageCounter = (*Store)(nil)
+)
 
 // ErrUnsupportedDialect is returned by New for a bun.DB that is neither
 // SQLite nor PostgreSQL.

@@ -87,6 +87,7 @@ var tests = []test{
 	{"OrderNullsAndTieBreak", testOrderNullsAndTieBreak},
 	{"UnknownOrderField", testUnknownOrderField},
 	{"CountIgnoresPaging", testCountIgnoresPaging},
+	{"ListPage", testListPage},
 	{"Status", testStatus},
 	{"Topics", testTopics},
 	{"OriginTopics", testOriginTopics},
