@@ -109,81 +109,15 @@ const timeLayout = "2006-01-02T15:04:05.000Z"
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(timeLayout)+2)
-	b = append(b, '"')
-	b = time.Time(t).UTC().AppendFormat(b, timeLayout)
-	return append(b, '"'), nil
+	return appendTime(make([]byte, 0, len(timeLayout)+2), time.Time(t)), nil
 }
 
 func optTime(t *time.Time) *jsonTime { return (*jsonTime)(t) }
 
-// wirePayload is the payload as sent and as a fresh send returns it: unset
-// optional fields are absent.
-type wirePayload struct {
-	Title       string         `json:"title"`
-	Description string         `json:"description,omitempty"`
-	Link        string         `json:"link,omitempty"`
-	Severity    Severity       `json:"severity,omitempty"`
-	Topic       string         `json:"topic,omitempty"`
-	Scope       string         `json:"scope,omitempty"`
-	Icon        string         `json:"icon,omitempty"`
-	Metadata    map[string]any `json:"metadata,omitempty"`
-}
-
-// storedPayload is the payload as reads return it: unset optional strings
-// are null, metadata is absent when unset.
-type storedPayload struct {
-	Title       string         `json:"title"`
-	Description *string        `json:"description"`
-	Link        *string        `json:"link"`
-	Severity    Severity       `json:"severity"`
-	Topic       *string        `json:"topic"`
-	Scope       *string        `json:"scope"`
-	Icon        *string        `json:"icon"`
-	Metadata    map[string]any `json:"metadata,omitempty"`
-}
-
-func nullable(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // MarshalJSON encodes the payload as a request carries it: unset fields are
 // left out.
 func (p Payload) MarshalJSON() ([]byte, error) {
-	return json.Marshal(wirePayload(p))
-}
-
-type storedNotification struct {
-	ID      string        `json:"id"`
-	User    *string       `json:"user"`
-	Created jsonTime      `json:"created"`
-	Saved   *jsonTime     `json:"saved"`
-	Read    *jsonTime     `json:"read"`
-	Updated *jsonTime     `json:"updated"`
-	Origin  string        `json:"origin"`
-	Payload storedPayload `json:"payload"`
-	// Herald extensions, which Backstage's clients ignore.
-	Seen         *jsonTime `json:"seen"`
-	Archived     *jsonTime `json:"archived"`
-	SnoozedUntil *jsonTime `json:"snoozedUntil"`
-}
-
-type sentNotification struct {
-	ID      string      `json:"id"`
-	User    *string     `json:"user"`
-	Created jsonTime    `json:"created"`
-	Saved   *jsonTime   `json:"saved,omitempty"`
-	Read    *jsonTime   `json:"read,omitempty"`
-	Updated *jsonTime   `json:"updated,omitempty"`
-	Origin  string      `json:"origin"`
-	Payload wirePayload `json:"payload"`
-	// Herald extensions, which Backstage's clients ignore.
-	Seen         *jsonTime `json:"seen,omitempty"`
-	Archived     *jsonTime `json:"archived,omitempty"`
-	SnoozedUntil *jsonTime `json:"snoozedUntil,omitempty"`
+	return p.appendWireJSON(make([]byte, 0, 128+len(p.Title)+len(p.Description)+len(p.Link)+48*len(p.Metadata)), p.Severity)
 }
 
 // MarshalJSON encodes n as Backstage's reads return it (list, get, update):
@@ -192,17 +126,7 @@ type sentNotification struct {
 // strings are null, metadata is absent when unset, user is null for a
 // broadcast, and times are ISO 8601 UTC with milliseconds.
 func (n Notification) MarshalJSON() ([]byte, error) {
-	p := n.Payload
-	return json.Marshal(storedNotification{
-		ID: n.ID, User: nullable(n.User), Created: jsonTime(n.Created),
-		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
-		Origin: n.Origin, Seen: optTime(n.Seen), Archived: optTime(n.Archived), SnoozedUntil: optTime(n.SnoozedUntil),
-		Payload: storedPayload{
-			Title: p.Title, Description: nullable(p.Description), Link: nullable(p.Link),
-			Severity: p.Severity.OrDefault(), Topic: nullable(p.Topic), Scope: nullable(p.Scope),
-			Icon: nullable(p.Icon), Metadata: p.Metadata,
-		},
-	})
+	return n.appendJSON(make([]byte, 0, n.jsonSizeHint()))
 }
 
 // Compact returns n in the form Backstage's send response uses for a
@@ -214,12 +138,5 @@ type compactNotification Notification
 
 func (c compactNotification) MarshalJSON() ([]byte, error) {
 	n := Notification(c)
-	p := wirePayload(n.Payload)
-	p.Severity = p.Severity.OrDefault()
-	return json.Marshal(sentNotification{
-		ID: n.ID, User: nullable(n.User), Created: jsonTime(n.Created),
-		Saved: optTime(n.Saved), Read: optTime(n.Read), Updated: optTime(n.Updated),
-		Origin: n.Origin, Payload: p,
-		Seen: optTime(n.Seen), Archived: optTime(n.Archived), SnoozedUntil: optTime(n.SnoozedUntil),
-	})
+	return n.appendCompactJSON(make([]byte, 0, n.jsonSizeHint()))
 }

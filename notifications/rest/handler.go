@@ -50,6 +50,7 @@ type Handler struct {
 	maxBody int64
 	log     *slog.Logger
 	mux     *http.ServeMux
+	bufs    bodyBuffers // list and update responses
 }
 
 var _ http.Handler = (*Handler)(nil)

@@ -31,7 +31,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	if res.Notifications == nil {
 		res.Notifications = []notifications.Notification{}
 	}
-	writeJSON(w, http.StatusOK, listResponse{TotalCount: res.TotalCount, Notifications: res.Notifications, NextCursor: res.NextCursor})
+	h.writeList(w, listResponse{TotalCount: res.TotalCount, Notifications: res.Notifications, NextCursor: res.NextCursor})
 	return nil
 }
 
@@ -80,31 +80,6 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, p auth.Principal,
 	return nil
 }
 
-// writeMarshalers writes vs as a JSON array, as writeJSON would, without
-// encoding/json's pass over each value's MarshalJSON output to check and
-// compact it: Herald's types write compact, valid JSON. A value that
-// fails to marshal falls back to writeJSON, which reports it.
-func writeMarshalers(w http.ResponseWriter, status int, vs []json.Marshaler) {
-	buf := make([]byte, 0, 512*len(vs)+3)
-	buf = append(buf, '[')
-	for i, v := range vs {
-		b, err := v.MarshalJSON()
-		if err != nil {
-			writeJSON(w, status, vs)
-			return
-		}
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, b...)
-	}
-	buf = append(buf, ']', '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf)
-}
-
 // sendError words a send's validation error as Backstage's send does.
 func sendError(err error) error {
 	var verr *notifications.ValidationError
@@ -121,7 +96,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, p auth.Principal, 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, n)
+	writeNotification(w, n)
 	return nil
 }
 
@@ -142,7 +117,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if ns == nil {
 		ns = []notifications.Notification{}
 	}
-	writeJSON(w, http.StatusOK, ns)
+	h.writeNotifications(w, ns)
 	return nil
 }
 
