@@ -90,6 +90,11 @@ func isPostgres(d dialect) bool {
 // PostgreSQL form of this one), or when preparing failed (the caller
 // then sends the statement as text, and the next call tries again).
 func (s *Store) hotStmt(ctx context.Context, p *atomic.Pointer[sql.Stmt], query string) *sql.Stmt {
+	// The cached statement first: rewriting query for PostgreSQL
+	// (pgHotSQL) on every call was 1.5% of a send's CPU there.
+	if stmt := p.Load(); stmt != nil {
+		return stmt
+	}
 	if !s.d.prepareHot() {
 		if !isPostgres(s.d) {
 			return nil
@@ -97,9 +102,6 @@ func (s *Store) hotStmt(ctx context.Context, p *atomic.Pointer[sql.Stmt], query 
 		if query = pgHotSQL(query); query == "" {
 			return nil
 		}
-	}
-	if stmt := p.Load(); stmt != nil {
-		return stmt
 	}
 	stmt, err := s.db.DB.PrepareContext(ctx, query)
 	if err != nil {
