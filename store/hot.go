@@ -219,31 +219,27 @@ func (s *Store) saveUnlessSettings(ctx context.Context, n notifications.Notifica
 	if err != nil {
 		return n, false, err
 	}
-	var affected int64
 	if stmt := s.hotStmt(ctx, &s.insertUnless, insertUnlessSettingsSQL); stmt != nil {
 		args, err := insertOneArgs(s.d, &n, meta)
 		if err != nil {
 			return n, false, err
 		}
 		args = append(args, n.User)
-		err = s.writeOnce(ctx, func() error {
-			res, err := stmt.ExecContext(ctx, args...)
-			if err == nil {
-				affected, err = res.RowsAffected()
-			}
-			return err
-		})
+		// With other sends in flight, this one shares their commit
+		// (groupcommit.go).
+		stored, err := s.groups.unless.do(ctx, s, batchUnless, stmt, args)
 		if err != nil {
-			return n, false, s.translate(err)
+			return n, false, err
 		}
-		return n, affected == 1, nil
+		return n, stored, nil
 	}
 	p := &n.Payload
 	b := newSQL(s.d, 512+2*(len(p.Title)+len(p.Description))+len(meta))
 	b.raw(`INSERT INTO notification (id, "user", title, description, severity, link, origin, scope, topic, created, updated, read, saved, icon, metadata, title_fold, description_fold) SELECT `)
 	appendNotificationValues(b, &n, meta, casefold.String(p.Title), casefold.String(p.Description))
 	b.raw(` WHERE NOT EXISTS (SELECT 1 FROM user_settings WHERE "user" = `).str(n.User).raw(")")
-	if affected, err = s.execAffected(ctx, b); err != nil {
+	affected, err := s.execAffected(ctx, b)
+	if err != nil {
 		return n, false, s.translate(err)
 	}
 	return n, affected == 1, nil
