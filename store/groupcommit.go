@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/heraldhq/herald/notifications"
 )
@@ -127,6 +128,9 @@ type commitCall struct {
 // statement, and reports whether it was stored (always, for a
 // broadcast). Errors are translated (ErrDuplicateID).
 func (g *groupCommit) do(ctx context.Context, s *Store, kind batchKind, stmt *sql.Stmt, args []any) (bool, error) {
+	if !s.batches() {
+		return s.writeOne(ctx, kind, stmt, args)
+	}
 	g.mu.Lock()
 	if g.off {
 		g.mu.Unlock()
@@ -182,6 +186,19 @@ func (g *groupCommit) do(ctx context.Context, s *Store, kind batchKind, stmt *sq
 		g.lead(s, kind, stmt, c.batch)
 	}
 	return c.stored, c.err
+}
+
+// batches reports whether s can write a batch: on SQLite, and on
+// PostgreSQL through pgx (OpenPostgres, or a bun.DB of the caller's on
+// pgx's database/sql driver), which binds the batch statement's array
+// parameters from []pgtype.Text; another driver writes every row alone,
+// as before group commit.
+func (s *Store) batches() bool {
+	if !isPostgres(s.d) {
+		return true
+	}
+	_, ok := s.db.Driver().(*stdlib.Driver)
+	return ok
 }
 
 // take removes up to n calls from the head of the queue and marks them
