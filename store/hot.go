@@ -195,6 +195,11 @@ const insertUnlessSettingsSQL = `INSERT INTO notification (id, "user", title, de
 // Created is filled in and the stored state returned. A notification
 // with a Scope is never stored here (false): its upsert is
 // SaveNotifications'.
+//
+// Calls made while another runs share one commit (see groupcommit.go):
+// each still returns its own outcome, after the COMMIT that holds its
+// row, and a call whose ctx ends while it waits for its turn stores
+// nothing and returns ctx.Err().
 func (s *Store) SaveUnlessSettings(ctx context.Context, n notifications.Notification) (notifications.Notification, bool, error) {
 	out, ok, err := s.saveUnlessSettings(ctx, n)
 	if err != nil {
