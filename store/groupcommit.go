@@ -111,6 +111,8 @@ type groupCommit struct {
 
 // commitCall is one queued caller's row.
 type commitCall struct {
+	// ctx is the caller's, held only while the call waits: the row runs
+	// on it when it runs alone (see lead).
 	ctx  context.Context
 	args []any // the one-row statement's arguments
 	// ready is closed when the outcome is set, or when the call is to
