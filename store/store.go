@@ -109,6 +109,8 @@ type Store struct {
 	insertOne, broadcastOne, broadcastPlain, insertUnless atomic.Pointer[sql.Stmt]
 	// reads are the prepared inbox reads (see readstmt.go).
 	reads readStmts
+	// groups batch concurrent hot INSERTs (see groupcommit.go).
+	groups groupCommits
 	// health is the pool's failure memory, for pools OpenPostgres made;
 	// nil otherwise.
 	health *poolHealth
@@ -373,7 +375,7 @@ func (s *Store) Close() error {
 			err = errors.Join(err, stmt.Close())
 		}
 	}
-	err = errors.Join(err, s.reads.close())
+	err = errors.Join(err, s.reads.close(), s.groups.close())
 	if s.leases != nil {
 		err = errors.Join(err, s.leases.close(context.Background(), s))
 		s.leases = nil

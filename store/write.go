@@ -488,12 +488,10 @@ func (s *Store) saveBroadcast(ctx context.Context, n notifications.Notification,
 			if aerr != nil {
 				return n, aerr
 			}
-			err = s.writeOnce(ctx, func() error {
-				_, err := stmt.ExecContext(ctx, args...)
-				return err
-			})
-			if err != nil {
-				return n, s.translate(err)
+			// With other broadcasts in flight, this one shares their
+			// commit (groupcommit.go).
+			if _, err := s.groups.broadcast.do(ctx, s, batchBroadcast, stmt, args); err != nil {
+				return n, err
 			}
 			return n, nil
 		}
