@@ -36,8 +36,9 @@ func textProblem(s string) string {
 // and refuses the first string or property name that breaks a text rule,
 // naming it by its path under root ("request/body/payload/title").
 func checkJSONText(root string, data []byte) error {
-	s := textScanner{data: data}
-	return s.value(root)
+	s := textScanner{data: data, root: root}
+	s.path = s.few[:0]
+	return s.value()
 }
 
 // textScanner walks well-formed JSON without decoding it, so that it sees
@@ -45,6 +46,37 @@ func checkJSONText(root string, data []byte) error {
 type textScanner struct {
 	data []byte
 	pos  int
+	// root and path say where the value at pos sits: path holds one step
+	// per enclosing property or element, spelled out only for an error
+	// (decoding every property name and joining every path up front was
+	// most of a send body's check, perf).
+	root string
+	path []pathStep
+	few  [8]pathStep
+}
+
+// pathStep is a property, by its name's JSON literal (quotes included,
+// still encoded), or an element, by its index when prop is nil.
+type pathStep struct {
+	prop  []byte
+	index int
+}
+
+// where spells the path of the value at pos.
+func (s *textScanner) where() string {
+	var b strings.Builder
+	b.WriteString(s.root)
+	for _, step := range s.path {
+		b.WriteByte('/')
+		if step.prop == nil {
+			b.WriteString(strconv.Itoa(step.index))
+			continue
+		}
+		var name string
+		_ = json.Unmarshal(step.prop, &name) // a valid literal: checked before
+		b.WriteString(name)
+	}
+	return b.String()
 }
 
 func (s *textScanner) skipSpace() {
@@ -59,7 +91,7 @@ func (s *textScanner) skipSpace() {
 }
 
 // value checks the value at s.pos and moves past it.
-func (s *textScanner) value(path string) error {
+func (s *textScanner) value() error {
 	s.skipSpace()
 	switch s.data[s.pos] {
 	case '{':
@@ -76,15 +108,15 @@ func (s *textScanner) value(path string) error {
 			}
 			start := s.pos
 			if problem := s.str(); problem != "" {
-				return inputError(path + " property names " + problem)
+				return inputError(s.where() + " property names " + problem)
 			}
-			var name string
-			_ = json.Unmarshal(s.data[start:s.pos], &name) // valid: checked above
+			s.path = append(s.path, pathStep{prop: s.data[start:s.pos]})
 			s.skipSpace()
 			s.pos++ // ':'
-			if err := s.value(path + "/" + name); err != nil {
+			if err := s.value(); err != nil {
 				return err
 			}
+			s.path = s.path[:len(s.path)-1]
 		}
 	case '[':
 		s.pos++
@@ -97,13 +129,15 @@ func (s *textScanner) value(path string) error {
 			case ',':
 				s.pos++
 			}
-			if err := s.value(path + "/" + strconv.Itoa(i)); err != nil {
+			s.path = append(s.path, pathStep{index: i})
+			if err := s.value(); err != nil {
 				return err
 			}
+			s.path = s.path[:len(s.path)-1]
 		}
 	case '"':
 		if problem := s.str(); problem != "" {
-			return inputError(path + " " + problem)
+			return inputError(s.where() + " " + problem)
 		}
 		return nil
 	}
