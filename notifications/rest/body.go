@@ -25,7 +25,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -36,13 +36,40 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 			return nil, inputError("Unsupported Content-Type " + fmt.Sprintf("%q", ct) + ": the body must be application/json")
 		}
 	}
 	return body, nil
+}
+
+// readAll reads body, which says it holds n bytes (-1: unknown), in one
+// buffer of that size where it is known, where io.ReadAll would start at
+// 512 bytes and grow; a body longer than it said is still read whole.
+func readAll(body io.Reader, n int64) ([]byte, error) {
+	if n <= 0 || n > 1<<20 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, n, n+1)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	// Nothing should follow; if something does, read it as io.ReadAll
+	// would have.
+	var one [1]byte
+	switch k, err := body.Read(one[:]); {
+	case k > 0:
+		rest, err := io.ReadAll(body)
+		return append(append(buf, one[0]), rest...), err
+	case err != nil && err != io.EOF:
+		return nil, err
+	}
+	return buf, nil
 }
 
 // The body decoders below check a body against the request schema of the
