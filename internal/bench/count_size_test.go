@@ -27,7 +27,8 @@ var countViews = []struct {
 // user having read every other one) and without, for each common view,
 // on SQLite and, with HERALD_TEST_POSTGRES_DSN set, on PostgreSQL. It
 // reports µs/count (wall time: one count at a time, the database's work
-// included) and checks each count against the seeded inbox.
+// included) and checks each count against the seeded inbox; "status" is
+// one Status call.
 func BenchmarkCountSize(b *testing.B) {
 	ctx := context.Background()
 	for _, size := range []int{10_000, 1_000_000} {
@@ -72,6 +73,19 @@ func BenchmarkCountSize(b *testing.B) {
 							b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/count")
 						})
 					}
+					// Status, what /status answers: three counts at once.
+					b.Run("status", func(b *testing.B) {
+						for b.Loop() {
+							st, err := s.Status(ctx, statusUser)
+							if err != nil {
+								b.Fatal(err)
+							}
+							if st != in.wantStatus() {
+								b.Fatalf("status %+v, want %+v", st, in.wantStatus())
+							}
+						}
+						b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/count")
+					})
 				})
 			}
 		}

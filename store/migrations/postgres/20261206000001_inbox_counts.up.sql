@@ -192,6 +192,30 @@ REFERENCING NEW TABLE AS herald_new FOR EACH STATEMENT EXECUTE FUNCTION herald_b
 CREATE TRIGGER broadcast_count_delete AFTER DELETE ON broadcast
 REFERENCING OLD TABLE AS herald_old FOR EACH STATEMENT EXECUTE FUNCTION herald_broadcast_count();
 --bun:split
+-- TRUNCATE fires no DELETE trigger; it empties whole tables, so it
+-- zeroes the counts that came from them.
+CREATE FUNCTION herald_truncate_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'notification' THEN
+        UPDATE inbox_count SET visible = 0, unread = 0, saved = 0, unseen = 0;
+    ELSIF TG_TABLE_NAME = 'broadcast_user_status' THEN
+        UPDATE inbox_count SET b_hidden = 0, b_not_unread = 0, b_read = 0, b_saved = 0, b_not_unseen = 0;
+    ELSE
+        UPDATE broadcast_count SET n = 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+--bun:split
+CREATE TRIGGER notification_count_truncate AFTER TRUNCATE ON notification
+FOR EACH STATEMENT EXECUTE FUNCTION herald_truncate_count();
+--bun:split
+CREATE TRIGGER broadcast_user_status_count_truncate AFTER TRUNCATE ON broadcast_user_status
+FOR EACH STATEMENT EXECUTE FUNCTION herald_truncate_count();
+--bun:split
+CREATE TRIGGER broadcast_count_truncate AFTER TRUNCATE ON broadcast
+FOR EACH STATEMENT EXECUTE FUNCTION herald_truncate_count();
+--bun:split
 INSERT INTO broadcast_count (id, n) SELECT 1, count(*) FROM broadcast;
 --bun:split
 INSERT INTO inbox_count ("user", visible, unread, saved, unseen, b_hidden, b_not_unread, b_read, b_saved, b_not_unseen)
