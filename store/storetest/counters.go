@@ -133,6 +133,14 @@ func testCountersFollowEveryWrite(t *testing.T, s notifications.Store) {
 		t.Fatalf("scoped re-send stored %s, want the row %s kept", got[0].ID, id(7))
 	}
 	check("a scoped re-send of a read and saved row")
+	// One statement that updates a scoped row and inserts another (on
+	// PostgreSQL it fires both the INSERT and the UPDATE triggers).
+	e.setRead(user, &e.now, id(7))
+	scoped.Payload.Title = "build-1 thrice"
+	fresh := n(8, user, e.now)
+	fresh.Payload.Scope = "build-2"
+	e.save(scoped, fresh)
+	check("a scoped re-send and a new scoped row in one statement")
 	again := n(104, "", e.now)
 	again.Payload.Scope = "deploy-1"
 	e.broadcast(again)
