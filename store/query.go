@@ -66,8 +66,8 @@ func col(sd side, name string) string {
 // visible writes the test that keeps the visible rows of side sd: two
 // AND-ed terms (as notification_unseen_idx has them). A broadcast without a
 // status row is visible (the LEFT JOIN's NULLs).
-func visible(q *stmt, sd side) *stmt {
-	return q.raw(col(sd, "archived")).raw(" IS NULL AND ").raw(col(sd, "snoozed_until")).raw(" IS NULL")
+func visible(q *stmt, sd side) {
+	q.raw(col(sd, "archived")).raw(" IS NULL AND ").raw(col(sd, "snoozed_until")).raw(" IS NULL")
 }
 
 // hidden writes the test that keeps the hidden rows of side sd, one

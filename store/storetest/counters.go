@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func describeView(f notifications.Filter) string {
 		if p == nil {
 			return "any"
 		}
-		return fmt.Sprint(*p)
+		return strconv.FormatBool(*p)
 	}
 	return fmt.Sprintf("read %s, saved %s, seen %s, archived %s", b(f.Read), b(f.Saved), b(f.Seen), b(f.Archived))
 }
