@@ -638,20 +638,31 @@ func loadPostgres(ctx context.Context, db *sql.DB, in inbox) error {
 				return err
 			}
 		}
+		// The broadcasts and statuses by COPY too, one statement each:
+		// an inbox may hold 500,000 broadcasts, and one INSERT per row
+		// in one transaction would update the broadcast count (a
+		// trigger's) 500,000 times, each update walking the row's chain
+		// of versions from the earlier ones.
+		j := 0
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"broadcast"}, strings.Split(broadcastColumns, ", "),
+			pgx.CopyFromFunc(func() ([]any, error) {
+				if j == in.Broadcasts {
+					return nil, nil
+				}
+				j++
+				return in.broadcast(j-1, pgTime), nil
+			}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"broadcast_user_status"}, strings.Split(strings.ReplaceAll(statusColumns, `"`, ""), ", "),
+			pgx.CopyFromRows(in.statuses(pgTime)))
+		if err != nil {
+			return err
+		}
 		return tx.Commit(ctx)
 	})
 	if err != nil {
-		return err
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := insertBroadcasts(ctx, tx, in, "$", pgTime); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE notification, broadcast, broadcast_user_status"); err != nil {
