@@ -82,7 +82,8 @@ func unmigrateCounters(t *testing.T, s *store.Store, postgres bool) {
 	var triggers int
 	q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'"
 	if postgres {
-		q = "SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal"
+		q = "SELECT COUNT(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid " +
+			"WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"
 	}
 	if err := s.DB().QueryRowContext(t.Context(), q).Scan(&triggers); err != nil || triggers != 0 {
 		t.Fatalf("after unmigrating: %d triggers (%v), want none", triggers, err)
