@@ -193,7 +193,7 @@ func testRetentionCascade(t *testing.T, s *store.Store) {
 	var statuses, left, broadcasts int
 	err := s.DB().QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM broadcast_user_status), "+
 		"(SELECT COALESCE(SUM(visible + unread + saved + unseen + b_hidden + b_not_unread + b_read + b_saved + b_not_unseen), 0) FROM inbox_count), "+
-		"(SELECT n FROM broadcast_count)").Scan(&statuses, &left, &broadcasts)
+		"(SELECT SUM(n) FROM broadcast_count)").Scan(&statuses, &left, &broadcasts)
 	if err != nil {
 		t.Fatal(err)
 	}

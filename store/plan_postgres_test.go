@@ -132,8 +132,8 @@ func TestPostgresClaimUsesDueIndex(t *testing.T) {
 }
 
 // TestPostgresStatusReadsCounters checks with EXPLAIN that Status, and
-// the count of a common view, read the user's counters and the broadcast
-// count by their keys and never the notification table, however many
+// the count of a common view, read the user's counters by their key and
+// the broadcast count's 16 rows, and never the notification table, however many
 // rows the user has. (Sequential and bitmap scans are off for the
 // EXPLAIN, so the plan on a small table is the one a large one gets.)
 func TestPostgresStatusReadsCounters(t *testing.T) {
@@ -154,10 +154,8 @@ func TestPostgresStatusReadsCounters(t *testing.T) {
 	for _, q := range queries {
 		nodes := explainPostgres(t, s, q)
 		plan := strings.Join(nodes, "\n  ")
-		for _, idx := range []string{"inbox_count_pkey on inbox_count", "broadcast_count_pkey on broadcast_count"} {
-			if !strings.Contains(plan, "using "+idx) {
-				t.Errorf("%s\ndoes not read %s:\nplan:\n  %s", q, idx, plan)
-			}
+		if !strings.Contains(plan, "using inbox_count_pkey on inbox_count") || !strings.Contains(plan, " on broadcast_count") {
+			t.Errorf("%s\ndoes not read the user's counters by key and the broadcast count:\nplan:\n  %s", q, plan)
 		}
 		if strings.Contains(plan, "on notification") {
 			t.Errorf("%s\nreads the notification table:\nplan:\n  %s", q, plan)

@@ -763,12 +763,13 @@ func counterTerm(b *stmt, v countView) {
 	b.raw("(").raw(own).raw(") + (").raw(broadcasts).raw(")")
 }
 
-// counterFrom writes the FROM clause counterTerm reads: the broadcast
-// count's one row and the user's counters, NULL (0) for a user without
-// a row. Both are read by their key (the id = 1 lets the planner know
-// broadcast_count has one row).
+// counterFrom writes the FROM clause counterTerm reads: the number of
+// broadcasts, the sum of broadcast_count's rows (one on SQLite, 16 on
+// PostgreSQL so that concurrent broadcast sends do not queue on one
+// row), and the user's counters, read by their key, NULL (0) for a user
+// without a row.
 func counterFrom(b *stmt, user string) {
-	b.raw(` FROM (SELECT n FROM broadcast_count WHERE id = 1) bc LEFT JOIN inbox_count c ON c."user" = `).str(user)
+	b.raw(` FROM (SELECT SUM(n) AS n FROM broadcast_count) bc LEFT JOIN inbox_count c ON c."user" = `).str(user)
 }
 
 // countOwn appends to b the term that counts the user's notifications f

@@ -30,7 +30,9 @@ CREATE TABLE inbox_count (
     b_not_unseen INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 --bun:split
--- The number of broadcast rows, in one row (id 1).
+-- The number of broadcast rows, in one row (id 1): SQLite runs one
+-- writer at a time, so writers never wait on it (PostgreSQL spreads it
+-- over 16 rows).
 CREATE TABLE broadcast_count (
     id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
     n  INTEGER NOT NULL
