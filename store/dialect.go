@@ -248,11 +248,24 @@ func (postgresDialect) isUniqueViolation(err error) bool {
 // 08P01, a protocol violation, is a bug, and 08007 says the outcome of
 // the transaction is unknown); a connection cut with a statement in flight
 // shows as EOF, a reset or a broken pipe.
+//
+// A deadlock (40P01) or serialization failure (40001) is notRun too: the
+// server rolled the whole transaction back (a statement that commits on
+// its own with it), so running it again from the start writes nothing
+// twice. Deadlocks can happen since the inbox counters (migration
+// 20261206000001) are upserted by every write: each statement locks its
+// users' counter rows in user order, but two transactions of several
+// statements each (fan-outs of over a batch, retention's cascades, one
+// per broadcast) can take them in different orders, and the server then
+// picks one to fail. At COMMIT such a failure stays a commitError, never
+// retried.
 func (postgresDialect) failure(err error) failure {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return notRun
+		case pe.Code == "40P01", pe.Code == "40001":
 			return notRun
 		case pe.Code == "08007":
 			return connLost

@@ -66,8 +66,8 @@ func col(sd side, name string) string {
 // visible writes the test that keeps the visible rows of side sd: two
 // AND-ed terms (as notification_unseen_idx has them). A broadcast without a
 // status row is visible (the LEFT JOIN's NULLs).
-func visible(q *stmt, sd side) *stmt {
-	return q.raw(col(sd, "archived")).raw(" IS NULL AND ").raw(col(sd, "snoozed_until")).raw(" IS NULL")
+func visible(q *stmt, sd side) {
+	q.raw(col(sd, "archived")).raw(" IS NULL AND ").raw(col(sd, "snoozed_until")).raw(" IS NULL")
 }
 
 // hidden writes the test that keeps the hidden rows of side sd, one
@@ -751,7 +751,9 @@ func (s *Store) Get(ctx context.Context, user, id string) (notifications.Notific
 	return ns[0], nil
 }
 
-// Count implements notifications.Store.
+// Count implements notifications.Store. A common view (see commonView)
+// is read off the user's maintained counters, one row, whatever the size
+// of the inbox; any other filter is counted off the tables.
 func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter) (int, error) {
 	f := newFilter(nf)
 	if f.none {
@@ -759,7 +761,13 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	}
 	b := newStmt(s.d, 512)
 	b.raw("SELECT ")
-	s.countTerms(b, user, f)
+	if v := commonView(f); v != viewNone {
+		counterTerm(b, v)
+		counterFrom(b, user)
+	} else {
+		s.countOwn(b, user, f)
+		s.countBroadcasts(b, user, f)
+	}
 	var n int
 	if err := s.read(ctx, func() error { return s.readRow(ctx, b, &n) }); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
@@ -767,9 +775,17 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	return n, nil
 }
 
-// countTerms appends to b the expression that counts what f selects for
-// user, Count's answer.
+// countTerms appends to b an expression of its own that counts what f
+// selects for user, Count's answer: a scalar subquery of the counters
+// for a common view, the table counts otherwise.
 func (s *Store) countTerms(b *stmt, user string, f filter) {
+	if v := commonView(f); v != viewNone {
+		b.raw("(SELECT ")
+		counterTerm(b, v)
+		counterFrom(b, user)
+		b.raw(")")
+		return
+	}
 	s.countOwn(b, user, f)
 	s.countBroadcasts(b, user, f)
 }
@@ -779,8 +795,107 @@ func defaultVisibility(f filter) bool {
 	return (f.Archived == nil || !*f.Archived) && (f.Archived != nil || f.ChangedSince == nil)
 }
 
+// The maintained counters (migration 20261206000001): inbox_count holds,
+// per user, the visible, visible unread, visible saved and visible
+// unseen notifications, and of the user's broadcast status rows the
+// hidden, the read or hidden, the visible read, the visible saved and
+// the seen, read or hidden ones; broadcast_count holds the number of
+// broadcasts (B). Triggers keep both in the transaction of every write,
+// so they are as exact as the rows. A broadcast without a status row is
+// visible, unread, unsaved and unseen, so each view's broadcasts are B
+// less the status rows that leave it, or the status rows that enter it.
+
+// countView is a view of the inbox whose count the counters give.
+type countView int
+
+const (
+	viewNone    countView = iota // not one: counted off the tables
+	viewAll                      // no state condition
+	viewUnread                   // Read false
+	viewRead                     // Read true
+	viewSaved                    // Saved true
+	viewUnsaved                  // Saved false
+	viewUnseen                   // Seen false
+	viewSeen                     // Seen true
+)
+
+// commonView returns the view f is, or viewNone when f has a condition
+// the counters cannot answer: ids, search, time bounds, change times,
+// severity, topic, the archived view, or two state conditions at once
+// (read and saved together cannot be derived from per-state counts).
+// Every field of notifications.Filter must be considered here; a test
+// (TestCommonViewKnowsEveryFilterField) fails when one is added.
+func commonView(f filter) countView {
+	if f.ids != nil || f.Search != "" || f.createdAfter != nil || f.createdBefore != nil || f.ChangedSince != nil ||
+		f.severities != nil || f.Topic != "" || (f.Archived != nil && *f.Archived) {
+		return viewNone
+	}
+	set := 0
+	for _, p := range []*bool{f.Read, f.Saved, f.Seen} {
+		if p != nil {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		return viewAll
+	case set > 1:
+		return viewNone
+	case f.Read != nil && *f.Read:
+		return viewRead
+	case f.Read != nil:
+		return viewUnread
+	case f.Saved != nil && *f.Saved:
+		return viewSaved
+	case f.Saved != nil:
+		return viewUnsaved
+	case *f.Seen:
+		return viewSeen
+	}
+	return viewUnseen
+}
+
+// counterTerm writes view v's count, over the columns counterFrom joins:
+// the user's own notifications in it, then its broadcasts.
+func counterTerm(b *stmt, v countView) {
+	c := func(name string) string { return "COALESCE(c." + name + ", 0)" }
+	const all = "bc.n"
+	var own, broadcasts string
+	switch v {
+	case viewAll:
+		own, broadcasts = c("visible"), all+" - "+c("b_hidden")
+	case viewUnread:
+		own, broadcasts = c("unread"), all+" - "+c("b_not_unread")
+	case viewRead:
+		own, broadcasts = c("visible")+" - "+c("unread"), c("b_read")
+	case viewSaved:
+		own, broadcasts = c("saved"), c("b_saved")
+	case viewUnsaved:
+		own, broadcasts = c("visible")+" - "+c("saved"), all+" - "+c("b_hidden")+" - "+c("b_saved")
+	case viewUnseen:
+		own, broadcasts = c("unseen"), all+" - "+c("b_not_unseen")
+	case viewSeen: // the visible ones less the unseen, on each side
+		own, broadcasts = c("visible")+" - "+c("unseen"), c("b_not_unseen")+" - "+c("b_hidden")
+	default:
+		b.fail(fmt.Errorf("store: no counter for view %d", v))
+		return
+	}
+	b.raw("(").raw(own).raw(") + (").raw(broadcasts).raw(")")
+}
+
+// counterFrom writes the FROM clause counterTerm reads: the number of
+// broadcasts, the sum of broadcast_count's rows (one on SQLite, 16 on
+// PostgreSQL so that concurrent broadcast sends do not queue on one
+// row), and the user's counters, read by their key, NULL (0) for a user
+// without a row.
+func counterFrom(b *stmt, user string) {
+	b.raw(` FROM (SELECT SUM(n) AS n FROM broadcast_count) bc LEFT JOIN inbox_count c ON c."user" = `).str(user)
+}
+
 // countOwn appends to b the term that counts the user's notifications f
-// selects. The visible ones are counted as all of them less the hidden
+// selects, for the filters the counters cannot answer (commonView is
+// viewNone; Count and Counts read the counters for the others). The
+// visible ones are counted as all of them less the hidden
 // ones: the first count reads the inbox index alone where f asks only
 // for read state, the second the few hidden rows off
 // notification_hidden_idx, where a count of the visible rows would
@@ -802,7 +917,8 @@ func (s *Store) countOwn(b *stmt, user string, f filter) {
 }
 
 // countBroadcasts appends to b the terms that count the broadcasts f
-// selects for user. Every page counts them, so the common views avoid
+// selects for user, for the filters the counters cannot answer (as for
+// countOwn). Every page of such a filter counts them, so the common views avoid
 // probing a status row for every broadcast. A broadcast without a status
 // row for user is unread, unsaved and visible; so when f asks of the
 // user's state only read and saved (not seen, archive or change times),
@@ -871,12 +987,13 @@ func (s *Store) countBroadcasts(b *stmt, user string, f filter) {
 	})
 }
 
-// Counts implements notifications.Store in one statement. The user's
-// notifications are read once for all the filters, each one's count an
-// aggregate FILTER over that one pass, rather than one count (and one
-// scan of the user's rows) per filter; each filter's broadcasts are
-// counted as Count counts them. A filter that matches nothing is the
-// constant 0.
+// Counts implements notifications.Store in one statement. The common
+// views (commonView) are read off the user's counters; the user's
+// notifications are read once for all the other filters, each one's
+// count an aggregate FILTER over that one pass, rather than one count
+// (and one scan of the user's rows) per filter, and each such filter's
+// broadcasts are counted as Count counts them. A filter that matches
+// nothing is the constant 0.
 func (s *Store) Counts(ctx context.Context, user string, nfs []notifications.Filter) ([]int, error) {
 	out := make([]int, len(nfs))
 	fs := make([]filter, 0, len(nfs))
@@ -889,27 +1006,46 @@ func (s *Store) Counts(ctx context.Context, user string, nfs []notifications.Fil
 	if len(fs) == 0 {
 		return out, nil
 	}
-	b := newStmt(s.d, 512*len(fs))
+	views := make([]countView, len(fs))
+	scanned := 0 // filters counted off the tables
+	for k, f := range fs {
+		if views[k] = commonView(f); views[k] == viewNone {
+			scanned++
+		}
+	}
+	b := newStmt(s.d, 512*scanned+256*(len(fs)-scanned+1))
 	b.raw("SELECT ")
 	for k, f := range fs {
 		if k > 0 {
 			b.raw(", ")
 		}
+		if views[k] != viewNone {
+			counterTerm(b, views[k])
+			continue
+		}
 		b.raw("n.c" + strconv.Itoa(k))
 		s.countBroadcasts(b, user, f)
 	}
-	b.raw(" FROM (SELECT ")
-	for k, f := range fs {
-		if k > 0 {
-			b.raw(", ")
+	counterFrom(b, user)
+	if scanned > 0 {
+		b.raw(" CROSS JOIN (SELECT ")
+		first := true
+		for k, f := range fs {
+			if views[k] != viewNone {
+				continue
+			}
+			if !first {
+				b.raw(", ")
+			}
+			first = false
+			// where writes "WHERE "user" = ... AND ...": the user test is
+			// the outer one's again, the rest this filter's conditions.
+			b.raw("COUNT(*) FILTER (")
+			s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
+			b.raw(") AS c" + strconv.Itoa(k))
 		}
-		// where writes "WHERE "user" = ... AND ...": the user test is
-		// the outer one's again, the rest this filter's conditions.
-		b.raw("COUNT(*) FILTER (")
-		s.where(b, whereOptions{side: sideNotification, user: user, filter: f})
-		b.raw(") AS c" + strconv.Itoa(k))
+		b.raw(` FROM notification WHERE "user" = `).str(user).raw(") n")
 	}
-	b.raw(` FROM notification WHERE "user" = `).str(user).raw(") n")
 	dest := make([]any, len(fs))
 	for k := range fs {
 		dest[k] = &out[at[k]]
@@ -920,49 +1056,23 @@ func (s *Store) Counts(ctx context.Context, user string, nfs []notifications.Fil
 	return out, nil
 }
 
-// Status implements notifications.Store. The visible unread and read
-// notifications are all of them less the hidden ones, counted in one
-// pass over notification_hidden_idx; the unseen ones are read off their
-// own index; the broadcasts are all of them less those the user's status
-// rows take away.
+// Status implements notifications.Store off the user's counters (see
+// counterTerm): one row of inbox_count and broadcast_count's one row,
+// whatever the size of the inbox.
 func (s *Store) Status(ctx context.Context, user string) (notifications.Status, error) {
-	b := newStmt(s.d, 1024)
-	own := func(cond func()) {
-		b.raw(`(SELECT COUNT(*) FROM notification WHERE "user" = `).str(user).raw(" AND ")
-		cond()
-		b.raw(")")
-	}
+	b := newStmt(s.d, 512)
 	b.raw("SELECT ")
-	own(func() { b.raw("read IS NULL") })
-	b.raw(" - h.unread, ")
-	own(func() { b.raw("read IS NOT NULL") })
-	b.raw(" - h.read, ")
-	own(func() { visible(seen(b, sideNotification, false).raw(" AND "), sideNotification) })
-	b.raw(`, (SELECT COUNT(*) FROM broadcast), s.not_unread, s.read, s.not_unseen`)
-	// The user's hidden notifications, one pass over their index.
-	b.raw(" FROM (SELECT COUNT(*) FILTER (WHERE read IS NULL) AS unread, COUNT(*) FILTER (WHERE read IS NOT NULL) AS read")
-	b.raw(` FROM notification WHERE "user" = `).str(user).raw(" AND ")
-	hidden(b, sideNotification).raw(") h")
-	// The user's status rows, one pass over that range of the key, no
-	// join with broadcast: a status row is deleted with its broadcast (ON
-	// DELETE CASCADE), so every row names one that exists.
-	b.raw(", (SELECT COUNT(*) FILTER (WHERE ")
-	hidden(b.raw("read IS NOT NULL OR "), sideNotification).raw(") AS not_unread, COUNT(*) FILTER (WHERE ")
-	visible(b.raw("read IS NOT NULL AND "), sideNotification).raw(") AS read, COUNT(*) FILTER (WHERE ")
-	hidden(b.raw("seen IS NOT NULL OR read IS NOT NULL OR "), sideNotification).raw(") AS not_unseen")
-	b.raw(` FROM broadcast_user_status WHERE "user" = `).str(user).raw(") s")
-	var unread, read, unseen, broadcasts, notUnread, broadcastsRead, notUnseen int
-	err := s.read(ctx, func() error {
-		return s.readRow(ctx, b, &unread, &read, &unseen, &broadcasts, &notUnread, &broadcastsRead, &notUnseen)
-	})
-	if err != nil {
+	counterTerm(b, viewUnread)
+	b.raw(", ")
+	counterTerm(b, viewRead)
+	b.raw(", ")
+	counterTerm(b, viewUnseen)
+	counterFrom(b, user)
+	var st notifications.Status
+	if err := s.read(ctx, func() error { return s.readRow(ctx, b, &st.Unread, &st.Read, &st.Unseen) }); err != nil {
 		return notifications.Status{}, fmt.Errorf("store: status: %w", err)
 	}
-	return notifications.Status{
-		Unread: unread + broadcasts - notUnread,
-		Read:   read + broadcastsRead,
-		Unseen: unseen + broadcasts - notUnseen,
-	}, nil
+	return st, nil
 }
 
 // Topics implements notifications.Store; every Filter field applies.

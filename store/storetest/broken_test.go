@@ -154,6 +154,17 @@ func (b brokenStore) Counts(ctx context.Context, user string, fs []notifications
 	return append(packed, make([]int, len(counts)-len(packed))...), nil
 }
 
+// SetArchived: "archive-not-counted" leaves an archived row in the
+// maintained counts, as a counter trigger that missed the archived
+// column would.
+func (b brokenStore) SetArchived(ctx context.Context, user string, ids []string, at *time.Time, now time.Time) error {
+	if err := b.Store.SetArchived(ctx, user, ids, at, now); err != nil || b.flaw != "archive-not-counted" || at == nil {
+		return err
+	}
+	_, err := b.DB().ExecContext(ctx, `UPDATE inbox_count SET visible = visible + 1 WHERE "user" = ?`, user)
+	return err
+}
+
 // TestSuiteCatchesBrokenStores runs the suite, in a child process, against
 // stores that each break one rule, and checks that the subtest guarding
 // that rule fails: a suite that cannot fail proves nothing.
@@ -176,6 +187,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		{"result-forgotten", "KeyedSendResult"},
 		{"hold-counts-attempt", "HoldDelivery"},
 		{"counts-misplaced", "CountsMatchCount"},
+		{"archive-not-counted", "CountersFollowEveryWrite"},
 	}
 	// The control: with no flaw the wrapper passes the whole suite, so the
 	// failures below are the flaws'.

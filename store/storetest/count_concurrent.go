@@ -9,11 +9,14 @@ import (
 	"github.com/heraldhq/herald/notifications"
 )
 
-// testCountsUnderConcurrency runs sends (to the user and broadcasts),
-// read, saved, seen, archived and snoozed changes and retention at the same time, counting the
-// common views all along (a count must never fail), then checks every
-// view's Count against List once the writers are done: counts by
-// subtraction, or off indexes, must not drift from what is stored.
+// testCountsUnderConcurrency runs sends (to the user, fan-outs to the
+// user, the other user and more, and broadcasts), read, saved, seen,
+// archived and snoozed changes, mark-all, the snooze waker and retention
+// at the same time, counting the common views all along (a count must
+// never fail), then checks every common view's Count, Counts and the
+// Status of both users against List once the writers are done: counts
+// by subtraction, off indexes or maintained by the writes must not drift
+// from what is stored.
 func testCountsUnderConcurrency(t *testing.T, s notifications.Store) {
 	e := setup(t, s)
 	ctx := e.ctx
@@ -48,6 +51,38 @@ func testCountsUnderConcurrency(t *testing.T, s notifications.Store) {
 			ids <- b.ID
 		}
 		close(ids)
+	})
+	// Fan-outs to both users and others, every other one long ago, and
+	// the other user's mark-alls and the waker in between.
+	writers.Go(func() {
+		for i := range rounds / 2 {
+			created := e.now.Add(time.Duration(i) * time.Millisecond)
+			if i%2 == 0 {
+				created = old.Add(time.Duration(i) * time.Millisecond)
+			}
+			ns := make([]notifications.Notification, 0, 22)
+			for j, u := range append([]string{other, user}, userNotesUsers(20)...) {
+				ns = append(ns, notifications.Notification{ID: fmt.Sprintf("00000000-0000-4000-c%03d-%012d", i, j), User: u,
+					Origin: "fan", Created: created, Payload: notifications.Payload{Title: "f"}})
+			}
+			if _, err := s.SaveNotifications(ctx, ns, nil); err != nil {
+				errs <- err
+				return
+			}
+			var err error
+			switch i % 3 {
+			case 0:
+				_, err = s.MarkAllRead(ctx, other, notifications.Filter{}, e.now)
+			case 1:
+				_, err = s.MarkAllSeen(ctx, other, notifications.Filter{}, e.now)
+			case 2:
+				_, err = s.WakeSnoozed(ctx, e.now.Add(2*time.Hour), 0)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
 	})
 	// Reads and saves of what was sent, as it arrives.
 	writers.Go(func() {
@@ -124,8 +159,21 @@ func testCountsUnderConcurrency(t *testing.T, s notifications.Store) {
 			t.Errorf("Count(%s) = %d, %v; List has %d", describe(f), n, err, want)
 		}
 	}
-	// Archived and snoozed ones included (any change time, Archived nil).
-	if all := len(e.list(notifications.Query{Filter: notifications.Filter{ChangedSince: &time.Time{}}})); all != rounds {
-		t.Errorf("after retention the user has %d, want the %d recent ones", all, rounds)
+	for _, u := range []string{user, other, userNotesUsers(1)[0]} {
+		e.expectRecount("the concurrent writes", u)
 	}
+	// Archived and snoozed ones included (any change time, Archived nil):
+	// the recent half of the sends, broadcasts and fan-outs.
+	if all := len(e.list(notifications.Query{Filter: notifications.Filter{ChangedSince: &time.Time{}}})); all != rounds+rounds/4 {
+		t.Errorf("after retention the user has %d, want the %d recent ones", all, rounds+rounds/4)
+	}
+}
+
+// userNotesUsers returns the first n users of userNotes.
+func userNotesUsers(n int) []string {
+	us := make([]string, n)
+	for i, nt := range userNotes(n, 0, time.Time{}, "") {
+		us[i] = nt.User
+	}
+	return us
 }

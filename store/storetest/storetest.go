@@ -165,6 +165,8 @@ var tests = []test{
 	{"CountsUnderConcurrency", testCountsUnderConcurrency},
 	// counts.go
 	{"CountsMatchCount", testCountsMatchCount},
+	// counters.go
+	{"CountersFollowEveryWrite", testCountersFollowEveryWrite},
 	// idempotency.go
 	{"KeyedSendResult", testKeyedSendResult},
 	{"KeyedScopedResult", testKeyedScopedResult},
