@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -348,27 +349,45 @@ func (s *Store) runBatch(ctx context.Context, db bun.IDB, b *sqlBuf, out []notif
 	return s.restoreScoped(ctx, db, b, out, scoped)
 }
 
-// writeOrder is the order rows are inserted in: input order, except that
-// scoped rows go last, sorted by scope key. A scoped row may update (and
-// lock) an existing one; two concurrent sends to the same users that took
-// those locks in different orders would deadlock on PostgreSQL. Results
-// are still returned in input order.
+// writeOrder is the order rows are inserted in: the rows without a scope
+// first, then the scoped ones sorted by scope key, and, when the rows
+// take more than one statement, the unscoped ones sorted by user.
+// Every write takes locks in user order: a scoped row may update (and
+// lock) an existing one, and each statement's trigger updates (and
+// locks) the counter row of each of its users, in user order within
+// the statement (migration 20261206000001). Two concurrent sends to
+// the same users that took those locks in different orders, across
+// statements of one transaction, would deadlock on PostgreSQL; in user
+// order they cannot. Results are still returned in input order.
 func writeOrder(ns []notifications.Notification) []int {
 	order := make([]int, len(ns))
 	for i := range ns {
 		order[i] = i
 	}
-	if !slices.ContainsFunc(order, func(i int) bool { return ns[i].Payload.Scope != "" }) {
-		return order // nothing to sort, nor keys to allocate
-	}
-	keys := make([]string, len(ns))
-	for i := range ns {
-		if n := &ns[i]; n.Payload.Scope != "" {
-			keys[i] = scopeKey(n.User, n.Origin, n.Payload.Scope)
-		}
+	multi := len(ns) > maxBatchRows
+	if !multi && !slices.ContainsFunc(ns, func(n notifications.Notification) bool { return n.Payload.Scope != "" }) {
+		return order // one statement: its trigger orders its own locks
 	}
 	// Stable: a scope repeated in one call is applied in input order.
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	// Comparing (user, origin, scope) field by field orders as their
+	// scopeKey does, without building one per row.
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := &ns[a], &ns[b]
+		xs, ys := x.Payload.Scope != "", y.Payload.Scope != ""
+		switch {
+		case xs != ys:
+			if xs {
+				return 1
+			}
+			return -1
+		case !xs && !multi:
+			return 0
+		case !xs:
+			return strings.Compare(x.User, y.User)
+		}
+		return cmp.Or(strings.Compare(x.User, y.User), strings.Compare(x.Origin, y.Origin),
+			strings.Compare(x.Payload.Scope, y.Payload.Scope))
+	})
 	return order
 }
 
