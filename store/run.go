@@ -152,7 +152,7 @@ func (e *commitError) Unwrap() error { return e.err }
 // run runs fn, again on a transient failure where kind allows it.
 func (s *Store) run(ctx context.Context, kind opKind, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := fn()
+		err := s.attempt(ctx, kind, fn)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -176,6 +176,21 @@ func (s *Store) run(ctx context.Context, kind opKind, fn func() error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// attempt runs fn once; a write on SQLite first takes its turn at the
+// store's write gate (see Store.writers).
+func (s *Store) attempt(ctx context.Context, kind opKind, fn func() error) error {
+	if kind == opRead || s.writers == nil {
+		return fn()
+	}
+	select {
+	case s.writers <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writers }()
+	return fn()
 }
 
 // read runs fn, a read, retrying it on a transient failure.

@@ -118,6 +118,16 @@ type Store struct {
 	owner string
 	// leases is the lock file of a Store on a SQLite file; nil otherwise.
 	leases *leaseLocks
+	// writers is the write gate of a Store on SQLite (nil on
+	// PostgreSQL): its writes (run's opWrite and opTx) take turns here,
+	// one at a time, in the order they came. SQLite has one writer at a
+	// time anyway; without the gate the others wait in its busy handler,
+	// which sleeps and retries with no queue, so under many concurrent
+	// writers one could lose every retry and fail at the busy timeout
+	// while the others went ahead (storetest CountsUnderConcurrency under
+	// -race saw waits past 5 s). Writers of another process on the same
+	// file still meet at the busy timeout.
+	writers chan struct{}
 }
 
 // poolHealth remembers when a connection of the pool last failed, so that
@@ -345,6 +355,9 @@ func newStore(ctx context.Context, db *bun.DB, owned bool) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{db: db, d: d, owned: owned, owner: uuid.New()}
+	if d.name() == "sqlite" {
+		s.writers = make(chan struct{}, 1)
+	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("store: migrate: %w", err)
 	}
