@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,6 +133,7 @@ func startServers(tb testing.TB, bin, db string, env ...string) (herald, floor *
 				tb.Fatal(err)
 			}
 		}
+		dropTriggers(tb, "sqlite", sqliteDSN(f))
 		return startHerald(tb, bin, env, "-db", h), startFloor(tb, env, "sqlite:"+f)
 	}
 	h, f := testdb.PostgresSchema(tb), testdb.PostgresSchema(tb)
@@ -140,7 +142,41 @@ func startServers(tb testing.TB, bin, db string, env ...string) (herald, floor *
 			tb.Fatal(err)
 		}
 	}
+	dropTriggers(tb, "pgx", f)
 	return startHerald(tb, bin, env, "-postgres", h), startFloor(tb, env, "postgres:"+f)
+}
+
+// dropTriggers drops the triggers of the floor's database, seeded with
+// Herald's schema: they keep Herald's inbox counters (migration
+// 20261206000001), which a plain handler does not keep (it counts on
+// every read instead), so the floor's writes must not pay for them.
+// What they cost Herald shows in the ratio.
+func dropTriggers(tb testing.TB, driver, dsn string) {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	list := `SELECT name || ' ON ' || tbl_name FROM sqlite_master WHERE type = 'trigger'`
+	drop := "DROP TRIGGER "
+	if driver == "pgx" {
+		list = `SELECT quote_ident(t.tgname) || ' ON ' || quote_ident(c.relname) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid ` +
+			`WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace`
+	}
+	triggers, err := queryStrings(ctx, db, list)
+	if err != nil || len(triggers) == 0 {
+		tb.Fatalf("the floor's triggers: %q, %v", triggers, err)
+	}
+	for _, t := range triggers {
+		if driver != "pgx" {
+			t, _, _ = strings.Cut(t, " ON ") // SQLite's DROP TRIGGER names no table
+		}
+		if _, err := db.ExecContext(ctx, drop+t); err != nil {
+			tb.Fatalf("%s%s: %v", drop, t, err)
+		}
+	}
 }
 
 // coldStarts is how many times BenchmarkServer/DB/cold starts both
