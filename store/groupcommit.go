@@ -94,6 +94,10 @@ type groupCommit struct {
 	// running; a call finding it set queues.
 	running bool
 	queue   []*commitCall
+	// contended is set when a call queued since the last run began,
+	// cleared when a run ends with none queued: whether a call that
+	// finds nothing running yields first (see do).
+	contended bool
 	// batched counts the rows committed in batches of two or more, and
 	// retried the rows of batches that failed and ran one by one.
 	batched, retried atomic.Int64
@@ -140,17 +144,23 @@ func (g *groupCommit) do(ctx context.Context, s *Store, kind batchKind, stmt *sq
 	}
 	if !g.running {
 		g.running = true
+		yield := g.contended
 		g.mu.Unlock()
 		// Deferred: a call that panics (net/http recovers a handler's
 		// panic) must not leave the queue stuck behind it.
 		defer g.handOn()
-		// Yield once before writing. Idle, nothing else is runnable and
-		// this returns at once. Busy, the goroutines runnable now (other
-		// requests, most of the way to their own send) run first, and
-		// those that reach the queue share this call's commit: on
-		// SQLite, where a lone INSERT is short, 27% of BenchmarkServer's
-		// sends were batched without it, 91% with it.
-		runtime.Gosched()
+		// Under contention (calls queued lately), yield once before
+		// writing: the goroutines runnable now (other requests, most of
+		// the way to their own send) run first, and those that reach
+		// the queue share this call's commit. On SQLite, where a lone
+		// INSERT is short, 27% of BenchmarkServer's sends were batched
+		// without it, 91% with it. Without contention it would only
+		// delay a lone write behind whatever else is runnable: an
+		// unconditional yield cost BenchmarkSingle (one sender) a third
+		// of its speed against its floor (0.72 -> 0.52).
+		if yield {
+			runtime.Gosched()
+		}
 		g.mu.Lock()
 		queued := g.take(maxBatch - 1)
 		if g.writing != nil {
@@ -166,6 +176,7 @@ func (g *groupCommit) do(ctx context.Context, s *Store, kind batchKind, stmt *sq
 	}
 	c := &commitCall{ctx: ctx, args: args, ready: make(chan struct{})}
 	g.queue = append(g.queue, c)
+	g.contended = true
 	g.arrivals++
 	if g.queued != nil {
 		g.queued(g.arrivals)
@@ -224,7 +235,7 @@ func (g *groupCommit) handOn() {
 	g.mu.Lock()
 	batch := g.take(maxBatch)
 	if len(batch) == 0 {
-		g.running = false
+		g.running, g.contended = false, false
 	}
 	g.mu.Unlock()
 	if len(batch) > 0 {
