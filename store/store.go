@@ -41,6 +41,12 @@
 // leases, leaves it for the next claim to find. Where flock is missing
 // (Windows) and on an in-memory database, leases simply run out.
 //
+// The common views' counts (a page's total, Count, Counts, Status) read
+// per-user counters that triggers keep in every write's transaction
+// (migration 20261206000001), so they cost the same whatever the size of
+// the inbox; any other filter is counted off the tables. Concurrent
+// one-user sends and plain broadcasts share a commit (groupcommit.go).
+//
 // The Slack processor's table is here, not in package slack, on purpose:
 // Store implements slack.TimestampStore (SlackTimestamp, PutSlackTimestamp,
 // DeleteSlackTimestampsBefore) by method set, without importing the
