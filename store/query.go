@@ -761,13 +761,7 @@ func (s *Store) Count(ctx context.Context, user string, nf notifications.Filter)
 	}
 	b := newStmt(s.d, 512)
 	b.raw("SELECT ")
-	if v := commonView(f); v != viewNone {
-		counterTerm(b, v)
-		counterFrom(b, user)
-	} else {
-		s.countOwn(b, user, f)
-		s.countBroadcasts(b, user, f)
-	}
+	s.countTerms(b, user, f)
 	var n int
 	if err := s.read(ctx, func() error { return s.readRow(ctx, b, &n) }); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)

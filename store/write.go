@@ -365,7 +365,7 @@ func writeOrder(ns []notifications.Notification) []int {
 		order[i] = i
 	}
 	multi := len(ns) > maxBatchRows
-	if !multi && !slices.ContainsFunc(ns, func(n notifications.Notification) bool { return n.Payload.Scope != "" }) {
+	if !multi && !slices.ContainsFunc(order, func(i int) bool { return ns[i].Payload.Scope != "" }) {
 		return order // one statement: its trigger orders its own locks
 	}
 	// Stable: a scope repeated in one call is applied in input order.
